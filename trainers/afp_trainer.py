@@ -520,7 +520,7 @@ def _quiet_about_appended_eos(tokenizer):
 
     def only_the_appended_eos(record: std_logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not (eos and message.startswith("The tokenized prompt is not a prefix")
+        return not (eos and "The tokenized prompt is not a prefix" in message
                     and f": {eos!r}. The model" in message)
 
     trl_logger.addFilter(only_the_appended_eos)
