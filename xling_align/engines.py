@@ -63,8 +63,11 @@ def check_requested_engine_runs(args) -> None:
     engine = requested_engine()
     if engine is None:
         return
-    reason = "use_cpu=True" if getattr(args, "use_cpu", False) else "this machine has no GPU" if not has_accelerator() else None
-    if reason is None:
+    if not has_accelerator():
+        reason = "this machine has no GPU"
+    elif getattr(args, "use_cpu", False):
+        reason = "use_cpu=True"
+    else:
         return
     config = "recipes/accelerate/fsdp.yaml" if engine == "FSDP" else "recipes/accelerate/deepspeed-zero2.yaml"
     raise UnsupportedSetupError(
