@@ -156,11 +156,13 @@ class AFPTrainer(SFTTrainer):
         super().__init__(model, args, *positional, **kwargs)
         try:
             normalize_layer(self.model, args.contrastive_layer, "contrastive_layer")
-            if args.contrastive_weight > 0 or args.alignment_eval_file:
-                decoder_blocks(self.model)
         except ValueError as error:
-            raise UnsupportedSetupError(f"AFPConfig.contrastive_layer: {error}" if "contrastive_layer" in str(error)
-                                        else str(error)) from None
+            raise UnsupportedSetupError(f"AFPConfig.contrastive_layer: {error}") from None
+        if args.contrastive_weight > 0 or args.alignment_eval_file:
+            try:  # the pair pass (and the alignment callback) needs the decoder blocks: fail now, not at step 1
+                decoder_blocks(self.model)
+            except ValueError as error:
+                raise UnsupportedSetupError(str(error)) from None
         check_pair_pass_support(self.accelerator)
         if pair_head is not None:
             pair_heads.attach_pair_head(unwrap_model(self.model), pair_head)

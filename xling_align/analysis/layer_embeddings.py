@@ -56,7 +56,18 @@ def resolve_layers(spec: str | Sequence[int] | None, depth: int, model_name: str
         requested = [int(layer) for layer in spec]
     if not requested:
         raise ValueError(f"the layer selection {spec!r} names no layer; use 'all' or e.g. '1,6,12'.")
-    return sorted({layer_index(layer, depth, "--layers", model_name) for layer in requested})
+    indices, out_of_range = set(), []
+    for layer in requested:
+        try:
+            indices.add(layer_index(layer, depth, "--layers", model_name))
+        except ValueError:
+            out_of_range.append(layer)
+    if out_of_range:  # all of them in one message
+        raise ValueError(
+            f"layer(s) {out_of_range} out of range: {model_name} has {depth} decoder layers, so hidden-state "
+            f"indices go from 0 (embedding output) to {depth} (last block), or -{depth + 1} to -1 from the end."
+        )
+    return sorted(indices)
 
 
 def iter_layer_embeddings(
