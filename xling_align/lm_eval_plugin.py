@@ -37,8 +37,10 @@ NAME_PREFIX = "xling"
 
 
 def tasks_dir() -> str:
-    """The folder holding the `xling_*` task YAMLs (`xling_align/lm_eval_tasks`)."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "lm_eval_tasks")
+    """The folder holding the `xling_*` task YAMLs: the package `xling_align.lm_eval_tasks` (not imported)."""
+    from importlib.util import find_spec
+
+    return os.path.abspath(find_spec("xling_align.lm_eval_tasks").submodule_search_locations[0])
 
 
 def _warn(what: str, err: BaseException) -> None:

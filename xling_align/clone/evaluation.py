@@ -16,7 +16,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-CLONE_TASK_DIR = Path(__file__).resolve().parent.parent / "lm_eval_tasks" / "clone"
+import xling_align.lm_eval_tasks.clone as _clone_task_package
+
+CLONE_TASK_DIR = Path(_clone_task_package.__file__).resolve().parent
 CLONE_TAG = "xling_clone"
 
 
