@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from xling_align.benchmark_table import BENCHMARKS
 from xling_align.commands import export_data
 from xling_align.lm_eval_tasks import data_loader
-
-COLUMNS = data_loader.REQUIRED_COLUMNS
 
 
 @pytest.fixture
@@ -21,7 +20,7 @@ def fake_hub(monkeypatch):
         benchmark = {"google-research-datasets/paws-x": "pawsx", "cambridgeltl/xcopa": "xcopa",
                      "aps/super_glue": "xcopa", "Muennighoff/xwinograd": "xwinograd",
                      "allenai/winogrande": "xwinograd"}[path]
-        row = {column: f"{path}|{name}|{split}" for column in COLUMNS[benchmark]}
+        row = {column: f"{path}|{name}|{split}" for column in BENCHMARKS[benchmark].columns}
         return datasets.Dataset.from_list([row, row])
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)

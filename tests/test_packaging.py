@@ -83,14 +83,15 @@ WHERE_ARE_THE_SUBPACKAGES = "\n".join([
 
 def _synthetic_data(root: Path) -> Path:
     """Two made-up rows for every file the xling tasks read, in the offline layout."""
+    from xling_align.benchmark_table import BENCHMARKS
     from xling_align.commands.export_data import planned_files
-    from xling_align.lm_eval_tasks.data_loader import BENCHMARKS, REQUIRED_COLUMNS, local_path
+    from xling_align.lm_eval_tasks.data_loader import local_path
 
     special = {"label": 0, "question": "cause", "answer": "1", "correct_answer_num": "2", "answer_right_ending": 1,
                "sentence": "The cup fell because _ was heavy."}
-    for benchmark, lang, split in planned_files(list(BENCHMARKS), None):
-        row = {column: special.get(column, f"Some {column} text.") for column in REQUIRED_COLUMNS[benchmark]}
-        path = local_path(root, benchmark, lang, split)
+    for benchmark, lang, source in planned_files(list(BENCHMARKS), None):
+        row = {column: special.get(column, f"Some {column} text.") for column in BENCHMARKS[benchmark].columns}
+        path = local_path(root, benchmark, lang, source.split)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text((json.dumps(row) + "\n") * 2, encoding="utf-8")
     return root
