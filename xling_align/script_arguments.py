@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from xling_align.data.builders import SOURCES as DATA_SOURCES
+from xling_align.data.config import SOURCES as DATA_SOURCES
 from xling_align.recipe_parser import RecipeError
 
 

@@ -180,7 +180,7 @@ def build_rows(source: str, input_path: str | None, languages: list[str] | None,
     """Raw data -> (rows, held-out pair rows or None) with the data module's builder.
 
     Args:
-        source: `bactrian-x`, `parallel` or `instructions` (`xling_align.data.builders.SOURCES`).
+        source: `bactrian-x`, `parallel` or `instructions` (`xling_align.data.config.SOURCES`).
         input_path: the Bactrian-X folder (None: the hub), or the parallel / instruction file.
         languages: language codes (the first is the pivot in pivot mode).
         options: further `DataBuildConfig` fields (mode, cross_probability, repeat, seed, heldout_size, ...).
