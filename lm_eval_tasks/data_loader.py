@@ -53,7 +53,7 @@ def _read_jsonl(path: Path, name: str, lang: str, split: str, origin: str) -> li
         raise FileNotFoundError(
             f"No local data for {name} {lang} {split}: expected the file {path} "
             f"(data folder set by {origin}). Write it with `xling-align export-data --benchmarks "
-            f"{name} --languages {lang} --out {path.parents[2]}` on a machine with hub access, "
+            f"{name} --languages {lang} --output {path.parents[2]}` on a machine with hub access, "
             f"or unset {DATA_DIR_ENV} to read the hub."
         )
     rows = []

@@ -74,6 +74,13 @@ def test_command_line_overrides_the_recipe():
     assert (training_args.max_steps, training_args.contrastive_layer, training_args.output_dir) == (3, 2, "x")
 
 
+def test_output_is_the_same_setting_as_output_dir():
+    tiny = str(RECIPES / "tiny.yaml")
+    assert parse_recipe(["--config", tiny, "--output", "a"])[1].output_dir == "a"
+    assert parse_recipe(["--config", tiny, "--output_dir", "b"])[1].output_dir == "b"
+    assert parse_recipe(["--config", tiny])[1].output_dir == "runs/tiny"  # the recipe's output_dir
+
+
 def test_tiny_recipe_finds_its_data_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     script_args, _, _ = parse_recipe(["--config", str(RECIPES / "tiny.yaml")])

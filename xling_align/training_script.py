@@ -10,7 +10,7 @@ The data path runs one way: recipe -> `parse_recipe` (`ScriptArguments`, `pkg://
 `xling_align.training_data.load_training_data` (one `TrainingData`: datasets, languages, sources) ->
 `AFPTrainer` and the model card, used as they are.
 
-    xling-align train --config recipes/tiny.yaml --output_dir runs/tiny
+    xling-align train --config recipes/tiny.yaml --output runs/tiny
     accelerate launch --config_file recipes/accelerate/ddp.yaml -m xling_align train --config recipes/xglm-564m.yaml ...
     accelerate launch --config_file recipes/accelerate/cpu-2proc.yaml -m xling_align train --config recipes/tiny.yaml
 
@@ -25,6 +25,7 @@ Example (Python, the same steps as the command line; run from the repository roo
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import torch
@@ -52,7 +53,11 @@ _WHERE_SETTINGS_COME_FROM = (
 
 def make_parser(prog: str | None = None) -> RecipeParser:
     """A `TrlParser` over (`ScriptArguments`, `AFPConfig`, `ModelConfig`): `--config recipe.yaml` + overrides."""
-    return RecipeParser((ScriptArguments, AFPConfig, ModelConfig), settings_hint=_WHERE_SETTINGS_COME_FROM, prog=prog)
+    parser = RecipeParser((ScriptArguments, AFPConfig, ModelConfig), settings_hint=_WHERE_SETTINGS_COME_FROM, prog=prog)
+    # `--output` as in every other sub-command; `output_dir` stays the name of TRL's setting (and recipe key)
+    parser.add_argument("--output", dest="output_dir", default=argparse.SUPPRESS, metavar="OUTPUT_DIR",
+                        help="The same as --output_dir.")
+    return parser
 
 
 def parse_recipe(argv: list[str]):

@@ -1,11 +1,11 @@
 """`xling-align export-data`: copy the benchmark data from the hub once into the offline layout.
 
-Writes `<out>/<benchmark>/<lang>/<split>.jsonl` (the hub's columns and split names) for the splits the
+Writes `<output>/<benchmark>/<lang>/<split>.jsonl` (the hub's columns and split names) for the splits the
 `xling_*` tasks read: the scored split and the demonstration split of every language. Afterwards the
-tasks run offline with `XLING_DATA_DIR=<out>` or `--metadata '{"data_dir": "<out>"}'`.
+tasks run offline with `XLING_DATA_DIR=<output>` or `--metadata '{"data_dir": "<output>"}'`.
 
 Example:
-    xling-align export-data --out ~/xling-data --benchmarks pawsx,xnli --languages en,de,zh
+    xling-align export-data --output ~/xling-data --benchmarks pawsx xnli --languages en de zh
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from xling_align.benchmark_table import BENCHMARKS, HubSplit, benchmark
+from xling_align.commands.options import ListOption, add_deprecated_alias
 from xling_align.lm_eval_tasks.data_loader import DATA_DIR_ENV, load_hub_split, local_path
 
 HELP = "export the benchmark data once into the offline XLING_DATA_DIR layout"
@@ -61,29 +62,30 @@ def export(out: Path, benchmarks: list[str], languages: list[str] | None, overwr
     return written
 
 
-def _csv(value: str | None) -> list[str] | None:
-    return [item.strip() for item in value.split(",") if item.strip()] if value else None
-
-
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xling-align export-data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help=f"the data folder (later: ${DATA_DIR_ENV})")
-    parser.add_argument("--benchmarks", default=",".join(BENCHMARKS),
-                        help="comma-separated benchmarks (default: all: %(default)s)")
-    parser.add_argument("--languages", help="comma-separated language codes (default: every language)")
+    parser.add_argument("--output", type=Path, help=f"the data folder (later: ${DATA_DIR_ENV}); required")
+    add_deprecated_alias(parser, "--out", "--output", dest="output", type=Path)
+    parser.add_argument("--benchmarks", nargs="+", action=ListOption, default=list(BENCHMARKS), metavar="BENCHMARK",
+                        help="benchmarks, separated by spaces (default: all: %(default)s)")
+    parser.add_argument("--languages", nargs="+", action=ListOption, metavar="LANGUAGE",
+                        help="language codes, separated by spaces (default: every language)")
     parser.add_argument("--overwrite", action="store_true", help="replace files that already exist")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.output is None:  # not `required=True`: the old spelling --out may give it
+        parser.error("the following arguments are required: --output")
     try:
-        written = export(args.out, _csv(args.benchmarks), _csv(args.languages), args.overwrite)
+        written = export(args.output, args.benchmarks, args.languages, args.overwrite)
     except ValueError as err:
         print(f"xling-align export-data: {err}", file=sys.stderr)
         return 2
-    print(f"{len(written)} file(s) written under {args.out}")
+    print(f"{len(written)} file(s) written under {args.output}")
     return 0
 
 
