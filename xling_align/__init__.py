@@ -37,7 +37,6 @@ if _source_checkout_root() is not None:
 _LAZY = {
     "multilingual_contrastive_loss": "xling_align.contrastive_loss",
     "contrastive_loss_and_accuracy": "xling_align.contrastive_loss",
-    "in_batch_retrieval_accuracy": "xling_align.contrastive_loss",
     "pool_hidden_states": "xling_align.pooling",
     "embed_sentences": "xling_align.pooling",
     "AFPConfig": "xling_align.trainers.afp_config",

@@ -19,8 +19,6 @@ from xling_align.benchmark_table import BENCHMARKS, HubSplit, benchmark
 from xling_align.commands.options import ListOption, add_deprecated_alias
 from xling_align.lm_eval_tasks.data_loader import DATA_DIR_ENV, load_hub_split, local_path
 
-HELP = "export the benchmark data once into the offline XLING_DATA_DIR layout"
-
 
 def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tuple[str, str, HubSplit]]:
     """`(benchmark, lang, hub split)` for every file to write; `languages=None` means all of them."""

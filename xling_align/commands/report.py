@@ -24,7 +24,6 @@ from pathlib import Path
 
 from xling_align.benchmark_table import BENCHMARKS, english_codes
 
-HELP = "tables and plots from lm-eval result files"
 
 # lm-eval's built-in task prefix -> benchmark name (`paws_de` is PAWS-X)
 _BUILTIN_PREFIX = {entry.builtin_task_prefix: name for name, entry in BENCHMARKS.items()}

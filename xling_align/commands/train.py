@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 
-HELP = "align a model from a YAML recipe (AFPTrainer)"
-
 
 def main(argv: list[str] | None = None) -> int:
     from xling_align.data import DataFormatError

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from xling_align.data.templates import REFERENCE_INSTRUCTION_TEMPLATE, InstructionTemplate, TranslationTemplate
 from xling_align.languages import is_known, normalize_code
@@ -180,6 +180,3 @@ class DataBuildConfig:
         # fail now, not after an hour of reading, on a bad template
         InstructionTemplate(self.template, self.answer_in_target_language)
         TranslationTemplate(self.translation_template)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
