@@ -35,3 +35,16 @@ def test_writer_rewrites_changes_and_removes_only_its_own_stale_files(tmp_path, 
     assert write_generated(tmp_path, {"b.yaml": "task: b\n"}, generator="gen.one", check=False) == 0
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["b.yaml", "mine.yaml", "other.yaml"]
     assert write_generated(tmp_path, {"b.yaml": "task: b\n"}, generator="gen.one", check=True) == 0
+
+
+def test_runtime_code_does_not_import_the_generators(tmp_path):
+    """The commands, the data loader and the clone evaluation read the table, never a generator script."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import sys, json, xling_align.commands.export_data, xling_align.commands.report, "
+            "xling_align.clone.evaluation, xling_align.lm_eval_tasks.data_loader, xling_align.lm_eval_tasks.utils; "
+            "print(json.dumps(sorted(m for m in sys.modules if 'generate' in m or m.endswith('generated_files'))))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == []
