@@ -169,9 +169,12 @@ def test_source_checkout_without_install_has_the_same_import_names(tmp_path):
     import xling_align.lm_eval_tasks
     import xling_align.trainers
 
-    # this test session itself imports the checkout (or the editable install of it)
-    assert Path(xling_align.trainers.__file__) == REPO / "trainers" / "__init__.py"
-    assert Path(xling_align.lm_eval_tasks.__path__[0]) == REPO / "lm_eval_tasks"
+    # this test session: the checkout (or an editable install of it) maps the names to the repository's folders;
+    # with a wheel installed, its .pth imported the installed package before pytest started
+    package = Path(xling_align.__file__).parent
+    root = REPO if package == REPO / "xling_align" else package
+    assert Path(xling_align.trainers.__file__) == root / "trainers" / "__init__.py"
+    assert Path(xling_align.lm_eval_tasks.__path__[0]) == root / "lm_eval_tasks"
 
 
 def test_repository_holds_no_symbolic_link():
