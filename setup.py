@@ -1,10 +1,9 @@
 """Build hook: ship `xling_align_lm_eval.pth` at the top of site-packages.
 
-Everything else about the package is declared in pyproject.toml. The `.pth` file makes lm-eval 0.4.13
-(which has no plugin mechanism) see the `xling_*` tasks and the `xling` model; see
-xling_align/lm_eval_plugin.py for what it does and why it is safe. Writing it from `build_py` puts it
-in the wheel's root, hence in site-packages and in RECORD, so `pip uninstall` removes it. Editable
-installs (`pip install -e .`) get it through `EditableWheelWithPth`.
+Everything else about the package is declared in pyproject.toml. What the `.pth` does to lm-eval, why, and
+when it can go is documented in one place: the docstring of xling_align/lm_eval_plugin.py. Writing it from
+`build_py` puts it in the wheel's root, hence in site-packages and in RECORD, so `pip uninstall` removes
+it. Editable installs (`pip install -e .`) get it through `EditableWheelWithPth`.
 """
 
 import os

@@ -29,6 +29,8 @@ import json
 import random
 from pathlib import Path
 
+from xling_align.data.rows import make_row
+
 LANGUAGES = ("en", "de", "fr", "zh")
 
 # noun -> (English, German nominative, German accusative, French, Chinese)
@@ -168,8 +170,7 @@ def build(output_dir: Path, train_pairs: int, heldout_pairs: int, instruction_it
     with (output_dir / "heldout.jsonl").open("w", encoding="utf-8") as handle:
         for other in LANGUAGES[1:]:
             for sentence in heldout_sentences:
-                row = {"prompt": "", "completion": "", "source_sentence": sentence["en"], "target_sentence": sentence[other],
-                       "source_lang": "en", "target_lang": other, "kind": "pair"}
+                row = make_row("en", other, "pair", source_sentence=sentence["en"], target_sentence=sentence[other])
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     # instruction items come from the training sentences only, so held-out pairs stay unseen

@@ -137,3 +137,36 @@ def test_console_script_runs_in_a_temp_dir(tmp_path):
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(read_jsonl(output)) == 10
+
+
+def test_every_config_field_is_a_flag_with_its_help():
+    """The flags are generated from DataBuildConfig: a new field is a new flag, documented by its help."""
+    import dataclasses
+
+    from xling_align.commands.data import make_parser
+    from xling_align.data import DataBuildConfig
+
+    build_parser = make_parser()._subparsers._group_actions[0].choices["build"]
+    by_dest = {}
+    for action in build_parser._actions:
+        by_dest.setdefault(action.dest, action)  # the field's own flag comes first, then aliases
+    for item in dataclasses.fields(DataBuildConfig):
+        action = by_dest[item.name]
+        assert f"--{item.name.replace('_', '-')}" in action.option_strings
+        assert action.help == item.metadata["help"]
+
+
+def test_held_out_pairs_default_and_old_spellings(tmp_path, capsys):
+    pairs = FIXTURES / "parallel.en-de.tsv"
+    heldout = tmp_path / "heldout.tsv"
+    common = ["data", "build", "--source", "parallel", "--input", str(pairs), "--languages", "en", "de"]
+    assert main([*common, "--output", str(tmp_path / "a.jsonl"), "--heldout-output", str(heldout)]) == 0
+    total = len(pairs.read_text(encoding="utf-8").splitlines()) - 1
+    assert len(heldout.read_text(encoding="utf-8").splitlines()) - 1 == min(200, total)  # the default: 200 items
+    capsys.readouterr()
+    # --pairs-only (released spelling) still works, with a notice naming the new flag
+    assert main([*common, "--output", str(tmp_path / "b.jsonl"), "--pairs-only", "--dedup"]) == 0
+    assert "--pairs-only is deprecated; use --no-translation-prompts" in capsys.readouterr().err
+    assert main([*common, "--output", str(tmp_path / "c.jsonl"), "--no-translation-prompts", "--remove-duplicates"]) == 0
+    assert read_jsonl(tmp_path / "b.jsonl") == read_jsonl(tmp_path / "c.jsonl")
+    assert {row["kind"] for row in read_jsonl(tmp_path / "c.jsonl")} == {"pair"}

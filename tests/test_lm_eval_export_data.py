@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from xling_align.benchmark_table import BENCHMARKS
 from xling_align.commands import export_data
 from xling_align.lm_eval_tasks import data_loader
-
-COLUMNS = data_loader.REQUIRED_COLUMNS
 
 
 @pytest.fixture
@@ -21,7 +20,7 @@ def fake_hub(monkeypatch):
         benchmark = {"google-research-datasets/paws-x": "pawsx", "cambridgeltl/xcopa": "xcopa",
                      "aps/super_glue": "xcopa", "Muennighoff/xwinograd": "xwinograd",
                      "allenai/winogrande": "xwinograd"}[path]
-        row = {column: f"{path}|{name}|{split}" for column in COLUMNS[benchmark]}
+        row = {column: f"{path}|{name}|{split}" for column in BENCHMARKS[benchmark].columns}
         return datasets.Dataset.from_list([row, row])
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
@@ -29,7 +28,7 @@ def fake_hub(monkeypatch):
 
 
 def test_export_writes_the_layout_the_tasks_read(fake_hub, tmp_path, capsys):
-    argv = ["--out", str(tmp_path), "--benchmarks", "pawsx,xcopa,xwinograd", "--languages", "en,de,et,fr"]
+    argv = ["--output", str(tmp_path), "--benchmarks", "pawsx", "xcopa", "xwinograd", "--languages", "en", "de", "et", "fr"]
     assert export_data.main(argv) == 0
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jsonl"))
     assert written == [
@@ -51,8 +50,28 @@ def test_export_writes_the_layout_the_tasks_read(fake_hub, tmp_path, capsys):
 
 
 def test_unknown_language_or_benchmark_is_explained(fake_hub, tmp_path, capsys):
-    assert export_data.main(["--out", str(tmp_path), "--benchmarks", "pawsx", "--languages", "de,xx"]) == 2
+    assert export_data.main(["--output", str(tmp_path), "--benchmarks", "pawsx", "--languages", "de", "xx"]) == 2
     assert "xx" in capsys.readouterr().err
-    assert export_data.main(["--out", str(tmp_path), "--benchmarks", "paws"]) == 2
+    assert export_data.main(["--output", str(tmp_path), "--benchmarks", "paws"]) == 2
     assert "unknown benchmark 'paws'" in capsys.readouterr().err
     assert fake_hub == []
+
+
+def test_old_spellings_still_work_with_a_notice(fake_hub, tmp_path, capsys):
+    # released spellings: --out, comma-separated lists
+    assert export_data.main(["--out", str(tmp_path), "--benchmarks", "pawsx,xwinograd", "--languages", "en,fr"]) == 0
+    err = capsys.readouterr().err
+    assert "--out is deprecated; use --output" in err
+    assert "separate the values with spaces: --benchmarks pawsx xwinograd" in err
+    assert "separate the values with spaces: --languages en fr" in err
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jsonl"))
+    assert written == ["pawsx/en/test.jsonl", "pawsx/en/train.jsonl", "pawsx/fr/test.jsonl", "pawsx/fr/train.jsonl",
+                       "xwinograd/en/test.jsonl", "xwinograd/en/train.jsonl", "xwinograd/fr/test.jsonl"]
+
+
+def test_output_is_required(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as done:
+        export_data.main(["--benchmarks", "pawsx"])
+    assert done.value.code == 2 and "--output" in capsys.readouterr().err

@@ -78,3 +78,32 @@ def test_xling_eval_registers_before_handing_over_to_lm_eval(capsys):
 
     assert "xling" in model_registry and "hf" in model_registry
     assert getattr(TaskManager, "_xling_patched", False)
+
+
+def test_include_path_inside_the_task_folder_is_indexed_once(tmp_path):
+    """The demo's TaskManager(include_path=<lm_eval_tasks/clone>): no task is indexed twice (no override lines)."""
+    code = "\n".join([
+        "import logging; logging.basicConfig(level=logging.WARNING)",
+        HOOK,
+        "from lm_eval.tasks import TaskManager",
+        "from xling_align.clone.evaluation import CLONE_TASK_DIR",
+        "tm = TaskManager(include_path=str(CLONE_TASK_DIR), include_defaults=False)",
+        "print('xling_clone_color_l1' in tm.all_tasks, 'xling_pawsx_de' in tm.all_tasks)",
+    ])
+    result = _python(code, tmp_path)
+    assert result.stdout.split() == ["True", "True"]
+    assert "overrides existing task" not in result.stderr
+
+
+def test_our_task_folder_joins_the_include_path_once(tmp_path):
+    import os
+
+    from xling_align import lm_eval_plugin
+
+    ours = lm_eval_plugin.tasks_dir()
+    other = str(tmp_path)
+    assert lm_eval_plugin.with_our_tasks(None) == [ours]
+    assert lm_eval_plugin.with_our_tasks(other) == [ours, other]
+    assert lm_eval_plugin.with_our_tasks([other, ours]) == [other, ours]  # already there: unchanged
+    assert lm_eval_plugin.with_our_tasks([os.path.join(ours, "clone"), other]) == [ours, other]  # covered by ours
+    assert lm_eval_plugin.with_our_tasks([os.path.dirname(ours)]) == [os.path.dirname(ours)]  # contains ours

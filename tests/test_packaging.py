@@ -53,34 +53,45 @@ def _pip(python, *args, cwd):
 
 
 def _source_copy(target: Path) -> Path:
-    """The working tree's tracked and not-ignored files (symlinks kept), so no stale build/ leaks in."""
+    """The working tree's tracked and not-ignored files, so no stale build/ leaks in."""
     listed = _run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO).stdout.split("\0")
     for name in filter(None, listed):
         source, destination = REPO / name, target / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the working tree
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            destination.symlink_to(os.readlink(source))
-        elif source.is_file():
+        if source.is_file():  # a file deleted in the working tree is skipped
+            destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)
-    for link in ("xling_align/trainers", "xling_align/lm_eval_tasks"):  # links git may list as files
-        if (REPO / link).is_symlink() and not (target / link).is_symlink():
-            shutil.rmtree(target / link, ignore_errors=True)
-            (target / link).symlink_to(os.readlink(REPO / link))
     return target
+
+
+def _import_names(folder: Path, package: str) -> set[str]:
+    """Dotted names of the modules under `folder`, imported as `package`."""
+    return {".".join([package, *path.relative_to(folder).with_suffix("").parts]).removesuffix(".__init__")
+            for path in folder.rglob("*.py") if "__pycache__" not in path.parts}
+
+
+# the modules of the package, by import name, as the source tree lays them out
+SOURCE_MODULES = (_import_names(REPO / "xling_align", "xling_align") | _import_names(REPO / "trainers", "xling_align.trainers")
+                  | _import_names(REPO / "lm_eval_tasks", "xling_align.lm_eval_tasks"))
+# what a fresh interpreter prints about the import names (run in an install or a checkout)
+WHERE_ARE_THE_SUBPACKAGES = "\n".join([
+    "import importlib.util, xling_align.trainers, xling_align.lm_eval_tasks",
+    "print(xling_align.trainers.__file__)",
+    "print(xling_align.lm_eval_tasks.__path__[0])",
+    "print(importlib.util.find_spec('trainers'), importlib.util.find_spec('lm_eval_tasks'))",
+])
 
 
 def _synthetic_data(root: Path) -> Path:
     """Two made-up rows for every file the xling tasks read, in the offline layout."""
+    from xling_align.benchmark_table import BENCHMARKS
     from xling_align.commands.export_data import planned_files
-    from xling_align.lm_eval_tasks.data_loader import BENCHMARKS, REQUIRED_COLUMNS, local_path
+    from xling_align.lm_eval_tasks.data_loader import local_path
 
     special = {"label": 0, "question": "cause", "answer": "1", "correct_answer_num": "2", "answer_right_ending": 1,
                "sentence": "The cup fell because _ was heavy."}
-    for benchmark, lang, split in planned_files(list(BENCHMARKS), None):
-        row = {column: special.get(column, f"Some {column} text.") for column in REQUIRED_COLUMNS[benchmark]}
-        path = local_path(root, benchmark, lang, split)
+    for benchmark, lang, source in planned_files(list(BENCHMARKS), None):
+        row = {column: special.get(column, f"Some {column} text.") for column in BENCHMARKS[benchmark].columns}
+        path = local_path(root, benchmark, lang, source.split)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text((json.dumps(row) + "\n") * 2, encoding="utf-8")
     return root
@@ -105,12 +116,18 @@ def test_wheel_in_a_fresh_venv_runs_lm_eval_and_uninstalls_cleanly(tmp_path, tin
     python, site = _fresh_venv(tmp_path / "venv")
     _pip(python, "install", "--no-deps", "--ignore-installed", wheel, cwd=tmp_path)
 
-    # the hook file is installed at the top of site-packages and recorded; no stray top-level packages
+    # the hook file is installed at the top of site-packages and recorded; nothing else outside xling_align/
     assert (site / PTH).is_file()
     record = next(site.glob("xling_align-*.dist-info")).joinpath("RECORD").read_text()
     assert f"\n{PTH}," in "\n" + record
-    assert not (site / "trainers").exists() and not (site / "lm_eval_tasks").exists()
-    assert (site / "xling_align" / "trainers" / "afp_trainer.py").is_file()
+    top_level = {line.split("/")[0].split(",")[0] for line in record.splitlines() if not line.startswith("..")}
+    assert top_level == {"xling_align", PTH, next(site.glob("xling_align-*.dist-info")).name}
+    # trainers/ and lm_eval_tasks/ are inside xling_align/ (package-dir), every module of the tree is there
+    installed = _import_names(site / "xling_align", "xling_align")
+    assert installed == SOURCE_MODULES
+    lines = _run([python, "-c", WHERE_ARE_THE_SUBPACKAGES], cwd=tmp_path).stdout.splitlines()
+    assert lines == [str(site / "xling_align" / "trainers" / "__init__.py"), str(site / "xling_align" / "lm_eval_tasks"),
+                     "None None"]
 
     # the real lm_eval console script of lm-eval 0.4.13, run by the fresh interpreter, on every xling task
     data = _synthetic_data(tmp_path / "data")
@@ -135,10 +152,49 @@ def test_editable_install_imports_subpackages_and_installs_the_hook(tmp_path):
     python, site = _fresh_venv(tmp_path / "venv")
     _pip(python, "install", "-e", REPO, "--no-deps", "--no-build-isolation", "--ignore-installed", cwd=tmp_path)
     assert (site / PTH).is_file()
-    check = "\n".join([
-        "import sys, xling_align.trainers, xling_align.lm_eval_tasks",
-        "print(xling_align.lm_eval_tasks.__path__[0])",
-        "print(any(type(f).__name__ == 'LmEvalImportHook' for f in sys.meta_path))",
-    ])
-    lines = _run([python, "-c", check], cwd=tmp_path).stdout.splitlines()
-    assert lines == [str(REPO / "xling_align" / "lm_eval_tasks"), "True"]
+    lines = _run([python, "-c", WHERE_ARE_THE_SUBPACKAGES], cwd=tmp_path).stdout.splitlines()
+    assert lines == [str(REPO / "trainers" / "__init__.py"), str(REPO / "lm_eval_tasks"), "None None"]
+    hook = "import sys; print(any(type(f).__name__ == 'LmEvalImportHook' for f in sys.meta_path))"
+    assert _run([python, "-c", hook], cwd=tmp_path).stdout.split() == ["True"]
+
+
+def test_source_checkout_without_install_has_the_same_import_names(tmp_path):
+    """pytest or `python -m xling_align` run from the repository root, nothing installed."""
+    source = _source_copy(tmp_path / "src")
+    python, _ = _fresh_venv(tmp_path / "venv")
+    lines = _run([python, "-c", WHERE_ARE_THE_SUBPACKAGES.replace("print(importlib", "0 and print(importlib")],
+                 cwd=source).stdout.splitlines()
+    assert lines == [str(source / "trainers" / "__init__.py"), str(source / "lm_eval_tasks")]
+    assert "export-data" in _run([python, "-m", "xling_align", "--help"], cwd=source).stdout
+    import xling_align.lm_eval_tasks
+    import xling_align.trainers
+
+    # this test session: the checkout (or an editable install of it) maps the names to the repository's folders;
+    # with a wheel installed, its .pth imported the installed package before pytest started
+    package = Path(xling_align.__file__).parent
+    root = REPO if package == REPO / "xling_align" else package
+    assert Path(xling_align.trainers.__file__) == root / "trainers" / "__init__.py"
+    assert Path(xling_align.lm_eval_tasks.__path__[0]) == root / "lm_eval_tasks"
+
+
+def test_repository_holds_no_symbolic_link():
+    listed = _run(["git", "ls-files", "-s", "-z"], cwd=REPO).stdout.split("\0")
+    assert [entry for entry in listed if entry.startswith("120000")] == []
+    assert [path for path in REPO.rglob("*") if path.is_symlink() and ".venv" not in path.parts] == []
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert config["package-dir"] == {"xling_align.trainers": "trainers", "xling_align.lm_eval_tasks": "lm_eval_tasks"}
+    packages = {name for name in SOURCE_MODULES if name + ".__init__" in _with_init_names()}
+    assert set(config["packages"]) == packages
+
+
+def _with_init_names() -> set[str]:
+    """`<package>.__init__` for every folder of the tree that holds an __init__.py."""
+    roots = {"xling_align": REPO / "xling_align", "xling_align.trainers": REPO / "trainers",
+             "xling_align.lm_eval_tasks": REPO / "lm_eval_tasks"}
+    return {".".join([package, *path.relative_to(folder).with_suffix("").parts])
+            for package, folder in roots.items() for path in folder.rglob("__init__.py")}

@@ -74,6 +74,13 @@ def test_command_line_overrides_the_recipe():
     assert (training_args.max_steps, training_args.contrastive_layer, training_args.output_dir) == (3, 2, "x")
 
 
+def test_output_is_the_same_setting_as_output_dir():
+    tiny = str(RECIPES / "tiny.yaml")
+    assert parse_recipe(["--config", tiny, "--output", "a"])[1].output_dir == "a"
+    assert parse_recipe(["--config", tiny, "--output_dir", "b"])[1].output_dir == "b"
+    assert parse_recipe(["--config", tiny])[1].output_dir == "runs/tiny"  # the recipe's output_dir
+
+
 def test_tiny_recipe_finds_its_data_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     script_args, _, _ = parse_recipe(["--config", str(RECIPES / "tiny.yaml")])
@@ -96,6 +103,32 @@ def test_unknown_recipe_key_names_it_and_the_closest(tmp_path):
 def test_unknown_command_line_flag_names_it_and_the_closest(flag):
     with pytest.raises(RecipeError, match=f"unknown setting '{flag[2:]}'.*did you mean 'learning_rate'"):
         parse_recipe(["--config", str(RECIPES / "tiny.yaml"), flag, "0.1"])
+
+
+@pytest.mark.parametrize(("line", "flags", "expected"), [
+    ("max_steps: 40x", [], "recipe '{recipe}': max_steps: '40x' is not a valid integer"),
+    ("max_steps: 2.5", [], "recipe '{recipe}': max_steps: 2.5 is not a valid integer"),
+    ("learning_rate: [0.1]", [], "recipe '{recipe}': learning_rate: [0.1] is not a valid number"),
+    ("seed: 0", ["--learning_rate", "fast"], "command line: learning_rate: 'fast' is not a valid number"),
+    ("seed: 0", ["--bf16", "maybe"], "command line: bf16: Truthy value expected"),
+])
+def test_mistyped_value_is_one_line_naming_key_value_and_type(tmp_path, capsys, line, flags, expected):
+    from xling_align.cli import main as cli_main
+
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text((RECIPES / "tiny.yaml").read_text() + f"\n{line}\n")
+    assert cli_main(["train", "--config", str(recipe), *flags]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1  # one line, no usage text
+    assert captured.err.startswith("xling-align train: error: " + expected.format(recipe=recipe))
+
+
+def test_recipe_modules_examples_run():
+    import doctest
+
+    from xling_align import recipe_parser, script_arguments
+
+    assert doctest.testmod(recipe_parser).failed == 0 and doctest.testmod(script_arguments).failed == 0
 
 
 def test_invalid_afp_value_is_reported_with_its_field():

@@ -77,7 +77,7 @@ def test_steps_after_the_checkpoint_change_the_parameters(uninterrupted):
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path):
-    from xling_align.training_script import RecipeError
+    from xling_align.run_directory import OutputDirError
 
-    with pytest.raises(RecipeError, match="holds no checkpoint"):
+    with pytest.raises(OutputDirError, match="holds no checkpoint"):
         _train(tmp_path / "empty", "--resume_from_checkpoint", "true")

@@ -134,7 +134,8 @@ def test_unknown_test_model_suggests_the_closest():
 
 
 def test_dataset_without_needed_columns_lists_found_and_needed(tmp_path):
-    from xling_align.training_script import load_training_data, parse_recipe
+    from xling_align.training_data import load_training_data
+    from xling_align.training_script import parse_recipe
 
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"question": "q", "answer": "a"}\n{"question": "q2", "answer": "a2"}\n')
@@ -147,13 +148,16 @@ def test_dataset_without_needed_columns_lists_found_and_needed(tmp_path):
 
 
 def test_held_out_parallel_file_becomes_pair_rows():
-    from xling_align.training_script import load_training_data, parse_recipe
+    from xling_align.training_data import load_training_data
+    from xling_align.training_script import parse_recipe
 
     script_args, _, _ = parse_recipe(
         ["--config", str(TINY), "--eval_dataset_path", "pkg://xling_align/resources/tiny/heldout.en-zh.tsv",
          "--max_eval_samples", "1000"]
     )
-    _, evaluation = load_training_data(script_args)
+    data = load_training_data(script_args)
+    evaluation = data.eval_dataset
+    assert data.eval_source == script_args.eval_dataset_path
     lines = (REPO / "xling_align/resources/tiny/heldout.en-zh.tsv").read_text(encoding="utf-8").splitlines()
     assert len(evaluation) == len(lines) - 1  # minus the header
     assert evaluation[0]["source_sentence"] == lines[1].split("\t")[0]
@@ -173,7 +177,8 @@ def test_evaluation_without_eval_data_is_refused(tmp_path):
 def test_raw_data_source_is_built_by_the_data_module_with_held_out_pairs():
     from xling_align.data import DataBuildConfig, RowBuilder
     from xling_align.package_paths import resolve_path
-    from xling_align.training_script import load_training_data, parse_recipe
+    from xling_align.training_data import load_training_data
+    from xling_align.training_script import parse_recipe
 
     bactrian = "pkg://xling_align/resources/tiny/bactrian"
     script_args, _, _ = parse_recipe(
@@ -181,7 +186,8 @@ def test_raw_data_source_is_built_by_the_data_module_with_held_out_pairs():
          "--data_source", "bactrian-x", "--data_input", bactrian, "--languages", "en", "de",
          "--data_options", '{"mode": "bilingual", "repeat": 1, "seed": 3, "heldout_size": 10}']
     )
-    train, evaluation = load_training_data(script_args)
+    data = load_training_data(script_args)
+    train, evaluation = data.train_dataset, data.eval_dataset
     reference = RowBuilder(DataBuildConfig(languages=["en", "de"], input_dir=resolve_path(bactrian), mode="bilingual",
                                            repeat=1, seed=3, heldout_size=10))
     expected_rows = list(reference.rows())
@@ -190,10 +196,14 @@ def test_raw_data_source_is_built_by_the_data_module_with_held_out_pairs():
         (source, target) for _, _, source, target in reference.heldout
     ]
     assert len(evaluation) == 10 and set(evaluation["kind"]) == {"pair"}
+    # what the model card is told: the loader's own decisions, not re-derived
+    assert data.languages == ["en", "de"] and data.eval_source == "10 pairs held out by the data builder"
+    assert data.train_source == f"bactrian-x: {resolve_path(bactrian)}"
 
 
 def test_bad_data_options_name_the_problem():
-    from xling_align.training_script import load_training_data, parse_recipe
+    from xling_align.training_data import load_training_data
+    from xling_align.training_script import parse_recipe
 
     script_args, _, _ = parse_recipe(
         ["--config", str(TINY), "--dataset_path", "", "--data_source", "bactrian-x",

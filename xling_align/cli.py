@@ -1,7 +1,8 @@
 """The `xling-align` command: a thin dispatcher to one module per sub-command.
 
-Each sub-command lives in `xling_align/commands/<name>.py` and exposes `main(argv) -> int` and a
-one-line `HELP`. Modules are imported only when their command runs, so `xling-align --help` is fast.
+Each sub-command lives in `xling_align/commands/<name>.py` and exposes `main(argv) -> int`; its one-line
+description is in `COMMANDS` below. Modules are imported only when their command runs, so
+`xling-align --help` is fast.
 """
 
 from __future__ import annotations
@@ -9,30 +10,21 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-# command name -> module under xling_align.commands (kept in the order shown by --help)
+# command name -> (module under xling_align.commands, one-line description), in the order shown by --help
 COMMANDS = {
-    "data": "data",
-    "train": "train",
-    "analyze": "analyze",
-    "report": "report",
-    "export-data": "export_data",
-    "demo": "demo",
-}
-
-_SHORT_HELP = {
-    "data": "build AFP training rows from Bactrian-X, parallel corpora or instruction sets",
-    "train": "align a model from a YAML recipe (AFPTrainer)",
-    "analyze": "measure cross-lingual alignment of a model layer by layer",
-    "report": "tables and plots from lm-eval result files",
-    "export-data": "export the benchmark data once into the offline XLING_DATA_DIR layout",
-    "demo": "the offline cloned-language testbed: align, evaluate, analyse",
+    "data": ("data", "build AFP training rows from Bactrian-X, parallel corpora or instruction sets"),
+    "train": ("train", "align a model from a YAML recipe (AFPTrainer)"),
+    "analyze": ("analyze", "measure cross-lingual alignment of a model layer by layer"),
+    "report": ("report", "tables and plots from lm-eval result files"),
+    "export-data": ("export_data", "export the benchmark data once into the offline XLING_DATA_DIR layout"),
+    "demo": ("demo", "the offline cloned-language testbed: align, evaluate, analyse"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: xling-align <command> [options]", "", "commands:"]
-    for name in COMMANDS:
-        lines.append(f"  {name:<12} {_SHORT_HELP.get(name, '')}")
+    for name, (_, description) in COMMANDS.items():
+        lines.append(f"  {name:<12} {description}")
     lines += ["", "Run `xling-align <command> --help` for the options of one command."]
     return "\n".join(lines)
 
@@ -51,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"xling-align: unknown command {name!r}.\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = import_module(f"xling_align.commands.{COMMANDS[name]}")
+    module = import_module(f"xling_align.commands.{COMMANDS[name][0]}")
     result = module.main(rest)
     return int(result or 0)
 

@@ -126,8 +126,8 @@ def multilingual_contrastive_loss(
         Two equally long lists of vectors, pairs aligned by row; no labels: the pairing is the label.
 
     Relations:
-        `contrastive_loss_and_accuracy` (same loss, plus retrieval counts, no error on a single pair);
-        `in_batch_retrieval_accuracy` (the metric only).
+        `contrastive_loss_and_accuracy` (same loss, plus in-batch retrieval counts, no error on a single pair);
+        `xling_align.analysis.metrics.retrieval_accuracy` (retrieval over a whole held-out set).
 
     Example:
         >>> import torch
@@ -149,39 +149,6 @@ def multilingual_contrastive_loss(
             "returns loss=None for such a batch."
         )
     return output.loss
-
-
-@torch.no_grad()
-def in_batch_retrieval_accuracy(
-    source_embeddings: torch.Tensor, target_embeddings: torch.Tensor, gather_across_processes: bool = True
-) -> torch.Tensor:
-    """Fraction of sources whose most cosine-similar target in the (global) batch is their own translation.
-
-    Under torch.distributed with `gather_across_processes=True` the targets and the counts are gathered (a
-    collective), so every process returns the accuracy of the global batch. Returns NaN for an empty batch.
-
-    Example:
-        >>> import torch
-        >>> vectors = torch.eye(3)
-        >>> in_batch_retrieval_accuracy(vectors, vectors[[0, 2, 1]]).item()
-        0.3333333432674408
-    """
-    _check_inputs(source_embeddings, target_embeddings, temperature=1.0)
-    source = F.normalize(source_embeddings.float(), dim=-1)
-    target = F.normalize(target_embeddings.float(), dim=-1)
-    gather = gather_across_processes and is_distributed()
-    row_counts = gather_row_counts(source.shape[0], source.device) if gather else [source.shape[0]]
-    offset = sum(row_counts[: world_size_and_rank()[1]]) if gather else 0
-    all_targets = all_gather_with_grad(target, row_counts) if gather else target
-    labels = torch.arange(source.shape[0], device=source.device) + offset
-    if source.shape[0]:
-        correct = (source @ all_targets.T).argmax(dim=-1).eq(labels).sum().float()
-    else:  # no local rows; the all-reduce below still needs this process
-        correct = source.new_zeros(())
-    if gather:
-        torch.distributed.all_reduce(correct)
-    total = sum(row_counts)
-    return correct / total if total else torch.tensor(float("nan"))
 
 
 def _check_inputs(source: torch.Tensor, target: torch.Tensor, temperature: float) -> None:

@@ -194,20 +194,6 @@ BACTRIAN_X_LANGUAGES: tuple[str, ...] = (
     "zh",
 )  # fmt: skip
 
-# Language codes exactly as lm-eval 0.4.13 names the tasks of each benchmark.
-BENCHMARK_LANGUAGES: dict[str, tuple[str, ...]] = {
-    "xnli": ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
-    "xcopa": ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh"),
-    "xstorycloze": ("ar", "en", "es", "eu", "hi", "id", "my", "ru", "sw", "te", "zh"),
-    "xwinograd": ("en", "fr", "jp", "pt", "ru", "zh"),
-    "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
-    "belebele": tuple(
-        flores
-        for _, _, flores, _ in _TABLE
-        if flores is not None and flores not in {"glg_Latn", "quy_Latn"}  # the two FLORES codes Belebele lacks
-    ),
-}
-
 # lower-cased look-up key -> canonical code (canonical codes, FLORES codes, aliases)
 _INDEX: dict[str, str] = {}
 for _language in LANGUAGES.values():

@@ -1,22 +1,33 @@
-"""Make lm-evaluation-harness 0.4.13 see the `xling_*` tasks and the `xling` model.
+"""Make lm-evaluation-harness 0.4.13 see the `xling_*` tasks and the `xling` model: the whole patch surface.
 
-lm-eval 0.4.13 has no plugin mechanism: its CLI only scans its own task folder (plus `--include_path`)
-and only knows models registered in code imported before the model is built. So the wheel installs a
-one-line `xling_align_lm_eval.pth` into site-packages that calls `install_import_hook()` at interpreter
-start. The hook is a `sys.meta_path` finder that does nothing until lm-eval itself is imported; then,
-right after the module in question has run:
+This module is the one place that documents (and does) everything xling-align changes in lm-eval.
 
-- `lm_eval.api.registry`: imports `lm_eval.models` (so the built-in models stay registered: lm-eval
-  only fills an empty registry) and registers `xling` as a lazy placeholder for
-  `xling_align.lm_eval_model:XlingLM` (torch is imported only when that model is built);
-- `lm_eval.tasks`: wraps `TaskManager.__init__` to put this package's task folder first on the include
-  path, and `TaskManager.match_tasks` so a glob that matches an `xling` group and its members (e.g.
-  `xling_*` matches `xling_pawsx` and `xling_pawsx_de`) keeps the group only: every task runs once.
+Why: lm-eval 0.4.13 has no plugin mechanism. Its CLI indexes only its own task folder plus
+`--include_path`, and knows only models registered in code imported before the model is built. The
+package promises that a plain `lm_eval --model xling --tasks 'xling_*'` works after `pip install`.
 
-Why this is safe: nothing is imported at start but this module (stdlib only, no torch, no lm_eval);
-every step is wrapped so a failure prints a warning to stderr and leaves lm-eval as it was; `pip uninstall` removes
-the `.pth` (it is in the wheel's RECORD); `XLING_ALIGN_NO_LM_EVAL_HOOK=1` turns it off.
-`register()` does the same work explicitly (the `xling-eval` command and Python users call it).
+How it is switched on: the wheel (and `pip install -e .`) installs a one-line `xling_align_lm_eval.pth` into
+site-packages (written by `setup.py`); at interpreter start it calls `install_import_hook()`, which puts a
+`sys.meta_path` finder in place that acts only when lm-eval itself imports one of two modules, right after
+that module has run. Nothing else is imported at start (this module uses the standard library only).
+
+What it changes, all of it:
+
+| lm-eval object | change | why |
+|---|---|---|
+| `lm_eval.api.registry.model_registry` | `register("xling", target="xling_align.lm_eval_model:XlingLM")` (a lazy placeholder: torch is imported when the model is built), after importing `lm_eval.models` | the `xling` model; lm-eval fills its registry only when it is empty, so the built-ins are imported first or `hf` would disappear |
+| `lm_eval.tasks.TaskManager.__init__` | wrapped: this package's task folder goes first on `include_path` (unless a given path already contains it; a given path inside it is dropped, as the folder covers it) | the `xling_*` tasks; every folder is indexed once, so no task is reported as overriding itself |
+| `lm_eval.tasks.TaskManager.match_tasks` | wrapped: of the names a `--tasks` pattern matched, an `xling` task or group that a matched `xling` group already contains is dropped | `--tasks 'xling_*'` matches a group and its members; lm-eval would raise `Duplicate task` |
+
+Nothing else is patched; names outside the `xling` family are never touched. Every step is wrapped so that
+a failure prints one warning to stderr and leaves lm-eval as it was; `XLING_ALIGN_NO_LM_EVAL_HOOK=1` turns the
+hook off; `pip uninstall` removes the `.pth` (it is in the wheel's RECORD). `register()` does the same work
+explicitly (the `xling-eval` command, and Python users who prefer it).
+
+When it can be dropped: once lm-eval reads entry points for models and tasks (upstream pull requests 4013
+and 4015; `pyproject.toml` already declares `lm_eval.models: xling` and `lm_eval.tasks: xling`), the two
+registrations become declarations; the `match_tasks` de-duplication then remains only if lm-eval still
+raises on a glob that matches a group and its members. Remove `setup.py`'s `.pth` with the hook.
 
 Example:
     >>> from xling_align import lm_eval_plugin
@@ -37,8 +48,10 @@ NAME_PREFIX = "xling"
 
 
 def tasks_dir() -> str:
-    """The folder holding the `xling_*` task YAMLs (`xling_align/lm_eval_tasks`)."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "lm_eval_tasks")
+    """The folder holding the `xling_*` task YAMLs: the package `xling_align.lm_eval_tasks` (not imported)."""
+    from importlib.util import find_spec
+
+    return os.path.abspath(find_spec("xling_align.lm_eval_tasks").submodule_search_locations[0])
 
 
 def _warn(what: str, err: BaseException) -> None:
@@ -63,6 +76,25 @@ def _as_list(include_path) -> list:
     if isinstance(include_path, (list, tuple)):
         return list(include_path)
     return [include_path]
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or somewhere below it."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def with_our_tasks(include_path) -> list:
+    """`include_path` with this package's task folder first, every folder indexed once.
+
+    A given path that contains the task folder already indexes it; a given path inside it (e.g. its `clone/`
+    sub-folder) is dropped, because the task folder covers it (lm-eval indexes folders recursively).
+    """
+    ours = tasks_dir()
+    paths = _as_list(include_path)
+    if any(_inside(ours, str(path)) for path in paths):
+        return paths
+    return [ours] + [path for path in paths if not _inside(str(path), ours)]
 
 
 def _group_members(index: dict, name: str, seen: set[str]) -> set[str]:
@@ -104,7 +136,7 @@ def drop_members_of_matched_groups(names: list[str], index: dict) -> list[str]:
 
 
 def patch_task_manager() -> None:
-    """Put the xling task folder on every TaskManager's include path and de-duplicate glob matches."""
+    """Wrap `TaskManager.__init__` (our task folder on the include path) and `match_tasks` (de-duplication)."""
     import inspect
 
     from lm_eval.tasks import TaskManager
@@ -114,14 +146,11 @@ def patch_task_manager() -> None:
     original_init = TaskManager.__init__
     original_match = TaskManager.match_tasks
     signature = inspect.signature(original_init)
-    ours = tasks_dir()
 
     def __init__(self, *args, **kwargs):
         bound = signature.bind(self, *args, **kwargs)
-        paths = _as_list(bound.arguments.get("include_path"))
-        if not any(os.path.abspath(str(path)) == ours for path in paths):
-            # first, so a user's own --include_path can still override one of our tasks
-            bound.arguments["include_path"] = [ours] + paths
+        # first, so a user's own --include_path can still override one of our tasks
+        bound.arguments["include_path"] = with_our_tasks(bound.arguments.get("include_path"))
         original_init(*bound.args, **bound.kwargs)
 
     def match_tasks(self, task_list):

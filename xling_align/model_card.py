@@ -13,10 +13,6 @@ import os
 from xling_align.tiny_models import is_tiny_model_id
 
 METHOD_NAME = "AFP (Align aFter Pre-training): multilingual contrastive learning + cross-lingual instruction following"
-PAPER = (
-    "Li et al., Improving In-context Learning of Multilingual Generative Language Models with Cross-lingual "
-    "Alignment, NAACL 2024 (arXiv:2311.08089)"
-)
 _AFP_FIELDS = ("contrastive_weight", "sft_weight", "contrastive_temperature", "contrastive_layer", "contrastive_pooling")
 
 
@@ -60,7 +56,7 @@ def write_model_card(trainer, base_model: str, use_peft: bool, languages: list[s
         "## Cross-lingual alignment (xling-align)",
         "",
         f"- Method: {METHOD_NAME}.",
-        f"- Paper: {PAPER}.",
+        f"- Paper: Li et al., {trainer._paper['title']}, NAACL 2024 (arXiv:{trainer._paper['id']}).",
         f"- Base model: `{base_model}`{test_model}{training}.",
         f"- Languages: {', '.join(languages) if languages else 'not recorded'}.",
         f"- Training data: `{training_data}`{heldout}.",

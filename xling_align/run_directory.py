@@ -1,7 +1,7 @@
 """Guard the output directory of `xling-align train`: never mix two different runs in one folder.
 
-`xling-align train` writes `xling_align_run.json` (the settings that define the run: model, data, method and
-optimisation hyperparameters) into its output directory. A later call with the same directory is allowed
+`xling-align train` writes `xling_align_run.json` (`run_signature`: the settings that define the run: model,
+data, method and optimisation hyperparameters) into its output directory. A later call with the same directory is allowed
 only when it is the same run resumed (`--resume_from_checkpoint`), or when the user asks to start over
 (`--overwrite_output_dir`). Settings that may change between an interrupted run and its resumption
 (`max_steps`, logging and saving cadence, `report_to`, ...) are not part of the signature.
@@ -23,14 +23,67 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import asdict
 from pathlib import Path
+
+from transformers.trainer_utils import get_last_checkpoint
+from trl import SFTConfig
 
 SIGNATURE_FILE = "xling_align_run.json"
 _CHECKPOINT_PREFIX = "checkpoint-"
 
+# TrainingArguments that define what is trained (resuming with a change here would mix two runs);
+# everything else (max_steps, logging/saving/eval cadence, report_to, ...) may change on resume.
+_RUN_DEFINING_TRAINING_ARGS = (
+    "seed", "data_seed", "learning_rate", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "weight_decay",
+    "adam_beta1", "adam_beta2", "adam_epsilon", "optim", "max_grad_norm", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "max_length", "packing", "completion_only_loss", "bf16", "fp16",
+)
+
+# evaluation data and machine settings may change when a run is resumed
+_NOT_RUN_DEFINING_SCRIPT_ARGS = {"overwrite_output_dir", "cpu_threads", "eval_dataset_path", "max_eval_samples"}
+
 
 class OutputDirError(ValueError):
     """The output directory holds something this run must not write over."""
+
+
+def run_signature(script_args, training_args, model_args) -> dict:
+    """The settings that define a run (the three dataclasses of `xling-align train`), JSON-serialisable.
+
+    Every field of the script and model arguments except machine settings and evaluation data; the method's
+    own fields (those AFPConfig adds to TRL's SFTConfig) and the optimisation settings of the training arguments.
+    """
+    own_fields = set(type(training_args).__dataclass_fields__) - set(SFTConfig.__dataclass_fields__)
+    signature = {
+        f"script.{key}": value for key, value in asdict(script_args).items() if key not in _NOT_RUN_DEFINING_SCRIPT_ARGS
+    }
+    signature.update({f"model.{key}": value for key, value in asdict(model_args).items()})
+    for key in sorted(own_fields - {"alignment_eval_file"}) + list(_RUN_DEFINING_TRAINING_ARGS):
+        if hasattr(training_args, key):
+            signature[f"training.{key}"] = getattr(training_args, key)
+    return signature
+
+
+def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
+    """`resume_from_checkpoint` as `Trainer.train` wants it: None, or the checkpoint folder to continue from.
+
+    `true`/`yes`/`last` pick the last `checkpoint-*` folder of `output_dir`; `false`/`no`/unset give None.
+    """
+    value = resume_from_checkpoint
+    if value is None or str(value).lower() in {"false", "no", ""}:
+        return None
+    if str(value).lower() in {"true", "yes", "last"}:
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise OutputDirError(
+                f"resume_from_checkpoint={value}: output_dir {output_dir!r} holds no checkpoint-* folder; "
+                "drop the flag to start a new run, or name a checkpoint folder"
+            )
+        return last
+    if not os.path.isdir(value):
+        raise OutputDirError(f"resume_from_checkpoint {value!r} is not a checkpoint folder")
+    return value
 
 
 def _normalise(signature: dict) -> dict:

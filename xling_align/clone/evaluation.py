@@ -16,15 +16,15 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-CLONE_TASK_DIR = Path(__file__).resolve().parent.parent / "lm_eval_tasks" / "clone"
+import xling_align.lm_eval_tasks.clone as _clone_task_package
+
+CLONE_TASK_DIR = Path(_clone_task_package.__file__).resolve().parent
 CLONE_TAG = "xling_clone"
 
 
 def clone_task_names() -> list[str]:
-    """Every `xling_clone_*` task, in the order of the task generator's table."""
-    from xling_align.lm_eval_tasks.clone.generate_clone_tasks import all_task_names
-
-    return all_task_names()
+    """Every `xling_clone_*` task, sorted (the generator names each YAML file after its task)."""
+    return sorted(path.stem for path in CLONE_TASK_DIR.glob("xling_clone_*.yaml"))
 
 
 @lru_cache(maxsize=1)

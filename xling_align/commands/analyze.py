@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "measure cross-lingual alignment of a model layer by layer"
-
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

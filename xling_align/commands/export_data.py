@@ -1,11 +1,11 @@
 """`xling-align export-data`: copy the benchmark data from the hub once into the offline layout.
 
-Writes `<out>/<benchmark>/<lang>/<split>.jsonl` (the hub's columns and split names) for the splits the
+Writes `<output>/<benchmark>/<lang>/<split>.jsonl` (the hub's columns and split names) for the splits the
 `xling_*` tasks read: the scored split and the demonstration split of every language. Afterwards the
-tasks run offline with `XLING_DATA_DIR=<out>` or `--metadata '{"data_dir": "<out>"}'`.
+tasks run offline with `XLING_DATA_DIR=<output>` or `--metadata '{"data_dir": "<output>"}'`.
 
 Example:
-    xling-align export-data --out ~/xling-data --benchmarks pawsx,xnli --languages en,de,zh
+    xling-align export-data --output ~/xling-data --benchmarks pawsx xnli --languages en de zh
 """
 
 from __future__ import annotations
@@ -15,26 +15,22 @@ import json
 import sys
 from pathlib import Path
 
-HELP = "export the benchmark data once into the offline XLING_DATA_DIR layout"
+from xling_align.benchmark_table import BENCHMARKS, HubSplit, benchmark
+from xling_align.commands.options import ListOption, add_deprecated_alias
+from xling_align.lm_eval_tasks.data_loader import DATA_DIR_ENV, load_hub_split, local_path
 
 
-def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tuple[str, str, str]]:
-    """`(benchmark, lang, split)` for every file to write; `languages=None` means all of them."""
-    from xling_align.lm_eval_tasks.data_loader import demo_split, scored_split
-    from xling_align.lm_eval_tasks.generate_tasks import LANGUAGES
-
+def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tuple[str, str, HubSplit]]:
+    """`(benchmark, lang, hub split)` for every file to write; `languages=None` means all of them."""
     planned = []
-    for benchmark in benchmarks:
-        if benchmark not in LANGUAGES:
-            raise ValueError(f"unknown benchmark {benchmark!r}: choose from {', '.join(LANGUAGES)}.")
-        known = LANGUAGES[benchmark]
-        wanted = known if languages is None else [lang for lang in languages if lang in known]
+    for name in benchmarks:
+        table = benchmark(name)
+        wanted = table.languages if languages is None else [lang for lang in languages if lang in table.languages]
         for lang in wanted:
-            for split in dict.fromkeys([scored_split(benchmark, lang), demo_split(benchmark, lang)]):
-                if split is not None:
-                    planned.append((benchmark, lang, split))
+            sources = [table.scored(lang), table.demonstrations(lang)]
+            planned += [(name, lang, source) for source in dict.fromkeys(sources) if source is not None]
     if languages is not None:
-        all_known = {lang for benchmark in benchmarks for lang in LANGUAGES[benchmark]}
+        all_known = {lang for name in benchmarks for lang in benchmark(name).languages}
         unknown = [lang for lang in languages if lang not in all_known]
         if unknown:
             raise ValueError(
@@ -46,19 +42,13 @@ def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tu
 
 def export(out: Path, benchmarks: list[str], languages: list[str] | None, overwrite: bool = False) -> list[Path]:
     """Download and write every planned split; returns the paths written (existing ones are kept)."""
-    import datasets
-
-    from xling_align.lm_eval_tasks.data_loader import check_columns, hub_source, local_path
-
     written = []
-    for benchmark, lang, split in planned_files(benchmarks, languages):
-        path = local_path(out, benchmark, lang, split)
+    for name, lang, source in planned_files(benchmarks, languages):
+        path = local_path(out, name, lang, source.split)
         if path.exists() and not overwrite:
             print(f"kept {path} (exists; --overwrite to replace)", file=sys.stderr)
             continue
-        source = hub_source(benchmark, lang, split)
-        dataset = datasets.load_dataset(source.path, source.name, split=source.split)
-        check_columns(dataset.column_names, benchmark, f"{source.path} ({source.name}, {source.split})")
+        dataset = load_hub_split(name, source)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".jsonl.partial")  # a crash never leaves a truncated file behind
         with partial.open("w", encoding="utf-8") as handle:
@@ -70,31 +60,30 @@ def export(out: Path, benchmarks: list[str], languages: list[str] | None, overwr
     return written
 
 
-def _csv(value: str | None) -> list[str] | None:
-    return [item.strip() for item in value.split(",") if item.strip()] if value else None
-
-
 def make_parser() -> argparse.ArgumentParser:
-    from xling_align.lm_eval_tasks.data_loader import BENCHMARKS, DATA_DIR_ENV
-
     parser = argparse.ArgumentParser(prog="xling-align export-data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help=f"the data folder (later: ${DATA_DIR_ENV})")
-    parser.add_argument("--benchmarks", default=",".join(BENCHMARKS),
-                        help="comma-separated benchmarks (default: all: %(default)s)")
-    parser.add_argument("--languages", help="comma-separated language codes (default: every language)")
+    parser.add_argument("--output", type=Path, help=f"the data folder (later: ${DATA_DIR_ENV}); required")
+    add_deprecated_alias(parser, "--out", "--output", dest="output", type=Path)
+    parser.add_argument("--benchmarks", nargs="+", action=ListOption, default=list(BENCHMARKS), metavar="BENCHMARK",
+                        help="benchmarks, separated by spaces (default: all: %(default)s)")
+    parser.add_argument("--languages", nargs="+", action=ListOption, metavar="LANGUAGE",
+                        help="language codes, separated by spaces (default: every language)")
     parser.add_argument("--overwrite", action="store_true", help="replace files that already exist")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.output is None:  # not `required=True`: the old spelling --out may give it
+        parser.error("the following arguments are required: --output")
     try:
-        written = export(args.out, _csv(args.benchmarks), _csv(args.languages), args.overwrite)
+        written = export(args.output, args.benchmarks, args.languages, args.overwrite)
     except ValueError as err:
         print(f"xling-align export-data: {err}", file=sys.stderr)
         return 2
-    print(f"{len(written)} file(s) written under {args.out}")
+    print(f"{len(written)} file(s) written under {args.output}")
     return 0
 
 

@@ -22,21 +22,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-HELP = "tables and plots from lm-eval result files"
+from xling_align.benchmark_table import BENCHMARKS, english_codes
 
-# built-in task prefixes of lm-eval -> our benchmark names
-_BUILTIN_PREFIX = {
-    "xnli": "xnli",
-    "paws": "pawsx",
-    "xcopa": "xcopa",
-    "xstorycloze": "xstorycloze",
-    "xwinograd": "xwinograd",
-    "belebele": "belebele",
-}
-_BENCHMARKS = ("xnli", "pawsx", "xcopa", "xstorycloze", "xwinograd", "belebele")
-_XLING_TASK = re.compile(r"^xling_(?P<bench>" + "|".join(_BENCHMARKS) + r")_(?P<lang>.+?)(?P<endemo>_endemo)?$")
+
+# lm-eval's built-in task prefix -> benchmark name (`paws_de` is PAWS-X)
+_BUILTIN_PREFIX = {entry.builtin_task_prefix: name for name, entry in BENCHMARKS.items()}
+_XLING_TASK = re.compile(r"^xling_(?P<bench>" + "|".join(BENCHMARKS) + r")_(?P<lang>.+?)(?P<endemo>_endemo)?$")
 _BUILTIN_TASK = re.compile(r"^(?P<prefix>" + "|".join(_BUILTIN_PREFIX) + r")_(?P<lang>[A-Za-z]{2,3}(?:_[A-Za-z]{4})?)$")
-ENGLISH = {"en", "eng_Latn"}
+ENGLISH = english_codes()
 IN_LANGUAGE = "in-language demonstrations"
 ENGLISH_DEMOS = "English demonstrations (_endemo)"
 
@@ -114,7 +107,7 @@ def _cell(value: float | None, signed: bool = False) -> str:
 def build_tables(runs: list[list[Score]], labels: list[str]) -> str:
     """The Markdown report for `runs` (one list of scores per results file)."""
     keys = sorted({(s.benchmark, s.setting) for run in runs for s in run},
-                  key=lambda key: (_BENCHMARKS.index(key[0]), key[1] != IN_LANGUAGE))
+                  key=lambda key: (list(BENCHMARKS).index(key[0]), key[1] != IN_LANGUAGE))
     lookup = [{(s.benchmark, s.setting, s.lang): s.acc for s in run} for run in runs]
     english_of = [{(s.benchmark): s.acc for s in run if s.setting == IN_LANGUAGE and s.lang in ENGLISH} for run in runs]
     with_diff = len(runs) >= 2
@@ -160,7 +153,7 @@ def plot(runs: list[list[Score]], labels: list[str], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     keys = sorted({(s.benchmark, s.setting, s.lang) for run in runs for s in run},
-                  key=lambda k: (_BENCHMARKS.index(k[0]), k[1] != IN_LANGUAGE, k[2] not in ENGLISH, k[2]))
+                  key=lambda k: (list(BENCHMARKS).index(k[0]), k[1] != IN_LANGUAGE, k[2] not in ENGLISH, k[2]))
     lookup = [{(s.benchmark, s.setting, s.lang): s.acc for s in run} for run in runs]
     width = 0.8 / len(runs)
     fig, axis = plt.subplots(figsize=(max(6.0, 0.35 * len(keys) * len(runs) + 2), 4))

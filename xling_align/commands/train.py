@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import sys
 
-HELP = "align a model from a YAML recipe (AFPTrainer)"
-
 
 def main(argv: list[str] | None = None) -> int:
     from xling_align.data import DataFormatError
     from xling_align.engines import UnsupportedSetupError
+    from xling_align.recipe_parser import RecipeError
     from xling_align.run_directory import OutputDirError
     from xling_align.training_data import TrainingDataError
-    from xling_align.training_script import RecipeError, parse_recipe
     from xling_align.training_script import main as train
+    from xling_align.training_script import parse_recipe
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

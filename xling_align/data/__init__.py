@@ -17,7 +17,8 @@ Example:
     [('Thank you. Translate into German:', ' Danke.', 'translation+pair'), ('Danke. Translate into English:', ' Thank you.', 'translation+pair')]
 """
 
-from xling_align.data.builders import DataBuildConfig, RowBuilder, build_dataset, iter_rows
+from xling_align.data.builders import RowBuilder, build_dataset, iter_rows
+from xling_align.data.config import DataBuildConfig
 from xling_align.data.parallel import ParallelPair, iter_parallel_file, load_parallel_pairs
 from xling_align.data.readers import DataFormatError, InvalidRecords
 from xling_align.data.rows import KINDS, ROW_COLUMNS

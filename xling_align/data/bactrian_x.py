@@ -2,7 +2,7 @@
 
 Every source yields `InstructionItem`s of one language at a time, in file order and without holding the
 file in memory, so a build can join languages by id while holding only one language (see
-`builders.iter_aligned_items`).
+`instruction_rows.iter_aligned_items`).
 
 - `LocalBactrianX(directory)`: one file per language as in the hub repository once un-gzipped:
   `<lang>.json` (a JSON array of objects with `instruction`, `input`, `id`, `output`); `<lang>.json.gz`,
