@@ -33,6 +33,7 @@ from accelerate import PartialState
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, get_peft_config
 
+from xling_align.engines import check_requested_engine_runs
 from xling_align.model_card import write_model_card
 from xling_align.package_paths import resolve_path
 from xling_align.recipe_parser import RecipeError, RecipeParser
@@ -146,6 +147,8 @@ def main(script_args, training_args, model_args, callbacks=None):
     """
     if script_args.cpu_threads is not None:
         torch.set_num_threads(script_args.cpu_threads)
+    # an FSDP / DeepSpeed request that accelerate would drop: stop before loading data and model
+    check_requested_engine_runs(training_args)
     resume_from = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     signature = run_signature(script_args, training_args, model_args)
     state = PartialState()
