@@ -161,6 +161,13 @@ class PaperProtocol:
             )
         return source
 
+    def splits_read(self, lang: str) -> list[HubSplit]:
+        """Every split of `lang` the tasks read: its scored split, and its dev split if it gives demonstrations."""
+        splits = [self.scored(lang)] if lang in self.languages else []
+        if lang == DEFAULT_PROMPT_LANGUAGE or lang in self.native_languages:
+            splits.append(self.demonstration_source(lang))
+        return splits
+
     # ------------------------------------------------------------------------------ texts
     def _fill(self, template: str, row: dict, fmt: PromptFormat, choice: str) -> str:
         return template.format_map({**self.fields(row, fmt), "choice": choice})
