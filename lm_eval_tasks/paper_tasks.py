@@ -31,15 +31,16 @@ DEMONSTRATION_SPLIT = "dev"  # the key of the seeded dev split in the loaded Dat
 
 def _with_texts(dataset, name: str, prompt_lang: str, where: str):
     """`dataset` with the protocol's texts and gold index of every row."""
+    import datasets
+
     entry = protocol(name)
-
-    def add(row: dict) -> dict:
-        return {"afp_query_texts": entry.query_texts(row, prompt_lang),
-                "afp_example_texts": entry.example_texts(row, prompt_lang),
-                "afp_gold": entry.gold(row),
-                "afp_source": where}
-
-    return dataset.map(add)
+    rows = [{**row,
+             "afp_query_texts": entry.query_texts(row, prompt_lang),
+             "afp_example_texts": entry.example_texts(row, prompt_lang),
+             "afp_gold": entry.gold(row),
+             "afp_source": where}
+            for row in dataset]
+    return datasets.Dataset.from_list(rows)  # (not `map`: no progress bar per task and split)
 
 
 def load_paper_protocol(
