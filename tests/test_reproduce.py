@@ -82,6 +82,16 @@ def test_a_second_call_skips_every_finished_stage(first_run, capsys):
     assert {p: p.stat().st_mtime_ns for p in (folder / "model").rglob("*") if p.is_file()} == model_files
 
 
+def test_a_changed_training_setting_is_refused_unless_redo_train_is_asked(first_run, capsys):
+    folder, argv, status, _ = first_run
+    assert status == 0
+    message = _error(argv + ["--learning_rate", "5e-4"], capsys)
+    assert f"{folder / 'model'} holds a model trained with other settings" in message and "--redo train" in message
+    assert reproduce.main(argv + ["--redo", "report"]) == 0  # nothing was lost: the same call still skips
+    stages = _stage_lines(capsys.readouterr().out)
+    assert "skipped" in stages["train"] and stages["report"].startswith("finished")
+
+
 def test_a_changed_evaluation_option_reruns_only_the_evaluations_and_the_report(first_run, capsys):
     folder, argv, status, _ = first_run
     assert status == 0

@@ -85,7 +85,8 @@ class ReproduceOptions:
     eval_device: str | None = field(default=None, metadata={"help": "lm-eval device (default: cuda if available, else cpu)."})
     redo: list[str] = field(
         default_factory=list,
-        metadata={"help": f"Redo these stages even if finished ({', '.join(STAGES)}); later stages follow."},
+        metadata={"help": f"Redo these stages even if finished ({', '.join(STAGES)}); a later stage runs again "
+                          "when its inputs changed."},
     )
 
     def __post_init__(self):
@@ -221,12 +222,11 @@ class Reproduction:
         changed = self.stages.changed(stage, inputs)
         if family in self._redo:
             self.log(f"[{stage}] redoing (--redo {family})")
-            # a redone stage changes its outputs' fingerprints, so every later stage runs again too
+            self.stages.forget(stage)  # it overwrites its outputs: if interrupted, its old manifest must not count
         elif changed:
             self.log(f"[{stage}] inputs changed since the last run ({'; '.join(changed)}): running again")
         else:
             self.log(f"[{stage}] running")
-        self.stages.forget(stage)
         started = time.perf_counter()
         outputs = work()
         seconds = time.perf_counter() - started
@@ -301,13 +301,19 @@ class Reproduction:
         script_args, training_args, model_args = self._parse(overrides)
         same_run = read_run_signature(model_dir) == json.loads(json.dumps(
             run_signature(script_args, training_args, model_args), sort_keys=True, default=str))
+        holds_a_model = model_dir.is_dir() and any(model_dir.iterdir())
         if "train" in self._redo:
             script_args.overwrite_output_dir = True
-        elif same_run and model_dir.is_dir() and get_last_checkpoint(str(model_dir)):
-            self.log(f"[train] continuing the interrupted run from {get_last_checkpoint(str(model_dir))}")
+        elif holds_a_model and not same_run:
+            raise ReproduceError(
+                f"{model_dir} holds a model trained with other settings (the changed inputs are listed above): pass "
+                "--redo train to train again and replace it, or choose a new --output."
+            )
+        elif holds_a_model and get_last_checkpoint(str(model_dir)):
+            self.log(f"[train] continuing the same run from {get_last_checkpoint(str(model_dir))}")
             training_args.resume_from_checkpoint = "true"
-        elif same_run:
-            script_args.overwrite_output_dir = True  # an interrupted run that saved nothing yet
+        elif holds_a_model:
+            script_args.overwrite_output_dir = True  # an interrupted run that saved no checkpoint yet
         if training_args.eval_strategy == "no" or not training_args.load_best_model_at_end:
             self.log("[train] the recipe selects no checkpoint (no evaluation data or load_best_model_at_end): the "
                      "final model is evaluated")
