@@ -106,7 +106,8 @@ def test_a_changed_evaluation_option_reruns_only_the_evaluations_and_the_report(
     assert set(results["results"]) == {"xling_afp_pawsx_en", "xling_afp_pawsx_zh"}
 
 
-def test_a_recipe_with_raw_data_builds_it_in_the_data_stage(tmp_path, capsys):
+def test_a_recipe_with_raw_data_builds_it_in_the_data_stage(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XLING_DATA_DIR", str(FIXTURE_DATA))  # the benchmark data, as the tasks read them
     recipe = tmp_path / "parallel.yaml"
     recipe.write_text(Path(TINY).read_text().replace(
         "dataset_path: pkg://xling_align/resources/tiny/train.jsonl",
@@ -114,7 +115,7 @@ def test_a_recipe_with_raw_data_builds_it_in_the_data_stage(tmp_path, capsys):
         "data_options: {heldout_size: 4}",
     ).replace("eval_dataset_path:", "# eval_dataset_path:").replace("languages: [en, de, fr, zh]", "languages: [en, de]"))
     argv = ["--recipe", str(recipe), "--output", str(tmp_path / "run"), "--limit", "1", "--shots", "0",
-            "--benchmarks", "pawsx", "--eval_languages", "en", "--benchmark_data_dir", str(FIXTURE_DATA), *SHORT]
+            "--benchmarks", "pawsx", "--eval_languages", "en", *SHORT]
     assert reproduce.main(argv) == 0, capsys.readouterr().err
     data = json.loads((tmp_path / "run" / "stages" / "data.json").read_text())["outputs"]
     assert data["built"] and Path(data["train"]).is_file() and Path(data["eval"]).is_file()
