@@ -45,7 +45,7 @@ def model_source_kind(pretrained: str | os.PathLike) -> str:
     """`"checkpoint"`, `"adapter"` or `"hub"` for a model argument (lm-eval's `pretrained=`).
 
     A local folder wins over a hub id of the same name, as in transformers. A name that is no local
-    folder is a hub id only if it has a hub id's form.
+    folder is a hub id only if it has a hub id's form (`name`, `org/name`) and `org` is no local folder.
 
     Raises:
         ModelFolderError: `pretrained` is a path that does not exist (and is no hub id), a file, or a
@@ -73,11 +73,12 @@ def model_source_kind(pretrained: str | os.PathLike) -> str:
         )
     if path.exists():
         raise ModelFolderError(f"pretrained={name}: {path.resolve()} is a file, not a folder. {_EXPECTED}.")
-    if looks_like_hub_id(name):
+    # "out/afp-run" has a hub id's form; when the folder "out" exists here, it is a mistyped local path
+    if looks_like_hub_id(name) and not ("/" in name and path.parent.is_dir()):
         return "hub"
-    raise ModelFolderError(
-        f"pretrained={name}: there is no folder {path.absolute()} (and {name!r} is no hub id). {_EXPECTED}."
-    )
+    why = (f"{name!r} is no hub id" if not looks_like_hub_id(name)
+           else f"the folder {path.parent.absolute()} exists, so this is a local path, not a hub id")
+    raise ModelFolderError(f"pretrained={name}: there is no folder {path.absolute()} ({why}). {_EXPECTED}.")
 
 
 def is_true(value) -> bool:
