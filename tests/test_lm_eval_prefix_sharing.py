@@ -253,3 +253,20 @@ def test_a_model_whose_cache_cannot_be_continued_falls_back_to_hf(tmp_path, capl
         ours = _evaluate(xling, ["xling_xnli_de_endemo"], 2)
     assert "prefix sharing is off" in caplog.text and "DynamicSlidingWindowLayer" in caplog.text
     assert ours == _evaluate(HFLM(**common), ["xling_xnli_de_endemo"], 2)
+
+
+def test_rolling_loglikelihood_and_generation_take_hf_path(folders):
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from xling_align.lm_eval_model import XlingLM
+
+    common = dict(pretrained=str(folders / "base"), device="cpu", batch_size=2)
+    xling, hf = XlingLM(**common), HFLM(**common)
+    texts = ["The cat sat on a warm mat. " * 3, "Die Katze sass auf einer warmen Matte."]
+    rolling = [Instance("loglikelihood_rolling", {}, (text,), index) for index, text in enumerate(texts)]
+    assert xling.loglikelihood_rolling(rolling) == hf.loglikelihood_rolling(rolling)
+    generate = [Instance("generate_until", {}, (text, {"until": ["\n"], "max_gen_toks": 6, "do_sample": False}), index)
+                for index, text in enumerate(texts)]
+    assert xling.generate_until(generate) == hf.generate_until(generate)
+    assert xling.prefix_scoring_stats is None  # neither went near the prefix tree
