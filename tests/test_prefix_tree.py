@@ -101,3 +101,13 @@ def test_bad_requests_are_refused():
         TokenRequest((1, 2), 2)
     with pytest.raises(ValueError, match="min_shared_tokens"):
         plan_prefix_tree([], min_shared_tokens=0)
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import xling_align.prefix_scoring
+    import xling_align.prefix_tree
+
+    for module in (xling_align.prefix_tree, xling_align.prefix_scoring):
+        assert doctest.testmod(module).failed == 0

@@ -116,21 +116,23 @@ class XlingLM(HFLM):
                 or any(request[0] is None for request in requests)):
             return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
 
-        token_requests, positions, truncated = [], [], 0
+        # hf's tokens, cut to the model's window as hf cuts them: (context + continuation)[-(max_length + 1):]
+        token_requests, positions, truncated = [], [], set()
         for index, (_, context, continuation) in enumerate(requests):
             if not context or not continuation or len(continuation) > self.max_length:
                 continue  # hf's path, which refuses these with its own assertion
             whole = context + continuation
-            truncated += len(whole) > self.max_length + 1
+            if len(whole) > self.max_length + 1:
+                truncated.add(index)
             token_requests.append(TokenRequest(tuple(whole[-(self.max_length + 1) :]), len(continuation)))
             positions.append(index)
-        if truncated:
-            logger.warning(
-                "%d requests are longer than the model's window (%d tokens) and were truncated from the left, "
-                "exactly as --model hf does.", truncated, self.max_length)
         plan = plan_prefix_tree(token_requests)
         scorer = self._scorer(token_requests[0] if plan.segments else None)
         shared_positions = set(positions) - {positions[i] for i in plan.unshared} if scorer else set()
+        if truncated & shared_positions:  # hf's path warns about its own, once per request
+            logger.warning(
+                "%d requests are longer than the model's window (%d tokens) and were truncated from the left, "
+                "exactly as --model hf does.", len(truncated & shared_positions), self.max_length)
 
         results: list = [None] * len(requests)
         progress = tqdm(total=len(requests), desc="Running loglikelihood requests",

@@ -9,9 +9,10 @@ parents before children, depth first (so the caches of finished subtrees are fre
   (models without `position_ids`, e.g. BLOOM, take positions from the mask);
 - a batch of rows with parents of equal length (e.g. the choices of one item) needs neither: the cache
   is the parent's repeated along the batch dimension, and positions follow from the cache length;
-- every forward gets a fresh `DynamicCache` built from the stored tensors; transformers 5.x appends to a
-  cache in place, so a stored prefix is never handed to the model itself and stays valid for all of its
-  children;
+- every forward gets a fresh cache: one buffer per layer, `[rows, heads, past + width, head_dim]`, into
+  which the parents' keys/values are copied once and the forward writes its own (transformers 5.x
+  writes into the cache it is given). A stored prefix is never handed to the model itself, so it stays
+  the same for all of its children, whichever batches they run in;
 - only the positions that are scored go through the LM head (`logits_to_keep`), and a shared segment
   keeps its cache only while segments below it are still to run.
 
