@@ -5,10 +5,12 @@ the benchmark's own text) and score the same 5-shot `_endemo` XNLI and PAWS-X ta
 demonstrations, queries in `--languages`) on a synthetic local dataset written to a temporary
 `XLING_DATA_DIR` (XNLI/PAWS-X-shaped rows: a premise of ~25 words, a hypothesis of ~12; sentence pairs of
 ~20 words). Each round runs lm-eval's `simple_evaluate` once per model, hf then xling, in this one
-process, so a change of load on a shared machine hits both alike; only the time spent in
-`loglikelihood` is measured, and the median round is reported.
+process, in turns (hf first in odd rounds, xling first in even ones), so a change of load on a shared
+machine hits both alike; only the time spent in `loglikelihood` is measured; the median round of each
+model and the median of the per-round ratios are reported.
 
-Reported per model: requests/s; tokens processed, counted by a hook on the model's forward: real input
+Reported per model: requests per second of wall-clock time and per CPU second (steadier on a machine
+shared with other jobs, with `--threads 1`); tokens processed, counted by a hook on the model's forward: real input
 tokens and padded positions (batch rows x padded width); the tokens a model sharing only whole contexts
 would run; and the ratio xling / hf. The script checks that every request's log-likelihood and
 `is_greedy` agree between the two (|difference| <= 1e-4, or 2e-6 relative for sums beyond 50, where one
@@ -138,16 +140,20 @@ class TokenCounter:
 
 
 def timed_loglikelihood(lm):
-    """Wrap `lm.loglikelihood` to add the seconds spent in it to `lm.seconds`."""
+    """Wrap `lm.loglikelihood` to add the wall-clock and CPU seconds spent in it to `lm.seconds`/`lm.cpu_seconds`.
+
+    CPU seconds (this process, all threads) hardly depend on what else the machine runs; wall seconds do.
+    """
     original = lm.loglikelihood
-    lm.seconds = 0.0
+    lm.seconds = lm.cpu_seconds = 0.0
 
     def loglikelihood(requests, disable_tqdm=False):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             return original(requests, disable_tqdm=True)
         finally:
             lm.seconds += time.perf_counter() - start
+            lm.cpu_seconds += time.process_time() - cpu_start
 
     lm.loglikelihood = loglikelihood
 
@@ -214,15 +220,18 @@ def main(argv=None) -> int:
             counters[name] = TokenCounter(lm.model, lm.tokenizer.pad_token_id)
         record_token_requests(models["hf"], token_requests)
 
-        seconds = {name: [] for name in models}
+        seconds, cpu_seconds = {name: [] for name in models}, {name: [] for name in models}
         counts, scores, accuracy = {}, {}, {}
         for round_index in range(args.rounds):
-            for name, lm in models.items():
-                lm.seconds = 0.0
+            # hf first in odd rounds, xling first in even ones: a drift of the machine's load cancels out
+            order = list(models.items()) if round_index % 2 == 0 else list(models.items())[::-1]
+            for name, lm in order:
+                lm.seconds = lm.cpu_seconds = 0.0
                 output = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=task_manager,
                                                  num_fewshot=args.shots, log_samples=True, limit=args.docs,
                                                  random_seed=args.seed, fewshot_random_seed=args.seed)
                 seconds[name].append(lm.seconds)
+                cpu_seconds[name].append(lm.cpu_seconds)
                 tokens = counters[name].take()
                 if round_index == 0:
                     counts[name] = tokens
@@ -230,7 +239,7 @@ def main(argv=None) -> int:
                         hf_requests = list(token_requests)
                     scores[name] = per_request(output["samples"])
                     accuracy[name] = {task: output["results"][task]["acc,none"] for task in tasks}
-                print(f"round {round_index + 1}: {name:5s} {lm.seconds:7.2f} s", flush=True)
+                print(f"round {round_index + 1}: {name:5s} {lm.seconds:7.2f} s, {lm.cpu_seconds:7.2f} CPU s", flush=True)
         if args.reference_batch_size:
             reference = HFLM(**{**common, "batch_size": args.reference_batch_size})
             output = lm_eval.simple_evaluate(model=reference, tasks=tasks, task_manager=task_manager,
@@ -243,19 +252,24 @@ def main(argv=None) -> int:
           f"{requests} log-likelihood requests; {args.preset} preset: {preset['layers']} layers, "
           f"d_model {preset['d_model']}, {preset['dtype']} on {preset['device']}, batch size {args.batch_size}, "
           f"{torch.get_num_threads()} CPU threads")
-    print(f"{'model':6s} {'median s':>9s} {'requests/s':>11s} {'real tokens':>12s} {'padded positions':>17s} "
-          f"{'forwards':>9s}")
-    rate = {}
+    print(f"{'model':6s} {'median s':>9s} {'requests/s':>11s} {'CPU s':>7s} {'requests/CPU s':>15s} "
+          f"{'real tokens':>12s} {'padded positions':>17s} {'forwards':>9s}")
+    rate, cpu_rate = {}, {}
     for name in models:
-        median = statistics.median(seconds[name])
-        rate[name] = requests / median
+        median, cpu_median = statistics.median(seconds[name]), statistics.median(cpu_seconds[name])
+        rate[name], cpu_rate[name] = requests / median, requests / cpu_median
         tokens, positions, forwards = counts[name]
-        print(f"{name:6s} {median:9.2f} {rate[name]:11.1f} {tokens:12d} {positions:17d} {forwards:9d}")
+        print(f"{name:6s} {median:9.2f} {rate[name]:11.1f} {cpu_median:7.2f} {cpu_rate[name]:15.1f} "
+              f"{tokens:12d} {positions:17d} {forwards:9d}")
     context_only = context_sharing_tokens(hf_requests)
     print(f"sharing whole contexts only would run {context_only} real tokens "
           f"({counts['hf'][0] / context_only:.2f}x fewer than hf)")
-    print(f"xling / hf: {rate['xling'] / rate['hf']:.2f}x requests/s "
-          f"(rounds: {', '.join(f'{h / x:.2f}' for h, x in zip(seconds['hf'], seconds['xling'], strict=True))}); "
+    per_round = [h / x for h, x in zip(seconds["hf"], seconds["xling"], strict=True)]
+    cpu_per_round = [h / x for h, x in zip(cpu_seconds["hf"], cpu_seconds["xling"], strict=True)]
+    print(f"xling / hf, CPU time: {cpu_rate['xling'] / cpu_rate['hf']:.2f}x requests per CPU second (per round "
+          f"{', '.join(f'{ratio:.2f}' for ratio in cpu_per_round)})")
+    print(f"xling / hf, wall clock: {rate['xling'] / rate['hf']:.2f}x requests/s (per round "
+          f"{', '.join(f'{ratio:.2f}' for ratio in per_round)}, median {statistics.median(per_round):.2f}); "
           f"real tokens {counts['hf'][0] / counts['xling'][0]:.2f}x fewer, "
           f"padded positions {counts['hf'][1] / counts['xling'][1]:.2f}x fewer")
 
