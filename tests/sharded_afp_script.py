@@ -1,7 +1,7 @@
 """AFP steps on a model sharded by FSDP2 (or DeepSpeed ZeRO) in 2 gloo processes, or on one process with the whole batch.
 
 Run by tests/test_sharded_training.py: under torchrun as `python sharded_afp_script.py ENGINE OUT_DIR RESULT.pt`
-(ENGINE: fsdp2, fsdp2-head, zero2, zero3), and imported in the test process for the one-process reference.
+(ENGINE: fsdp2, fsdp2-head, ddp, zero2, zero3; XLING_SHARDED_DEVICE=cuda runs it on GPUs with NCCL), and imported in the test process for the one-process reference.
 accelerate does not run FSDP or DeepSpeed on a CPU, so the model is wrapped here directly, as accelerate does
 on GPUs (FSDP2: `fully_shard` on every decoder block, then on the root), and each step is the Trainer's own
 `training_step` (AFPTrainer.compute_loss: pair pass, instruction pass, all-gathered InfoNCE) on that model.
@@ -32,6 +32,8 @@ STEP_ROWS = [[0, 1, 2, 3], [4, 5, 6, 7], [2, 3, 0, 1]]  # global batch of each s
 # small enough that three steps stay in the regime where float rounding does not grow (InfoNCE at 0.05)
 LEARNING_RATE = 0.05
 SENTENCES = ["Good morning", "Guten Morgen", "El gato duerme.", "Wo ist es?", "a"]
+# "cuda" for the GPU check (benchmarks/gpu_sharding_check.py): NCCL, the model on the process's GPU
+DEVICE = os.environ.get("XLING_SHARDED_DEVICE", "cpu")
 
 
 def build_model(seed=0):
@@ -48,9 +50,10 @@ def build_head(seed=1):
 
 def make_trainer(output_dir, model, with_head=False):
     distributed = "RANK" in os.environ
+    backend = ("gloo" if DEVICE == "cpu" else "nccl") if distributed else None
     args = AFPConfig(output_dir=output_dir, per_device_train_batch_size=2, optim="sgd", learning_rate=LEARNING_RATE,
-                     activation_checkpointing=False, save_strategy="no", report_to="none", use_cpu=True,
-                     ddp_backend="gloo" if distributed else None, seed=0, disable_tqdm=True,
+                     activation_checkpointing=False, save_strategy="no", report_to="none", use_cpu=DEVICE == "cpu",
+                     ddp_backend=backend, seed=0, disable_tqdm=True,
                      contrastive_symmetric=True, shuffle_dataset=False)
     return AFPTrainer(model=model, args=args, train_dataset=Dataset.from_dict(ROWS),
                       processing_class=ByT5Tokenizer(), pair_head=build_head() if with_head else None)
@@ -91,7 +94,7 @@ def shard_with_fsdp2(model):
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
-    mesh = init_device_mesh("cpu", (int(os.environ["WORLD_SIZE"]),))
+    mesh = init_device_mesh(DEVICE, (int(os.environ["WORLD_SIZE"]),))
     for block in model.model.layers:
         fully_shard(block, mesh=mesh)
     fully_shard(model, mesh=mesh)
@@ -117,6 +120,10 @@ def run(engine_name, output_dir, steps=len(STEP_ROWS)):
     model = trainer.model
     if distributed and engine_name.startswith("fsdp2"):
         model = shard_with_fsdp2(model)
+    if distributed and engine_name == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model, device_ids=None if DEVICE == "cpu" else [model.device.index])
     deepspeed_engine = distributed and engine_name.startswith("zero")
     if deepspeed_engine:
         model = wrap_with_deepspeed(model, int(engine_name[4]))
@@ -172,8 +179,9 @@ if __name__ == "__main__":
         sharded = shard_with_fsdp2(resumed.model)
         optimizer = torch.optim.SGD(sharded.parameters(), lr=LEARNING_RATE)
         resumed.current_gradient_accumulation_steps = 1
-        rank = int(os.environ["RANK"])
-        batch = batch_of(resumed, STEP_ROWS[0][2 * rank : 2 * rank + 2])
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        rows = STEP_ROWS[0]
+        batch = batch_of(resumed, rows[rank * len(rows) // world : (rank + 1) * len(rows) // world])
         resumed.training_step(sharded, batch, resumed._get_num_items_in_batch([batch], resumed.accelerator.device))
         optimizer.step()
         result["after_resume"] = full_state(sharded)
