@@ -39,4 +39,4 @@ stage() {  # stage NAME SECONDS COMMAND...
 
 stage sharding 120 "$PYTHON" benchmarks/gpu_sharding_check.py
 stage afp_step_time 170 "$PYTHON" benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989
-stage eval_throughput 170 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 --batch-size 32
+stage eval_throughput 170 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 --batch-size ${EVAL_BATCH_SIZE:-32}

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-from torch.distributed._functional_collectives import all_gather_single
+try:
+    from torch.distributed._functional_collectives import all_gather_single
+except ImportError:  # torch before 2.13 (GPU images often carry one): the older differentiable gather
+    from torch.distributed.nn.functional import all_gather as _all_gather_list
+
+    def all_gather_single(tensor: torch.Tensor, gather_dim: int, group) -> torch.Tensor:
+        return torch.cat(_all_gather_list(tensor, group=group), dim=gather_dim)
 
 
 def is_distributed() -> bool:
