@@ -58,13 +58,13 @@ def best_layer_value(by_layer: dict) -> float:
 
 
 def figure_table(runs: list[dict], arms: list[str], figures: list[str], retrieval: bool = True) -> list[str]:
-    titles = figures + (["sentence retrieval (best layer)", "entity retrieval (best layer)"] if retrieval else [])
+    kinds = ("sentence_retrieval", "sentence_retrieval_last", "entity_retrieval")
+    titles = figures + ([f"{k.replace('_', ' ')} (best layer)" for k in kinds] if retrieval else [])
     lines = ["| arm | " + " | ".join(titles) + " |", "|" + "---|" * (len(titles) + 1)]
     for arm in arms:
         cells = [mean_and_spread([run[arm][f] for run in runs]) for f in figures]
         if retrieval:
-            cells += [mean_and_spread([best_layer_value(run[arm][k]) for run in runs])
-                      for k in ("sentence_retrieval", "entity_retrieval")]
+            cells += [mean_and_spread([best_layer_value(run[arm][k]) for run in runs]) for k in kinds]
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     return lines
 

@@ -46,8 +46,9 @@ def test_demo_writes_results_summary_and_plots(demo_run):
         assert set(REQUIRED) <= set(figures)
         for task, metrics in results.items():
             assert figures[task.removeprefix("xling_clone_")] == metrics["acc,none"]
-        assert {"sentence_retrieval", "entity_retrieval"} <= set(figures)
-        assert sorted(figures["entity_retrieval"], key=int) == [str(k) for k in range(5)]  # embeddings + 4 blocks
+        for kind in ("sentence_retrieval", "sentence_retrieval_last", "entity_retrieval"):
+            assert sorted(figures[kind], key=int) == [str(k) for k in range(5)]  # embeddings + 4 blocks
+            assert all(0.0 <= v <= 1.0 for v in figures[kind].values())
     table_row = next(line for line in stdout.splitlines() if line.startswith("| afp |"))
     assert f"{summary['arms']['afp']['l2_heldout']:.3f}" in table_row
     assert "L2 held-out" in (out / "summary.md").read_text()
@@ -120,3 +121,17 @@ def test_an_unwritable_output_is_refused(tmp_path, capsys):
     blocker.write_text("not a folder")
     code, err = _demo(["--output", str(blocker / "out")], capsys)
     assert code == 2 and "cannot write to the output folder" in err and "--output" in err
+
+
+def test_a_tampered_shipped_arm_is_refused_with_the_command_that_rebuilds_it(tmp_path, monkeypatch):
+    from xling_align.clone import experiment
+    from xling_align.clone.checkpoints import shipped_arm_dir
+
+    copy = tmp_path / "cif"
+    shutil.copytree(shipped_arm_dir("cif"), copy)
+    (copy / "model.safetensors").write_bytes(b"damaged")
+    monkeypatch.setattr(experiment, "shipped_arm_dir", lambda arm: copy)
+    plan = experiment.ExperimentPlan(arms=["base", "cif"], live=())
+    with pytest.raises(experiment.ExperimentError, match=r"model\.safetensors fails its SHA-256 check.*"
+                                                         r"benchmarks/clone_ablation\.py --ship-arms cif"):
+        experiment.run_experiment(plan, tmp_path / "out")

@@ -49,6 +49,13 @@ def read_alignment_record(folder: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def readable_by_all(folder: Path) -> None:
+    """safetensors writes its file as owner-only; shipped files must be readable by every user of the wheel."""
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o644)
+
+
 def save_arm(model, tokenizer, folder: str | Path, record: dict, world_file: Path) -> Path:
     """Save an aligned model as a shipped arm: float16 weights, tokenizer, world, `alignment.json`, manifest."""
     import torch
@@ -60,5 +67,6 @@ def save_arm(model, tokenizer, folder: str | Path, record: dict, world_file: Pat
     tokenizer.save_pretrained(folder)
     (folder / world_file.name).write_text(world_file.read_text())
     (folder / ALIGNMENT_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    readable_by_all(folder)
     write_manifest(folder)
     return folder

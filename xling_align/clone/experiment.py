@@ -185,6 +185,8 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
     for arm in _bar(plan.arms, "retrieval", progress):
         retrieval[arm] = {
             "sentence_retrieval": layerwise_retrieval(models[arm], tokenizer, sources, targets, pooling="mean"),
+            # the pooling AFP trains with; added after the pre-registration, which names the mean-pooled one
+            "sentence_retrieval_last": layerwise_retrieval(models[arm], tokenizer, sources, targets, pooling="last"),
             "entity_retrieval": entity_retrieval(models[arm], tokenizer, world),
         }
     (output / "retrieval.json").write_text(json.dumps(

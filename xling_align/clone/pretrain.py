@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from xling_align.clone.checkpoints import readable_by_all
 from xling_align.clone.checksum import verify_manifest, write_manifest
 from xling_align.clone.corpus import CorpusConfig, token_blocks
 from xling_align.clone.tokenizer import build_tokenizer
@@ -223,6 +224,7 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, 
     (output / WORLD_FILE).write_text(json.dumps(world.config.to_dict(), indent=2, sort_keys=True) + "\n")
     # no timings in the shipped files: they would change the manifest from run to run
     (output / PRETRAIN_FILE).write_text(json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
+    readable_by_all(output)
     write_manifest(output)
     if progress:
         print(f"final loss {loss_value:.4f}; {config.steps} steps in {seconds:.0f} s; saved to {output}")

@@ -53,6 +53,10 @@ def write_report(arms: dict[str, dict], output: str | Path, plan, seconds: float
         "",
         retrieval_table(arms, "sentence_retrieval"),
         "",
+        "The same with last-token pooling (what AFP's contrastive term trains):",
+        "",
+        retrieval_table(arms, "sentence_retrieval_last"),
+        "",
         "Entity-word retrieval L1 -> L2 per layer (`the X` and its clone, hidden state of the entity token, among "
         "all entities with a distinct L2 name):",
         "",

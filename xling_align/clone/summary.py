@@ -3,7 +3,8 @@
 `summary.json` is `{"chance": float, "arms": {arm: {figure: value}}}`; an arm's figures are the clone
 tasks' accuracies under their short names (`l1_heldout`, `l2_bilingual`, `l2_heldout`,
 `l2_heldout_l1demo`, the `_dev` ones, `icl_*`), read back from `results_clone_<arm>.json`, plus the
-layer-wise retrieval (`sentence_retrieval`, `entity_retrieval`: `{layer: accuracy}`).
+layer-wise retrieval (`sentence_retrieval` with mean pooling, `sentence_retrieval_last` with last-token
+pooling, `entity_retrieval`: `{layer: accuracy}`).
 
 Example:
     >>> short_name("xling_clone_l2_heldout")
@@ -37,7 +38,8 @@ DEV_COLUMNS = {
     "l2_heldout_dev": "L2 dev",
     "l2_heldout_dev_l1demo": "L2 dev, 5 L1 demos",
 }
-RETRIEVAL_KEYS = {"sentence_retrieval": "sentence", "entity_retrieval": "entity"}
+RETRIEVAL_KEYS = {"sentence_retrieval": "sentence (mean)", "sentence_retrieval_last": "sentence (last token)",
+                  "entity_retrieval": "entity"}
 
 
 def chance_level() -> float:
@@ -117,7 +119,7 @@ def plot_accuracies(arms: dict[str, dict], chance: float, output_file: str | Pat
             ("icl_l2_l1demo", "ICL: L2 query, L1 demos")]
     names = list(arms)
     width = 0.8 / len(bars)
-    fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(names) + 2), 4.4))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(names) + 2), 5.0))
     for i, (key, label) in enumerate(bars):
         xs = [j + (i - (len(bars) - 1) / 2) * width for j in range(len(names))]
         ax.bar(xs, [arms[n].get(key, 0.0) for n in names], width=width, label=label)
@@ -131,7 +133,7 @@ def plot_accuracies(arms: dict[str, dict], chance: float, output_file: str | Pat
     ax.set_ylabel("accuracy (lm-eval acc, test split)")
     ax.set_ylim(0, 1.05)
     ax.set_title("Cloned-language testbed: transfer of L1-only facts to L2, by arm")
-    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     fig.tight_layout()
     fig.savefig(output_file, dpi=110)
     plt.close(fig)
@@ -139,9 +141,9 @@ def plot_accuracies(arms: dict[str, dict], chance: float, output_file: str | Pat
 
 
 def plot_retrieval(arms: dict[str, dict], output_file: str | Path) -> Path:
-    """Two panels, sentence and entity retrieval (L1 -> L2) against the layer, one line per arm."""
+    """One panel per retrieval kind (sentence mean / last token, entity) against the layer, one line per arm."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), sharey=True)
+    fig, axes = plt.subplots(1, len(RETRIEVAL_KEYS), figsize=(4.6 * len(RETRIEVAL_KEYS), 4.0), sharey=True)
     for ax, (key, name) in zip(axes, RETRIEVAL_KEYS.items()):
         for arm, figures in arms.items():
             by_layer = figures.get(key, {})
@@ -152,7 +154,7 @@ def plot_retrieval(arms: dict[str, dict], output_file: str | Path) -> Path:
         ax.set_title(f"{name} retrieval L1 -> L2")
         ax.set_ylim(0, 1.02)
     axes[0].set_ylabel("top-1 retrieval accuracy")
-    axes[1].legend(fontsize=7)
+    axes[-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(output_file, dpi=110)
     plt.close(fig)
