@@ -89,6 +89,8 @@ def test_unknown_arm_is_refused(tmp_path, capsys):
 def test_a_layer_the_model_does_not_have_is_refused(tmp_path, capsys):
     code, err = _demo(["--output", str(tmp_path / "out"), "--arms", "base,afp_mid", "--layer", "9"], capsys)
     assert code == 2 and "contrastive layer 9" in err and "4 decoder layers" in err
+    code, err = _demo(["--output", str(tmp_path / "out"), "--arms", "base,afp", "--layer", "2"], capsys)
+    assert code == 2 and "applies to the 'afp_mid' arm only" in err
 
 
 def test_a_world_with_an_empty_split_is_refused(tmp_path, capsys):

@@ -58,6 +58,10 @@ class ExperimentPlan:
             raise ExperimentError(f"unknown arm(s) {unknown}; the arms are {list(known)}.")
         if len(set(self.arms)) != len(self.arms):
             raise ExperimentError(f"arms {self.arms} name an arm twice; list each once.")
+        for name, arm in (("middle_layer", "afp_mid"), ("entity_share", "afp_entity")):
+            if getattr(self, name) is not None and arm not in self.arms:
+                raise ExperimentError(f"{name}={getattr(self, name)} applies to the {arm!r} arm only, which is not "
+                                      f"among the arms {self.arms}; add {arm} or drop the setting.")
         self.live = tuple(a for a in self.live if a in self.arms and a in ARMS)
         if self.optimisation.steps < 1 or self.optimisation.batch_size < 1:
             raise ExperimentError(f"alignment steps={self.optimisation.steps} and batch size="
