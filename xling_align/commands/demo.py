@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-HELP = "the offline cloned-language testbed: align, evaluate, analyse"
 
 
 def make_parser() -> argparse.ArgumentParser:
