@@ -115,11 +115,11 @@ def align(base_model_dir: str | Path, tokenizer, rows: list[dict], settings: Arm
     from transformers import AutoModelForCausalLM
 
     from xling_align import AFPConfig, AFPTrainer
-    from xling_align.pooling import check_layer
+    from xling_align.model_parts import normalize_layer
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=torch.float32)
-    check_layer(model, settings.contrastive_layer)
+    normalize_layer(model, settings.contrastive_layer, "contrastive_layer")
     args = AFPConfig(
         output_dir=str(output_dir),
         max_steps=optimisation.steps,

@@ -124,7 +124,7 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
     from xling_align.clone.pretrain import WORLD_FILE
     from xling_align.clone.retrieval import entity_retrieval, layerwise_retrieval
     from xling_align.clone.summary import arm_figures
-    from xling_align.pooling import check_layer, num_decoder_layers
+    from xling_align.model_parts import normalize_layer, num_decoder_layers
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
         if arm in ARMS:
             layer = arm_settings(arm, plan.middle_layer, plan.entity_share).contrastive_layer
             try:
-                check_layer(base_model, layer)
+                normalize_layer(base_model, layer)
             except ValueError:
                 raise ExperimentError(f"arm {arm!r} asks for contrastive layer {layer}, but the base model has "
                                       f"{depth} decoder layers (hidden_states 0..{depth}); pass a layer in "
