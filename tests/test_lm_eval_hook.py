@@ -88,7 +88,7 @@ def test_include_path_inside_the_task_folder_is_indexed_once(tmp_path):
         "from lm_eval.tasks import TaskManager",
         "from xling_align.clone.evaluation import CLONE_TASK_DIR",
         "tm = TaskManager(include_path=str(CLONE_TASK_DIR), include_defaults=False)",
-        "print('xling_clone_color_l1' in tm.all_tasks, 'xling_pawsx_de' in tm.all_tasks)",
+        "print('xling_clone_l2_heldout' in tm.all_tasks, 'xling_pawsx_de' in tm.all_tasks)",
     ])
     result = _python(code, tmp_path)
     assert result.stdout.split() == ["True", "True"]
