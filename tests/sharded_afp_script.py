@@ -138,7 +138,8 @@ def run(engine_name, output_dir, steps=len(STEP_ROWS)):
         loss = trainer.training_step(model, batch, num_items)
         # the logged loss of a step is the mean over processes, as the Trainer reports it
         losses.append(trainer.accelerator.gather(loss.reshape(1)).mean().item())
-        contrastive.append(trainer._metrics["train"]["contrastive_loss"][-1])
+        # the step's (loss, accuracy), kept on the device until the trainer logs
+        contrastive.append(trainer._pending_pair_metrics["train"][-1][0].item())
         if step == 0:
             first_grads = full_grads(model)
         if deepspeed_engine:

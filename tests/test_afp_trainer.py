@@ -286,3 +286,51 @@ def test_only_the_harmless_appended_eos_prefix_warning_is_silenced(byte_tokenize
         trl_logger.warning(message.format("</s>"))  # outside the preparation: untouched
     texts = [record.getMessage() for record in caplog.records]
     assert len(texts) == 2 and "' Answer'" in texts[0] and "'</s>'" in texts[1]
+
+
+def test_the_pair_pass_reads_nothing_from_the_device(tmp_path, byte_tokenizer):
+    """On a GPU the host queues the instruction pass while the pair pass runs, unless the pair pass reads a value
+    from the device (`item()`, `bool()`, `tolist()`: aten's `_local_scalar_dense`). The pair pass reads only what
+    the model's own forward reads (transformers checks the padding mask when it builds the attention mask); its
+    metrics are read at log time instead, one read per log, and the logged numbers stay those of every step."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class ScalarReads(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ == "_local_scalar_dense":
+                ScalarReads.count += 1
+            return func(*args, **(kwargs or {}))
+
+    trainer = make_trainer(tmp_path, byte_tokenizer, max_steps=2, logging_steps=2)
+    inputs = collate_all(trainer)
+    trainer.model.train()
+    with torch.no_grad(), ScalarReads():
+        trainer.model(input_ids=inputs["pair_input_ids"], attention_mask=inputs["pair_attention_mask"])
+    forward_reads, ScalarReads.count = ScalarReads.count, 0
+    with ScalarReads():
+        term = trainer._contrastive_term(trainer.model, inputs["pair_input_ids"], inputs["pair_attention_mask"],
+                                         "train")
+    assert term is not None and ScalarReads.count == forward_reads
+
+    # the logged contrastive loss of a 2-step log is the mean of the two steps' terms
+    trainer._pending_pair_metrics.clear()
+    terms = []
+    original = trainer._contrastive_term
+    trainer._contrastive_term = lambda *args: terms.append(original(*args)) or terms[-1]
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "contrastive_loss" in entry]
+    assert len(logged) == 1 and len(terms) == 2
+    assert logged[0]["contrastive_loss"] == pytest.approx(sum(t.item() for t in terms) / 2, rel=1e-5)
+    assert not trainer._pending_pair_metrics.get("train")
+
+
+def test_a_pair_sentence_without_tokens_is_refused_when_tokenized(tmp_path, byte_tokenizer):
+    class DroppingTrainer(AFPTrainer):  # a tokenizer that maps a sentence to no token
+        def tokenize_pair(self, source, target, max_length):
+            source_ids, target_ids = super().tokenize_pair(source, target, max_length)
+            return source_ids, ([] if target == "Merci" else target_ids)
+
+    with pytest.raises(ValueError, match=r"row 1 of the train dataset: its target_sentence 'Merci' has no token"):
+        make_trainer(tmp_path, byte_tokenizer, trainer_class=DroppingTrainer)

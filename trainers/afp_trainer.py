@@ -151,6 +151,7 @@ class AFPTrainer(SFTTrainer):
                     "unset: with a pair_head AFPTrainer sets it to False (every parameter gets a gradient each step)."
                 )
         self.contrastive_skipped_batches = 0
+        self._pending_pair_metrics: dict[str, list[torch.Tensor]] = {}  # per mode: (loss, accuracy) tensors per step
         self.pair_head: nn.Module | None = None
         self._pair_pooling = args.contrastive_pooling
         super().__init__(model, args, *positional, **kwargs)
@@ -291,6 +292,12 @@ class AFPTrainer(SFTTrainer):
             source_ids, target_ids = [], []
             if source.strip():
                 source_ids, target_ids = self.tokenize_pair(source, target, args.contrastive_max_length)
+                if not source_ids or not target_ids:
+                    empty = "source_sentence" if not source_ids else "target_sentence"
+                    raise ValueError(
+                        f"row {index} of the {dataset_name} dataset: its {empty} {(source if not source_ids else target)!r} "
+                        "has no token after tokenization, so it has no sentence vector; fix or remove the row."
+                    )
             return {"source_input_ids": source_ids, "target_input_ids": target_ids, "has_instruction": instruction}
 
         return dataset.map(add_columns, with_indices=True)
@@ -316,7 +323,8 @@ class AFPTrainer(SFTTrainer):
 
         def pooled_vectors(states: dict[int, torch.Tensor]) -> torch.Tensor:
             (hidden,) = states.values()
-            vectors = pool_hidden_states(hidden, attention_mask, pooling)
+            # no empty-row check here (a host sync in the middle of the step): every pair was checked when tokenized
+            vectors = pool_hidden_states(hidden, attention_mask, pooling, check_empty_rows=False)
             if head is None:
                 return vectors
             dtype = pair_heads.head_input_dtype(head)
@@ -382,19 +390,29 @@ class AFPTrainer(SFTTrainer):
             # DDP without find_unused_parameters expects of every parameter at every step
             return vectors.sum() * 0.0 if vectors is not None and vectors.requires_grad else None
         self._metrics[mode]["contrastive_skipped"].append(0.0)
-        # one gather per step for both metrics: (loss, correct, sources) of every process
+        # (loss, correct, sources) of every process in one gather, kept on the device until the next log: reading
+        # them now would make the host wait for the pair pass before it queues the instruction pass
         local = torch.stack([
             output.loss.detach().float().reshape(()),
-            torch.tensor(float(output.num_correct), device=device),
-            torch.tensor(float(output.num_sources), device=device),
+            torch.as_tensor(output.num_correct, device=device).float().reshape(()),
+            torch.full((), float(output.num_sources), device=device),
         ])
         gathered = self.accelerator.gather_for_metrics(local.reshape(1, 3))
-        loss_value, correct, sources = gathered[:, 0].mean(), gathered[:, 1].sum(), gathered[:, 2].sum()
-        self._metrics[mode]["contrastive_loss"].append(loss_value.item())
-        self._metrics[mode]["contrastive_accuracy"].append((correct / sources.clamp(min=1)).item())
+        self._pending_pair_metrics.setdefault(mode, []).append(
+            torch.stack([gathered[:, 0].mean(), gathered[:, 1].sum() / gathered[:, 2].sum().clamp(min=1)]))
         if vectors is not None and output.num_sources == 0:
             return output.loss + vectors.sum() * 0.0  # the stand-in pass joins the graph (zero gradients)
         return output.loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # the steps' contrastive metrics become numbers here, with one device read per log instead of one per step
+        mode = "train" if self.model.training else "eval"
+        pending = self._pending_pair_metrics.pop(mode, [])
+        if pending:
+            for loss_value, accuracy in torch.stack(pending).tolist():
+                self._metrics[mode]["contrastive_loss"].append(loss_value)
+                self._metrics[mode]["contrastive_accuracy"].append(accuracy)
+        super().log(logs, start_time)
 
     # ---- trainable modules outside the model; the pair head in checkpoints ------------------------------------
 

@@ -31,13 +31,15 @@ class ContrastiveOutput(NamedTuple):
     Attributes:
         loss: scalar loss, or None when the (global) batch holds fewer than 2 pairs: with no negative the
             InfoNCE term is undefined, so the caller skips it (AFPTrainer counts such batches).
-        num_correct: local sources whose most similar target in the (global) batch is their translation.
+        num_correct: local sources whose most similar target in the (global) batch is their translation: a
+            0-dim tensor on the vectors' device (`int(output.num_correct)` reads it), so that computing it does
+            not make the host wait for the device; 0 when `loss` is None. An override may return an int.
         num_sources: local sources scored (0 when `loss` is None).
         num_pairs: pairs in the (global) batch.
     """
 
     loss: torch.Tensor | None
-    num_correct: int
+    num_correct: torch.Tensor | int
     num_sources: int
     num_pairs: int
 
@@ -83,7 +85,7 @@ def contrastive_loss_and_accuracy(
     # each process returns its share times the world size: DDP averages gradients over processes, so the
     # average is the gradient of the mean over the global batch (also with unequal local batches)
     loss = loss_sum * world_size / num_pairs
-    num_correct = int((logits.detach().argmax(dim=-1) == labels).sum().item())
+    num_correct = (logits.detach().argmax(dim=-1) == labels).sum()
     return ContrastiveOutput(loss=loss, num_correct=num_correct, num_sources=num_local, num_pairs=num_pairs)
 
 

@@ -48,13 +48,18 @@ def check_pooling(pooling: str, name: str = "pooling") -> str:
     return pooling
 
 
-def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
+def pool_hidden_states(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "mean", check_empty_rows: bool = True
+) -> torch.Tensor:
     """Pool token vectors into one vector per sequence, ignoring padding on either side.
 
     Args:
         hidden: `(batch, seq_len, hidden)` token vectors.
         attention_mask: `(batch, seq_len)`, 1 for real tokens and 0 for padding (left, right or both).
         pooling: `"mean"` (mean over real tokens) or `"last"` (the last real token).
+        check_empty_rows: raise on a row without a real token. The check reads a value from the device, so on a
+            GPU the host waits for everything queued before it; callers whose rows were checked on the host
+            (AFPTrainer checks every pair when it tokenizes the dataset) pass False.
 
     Returns:
         `(batch, hidden)` tensor in the dtype of `hidden`.
@@ -75,7 +80,7 @@ def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooli
         )
     mask = attention_mask.to(torch.long)
     lengths = mask.sum(dim=1)
-    if (lengths == 0).any():
+    if check_empty_rows and (lengths == 0).any():  # reading the answer waits for the device: a host sync
         empty = (lengths == 0).nonzero().flatten().tolist()
         raise ValueError(f"rows {empty} of attention_mask have no real token; every sentence needs at least one token.")
     if pooling == "last":
