@@ -15,7 +15,9 @@ parameter per token, forward + backward, LM head included, plus 12 x layers x d_
 attention; pair tokens counted through the blocks they run) / step time / the given peak. TRL's fused LM head
 projects only completion tokens on a GPU, so the head's share is slightly overstated there.
 
-Memory: on a GPU, the peak of `torch.cuda.max_memory_allocated` during a step. On a CPU there is no allocator
+Memory: on a GPU, what the variant would hold alone: its own parameters and optimizer state, plus the peak
+of `torch.cuda.max_memory_allocated` during its step above the memory allocated when the step starts (the
+three models share the device, so the raw peak would count all three). On a CPU there is no allocator
 peak to read, so the script reports the bytes autograd keeps for the backward pass (activations, counted once
 per storage), the part of the memory that the pair pass changes, and an estimated peak = parameters +
 gradients + AdamW states + those activations.
@@ -176,6 +178,16 @@ def run_step(trainer, batch, num_items, autocast) -> None:
     trainer.optimizer.zero_grad(set_to_none=True)
 
 
+def resident_bytes(trainer) -> int:
+    """Bytes a trainer keeps between steps: its model's parameters and buffers and its optimizer's state."""
+    import torch
+
+    tensors = [*trainer.model.parameters(), *trainer.model.buffers()]
+    for state in trainer.optimizer.state.values():
+        tensors += [value for value in state.values() if isinstance(value, torch.Tensor)]
+    return sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}.values())
+
+
 def saved_activation_bytes(trainer, batch, num_items, autocast) -> int:
     """Bytes autograd saves for the backward of one step, each storage counted once."""
     import torch
@@ -203,22 +215,25 @@ def main(argv=None) -> int:
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     times = {name: [] for name in VARIANTS}
-    peaks = {name: 0 for name in VARIANTS}
+    peaks = {name: 0 for name in VARIANTS}  # on a GPU: the step's peak above what was allocated at its start
     for step in range(args.warmup + args.steps):
         order = VARIANTS[step % 3 :] + VARIANTS[: step % 3]  # rotate, so no variant always runs first
         for name in order:
             batch, num_items = batches[name]
+            sync()
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            sync()
+                at_start = torch.cuda.memory_allocated()
             start = time.perf_counter()
             run_step(trainers[name], batch, num_items, autocast)
             sync()
             if step >= args.warmup:
                 times[name].append(time.perf_counter() - start)
-            if device == "cuda":
-                peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated())
-    if device == "cpu":
+            if device == "cuda" and step >= args.warmup:  # (the first step also allocates the optimizer state)
+                peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated() - at_start)
+    if device == "cuda":
+        peaks = {name: resident_bytes(trainers[name]) + peaks[name] for name in VARIANTS}
+    else:
         static = sum(p.numel() * p.element_size() for p in trainers["sft"].model.parameters()) * 4  # + grad, AdamW x2
         activations = {name: saved_activation_bytes(trainers[name], *batches[name], autocast) for name in VARIANTS}
         peaks = {name: static + activations[name] for name in VARIANTS}

@@ -37,6 +37,13 @@ stage() {  # stage NAME SECONDS COMMAND...
   tail -n 40 "$OUT/$name.txt"
 }
 
-stage sharding 120 "$PYTHON" benchmarks/gpu_sharding_check.py
-stage afp_step_time 170 "$PYTHON" benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989
-stage eval_throughput 170 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 --batch-size ${EVAL_BATCH_SIZE:-32}
+STAGES=${STAGES:-sharding afp_step_time eval_throughput}  # e.g. STAGES="afp_step_time" for one stage
+for name in $STAGES; do
+  case $name in
+    sharding) stage sharding 120 "$PYTHON" benchmarks/gpu_sharding_check.py ;;
+    afp_step_time) stage afp_step_time 170 "$PYTHON" benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989 ;;
+    eval_throughput) stage eval_throughput 170 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 \
+      --batch-size "${EVAL_BATCH_SIZE:-32}" ;;
+    *) echo "unknown stage $name (sharding, afp_step_time, eval_throughput)"; exit 2 ;;
+  esac
+done

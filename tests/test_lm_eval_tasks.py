@@ -178,3 +178,18 @@ def test_umbrella_group_holds_every_benchmark_task_once(task_manager):
     }
     assert set(leaves) == generated and max(leaves.values()) == 1
     assert len(generated) == 219
+
+
+def test_lm_eval_does_not_repeat_its_custom_loader_notice_for_xling_tasks(caplog, task_manager):
+    """lm-eval warns 'Custom kwargs can be passed to `--metadata`' for every task with a custom loader; for the
+    xling tasks that is every task, so the notice is filtered (by name: other tasks keep it)."""
+    import logging
+
+    from lm_eval.tasks import get_task_dict
+
+    with caplog.at_level(logging.INFO):
+        tasks = get_task_dict(["xling_pawsx_de", "xling_xnli_fr_endemo"], task_manager)
+        logging.getLogger("lm_eval.api.task").warning("other_task: Custom kwargs can be passed to `--metadata` ...")
+    assert set(tasks) == {"xling_pawsx_de", "xling_xnli_fr_endemo"}
+    notices = [r.getMessage() for r in caplog.records if "Custom kwargs" in r.getMessage()]
+    assert notices == ["other_task: Custom kwargs can be passed to `--metadata` ..."]

@@ -17,9 +17,10 @@ What it changes, all of it:
 |---|---|---|
 | `lm_eval.api.registry.model_registry` | `register("xling", target="xling_align.lm_eval_model:XlingLM")` (a lazy placeholder: torch is imported when the model is built), after importing `lm_eval.models` | the `xling` model; lm-eval fills its registry only when it is empty, so the built-ins are imported first or `hf` would disappear |
 | `lm_eval.tasks.TaskManager.__init__` | wrapped: this package's task folder goes first on `include_path` (unless a given path already contains it; a given path inside it is dropped, as the folder covers it) | the `xling_*` tasks; every folder is indexed once, so no task is reported as overriding itself |
+| logger `lm_eval.api.task` | a filter drops the "Custom kwargs can be passed to `--metadata`" warning of `xling*` tasks (`quiet_custom_dataset_notice`, installed when the tasks' loader is imported) | every `xling*` task loads through `custom_dataset`, for which lm-eval repeats that notice once per task |
 | `lm_eval.tasks.TaskManager.match_tasks` | wrapped: of the names a `--tasks` pattern matched, an `xling` task or group that a matched `xling` group already contains is dropped | `--tasks 'xling_*'` matches a group and its members; lm-eval would raise `Duplicate task` |
 
-Nothing else is patched; names outside the `xling` family are never touched. Every step is wrapped so that
+Nothing else is changed; names outside the `xling` family are never touched. Every step is wrapped so that
 a failure prints one warning to stderr and leaves lm-eval as it was; `XLING_ALIGN_NO_LM_EVAL_HOOK=1` turns the
 hook off; `pip uninstall` removes the `.pth` (it is in the wheel's RECORD). `register()` does the same work
 explicitly (the `xling-eval` command, and Python users who prefer it).
@@ -236,3 +237,24 @@ def install_import_hook() -> None:
         sys.meta_path.insert(0, LmEvalImportHook())
     except Exception as err:
         _warn("install the lm-eval hook", err)
+
+
+# ------------------------------------------------------------------ lm-eval's notice about custom loaders
+class _CustomDatasetNotice:
+    """Logging filter: drops lm-eval's per-task 'Custom kwargs can be passed to `--metadata`' warning for
+    `xling*` tasks. lm-eval prints it for every task that loads through `custom_dataset`, which is how every
+    `xling*` task reads its data, so a 20-task run would print 20 identical notices that ask nothing of the user
+    (the tasks' README says which `--metadata` keys they read)."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        return not (message.startswith(NAME_PREFIX) and "Custom kwargs can be passed to `--metadata`" in message)
+
+
+def quiet_custom_dataset_notice() -> None:
+    """Install the filter on lm-eval's task logger once (called when the tasks' loader module is imported)."""
+    import logging
+
+    task_logger = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, _CustomDatasetNotice) for f in task_logger.filters):
+        task_logger.addFilter(_CustomDatasetNotice())
