@@ -25,13 +25,16 @@ Example:
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from dataclasses import dataclass
 
 import datasets
 
-from xling_align.data import DataBuildConfig, RowBuilder, load_parallel_pairs
+from xling_align.data import DataBuildConfig, DataFormatError, RowBuilder, load_parallel_pairs
+from xling_align.data.parallel import LANGUAGES_HINT
+from xling_align.data.readers import SKIP_HINT, check_utf8, iter_json_records, mixed_type_columns
 from xling_align.data.rows import make_row
 
 TRAINING_COLUMNS = {
@@ -66,28 +69,36 @@ class TrainingData:
 
 def load_training_data(script_args, alignment_eval_file: str | None = None) -> TrainingData:
     """The run's datasets from the data fields of `ScriptArguments` (see the module docstring)."""
+    for name, path in (("dataset_path", script_args.dataset_path), ("eval_dataset_path", script_args.eval_dataset_path),
+                       ("alignment_eval_file", alignment_eval_file)):
+        _check_exists(name, path)
     heldout = None
     if script_args.dataset_path is not None:
+        where = f"dataset_path {script_args.dataset_path!r}"
         train = load_rows(script_args.dataset_path, script_args.dataset_train_split)
         train_source = script_args.dataset_path
-        check_training_columns(train, f"dataset_path {script_args.dataset_path!r}")
     else:
+        where = f"data_source {script_args.data_source!r} ({script_args.data_input or 'hub'})"
         train, heldout = build_rows(script_args.data_source, script_args.data_input, script_args.languages,
                                     script_args.data_options)
         train_source = f"{script_args.data_source}: {script_args.data_input or 'hub'}"
-        check_training_columns(train, f"data_source {script_args.data_source!r} ({script_args.data_input or 'hub'})")
+    check_training_columns(train, where)
+    check_training_rows(train, where)
     train = _first(train, script_args.max_train_samples)
 
     limit = script_args.max_eval_samples
+    alignment_pairs = _held_out_pairs("alignment_eval_file", alignment_eval_file) if alignment_eval_file else None
     if script_args.eval_dataset_path is not None:
         evaluation = load_evaluation_rows(script_args.eval_dataset_path)
-        check_training_columns(evaluation, f"eval_dataset_path {script_args.eval_dataset_path!r}")
+        where = f"eval_dataset_path {script_args.eval_dataset_path!r}"
+        check_training_columns(evaluation, where)
+        check_training_rows(evaluation, where)
         evaluation, eval_source = _first(evaluation, limit), script_args.eval_dataset_path
     elif heldout is not None:
         evaluation = _first(heldout, limit)
         eval_source = f"{len(evaluation)} pairs held out by the data builder"
-    elif alignment_eval_file:
-        evaluation, eval_source = _first(pairs_to_rows(alignment_eval_file), limit), alignment_eval_file
+    elif alignment_pairs is not None:
+        evaluation, eval_source = _first(alignment_pairs, limit), alignment_eval_file
     else:
         evaluation, eval_source = None, None
 
@@ -99,12 +110,58 @@ def _first(dataset: datasets.Dataset, count: int | None) -> datasets.Dataset:
     return dataset if count is None else dataset.select(range(min(count, len(dataset))))
 
 
+def _check_exists(setting: str, path: str | None) -> None:
+    if path and not os.path.exists(path):
+        raise TrainingDataError(f"{setting} {path!r} does not exist (relative paths start at {os.getcwd()}); "
+                                f"fix the path, or leave {setting} unset")
+
+
+def _strict_hint(setting: str) -> str:
+    return f"fix the file; {setting} is read as it is (no record is skipped)"
+
+
+def _held_out_pairs(setting: str, path: str) -> datasets.Dataset:
+    """The pairs of a held-out parallel file as pair rows; its format errors name the setting."""
+    try:
+        return pairs_to_rows(path)
+    except DataFormatError as error:
+        raise TrainingDataError(f"{setting}: {error.with_hint(_strict_hint(setting))}") from None
+
+
+def _file_is_blank(path: str) -> bool:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(1 << 16):
+            if chunk.strip(b" \t\r\n\xef\xbb\xbf"):
+                return False
+    return True
+
+
+def _unreadable(path: str, error: Exception) -> TrainingDataError:
+    """Why `datasets` could not read a JSON file of rows, found again with the data module's reader."""
+    try:
+        records = list(iter_json_records(path))
+    except DataFormatError as found:
+        return TrainingDataError(f"dataset {found.with_hint(_strict_hint('the dataset'))}")
+    mixed = mixed_type_columns(record for _, record in records)
+    if mixed:
+        described = "; ".join(f"{column!r} holds {' and '.join(kinds)}" for column, kinds in mixed.items())
+        return TrainingDataError(f"dataset {path!r}: a column has values of different types ({described}); give every "
+                                 "row the same type per column (strings for prompt, completion, source_sentence, "
+                                 "target_sentence, source_lang, target_lang)")
+    cause = str(error).strip().splitlines()[-1] if str(error).strip() else ""
+    return TrainingDataError(f"dataset {path!r} cannot be read as JSON rows ({type(error).__name__}: {cause})")
+
+
 def load_rows(path: str, split: str = "train") -> datasets.Dataset:
     """A `datasets.Dataset` of prepared rows from a JSONL/JSON file or a `save_to_disk` folder.
 
     Args:
         path: the file or folder.
         split: the split to take when the folder holds a `DatasetDict`.
+
+    Raises:
+        TrainingDataError: the path is missing, empty, not UTF-8, not JSON objects, or mixes types in a column.
     """
     if os.path.isdir(path):
         try:
@@ -119,7 +176,17 @@ def load_rows(path: str, split: str = "train") -> datasets.Dataset:
     if not os.path.isfile(path):
         raise TrainingDataError(f"dataset {path!r} does not exist (relative paths start at {os.getcwd()})")
     if path.endswith(_JSON_SUFFIXES):
-        return datasets.load_dataset("json", data_files=path, split="train")
+        if _file_is_blank(path):
+            raise TrainingDataError(f"dataset {path!r} is empty: it holds no rows to train on; build them with "
+                                    "`xling-align data build ... --output OUT.jsonl`")
+        try:
+            check_utf8(path)  # datasets decodes lazily: a bad byte would surface in the middle of the run
+        except DataFormatError as error:
+            raise TrainingDataError(f"dataset {error}") from None
+        try:
+            return datasets.load_dataset("json", data_files=path, split="train")
+        except Exception as error:  # datasets wraps the cause (Arrow, Unicode, JSON) in its own errors
+            raise _unreadable(path, error) from error
     raise TrainingDataError(
         f"dataset {path!r}: prepared AFP rows are read from .jsonl/.json files or save_to_disk folders; build them "
         "with `xling-align data build ... --output OUT.jsonl`, or give raw data with data_source/data_input"
@@ -136,6 +203,19 @@ def check_training_columns(dataset: datasets.Dataset, where: str) -> None:
         f"{where}: the rows have columns {sorted(found)}, but AFP training needs {needed}. Build AFP rows with "
         "`xling-align data build`, or rename the columns"
     )
+
+
+def check_training_rows(dataset: datasets.Dataset, where: str) -> None:
+    """Refuse an empty dataset, and text columns that hold something other than text."""
+    if len(dataset) == 0:
+        raise TrainingDataError(f"{where}: no rows to train on (the dataset is empty); build rows with "
+                                "`xling-align data build`, or check the split and filters that produced them")
+    text_columns = [column for group in TRAINING_COLUMNS.values() for column in group] + ["source_lang", "target_lang"]
+    wrong = {column: dataset.features[column] for column in text_columns if column in dataset.features
+             and getattr(dataset.features[column], "dtype", None) not in ("string", "large_string", "null")}
+    if wrong:
+        described = ", ".join(f"{column} ({getattr(feature, 'dtype', type(feature).__name__)})" for column, feature in wrong.items())
+        raise TrainingDataError(f"{where}: column(s) {described} must hold text (strings; \"\" for absent)")
 
 
 def _pair_rows(pairs) -> datasets.Dataset:
@@ -162,8 +242,8 @@ def looks_like_afp_rows(path: str) -> bool:
         return True
     if not path.endswith((".jsonl", ".json")):
         return False
-    with open(path, encoding="utf-8") as handle:
-        first = handle.readline().strip()
+    with open(path, "rb") as handle:  # only a guess: the reader that follows reports encoding errors
+        first = handle.readline().decode("utf-8", errors="replace").lstrip("\ufeff").strip()
     try:
         record = json.loads(first) if first.startswith("{") else {}
     except json.JSONDecodeError:
@@ -173,7 +253,7 @@ def looks_like_afp_rows(path: str) -> bool:
 
 def load_evaluation_rows(path: str) -> datasets.Dataset:
     """Held-out rows: prepared AFP rows (a dev split) as they are, any parallel file as pair rows."""
-    return load_rows(path, "validation") if looks_like_afp_rows(path) else pairs_to_rows(path)
+    return load_rows(path, "validation") if looks_like_afp_rows(path) else _held_out_pairs("eval_dataset_path", path)
 
 
 def build_rows(source: str, input_path: str | None, languages: list[str] | None, options: dict | None):
@@ -199,7 +279,15 @@ def build_rows(source: str, input_path: str | None, languages: list[str] | None,
     except ValueError as error:  # the builder names the field (languages, mode, ...)
         raise TrainingDataError(f"data_source {source!r}: {error}") from error
     builder = RowBuilder(config)
-    rows = list(builder.rows())
+    try:
+        rows = list(builder.rows())
+    except DataFormatError as error:
+        hint = error.hint
+        if hint == SKIP_HINT:
+            hint = "fix the record, or add skip_invalid: true to data_options to skip malformed records and count them"
+        elif hint == LANGUAGES_HINT:
+            hint = "keep only the two language columns, or set languages to the two to read"
+        raise TrainingDataError(f"data_source {source!r}: {error.with_hint(hint)}") from None
     if not rows:
         raise TrainingDataError(f"data_source {source!r} ({input_path}) produced no rows for languages {languages}")
     heldout = _pair_rows(builder.heldout) if builder.heldout else None
