@@ -2,7 +2,7 @@
 
 Writes `<output>/<benchmark>/<lang>/<split>.jsonl` (the hub's columns and split names) for the splits the
 `xling_*` tasks read: the scored split and the demonstration split of every language. Afterwards the
-tasks run offline with `XLING_DATA_DIR=<output>` or `--metadata '{"data_dir": "<output>"}'`.
+tasks run offline with `XLING_DATA_DIR=<output>` or `lm_eval ... --metadata '{"data_dir": "<output>"}'`.
 
 Example:
     xling-align export-data --output ~/xling-data --benchmarks pawsx xnli --languages en de zh
