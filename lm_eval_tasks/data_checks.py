@@ -47,12 +47,11 @@ def read_rows(path: Path, name: str) -> list[tuple[int, dict]]:
     Raises `BenchmarkDataError` for a file that is not UTF-8, a line that is not JSON, a record that is not
     an object, or a file without rows; each message names the file and the line.
     """
-    from xling_align.data.readers import DataFormatError, detect_json_layout, iter_json_array, iter_jsonl
+    from xling_align.data.readers import DataFormatError, iter_json_records
 
     columns = ", ".join(benchmark(name).columns)
     try:
-        reader = iter_json_array if detect_json_layout(path) == "array" else iter_jsonl
-        rows = list(reader(path))
+        rows = list(iter_json_records(path))
     except DataFormatError as error:
         where = error.path + (f", line {error.line}" if error.line is not None else "")
         where += f", byte offset {error.byte_offset}" if error.byte_offset is not None else ""

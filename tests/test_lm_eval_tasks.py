@@ -85,6 +85,8 @@ def test_demonstrations_never_come_from_the_scored_split(task_manager):
         assert entry.cfg["test_split"] != "demos"
         if "split" in fewshot:
             assert fewshot["split"] == "demos", name
+            # the sampler that reads the demonstrations only when one is drawn (data_loader returns them deferred)
+            assert fewshot["sampler"].endswith("demonstrations.DemonstrationSampler"), name
             kwargs = entry.cfg["dataset_kwargs"]
             expected_demo_lang = "en" if name.endswith("_endemo") else kwargs["xling_lang"]
             assert kwargs["xling_demo_lang"] == expected_demo_lang, name
@@ -174,3 +176,29 @@ def test_umbrella_group_holds_every_benchmark_task_once(task_manager):
     }
     assert set(leaves) == generated and max(leaves.values()) == 1
     assert len(generated) == 219
+
+
+def test_demonstrations_are_read_once_and_only_when_drawn(tmp_path):
+    import doctest
+
+    import datasets
+
+    from xling_align.lm_eval_tasks import demonstrations
+    from xling_align.lm_eval_tasks.demonstrations import DeferredSplit, DemonstrationSampler
+
+    assert doctest.testmod(demonstrations).failed == 0
+    loads = []
+
+    def load():
+        loads.append(1)
+        return datasets.Dataset.from_list([{"x": value} for value in range(5)])
+
+    split = DeferredSplit(load, "the test demonstrations (train split)").filter(lambda doc: doc["x"] % 2 == 0)
+    sampler = DemonstrationSampler(list(split.map(lambda doc: {"x": doc["x"] * 10})), rnd=0)
+    assert loads == [] and sampler.sample(0) == []
+    assert sorted(doc["x"] for doc in sampler.sample(3)) == [0, 20, 40]  # filter, then map, replayed in order
+    sampler.sample(2)
+    assert loads == [1]
+    with pytest.raises(ValueError, match="4 demonstration.s. asked for, but the test demonstrations .train split. "
+                                         "holds 3 usable row.s.: lower --num_fewshot"):
+        sampler.sample(4)

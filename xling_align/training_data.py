@@ -116,8 +116,17 @@ def _check_exists(setting: str, path: str | None) -> None:
                                 f"fix the path, or leave {setting} unset")
 
 
-def _strict_hint(setting: str) -> str:
-    return f"fix the file; {setting} is read as it is (no record is skipped)"
+def _train_hint(error: DataFormatError, skip: str) -> DataFormatError:
+    """`error` with its hint in train's terms: the data module's hints name `data build`'s flags."""
+    if error.hint == SKIP_HINT:
+        return error.with_hint(skip)
+    if error.hint == LANGUAGES_HINT:
+        return error.with_hint("keep only the two language columns")
+    return error
+
+
+def _strict(setting: str) -> str:
+    return f"fix the record; {setting} is read as it is, nothing is skipped"
 
 
 def _held_out_pairs(setting: str, path: str) -> datasets.Dataset:
@@ -125,7 +134,7 @@ def _held_out_pairs(setting: str, path: str) -> datasets.Dataset:
     try:
         return pairs_to_rows(path)
     except DataFormatError as error:
-        raise TrainingDataError(f"{setting}: {error.with_hint(_strict_hint(setting))}") from None
+        raise TrainingDataError(f"{setting}: {_train_hint(error, _strict(setting))}") from None
 
 
 def _file_is_blank(path: str) -> bool:
@@ -142,7 +151,7 @@ def _unreadable(path: str, error: Exception) -> TrainingDataError:
     try:
         records = list(iter_json_records(path))
     except DataFormatError as found:
-        return TrainingDataError(f"dataset {found.with_hint(_strict_hint('the dataset'))}")
+        return TrainingDataError(f"dataset {_train_hint(found, _strict('the dataset'))}")
     mixed = mixed_type_columns(record for _, record in records)
     if mixed:
         described = "; ".join(f"{column!r} holds {' and '.join(kinds)}" for column, kinds in mixed.items())
@@ -282,12 +291,8 @@ def build_rows(source: str, input_path: str | None, languages: list[str] | None,
     try:
         rows = list(builder.rows())
     except DataFormatError as error:
-        hint = error.hint
-        if hint == SKIP_HINT:
-            hint = "fix the record, or add skip_invalid: true to data_options to skip malformed records and count them"
-        elif hint == LANGUAGES_HINT:
-            hint = "keep only the two language columns, or set languages to the two to read"
-        raise TrainingDataError(f"data_source {source!r}: {error.with_hint(hint)}") from None
+        skip = "fix the record, or add skip_invalid: true to data_options to skip malformed records and count them"
+        raise TrainingDataError(f"data_source {source!r}: {_train_hint(error, skip)}") from None
     if not rows:
         raise TrainingDataError(f"data_source {source!r} ({input_path}) produced no rows for languages {languages}")
     heldout = _pair_rows(builder.heldout) if builder.heldout else None

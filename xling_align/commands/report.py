@@ -139,12 +139,12 @@ def check_comparable(runs: list[list[Score]], labels: list[str]) -> list[str]:
         ValueError: a task scored on different numbers of documents (another `lm_eval --limit`), naming both runs.
     """
     documents: dict[tuple, dict[str, int]] = {}
-    shots: dict[tuple, dict[str, int | None]] = {}
+    shots: dict[tuple, dict[str, set]] = {}
     for label, run in zip(labels, runs):
         for score in run:
             if score.documents is not None:
                 documents.setdefault(_cell_key(score), {})[label] = score.documents
-            shots.setdefault((score.benchmark, score.setting, score.lang), {})[label] = score.shots
+            shots.setdefault((score.benchmark, score.setting), {}).setdefault(label, set()).add(score.shots)
     for (benchmark, setting, n_shot, lang), by_run in documents.items():
         if len(set(by_run.values())) > 1:
             counts = ", ".join(f"{label}: {count}" for label, count in by_run.items())
@@ -154,11 +154,12 @@ def check_comparable(runs: list[list[Score]], labels: list[str]) -> list[str]:
                 "lm_eval --limit, or none) and report again."
             )
     notes = []
-    for (benchmark, setting, lang), by_run in shots.items():
-        if len(set(by_run.values())) > 1:
-            described = ", ".join(f"{label}: {'?' if n is None else n}" for label, n in by_run.items())
-            notes.append(f"{benchmark} {lang} ({setting}) was run with different numbers of demonstrations "
-                         f"({described}); each shot count has its own table, never subtracted from another.")
+    for (benchmark, setting), by_run in shots.items():
+        if len({frozenset(counts) for counts in by_run.values()}) > 1:
+            described = ", ".join(f"{label}: {'/'.join('?' if n is None else str(n) for n in sorted(counts, key=str))}"
+                                  for label, counts in by_run.items())
+            notes.append(f"{benchmark} ({setting}) was run with different numbers of demonstrations ({described} "
+                         "shots); each shot count has its own table, and scores are never subtracted across them.")
     return notes
 
 

@@ -279,7 +279,7 @@ def _decode_element(decoder: json.JSONDecoder, cursor: _ArrayCursor):
 
 
 def detect_json_layout(path: str | Path) -> str:
-    """'array' when the first non-blank character of a .json file is '[', else 'lines'."""
+    """'array' when the first non-blank character of a JSON file is '[', else 'lines'."""
     with _open_binary(Path(path)) as handle:
         head = handle.read(4096)
     text = head.decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
@@ -287,9 +287,9 @@ def detect_json_layout(path: str | Path) -> str:
 
 
 def iter_json_records(path: str | Path, invalid: InvalidRecords | None = None) -> Iterator[tuple[int, dict]]:
-    """Objects of a `.json` / `.jsonl` file (optionally `.gz`): a JSON array or JSON lines."""
-    name = Path(path).name.removesuffix(".gz")
-    if name.endswith(".jsonl") or detect_json_layout(path) == "lines":
+    """Objects of a `.json` / `.jsonl` file (optionally `.gz`): a JSON array or JSON lines, whatever the suffix
+    says (a JSON-lines record is an object, so a file that starts with `[` is an array)."""
+    if detect_json_layout(path) == "lines":
         return iter_jsonl(path, invalid)
     return iter_json_array(path, invalid)
 
