@@ -13,7 +13,9 @@ with neither, the data are read from the hub with `datasets.load_dataset`, with 
 lm-eval 0.4.13 uses for its built-in tasks. `xling-align export-data` writes the local layout once.
 
 Which hub dataset, config and split hold each language, and which columns a file must have, are read from
-`xling_align.benchmark_table` (the one table of benchmark facts).
+`xling_align.benchmark_table` (the one table of benchmark facts). Local rows are checked (and labels of the
+other type converted) by `data_checks` before lm-eval sees them; the demonstration split is deferred
+(`demonstrations.DeferredSplit`) and read only when a demonstration is drawn.
 
 Example:
     >>> from xling_align.lm_eval_tasks.data_loader import local_path

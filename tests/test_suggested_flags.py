@@ -156,3 +156,22 @@ def test_the_scan_finds_the_flags_it_should():
 def test_every_suggested_flag_exists(module, line, flag, commands):
     missing = [command for command in commands if flag not in option_strings(command)]
     assert not missing, f"{module}:{line} suggests {flag}, which `{' / '.join(missing)}` does not have"
+
+
+def documented_commands():
+    """`(file, line, flag, command)` for every flag after a command name on a line of the docs and recipes."""
+    files = [REPO / "README.md", REPO / "docs" / "ARCHITECTURE.md", *sorted((REPO / "lm_eval_tasks").rglob("README.md")),
+             *sorted((REPO / "recipes").rglob("*.yaml"))]
+    for path in files:
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            mentions = _mentions(text)
+            for match in FLAG.finditer(text):
+                before = [key for end, key in mentions if end <= match.start()]
+                if before and match.group() not in PLACEHOLDERS:
+                    yield path.relative_to(REPO).as_posix(), number, match.group(), before[-1]
+
+
+@pytest.mark.parametrize("document,line,flag,command", list(documented_commands()),
+                         ids=lambda value: value if isinstance(value, str) else None)
+def test_every_documented_command_line_uses_flags_that_exist(document, line, flag, command):
+    assert flag in option_strings(command), f"{document}:{line}: `{command}` has no {flag}"
