@@ -58,6 +58,16 @@ class DeferredSplit:
     def __repr__(self) -> str:
         return f"DeferredSplit({self.description})"
 
+    def _read_as_a_document(self, *_):
+        # reached when a task reads the placeholder as a document: its sampler is not DemonstrationSampler
+        raise RuntimeError(
+            f"{self.description} is read only when a demonstration is drawn, by DemonstrationSampler; a task whose "
+            "fewshot_config has `split: demos` from xling_align's data loader needs `sampler: !function "
+            "xling_align.lm_eval_tasks.demonstrations.DemonstrationSampler`."
+        )
+
+    __getitem__ = get = keys = _read_as_a_document
+
     def load(self) -> list[dict]:
         """The rows, with the recorded `filter` / `map` steps applied."""
         dataset = self._load()

@@ -202,3 +202,29 @@ def test_demonstrations_are_read_once_and_only_when_drawn(tmp_path):
     with pytest.raises(ValueError, match="4 demonstration.s. asked for, but the test demonstrations .train split. "
                                          "holds 3 usable row.s.: lower --num_fewshot"):
         sampler.sample(4)
+
+
+def test_a_task_without_the_demonstration_sampler_fails_with_the_fix(tmp_path):
+    """A task YAML of one's own that uses our `demos` split with lm-eval's default sampler is told what to add."""
+    from lm_eval.tasks import TaskManager
+
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text(
+        "include: " + str(Path(data_loader.__file__).parent / "xnli" / "_xnli_template_yaml") + "\n"
+        "task: my_xnli_de\ndataset_kwargs: {xling_benchmark: xnli, xling_lang: de, xling_demo_lang: de}\n"
+        "test_split: validation\ndoc_to_choice: '{{[premise, premise, premise]}}'\nfewshot_config: {split: demos}\n")
+    manager = TaskManager(include_defaults=False, include_path=str(folder), metadata={"data_dir": str(FIXTURE_DATA)})
+    task = manager.load(["my_xnli_de"])["tasks"]["my_xnli_de"]
+    with pytest.raises(RuntimeError, match="needs `sampler: !function xling_align.lm_eval_tasks.demonstrations"):
+        task.fewshot_context(task.test_docs()[0], 1)
+
+
+def test_hub_splits_are_checked_too(monkeypatch):
+    import datasets
+
+    rows = [{"sentence1": "a", "sentence2": "b", "label": "1"}]
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: datasets.Dataset.from_list(rows))
+    monkeypatch.delenv(data_loader.DATA_DIR_ENV, raising=False)
+    with pytest.raises(ValueError, match=r"google-research-datasets/paws-x \(de, test\): column 'label' holds '1'"):
+        data_loader.load_benchmark("pawsx", "de")
