@@ -126,11 +126,6 @@ def _label_rule(table: Benchmark) -> str:
     return f"one of {values} ({kind})" + (f": {meanings}" if meanings else "")
 
 
-def _drops_empty_sentences(table: Benchmark, lang: str) -> bool:
-    # PAWS-X documents with an empty sentence are dropped before scoring where lm-eval detokenizes
-    return lang in table.detokenized_languages
-
-
 def checked_rows(rows: list[tuple[int, dict]], name: str, lang: str, where: str) -> list[dict]:
     """The rows of `name` in `lang`, checked (module docstring) and with unambiguous labels converted.
 
@@ -172,7 +167,8 @@ def checked_rows(rows: list[tuple[int, dict]], name: str, lang: str, where: str)
         if column == label:
             continue
         allowed = table.column_values.get(column)
-        may_be_empty = name == "pawsx" and _drops_empty_sentences(table, lang)
+        # PAWS-X documents with an empty sentence are dropped before scoring where lm-eval detokenizes
+        may_be_empty = lang in table.detokenized_languages
         bad = [(line, row[column]) for line, row in rows
                if not (isinstance(row[column], str) or (may_be_empty and row[column] is None))
                or (allowed is not None and row[column] not in allowed)]

@@ -47,6 +47,14 @@ def _numbered(rows):
 
 
 # ------------------------------------------------------------------------------------------ unit checks
+def test_the_module_examples_hold():
+    import doctest
+
+    from xling_align.lm_eval_tasks import data_checks
+
+    assert doctest.testmod(data_checks).failed == 0
+
+
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_labels_of_the_other_type_are_converted_to_the_hub_type(name):
     table = BENCHMARKS[name]
