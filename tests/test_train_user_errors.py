@@ -122,3 +122,12 @@ def test_a_shipped_recipe_is_found_by_name_from_any_folder(tmp_path, monkeypatch
     with pytest.raises(RecipeError) as error:
         parse_recipe(["--config", "recipes/tiny.yaml"])  # the README's checkout path, from elsewhere
     assert "no such file" in str(error.value) and "--config tiny" in str(error.value) and "xglm-564m" in str(error.value)
+
+
+def test_languages_that_do_not_match_the_rows_are_refused(tmp_path, capsys):
+    rows = _jsonl(tmp_path / "rows.jsonl", [ROW | {"source_lang": "en", "target_lang": "ja"}] * 2)
+    code, error = _train(tmp_path, capsys, "--config", "tiny", "--dataset_path", rows)  # tiny says en de fr zh
+    assert code == 2 and "languages en de fr zh (recipe or --languages) do not match dataset_path" in error
+    assert "not listed: ja" in error and "no rows in: de fr zh" in error and "--languages en ja" in error
+    assert main(["train", "--config", "tiny", "--dataset_path", rows, "--languages", "eng_Latn", "ja",
+                 "--output", str(tmp_path / "ok"), *QUICK]) == 0  # codes match by meaning (eng_Latn = en)

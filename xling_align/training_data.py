@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import datasets
 
 from xling_align.data import DataBuildConfig, DataFormatError, RowBuilder, load_parallel_pairs
-from xling_align.data.parallel import LANGUAGES_HINT
+from xling_align.data.parallel import LANGUAGES_HINT, same_language
 from xling_align.data.readers import SKIP_HINT, check_utf8, iter_json_records, mixed_type_columns
 from xling_align.data.rows import make_row
 
@@ -85,6 +85,7 @@ def load_training_data(script_args, alignment_eval_file: str | None = None) -> T
     check_training_columns(train, where)
     check_training_rows(train, where)
     train = _first(train, script_args.max_train_samples)
+    train_where = where
 
     limit = script_args.max_eval_samples
     alignment_pairs = _held_out_pairs("alignment_eval_file", alignment_eval_file) if alignment_eval_file else None
@@ -103,7 +104,25 @@ def load_training_data(script_args, alignment_eval_file: str | None = None) -> T
         evaluation, eval_source = None, None
 
     languages = list(script_args.languages) if script_args.languages else languages_in_rows(train)
+    if script_args.languages and script_args.dataset_path is not None:
+        check_languages_match(script_args.languages, languages_in_rows(train), train_where)
     return TrainingData(train, evaluation, languages, train_source, eval_source)
+
+
+def check_languages_match(languages: list[str], in_rows: list[str], where: str) -> None:
+    """Refuse `languages` (what the model card will list) that differ from the languages of the rows."""
+    if not in_rows:
+        return  # rows without source_lang/target_lang: `languages` is the only record
+    unlisted = [code for code in in_rows if not any(same_language(code, given) for given in languages)]
+    absent = [code for code in languages if not any(same_language(code, found) for found in in_rows)]
+    if unlisted or absent:
+        raise TrainingDataError(
+            f"languages {' '.join(languages)} (recipe or --languages) do not match {where}, whose rows are in "
+            f"{' '.join(in_rows)}" + (f"; not listed: {' '.join(unlisted)}" if unlisted else "")
+            + (f"; no rows in: {' '.join(absent)}" if absent else "")
+            + f". Set languages to the rows' languages (--languages {' '.join(in_rows)}) or leave it unset to read them "
+            "from the rows; the model card lists them."
+        )
 
 
 def _first(dataset: datasets.Dataset, count: int | None) -> datasets.Dataset:
