@@ -10,7 +10,12 @@ where each dataset came from (for the model card). Nothing downstream re-derives
 - evaluation rows, in order of preference: `eval_dataset_path` (AFP rows, or a parallel file turned into
   pair rows); the pairs the data builder held out (`data_options: {heldout_size: N}`); the pairs of
   AFPConfig's `alignment_eval_file` (so that evaluation has data whenever the alignment callback is on);
-- languages: `languages` when set, else every code in the training rows' `source_lang`/`target_lang`.
+- languages: `languages` when set, else every code in the training rows' `source_lang`/`target_lang`
+  (set and different from the rows' languages: refused, since the model card lists them).
+
+Every input is checked before a model is loaded, and each mistake is one `TrainingDataError` naming the
+setting, the file and the fix: a missing file, an empty or header-only one, bytes that are not UTF-8 (found
+up front: `datasets` decodes lazily), text columns of another type, broken JSON (with its line).
 
 Example:
     >>> from xling_align.package_paths import resolve_path
@@ -74,26 +79,25 @@ def load_training_data(script_args, alignment_eval_file: str | None = None) -> T
         _check_exists(name, path)
     heldout = None
     if script_args.dataset_path is not None:
-        where = f"dataset_path {script_args.dataset_path!r}"
+        train_where = f"dataset_path {script_args.dataset_path!r}"
         train = load_rows(script_args.dataset_path, script_args.dataset_train_split)
         train_source = script_args.dataset_path
     else:
-        where = f"data_source {script_args.data_source!r} ({script_args.data_input or 'hub'})"
+        train_where = f"data_source {script_args.data_source!r} ({script_args.data_input or 'hub'})"
         train, heldout = build_rows(script_args.data_source, script_args.data_input, script_args.languages,
                                     script_args.data_options)
         train_source = f"{script_args.data_source}: {script_args.data_input or 'hub'}"
-    check_training_columns(train, where)
-    check_training_rows(train, where)
+    check_training_columns(train, train_where)
+    check_training_rows(train, train_where)
     train = _first(train, script_args.max_train_samples)
-    train_where = where
 
     limit = script_args.max_eval_samples
     alignment_pairs = _held_out_pairs("alignment_eval_file", alignment_eval_file) if alignment_eval_file else None
     if script_args.eval_dataset_path is not None:
         evaluation = load_evaluation_rows(script_args.eval_dataset_path)
-        where = f"eval_dataset_path {script_args.eval_dataset_path!r}"
-        check_training_columns(evaluation, where)
-        check_training_rows(evaluation, where)
+        eval_where = f"eval_dataset_path {script_args.eval_dataset_path!r}"
+        check_training_columns(evaluation, eval_where)
+        check_training_rows(evaluation, eval_where)
         evaluation, eval_source = _first(evaluation, limit), script_args.eval_dataset_path
     elif heldout is not None:
         evaluation = _first(heldout, limit)
