@@ -9,7 +9,11 @@ Three trainers hold copies of the same randomly initialised XGLM-shaped model an
 
 A step is `Trainer.training_step` (forward + backward) + the optimizer step, on a fixed batch. The variants'
 steps are interleaved (sft, afp, afp-full, sft, ...) in one process, so a change of load on a shared machine
-hits all of them alike; the median per variant is reported.
+hits all of them alike; the median per variant is reported, with tokens/s (instruction tokens per second) and,
+with `--peak-tflops`, the model FLOPs utilisation (MFU): the variant's model FLOPs per step (6 per matmul
+parameter per token, forward + backward, LM head included, plus 12 x layers x d_model x length per token for
+attention; pair tokens counted through the blocks they run) / step time / the given peak. TRL's fused LM head
+projects only completion tokens on a GPU, so the head's share is slightly overstated there.
 
 Memory: on a GPU, the peak of `torch.cuda.max_memory_allocated` during a step. On a CPU there is no allocator
 peak to read, so the script reports the bytes autograd keeps for the backward pass (activations, counted once
@@ -17,8 +21,10 @@ per storage), the part of the memory that the pair pass changes, and an estimate
 gradients + AdamW states + those activations.
 
 Usage:
-    python benchmarks/afp_step_time.py                      # CPU-sized: 8 layers, d_model 128
-    python benchmarks/afp_step_time.py --preset xglm-564m   # on a GPU: XGLM-564M's shape, bf16
+    python benchmarks/afp_step_time.py                                   # CPU-sized: 8 layers, d_model 128
+    python benchmarks/afp_step_time.py --steps 2 --warmup 1              # a quick CPU check
+    python benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989   # GPU: XGLM-564M shape, bf16,
+                                                                         # batch 4, length 512 (H100 bf16 peak)
 """
 
 from __future__ import annotations
@@ -51,7 +57,36 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured steps per variant before them")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (always on with --preset xglm-564m)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
-    return parser.parse_args(argv)
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak TFLOP/s in the step's precision (e.g. 989 for an H100's dense bf16); "
+                        "MFU is reported when given")
+    args = parser.parse_args(argv)
+    for name in ("batch_size", "instruction_tokens", "pair_tokens", "steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def step_flops(model, args, variant: str) -> float:
+    """Model FLOPs of one training step of `variant` (see the module docstring for the convention)."""
+    from xling_align.model_parts import decoder_blocks, hidden_size, normalize_layer, num_decoder_layers
+
+    blocks = decoder_blocks(model).blocks
+    block_params = sum(p.numel() for p in blocks[0].parameters())
+    depth, width = num_decoder_layers(model), hidden_size(model)
+    head_params = model.get_output_embeddings().weight.numel()
+
+    def pass_flops(tokens: int, length: int, layers: int, with_head: bool) -> float:
+        matmul = block_params * layers + (head_params if with_head else 0)
+        return 6.0 * matmul * tokens + 12.0 * layers * width * length * tokens
+
+    total = pass_flops(args.batch_size * args.instruction_tokens, args.instruction_tokens, depth, True)
+    pair_tokens = 2 * args.batch_size * args.pair_tokens
+    if variant == "afp":
+        total += pass_flops(pair_tokens, args.pair_tokens, normalize_layer(model, args.contrastive_layer), False)
+    elif variant == "afp-full":
+        total += pass_flops(pair_tokens, args.pair_tokens, depth, True)
+    return total
 
 
 def build_rows(instruction_tokens: int, pair_tokens: int, count: int):
@@ -95,13 +130,16 @@ def build_trainers(args):
                         attention_heads=shape["heads"], ffn_dim=shape["ffn"], max_position_embeddings=2048,
                         dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=0, bos_token_id=1,
                         eos_token_id=1)
+    if args.preset == "xglm-564m" and device_is_cpu():
+        print("note: --preset xglm-564m on a CPU: three copies of a 564M-parameter model with AdamW need ~30 GB; "
+              "the preset is meant for a GPU", file=sys.stderr)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = XGLMForCausalLM(config).to(device)
     tokenizer = ByT5Tokenizer()
     rows = build_rows(args.instruction_tokens, args.pair_tokens, count=args.batch_size)
     common = dict(output_dir=tempfile.mkdtemp(prefix="afp-bench-"), per_device_train_batch_size=args.batch_size,
                   learning_rate=1e-5, report_to="none", save_strategy="no", disable_tqdm=True, bf16=False,
-                  gradient_checkpointing=args.gradient_checkpointing, max_length=args.instruction_tokens, seed=0)
+                  activation_checkpointing=args.gradient_checkpointing, max_length=args.instruction_tokens, seed=0)
     afp_args = AFPConfig(contrastive_layer=args.contrastive_layer, contrastive_max_length=args.pair_tokens, **common)
     trainers = {
         "sft": SFTTrainer(model=copy.deepcopy(model), args=SFTConfig(**common), processing_class=tokenizer,
@@ -123,6 +161,12 @@ def build_trainers(args):
     lengths = {tuple(batches[name][0]["input_ids"].shape) for name in trainers}
     assert len(lengths) == 1, f"the variants got different instruction batches: {lengths}"
     return trainers, batches, device
+
+
+def device_is_cpu() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
 
 
 def run_step(trainer, batch, num_items, autocast) -> None:
@@ -182,6 +226,9 @@ def main(argv=None) -> int:
     shape = PRESETS[args.preset]
     median = {name: statistics.median(times[name]) for name in VARIANTS}
     tokens = args.batch_size * args.instruction_tokens
+    flops = {name: step_flops(trainers[name].model, args, name) for name in VARIANTS}
+    mfu = {name: flops[name] / median[name] / (args.peak_tflops * 1e12) if args.peak_tflops else None
+           for name in VARIANTS}
     print(f"model: XGLM-shaped, {shape['layers']} layers, d_model {shape['d_model']}, vocab {shape['vocab']}, "
           f"{'bf16' if args.bf16 else 'fp32'}, "
           f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}; "
@@ -189,11 +236,12 @@ def main(argv=None) -> int:
           f"tokens; contrastive_layer={args.contrastive_layer}; device {device} ({torch.get_num_threads()} threads); "
           f"median of {args.steps} interleaved steps after {args.warmup} warm-up")
     memory_name = "peak MiB" if device == "cuda" else "est. peak MiB"
-    print(f"{'variant':9s} {'step ms':>9s} {'steps/s':>8s} {'tokens/s':>9s} {memory_name:>14s}"
-          + ("" if device == "cuda" else f" {'activations MiB':>16s}"))
+    print(f"{'variant':9s} {'step ms':>9s} {'steps/s':>8s} {'tokens/s':>9s} {'TFLOP/step':>10s} {'MFU':>6s} "
+          f"{memory_name:>14s}" + ("" if device == "cuda" else f" {'activations MiB':>16s}"))
     for name in VARIANTS:
+        utilisation = f"{mfu[name]:6.1%}" if mfu[name] is not None else f"{'-':>6s}"
         line = (f"{name:9s} {median[name] * 1000:9.1f} {1 / median[name]:8.2f} {tokens / median[name]:9.0f} "
-                f"{peaks[name] / 2**20:14.1f}")
+                f"{flops[name] / 1e12:10.4f} {utilisation} {peaks[name] / 2**20:14.1f}")
         if device == "cpu":
             line += f" {activations[name] / 2**20:16.1f}"
         print(line)

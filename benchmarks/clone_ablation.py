@@ -1,12 +1,24 @@
-"""The paper's ablation on the cloned-language testbed over several alignment seeds: means and spreads.
+"""Every arm of the cloned-language testbed over several alignment seeds: means, spreads, paired differences.
 
-Runs `xling-align demo` once per seed (base / CIF only / MCL only / AFP; all clone tasks; layer-wise
-retrieval) and prints, per model and task, the mean and the sample standard deviation over seeds, plus the
-mean paired difference AFP - base and AFP - CIF on the L2 tasks.
+    python benchmarks/clone_ablation.py --output clone_ablation                 # all arms, seeds 0 1 2
+    python benchmarks/clone_ablation.py --output clone_lr --dev-grid lr --seeds 0   # shared lr, dev split only
+    python benchmarks/clone_ablation.py --output clone_dev --dev-grid variants      # variant settings, dev only
+    python benchmarks/clone_ablation.py --ship-arms cif mcl afp_entity --arms-dir xling_align/resources/clone_arms
 
-    python benchmarks/clone_ablation.py --output clone_ablation --seeds 0 1 2 [--steps 150]
+Default mode: for each seed, every alignment arm is trained live from the shipped base with AFPTrainer and
+every arm (base and control included) is scored on all `xling_clone_*` tasks, with layer-wise retrieval;
+it prints and writes (`ablation.md`, `ablation.json`) the mean and sample standard deviation over seeds of
+each figure, and the paired differences (same seed) of each arm against the base and of AFP against its
+parts and variants.
 
-Not a test: it takes about one demo's time per seed.
+`--dev-grid lr|variants`: the pre-registered selections on the dev split of held-out entities (the shared
+peak learning rate, for `afp`; then the variants' free settings: contrastive layer of `afp_mid`, entity
+share of `afp_entity`, and `afp_mean`); only dev tasks and the bilingual ceiling are scored, so test
+figures are never seen while choosing.
+
+`--ship-arms`: train the named arms at seed 0 with the default settings and save them as the shipped
+checkpoints the demo loads (float16, manifest, `alignment.json`). Not a test: the default mode takes about
+one demo's time per seed and arm group.
 """
 
 from __future__ import annotations
@@ -14,9 +26,26 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
-from xling_align.commands.demo import MODEL_TITLES, make_parser as demo_parser, run_demo
+import torch
+
+from xling_align.clone.alignment import ARMS, BEST_VARIANT, AlignmentSettings
+from xling_align.clone.experiment import ExperimentError, ExperimentPlan, run_experiment
+
+ALL_ARMS = ["base", "control", "cif", "mcl", "afp", "afp_mean", "afp_mid", "afp_entity"]
+FIGURES = ["l1_heldout", "l2_bilingual", "l2_heldout", "l2_heldout_l1demo", "icl_l1", "icl_l2", "icl_l2_l1demo"]
+DEV_FIGURES = ["l1_heldout_dev", "l2_bilingual", "l2_heldout_dev", "l2_heldout_dev_l1demo"]
+DEV_TASKS = ["xling_clone_l1_heldout_dev", "xling_clone_l2_bilingual", "xling_clone_l2_heldout_dev",
+             "xling_clone_l2_heldout_dev_l1demo"]
+PAIRED_FIGURES = ["l2_heldout", "l2_heldout_l1demo", "icl_l2_l1demo"]
+# the settings searched on the dev split (pre-registered in xling_align/clone/README.md)
+DEV_GRIDS = {
+    "lr": {"afp": ("learning_rate", (1e-4, 3e-4, 1e-3))},
+    "variants": {"afp_mean": (None, (None,)), "afp_mid": ("middle_layer", (2, 3)),
+                 "afp_entity": ("entity_share", (0.25, 0.5))},
+}
 
 
 def mean_and_spread(values: list[float]) -> str:
@@ -24,46 +53,125 @@ def mean_and_spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
+def best_layer_value(by_layer: dict) -> float:
+    return max(by_layer.values())
+
+
+def figure_table(runs: list[dict], arms: list[str], figures: list[str], retrieval: bool = True) -> list[str]:
+    kinds = ("sentence_retrieval", "sentence_retrieval_last", "entity_retrieval")
+    titles = figures + ([f"{k.replace('_', ' ')} (best layer)" for k in kinds] if retrieval else [])
+    lines = ["| arm | " + " | ".join(titles) + " |", "|" + "---|" * (len(titles) + 1)]
+    for arm in arms:
+        cells = [mean_and_spread([run[arm][f] for run in runs]) for f in figures]
+        if retrieval:
+            cells += [mean_and_spread([best_layer_value(run[arm][k]) for run in runs]) for k in kinds]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def paired_table(runs: list[dict], pairs: list[tuple[str, str]]) -> list[str]:
+    lines = ["| difference (same seed) | " + " | ".join(PAIRED_FIGURES) + " |",
+             "|" + "---|" * (len(PAIRED_FIGURES) + 1)]
+    for left, right in pairs:
+        cells = [mean_and_spread([run[left][f] - run[right][f] for run in runs]) for f in PAIRED_FIGURES]
+        lines.append(f"| {left} - {right} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def run_seeds(args, arms: list[str], output: Path, **plan_fields) -> list[dict]:
+    runs = []
+    for seed in args.seeds:
+        plan = ExperimentPlan(arms=arms, live=tuple(ARMS), seed=seed, optimisation=_optimisation(args), **plan_fields)
+        runs.append(run_experiment(plan, output / f"seed_{seed}"))
+    return runs
+
+
+def _optimisation(args) -> AlignmentSettings:
+    settings = AlignmentSettings()
+    if args.steps is not None:
+        settings.steps = args.steps
+    if args.learning_rate is not None:
+        settings.learning_rate = args.learning_rate
+    return settings
+
+
+def ablation(args) -> str:
+    output = Path(args.output)
+    arms = args.arms or ALL_ARMS
+    runs = run_seeds(args, arms, output, middle_layer=args.layer, entity_share=args.entity_share)
+    pairs = [(arm, "base") for arm in arms if arm != "base" and "base" in arms]
+    pairs += [("afp", other) for other in arms if other not in ("base", "control", "afp") and "afp" in arms]
+    lines = [f"# Clone ablation over alignment seeds {args.seeds}", "",
+             "Test split of held-out entities; mean ± sample standard deviation over seeds (chance 0.200):", "",
+             *figure_table(runs, arms, FIGURES), "",
+             "Paired differences (same seed), mean ± sd:", "", *paired_table(runs, pairs), "",
+             "Dev split (selection only):", "", *figure_table(runs, arms, DEV_FIGURES, retrieval=False), ""]
+    (output / "ablation.json").write_text(json.dumps({"seeds": args.seeds, "runs": runs}, indent=2) + "\n")
+    return "\n".join(lines)
+
+
+def dev_grid(args) -> str:
+    output = Path(args.output)
+    lines = [f"# Dev-split selection ({args.dev_grid}) over alignment seeds {args.seeds} (test tasks not scored)", "",
+             "| arm | setting | " + " | ".join(DEV_FIGURES) + " | sentence retrieval at layer 1 | entity retrieval (best) |",
+             "|" + "---|" * (len(DEV_FIGURES) + 4)]
+    record = {}
+    for arm, (name, values) in DEV_GRIDS[args.dev_grid].items():
+        for value in values:
+            setting = "-" if name is None else f"{name}={value}"
+            if name == "learning_rate":
+                args.learning_rate = value
+                fields = {}
+            else:
+                fields = {} if name is None else {name: value}
+            runs = run_seeds(args, [arm], output / f"{arm}_{setting}", tasks=DEV_TASKS, **fields)
+            record[f"{arm} {setting}"] = runs
+            cells = [mean_and_spread([run[arm][f] for run in runs]) for f in DEV_FIGURES]
+            cells.append(mean_and_spread([run[arm]["sentence_retrieval"]["1"] for run in runs]))
+            cells.append(mean_and_spread([best_layer_value(run[arm]["entity_retrieval"]) for run in runs]))
+            lines.append(f"| {arm} | {setting} | " + " | ".join(cells) + " |")
+    (output / "dev_grid.json").write_text(json.dumps(record, indent=2) + "\n")
+    return "\n".join(lines)
+
+
+def ship_arms(args) -> str:
+    from xling_align.clone.checkpoints import ARMS_DIR
+
+    target = Path(args.arms_dir) if args.arms_dir else ARMS_DIR
+    plan = ExperimentPlan(arms=list(args.ship_arms), live=tuple(args.ship_arms), seed=0, optimisation=_optimisation(args),
+                          tasks=["xling_clone_l2_bilingual"], limit=1, heldout_pairs=2, save_arms_to=target)
+    run_experiment(plan, Path(args.output) / "ship_arms")
+    return f"saved {', '.join(args.ship_arms)} to {target}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="clone_ablation", help="folder for one demo folder per seed + summary")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="alignment seeds (default: 0 1 2)")
+    parser.add_argument("--arms", nargs="+", default=None, help=f"arms (default: {' '.join(ALL_ARMS)})")
     parser.add_argument("--steps", type=int, default=None, help="alignment steps per run (default: the demo's)")
-    parser.add_argument("--layer", type=int, default=None, help="contrastive layer (default: the demo's)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="alignment peak lr (default: the demo's)")
+    parser.add_argument("--layer", type=int, default=None, help="afp_mid's layer (default: the chosen one)")
+    parser.add_argument("--entity-share", type=float, default=None, help="afp_entity's share (default: the chosen one)")
+    parser.add_argument("--dev-grid", choices=sorted(DEV_GRIDS), default=None,
+                        help="run a pre-registered dev-split selection: 'lr' (shared learning rate) or 'variants'")
+    parser.add_argument("--ship-arms", nargs="+", default=None, help=f"train and save shipped arms (e.g. cif mcl {BEST_VARIANT})")
+    parser.add_argument("--arms-dir", default=None, help="where --ship-arms saves (default: the package's clone_arms/)")
     args = parser.parse_args(argv)
-
-    output = Path(args.output)
-    runs = []
-    for seed in args.seeds:
-        demo_args = ["--output", str(output / f"seed_{seed}"), "--seed", str(seed)]
-        if args.steps is not None:
-            demo_args += ["--steps", str(args.steps)]
-        if args.layer is not None:
-            demo_args += ["--layer", str(args.layer)]
-        runs.append(run_demo(demo_parser().parse_args(demo_args)))
-
-    models = list(MODEL_TITLES.values())
-    tasks = list(runs[0]["accuracies"][models[0]])
-    lines = [f"# Clone ablation over alignment seeds {args.seeds}", "",
-             "Accuracy, mean ± sample standard deviation over seeds (chance 0.200):", "",
-             "| model | " + " | ".join(t.removeprefix("xling_clone_") for t in tasks) + " | best-layer retrieval |",
-             "|" + "---|" * (len(tasks) + 2)]
-    for model in models:
-        cells = [mean_and_spread([run["accuracies"][model][t] for run in runs]) for t in tasks]
-        cells.append(mean_and_spread([max(run["retrieval"][model].values()) for run in runs]))
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    lines += ["", "Paired differences on the L2 tasks (mean ± sd over seeds):", "",
-              "| task | AFP - base | AFP - CIF only | AFP - MCL only |", "|---|---|---|---|"]
-    afp, base, cif, mcl = (MODEL_TITLES[k] for k in ("afp", "base", "cif", "mcl"))
-    for t in (t for t in tasks if "_l2" in t):
-        diffs = [[run["accuracies"][afp][t] - run["accuracies"][other][t] for run in runs] for other in (base, cif, mcl)]
-        lines.append(f"| {t.removeprefix('xling_clone_')} | " + " | ".join(mean_and_spread(d) for d in diffs) + " |")
-    summary = "\n".join(lines) + "\n"
-    (output / "ablation.md").write_text(summary)
-    (output / "ablation.json").write_text(json.dumps(
-        [{"accuracies": r["accuracies"], "retrieval": {m: {str(k): v for k, v in by.items()} for m, by in r["retrieval"].items()}}
-         for r in runs], indent=2) + "\n")
-    print(summary)
+    torch.set_num_threads(1)
+    try:
+        if args.ship_arms:
+            text = ship_arms(args)
+        elif args.dev_grid:
+            text = dev_grid(args)
+        else:
+            text = ablation(args)
+    except ExperimentError as error:
+        print(f"clone_ablation: error: {error}", file=sys.stderr)
+        return 2
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    (Path(args.output) / ("dev_grid.md" if args.dev_grid else "ablation.md")).write_text(text + "\n")
+    print(text)
     return 0
 
 

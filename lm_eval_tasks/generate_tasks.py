@@ -7,10 +7,14 @@ when a prompt changes):
     python -m xling_align.lm_eval_tasks.generate_tasks          # rewrite the generated files
     python -m xling_align.lm_eval_tasks.generate_tasks --check  # exit 1 if they are out of date
 
-Only files carrying this generator's header are written or removed (the six benchmark folders and
-`_xling.yaml`); other folders under lm_eval_tasks/ (e.g. `clone/`) keep their own generators. Prompts are
-the XGLM-style prompts of lm-eval 0.4.13's built-in tasks, word for word, so 0-shot scores equal the
-built-ins on the same data.
+Only files carrying this generator's header are written or removed (the six benchmark folders,
+`_xling.yaml` and `afp/`); other folders under lm_eval_tasks/ (e.g. `clone/`) keep their own generators.
+
+Two families:
+- `xling_*` (the six benchmark folders): the XGLM-style prompts of lm-eval 0.4.13's built-in tasks, word
+  for word, so 0-shot scores equal the built-ins on the same data;
+- `xling_afp_*` (`afp/`): the AFP paper's evaluation protocol, from `xling_align/paper_protocol.py`
+  (its prompt formats, choices, separators and demonstration sampling).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import yaml
 
 from xling_align.benchmark_table import BENCHMARKS, PROMPT_VERSION, benchmark
 from xling_align.lm_eval_tasks.generated_files import generator_main
+from xling_align.paper_protocol import DEVIATIONS, PROTOCOL_VERSION, PROTOCOLS, REFERENCE_URL, protocol
 
 TASKS_DIR = Path(__file__).resolve().parent
 GENERATOR = "xling_align.lm_eval_tasks.generate_tasks"
@@ -29,6 +34,8 @@ LOADER = "xling_align.lm_eval_tasks.data_loader.load_benchmark"
 UTILS = "xling_align.lm_eval_tasks.utils"
 # reads the `demos` split only when a demonstration is drawn (0-shot runs never need it)
 DEMONSTRATION_SAMPLER = "xling_align.lm_eval_tasks.demonstrations.DemonstrationSampler"
+PAPER_TASKS = "xling_align.lm_eval_tasks.paper_tasks"
+AFP_DIR = "afp"
 
 
 # ------------------------------------------------------------------------------------ the prompts
@@ -193,7 +200,8 @@ def _readme(name: str, groups: dict[str, list[str]]) -> str:
         *table.notes,
         "",
         "`_endemo` tasks: the query is in the task's language with its own prompt; the demonstrations are",
-        "English items with the English prompt (the paper's cross-lingual demonstration setting).",
+        "English items with the English prompt. This is not the AFP paper's protocol, whose query also uses",
+        f"the English prompt: that is `xling_afp_{name}_<lang>` (see `../afp/README.md`).",
         "",
         "## Groups and tasks",
     ]
@@ -201,6 +209,139 @@ def _readme(name: str, groups: dict[str, list[str]]) -> str:
         lines += ["", f"- `{group}` (size-weighted mean of acc): " + ", ".join(f"`{t}`" for t in tasks)]
     lines += ["", "## Citation", "", "```bibtex", table.paper.bibtex, "```", ""]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------- the paper's protocol (xling_afp_*)
+def afp_task_name(name: str, lang: str, native: bool = False) -> str:
+    return f"xling_afp_{name}_{lang}" + ("_native" if native else "")
+
+
+def afp_template(name: str) -> dict:
+    """The shared settings of one benchmark's `xling_afp_*` tasks (`afp/<benchmark>/_afp_<benchmark>_template_yaml`).
+
+    Every choice is the whole example (context: the demonstrations; continuation: the filled query), the
+    demonstrations are joined by the reference's separator, and the seeded dev split gives them.
+    """
+    entry = protocol(name)
+    return {
+        "custom_dataset": Function(f"{PAPER_TASKS}.load_paper_protocol"),
+        "output_type": "multiple_choice",
+        "test_split": entry.scored_split,
+        "doc_to_text": "",
+        "doc_to_choice": Function(f"{PAPER_TASKS}.query_texts"),
+        "doc_to_target": Function(f"{PAPER_TASKS}.gold"),
+        "target_delimiter": "",
+        "fewshot_delimiter": entry.separator,
+        "fewshot_config": {
+            "split": "dev",
+            "sampler": Function(f"{PAPER_TASKS}.PaperDemonstrations"),
+            "doc_to_choice": Function(f"{PAPER_TASKS}.example_texts"),
+        },
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+        "metadata": {"version": PROTOCOL_VERSION},
+    }
+
+
+def afp_task_config(name: str, lang: str, native: bool) -> dict:
+    return {
+        "include": f"_afp_{name}_template_yaml",
+        "task": afp_task_name(name, lang, native),
+        "dataset_kwargs": {"xling_benchmark": name, "xling_lang": lang,
+                           "xling_prompt_lang": lang if native else "en"},
+    }
+
+
+def _afp_group(group: str, tasks: list[str]) -> dict:
+    return {
+        "group": group,
+        "task": tasks,
+        "aggregate_metric_list": [{"metric": "acc", "aggregation": "mean", "weight_by_size": True}],
+        "metadata": {"version": PROTOCOL_VERSION},
+    }
+
+
+def _afp_readme(groups: dict[str, list[str]]) -> str:
+    rows = []
+    for name, entry in PROTOCOLS.items():
+        dev = entry.demonstration_source("en")
+        separator = entry.separator.replace("\n", "\\n")
+        rows.append(f"| `{name}` | {len(entry.languages)} | {entry.scored_split} | `{dev.path}` `{dev.name}` "
+                    f"{dev.split} | `{separator}` | {', '.join(entry.native_languages) or '–'} |")
+    lines = [
+        "# xling_afp: the AFP paper's evaluation protocol",
+        "",
+        "Li, Wang, Zhang, Zong. *Improving In-context Learning of Multilingual Generative Language Models with",
+        "Cross-lingual Alignment*. NAACL 2024 (arXiv 2311.08089). The protocol is read from the authors' code,",
+        f"{REFERENCE_URL} (`src/*_prompt.py`, `data/PAWS-X/prompt_formats.json`,",
+        "`data/config/pawsx_en-zh_seed0.json`, `src/trainers.py`); its facts live in",
+        "`xling_align/paper_protocol.py`.",
+        "",
+        "## What a task does (the reference's default configuration)",
+        "- `xling_afp_<benchmark>_<lang>`: English prompt language for every test language: the English",
+        "  template and English choice words, for the demonstrations and for the query (a Chinese PAWS-X item",
+        "  reads `{sentence1}, right? {Yes|No}, {sentence2}` with Chinese sentences).",
+        "- `xling_afp_<benchmark>_<lang>_native`: the test language's own format and demonstrations from its own",
+        "  dev split, where the reference has one (Chinese, Arabic).",
+        "- Demonstrations: `--num_fewshot k` items of the prompt language's dev split, drawn once per seed and",
+        "  shared by every test item, as the reference draws them (Python `random.seed(seed)`, `random.shuffle`",
+        "  of the whole split, the first k). The seed is `--metadata '{\"demo_seed\": 0}'` (default 0, the",
+        "  reference's); lm-eval's own few-shot seed is not used. Each demonstration is the example with its",
+        "  gold choice, followed by the separator (`</s>` as text; XNLI: a blank line).",
+        "- Scoring: every choice is the whole example; lm-eval's `acc` takes the argmax of its summed",
+        "  log-probability given the demonstrations, which is the reference's argmax of the summed",
+        "  log-probability of demonstrations plus example (the demonstrations are the same for every choice).",
+        "- Tokens: the reference encodes with the tokenizer's own special tokens; XGLM's tokenizer prepends",
+        "  `</s>`, so run XGLM with `--model_args ...,prefix_token_id=2` (0-shot items are then conditioned on",
+        "  `</s>`, not on `<s>`). `xling_align.paper_protocol.lm_eval_model_args(tokenizer)` computes this for",
+        "  any tokenizer; `xling-align reproduce` passes it.",
+        "",
+        "| benchmark | languages | scored split | demonstrations | separator | `_native` |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Same data layout as every `xling_*` task: the hub, or `XLING_DATA_DIR` / `--metadata data_dir`",
+        "(`DIR/<benchmark>/<lang>/<split>.jsonl`; `xling-align export-data` writes these splits too).",
+        "",
+        "## Where these tasks differ from the reference",
+        "",
+        *[f"- {deviation}" for deviation in DEVIATIONS],
+        "",
+        "## Groups and tasks",
+        "",
+        "The umbrella `xling_afp` is beside `xling` (lm-eval's prompts), not inside it: the two protocols score",
+        "different texts, and a mean over both would mean nothing. `--tasks 'xling_*'` runs both, each task once.",
+    ]
+    for group, tasks in groups.items():
+        lines += ["", f"- `{group}` (size-weighted mean of acc): " + ", ".join(f"`{t}`" for t in tasks)]
+    lines += ["", "## Citation", "", "```bibtex",
+              "@inproceedings{li-etal-2024-improving,\n  title={Improving In-context Learning of Multilingual "
+              "Generative Language Models with Cross-lingual Alignment},\n  author={Li, Chong and Wang, Shaonan "
+              "and Zhang, Jiajun and Zong, Chengqing},\n  booktitle={NAACL},\n  year={2024},\n  pages={8051--8069}\n}",
+              "```", ""]
+    return "\n".join(lines)
+
+
+def afp_generated_files() -> dict[str, str]:
+    """The `afp/` folder: per benchmark a template, the tasks and their groups; the umbrella and README."""
+    files: dict[str, str] = {}
+    groups: dict[str, list[str]] = {}
+    for name, entry in PROTOCOLS.items():
+        folder = f"{AFP_DIR}/{name}"
+        files[f"{folder}/_afp_{name}_template_yaml"] = _dump(afp_template(name))
+        for native, langs in ((False, entry.languages), (True, entry.native_languages)):
+            if not langs:
+                continue
+            tasks = []
+            for lang in langs:
+                config = afp_task_config(name, lang, native)
+                files[f"{folder}/{config['task']}.yaml"] = _dump(config)
+                tasks.append(config["task"])
+            group = f"xling_afp_{name}" + ("_native" if native else "")
+            files[f"{folder}/_{group}.yaml"] = _dump(_afp_group(group, tasks))
+            groups[group] = tasks
+    files[f"{AFP_DIR}/_xling_afp.yaml"] = _dump(_afp_group("xling_afp", list(groups)))
+    files[f"{AFP_DIR}/README.md"] = _afp_readme(groups)
+    return files
 
 
 def generated_files() -> dict[str, str]:
@@ -231,6 +372,7 @@ def generated_files() -> dict[str, str]:
             "metadata": {"version": PROMPT_VERSION},
         }
     )
+    files.update(afp_generated_files())
     return files
 
 

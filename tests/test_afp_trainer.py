@@ -107,7 +107,7 @@ def test_total_loss_is_the_weighted_sum_and_the_pair_pass_stops_at_the_layer(tmp
         return hook
 
     def count_lm_head(module, args, output):
-        calls["lm_head"] += 1
+        calls["lm_head"] += args[0].numel() // args[0].shape[-1]  # token positions projected to the vocabulary
 
     for index, block in enumerate(model.model.layers):
         block.register_forward_hook(count_block(index))
@@ -121,9 +121,10 @@ def test_total_loss_is_the_weighted_sum_and_the_pair_pass_stops_at_the_layer(tmp
     calls.update(blocks=[0, 0, 0], lm_head=0)
     with torch.no_grad():
         trainer.encode_pairs(model, batch["pair_input_ids"], batch["pair_attention_mask"])
+        # entered through the model's own forward, whose LM head gets an empty slice: no logits
         assert calls == {"blocks": [1, 0, 0], "lm_head": 0}
         model(input_ids=batch["pair_input_ids"])  # the hooks do see a full forward
-        assert calls == {"blocks": [2, 1, 1], "lm_head": 1}
+        assert calls == {"blocks": [2, 1, 1], "lm_head": batch["pair_input_ids"].numel()}
 
     # independent reference: SFT loss from the logits, InfoNCE from embed_sentences
     with torch.no_grad():
@@ -268,3 +269,20 @@ def test_alignment_eval_file_adds_the_callback(tmp_path, byte_tokenizer):
 def test_model_card_names_the_method():
     assert AFPTrainer._name == "AFP" and AFPTrainer._paper["id"] == "2311.08089"
     assert "afp" in AFPTrainer._tag_names
+
+
+def test_only_the_harmless_appended_eos_prefix_warning_is_silenced(byte_tokenizer, caplog):
+    import logging
+
+    from xling_align.trainers.afp_trainer import _quiet_about_appended_eos
+
+    trl_logger = logging.getLogger("trl.trainer.sft_trainer")
+    message = ("[RANK 0] The tokenized prompt is not a prefix of the tokenized prompt+completion, ... left out of the "
+               "training sequence: {!r}. The model is trained on a context that differs")
+    with caplog.at_level(logging.WARNING, logger="trl.trainer.sft_trainer"):
+        with _quiet_about_appended_eos(byte_tokenizer):
+            trl_logger.warning(message.format("</s>"))  # the tokenizer's own EOS: harmless, silenced
+            trl_logger.warning(message.format(" Answer"))  # a real mismatch: still reported
+        trl_logger.warning(message.format("</s>"))  # outside the preparation: untouched
+    texts = [record.getMessage() for record in caplog.records]
+    assert len(texts) == 2 and "' Answer'" in texts[0] and "'</s>'" in texts[1]

@@ -39,12 +39,15 @@ def test_export_writes_the_layout_the_tasks_read(fake_hub, tmp_path, capsys):
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jsonl"))
     assert written == [
         "pawsx/de/test.jsonl", "pawsx/de/train.jsonl", "pawsx/en/test.jsonl", "pawsx/en/train.jsonl",
+        "pawsx/en/validation.jsonl",  # the English dev split: demonstrations of the xling_afp_* tasks
         "pawsx/fr/test.jsonl", "pawsx/fr/train.jsonl",
         "xcopa/en/train.jsonl", "xcopa/en/validation.jsonl", "xcopa/et/test.jsonl", "xcopa/et/validation.jsonl",
-        "xwinograd/en/test.jsonl", "xwinograd/en/train.jsonl", "xwinograd/fr/test.jsonl",
+        "xwinograd/en/test.jsonl", "xwinograd/en/train.jsonl", "xwinograd/en/validation.jsonl",
+        "xwinograd/fr/test.jsonl",
     ]
     assert ("aps/super_glue", "copa", "train") in fake_hub  # English COPA behind xcopa/en
     assert ("allenai/winogrande", "winogrande_xl", "train") in fake_hub  # WinoGrande behind xwinograd/en/train
+    assert ("allenai/winogrande", "winogrande_xl", "validation") in fake_hub  # and behind xwinograd/en/validation
     # the tasks' loader reads the exported files back, demonstrations included
     splits = data_loader.load_benchmark("xcopa", "et", "en", data_dir=str(tmp_path))
     assert splits["test"][0]["premise"] == "cambridgeltl/xcopa|et|test"
@@ -71,8 +74,9 @@ def test_old_spellings_still_work_with_a_notice(fake_hub, tmp_path, capsys):
     assert "separate the values with spaces: --benchmarks pawsx xwinograd" in err
     assert "separate the values with spaces: --languages en fr" in err
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jsonl"))
-    assert written == ["pawsx/en/test.jsonl", "pawsx/en/train.jsonl", "pawsx/fr/test.jsonl", "pawsx/fr/train.jsonl",
-                       "xwinograd/en/test.jsonl", "xwinograd/en/train.jsonl", "xwinograd/fr/test.jsonl"]
+    assert written == ["pawsx/en/test.jsonl", "pawsx/en/train.jsonl", "pawsx/en/validation.jsonl",
+                       "pawsx/fr/test.jsonl", "pawsx/fr/train.jsonl", "xwinograd/en/test.jsonl",
+                       "xwinograd/en/train.jsonl", "xwinograd/en/validation.jsonl", "xwinograd/fr/test.jsonl"]
 
 
 def test_output_is_required(capsys):

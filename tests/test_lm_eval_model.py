@@ -97,3 +97,79 @@ def test_base_model_argument_needs_an_adapter(saved):
 
     with pytest.raises(ValueError, match="only for adapter folders"):
         XlingLM(pretrained=str(saved / "base"), base_model="x", device="cpu")
+
+
+# --------------------------------------------------------------- a pretrained= that holds no model
+def _lm_eval_command(pretrained, cwd):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [str(Path(sys.executable).parent / "lm_eval"), "run", "--model", "xling", "--model_args",
+               f"pretrained={pretrained}", "--tasks", "xling_pawsx_de", "--limit", "1", "--device", "cpu"]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_lm_eval_stops_with_a_message_on_a_folder_without_a_model(tmp_path):
+    (tmp_path / "empty-run").mkdir()
+    # both commands at once: most of their time is the interpreter importing torch
+    runs = {name: _lm_eval_command(path, tmp_path)
+            for name, path in [("missing", "runs/afp/final"), ("empty", tmp_path / "empty-run")]}
+    for name, process in runs.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 2, (name, stderr[-3000:])
+        assert "Traceback" not in stderr and "Repo id must be" not in stderr, stderr[-3000:]
+        assert "config.json" in stderr and "adapter_config.json" in stderr  # what is expected
+    # (the path named in each message is checked below without a subprocess)
+
+
+def test_a_path_without_a_model_is_named_with_what_is_expected(saved, tmp_path, monkeypatch):
+    from xling_align.adapters import ModelFolderError
+    from xling_align.lm_eval_model import XlingLM
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelFolderError, match=r"pretrained=runs/afp/final: there is no folder .*runs/afp/final"):
+        XlingLM(pretrained="runs/afp/final", device="cpu")
+    with pytest.raises(ModelFolderError, match="no folder"):
+        XlingLM(pretrained="./afp", device="cpu")
+    (tmp_path / "out").mkdir()  # "out/afp" has a hub id's form, but "out" is a local folder: a typo
+    with pytest.raises(ModelFolderError, match=r"no folder .*out/afp \(the folder .*out exists, so this is a local"):
+        XlingLM(pretrained="out/afp", device="cpu")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ModelFolderError, match=r"the folder .*run holds no model \(no config.json, no adapter_config"):
+        XlingLM(pretrained="run", device="cpu")
+    (tmp_path / "weights.bin").write_text("x")
+    with pytest.raises(ModelFolderError, match="is a file, not a folder"):
+        XlingLM(pretrained="weights.bin", device="cpu")
+    # a training output folder that holds only checkpoints: the message points at one
+    import shutil
+
+    shutil.copytree(saved / "adapter", tmp_path / "run" / "checkpoint-5")
+    shutil.copytree(saved / "adapter", tmp_path / "run" / "checkpoint-10")
+    with pytest.raises(ModelFolderError, match=r"It holds model folders \(checkpoint-5, checkpoint-10\): pass one of "
+                                               r"them, e.g. pretrained=run/checkpoint-10"):
+        XlingLM(pretrained="run", device="cpu")
+
+
+def test_a_hub_id_still_goes_to_hf(monkeypatch, tmp_path):
+    from lm_eval.models.huggingface import HFLM
+
+    from xling_align.adapters import model_source_kind
+    from xling_align.lm_eval_model import XlingLM
+
+    monkeypatch.chdir(tmp_path)
+    received = {}
+
+    def fake_init(self, pretrained, **kwargs):
+        received["pretrained"] = pretrained
+        raise RuntimeError("stop here: nothing is downloaded")
+
+    monkeypatch.setattr(HFLM, "__init__", fake_init)
+    for hub_id in ("facebook/xglm-564M", "gpt2"):
+        assert model_source_kind(hub_id) == "hub"
+        with pytest.raises(RuntimeError, match="stop here"):
+            XlingLM(pretrained=hub_id)
+        assert received["pretrained"] == hub_id

@@ -82,6 +82,11 @@ def test_demonstrations_never_come_from_the_scored_split(task_manager):
         if not name.startswith("xling_") or entry.kind.name != "TASK" or "clone" in str(entry.yaml_path):
             continue
         fewshot = entry.cfg["fewshot_config"]
+        if name.startswith("xling_afp_"):  # the paper's protocol: the seeded dev split of the prompt language
+            kwargs = entry.cfg["dataset_kwargs"]
+            assert fewshot["split"] == "dev" and entry.cfg["test_split"] in ("test", "eval"), name
+            assert kwargs["xling_prompt_lang"] == (kwargs["xling_lang"] if name.endswith("_native") else "en"), name
+            continue
         assert entry.cfg["test_split"] != "demos"
         if "split" in fewshot:
             assert fewshot["split"] == "demos", name

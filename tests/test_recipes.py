@@ -55,7 +55,10 @@ def test_xglm_564m_recipe_is_the_reference_setting(no_downloads):
     assert model_args.use_peft is False  # full fine-tuning
     assert script_args.data_source == "bactrian-x"
     assert script_args.languages == ["en", "zh"]
-    assert script_args.data_options == {"mode": "bilingual", "cross_probability": 0.5, "repeat": 3, "seed": 42}
+    # the reference's data options, plus held-out pairs for checkpoint selection (it selected on a test split)
+    assert script_args.data_options == {"mode": "bilingual", "cross_probability": 0.5, "repeat": 3, "seed": 42,
+                                        "heldout_size": 200}
+    assert training_args.load_best_model_at_end and training_args.metric_for_best_model == "eval_contrastive_loss"
 
 
 @pytest.mark.parametrize("name", ["tiny", "xglm-564m", "bloom-560m", "llama-lora", "qwen-lora"])

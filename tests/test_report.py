@@ -51,6 +51,22 @@ def test_tables_with_averages_gap_and_difference(two_runs, capsys):
     assert "some_other_task" not in out and "| xling_pawsx |" not in out
 
 
+def test_paper_protocol_tasks_get_their_own_tables_with_their_own_english(tmp_path, capsys):
+    before = _results(tmp_path / "before.json", {"xling_afp_pawsx_en": 0.70, "xling_afp_pawsx_zh": 0.50,
+                                                 "xling_afp_pawsx_zh_native": 0.52, "xling_pawsx_en": 0.90},
+                      groups=["xling_afp_pawsx"])
+    after = _results(tmp_path / "after.json", {"xling_afp_pawsx_en": 0.72, "xling_afp_pawsx_zh": 0.60,
+                                               "xling_afp_pawsx_zh_native": 0.58, "xling_pawsx_en": 0.90})
+    assert report.main([str(before), str(after), "--labels", "base,afp"]) == 0
+    out = capsys.readouterr().out
+    paper = "pawsx — paper protocol, English prompt (xling_afp)"
+    assert _row(out, paper, "zh") == ["50.0", "60.0", "+10.0"]
+    assert _row(out, paper, "**English − rest**") == ["20.0", "12.0", "-8.0"]  # its own English: 70-50, 72-60
+    native = "pawsx — paper protocol, in-language prompt (xling_afp _native)"
+    assert _row(out, native, "zh") == ["52.0", "58.0", "+6.0"]
+    assert "| xling_afp_pawsx |" not in out
+
+
 def test_plot_is_written(two_runs, tmp_path):
     image = tmp_path / "chart.png"
     assert report.main([str(p) for p in two_runs] + ["--plot", str(image)]) == 0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from transformers.utils import is_torch_bf16_gpu_available
 from trl import SFTConfig
 
-POOLING_METHODS = ("mean", "last")
+from xling_align.pooling import POOLING_METHODS, check_pooling
 
 
 @dataclass
@@ -39,7 +40,8 @@ class AFPConfig(SFTConfig):
             decoder block, -1 = last block. The pair forward stops at this layer. Checked against the model's depth
             when the trainer is built.
         contrastive_pooling (`str`, defaults to `"last"`):
-            `"last"` (last non-pad token) or `"mean"` (mean over non-pad tokens).
+            `"last"` (last non-pad token that is not a special token: an EOS appended by the tokenizer is not
+            pooled) or `"mean"` (mean over non-pad tokens). See `xling_align.pooling`.
         contrastive_max_length (`int` or `None`, defaults to `128`):
             Sentences of a pair are truncated to this many tokens. `None`: no truncation.
 
@@ -54,6 +56,10 @@ class AFPConfig(SFTConfig):
         `bf16` defaults to True only where a GPU supports it (SFTConfig's `bf16=True` default fails on a CPU-only
         machine); `packing=True` is refused while `contrastive_weight > 0` (packing drops the pair columns and
         concatenates rows); reentrant gradient checkpointing is refused (two forwards per step break it under DDP).
+        Activation checkpointing stays on by default, as in SFTConfig, but is set through its current name
+        `activation_checkpointing` (SFTConfig's default sets the deprecated `gradient_checkpointing`, which makes
+        transformers print a FutureWarning for every config); `dataloader_pin_memory` is switched off where no
+        GPU exists (pinned memory has no use there and torch warns about it).
     """
 
     contrastive_weight: float = field(
@@ -74,8 +80,8 @@ class AFPConfig(SFTConfig):
     )
     contrastive_pooling: str = field(
         default="last",
-        metadata={"help": "Sentence pooling: 'last' (last non-pad token) or 'mean' (mean over non-pad tokens).",
-                  "choices": list(POOLING_METHODS)},
+        metadata={"help": "Sentence pooling: 'last' (last non-pad, non-special token) or 'mean' (mean over non-pad "
+                  "tokens).", "choices": list(POOLING_METHODS)},
     )
     contrastive_symmetric: bool = field(
         default=False, metadata={"help": "Average both directions (source->target and target->source) of InfoNCE."}
@@ -95,7 +101,17 @@ class AFPConfig(SFTConfig):
         },
     )
 
+    # SFTConfig (TRL 1.16) defaults the deprecated alias to True; None here lets __post_init__ set the new name
+    gradient_checkpointing: bool | None = field(
+        default=None,
+        metadata={"help": "Deprecated alias of activation_checkpointing (on by default, as in SFTConfig)."},
+    )
+
     def __post_init__(self):
+        if self.activation_checkpointing is None and self.gradient_checkpointing is None:
+            self.activation_checkpointing = True  # SFTConfig's default, without the deprecated name's warning
+        if self.dataloader_pin_memory and (self.use_cpu or not _has_accelerator()):
+            self.dataloader_pin_memory = False
         if self.bf16 is None:
             # SFTConfig turns bf16 on whenever fp16 is off, which TrainingArguments rejects on a CPU-only machine
             self.bf16 = not self.fp16 and is_torch_bf16_gpu_available()
@@ -123,8 +139,7 @@ class AFPConfig(SFTConfig):
             )
         if not isinstance(self.contrastive_layer, int) or isinstance(self.contrastive_layer, bool):
             raise ValueError(f"contrastive_layer={self.contrastive_layer!r} must be an integer (1 = first block).")
-        if self.contrastive_pooling not in POOLING_METHODS:
-            raise ValueError(f"contrastive_pooling={self.contrastive_pooling!r} must be one of {POOLING_METHODS}.")
+        check_pooling(self.contrastive_pooling, "contrastive_pooling")
         if self.contrastive_max_length is not None and self.contrastive_max_length < 1:
             raise ValueError(
                 f"contrastive_max_length={self.contrastive_max_length!r} must be a positive number of tokens or None."
@@ -136,3 +151,12 @@ class AFPConfig(SFTConfig):
                 "labels and concatenates rows, so the translation pairs would be lost. Set packing=False "
                 "(AFP pads instructions per batch) or contrastive_weight=0."
             )
+
+
+def _has_accelerator() -> bool:
+    """A GPU (CUDA/ROCm), XPU or Apple MPS device that pinned host memory would serve."""
+    if torch.cuda.is_available():
+        return True
+    if hasattr(torch, "xpu") and torch.xpu.is_available():
+        return True
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()

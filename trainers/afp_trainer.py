@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging as std_logging
 import textwrap
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from datasets import Dataset, IterableDataset, concatenate_datasets
+from torch import nn
 from transformers.utils import logging
 from trl import SFTTrainer
 
+from xling_align import pair_head as pair_heads
 from xling_align.contrastive_loss import CITATION, ContrastiveOutput, contrastive_loss_and_accuracy
-from xling_align.pooling import _hidden_size, check_layer, layer_hidden_states, pad_right, pool_hidden_states
+from xling_align.engines import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
+from xling_align.layer_forward import compute_inside_forward
+from xling_align.model_parts import decoder_blocks, hidden_size, normalize_layer, unwrap_model
+from xling_align.pooling import pad_right, pool_hidden_states, sentence_token_ids
 
 from .afp_config import AFPConfig
 
@@ -50,27 +58,50 @@ class AFPTrainer(SFTTrainer):
 
     The instruction forward runs even with `sft_weight=0`: under DDP it is the pass that synchronises gradients.
 
+    The pair pass enters through the model's wrapper (DDP, FSDP2, DeepSpeed, PEFT, accelerate's mixed precision;
+    see `xling_align.layer_forward`), runs before the instruction pass (under DDP with `find_unused_parameters`
+    the last forward decides which parameters count as used), and runs on every process of a distributed run,
+    on a one-token stand-in when a process has no pair in its batch (sharded engines gather parameters in every
+    forward; each process must join). Engine setups it cannot serve (FSDP or DeepSpeed requested on a machine
+    without GPU, where accelerate would drop them silently; context / sequence / tensor parallelism; FSDP1)
+    stop the constructor with `xling_align.engines.UnsupportedSetupError`.
+
+    Projection heads: pass `pair_head=` (any `nn.Module` from pooled vectors to vectors). It is applied to the
+    pooled pair vectors inside the model's forward, attached to the model as the submodule `xling_pair_head`
+    (after PEFT wrapping, so it trains under LoRA too), so the optimizer, gradient clipping and every engine
+    treat it as a weight; it is saved as `pair_head.safetensors` in each checkpoint and in the saved model or
+    adapter folder (not in the model's own weights file), restored on `resume_from_checkpoint` and
+    `load_best_model_at_end`, and reloaded with `xling_align.pair_head.load_pair_head(head, folder)`. A module
+    with trainable parameters kept on the trainer outside the model (e.g. `self.proj` used in an overridden
+    `encode_pairs`) would get gradients but never be optimised nor saved: the trainer refuses it, naming it.
+
     Methods meant to be overridden by subclasses:
         - `encode_pairs(model, input_ids, attention_mask)`: token ids of the stacked sources and targets ->
-          one vector per sentence (default: `hidden_states[contrastive_layer]` pooled). Override to add a
-          projection head or another representation.
+          one vector per sentence (default: `hidden_states[contrastive_layer]` pooled, then `pair_head`). Override
+          for another representation; use `xling_align.layer_forward.compute_inside_forward` so the engines see
+          it, and a `pair_head` (not a module of your own on the trainer) for trainable parameters.
         - `compute_contrastive_loss(source_embeddings, target_embeddings)`: vectors -> `ContrastiveOutput`
           (default: InfoNCE of `xling_align.contrastive_loss`). Override for another alignment objective.
           Under DDP it is called on every process, also with `(0, hidden)` tensors.
-        - `tokenize_pair(source, target, max_length)`: two sentences -> two lists of token ids.
+        - `tokenize_pair(source, target, max_length)`: two sentences -> two lists of token ids (default:
+          `xling_align.pooling.sentence_token_ids`: with `last` pooling, an EOS the tokenizer appends is dropped,
+          so the pooled token is the sentence's last real token, not the same EOS for every sentence).
 
     Args:
         model: model id, `PreTrainedModel` or `PeftModel`, as for SFTTrainer.
         args: an `AFPConfig` (an `SFTConfig` or `TrainingArguments` is converted with AFP's defaults).
+        pair_head: optional `nn.Module` applied to the pooled pair vectors (see above).
         All other arguments are SFTTrainer's (`train_dataset`, `eval_dataset`, `processing_class`, `peft_config`,
         `callbacks`, ...). A custom `data_collator` is wrapped like the default one.
 
     Example:
         >>> from datasets import Dataset
+        >>> from torch import nn
         >>> from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
         >>> from xling_align import AFPConfig, AFPTrainer
+        >>> from xling_align.pair_head import load_pair_head
         >>> model = LlamaForCausalLM(LlamaConfig(vocab_size=384, hidden_size=32, intermediate_size=64,
-        ...     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        ...     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, pad_token_id=0, eos_token_id=1))
         >>> rows = Dataset.from_dict({
         ...     "prompt": ["Say hello. Answer in German:", ""],
         ...     "completion": [" Hallo!", ""],
@@ -78,11 +109,15 @@ class AFPTrainer(SFTTrainer):
         ...     "target_sentence": ["Guten Morgen", "Danke"],
         ... })
         >>> args = AFPConfig(output_dir="/tmp/afp-doc", max_steps=1, per_device_train_batch_size=2,
-        ...                  report_to="none", gradient_checkpointing=False)
-        >>> trainer = AFPTrainer(model=model, args=args, train_dataset=rows, processing_class=ByT5Tokenizer())
+        ...                  report_to="none", activation_checkpointing=False)
+        >>> head = nn.Sequential(nn.Linear(32, 16), nn.Tanh())   # optional projection head
+        >>> trainer = AFPTrainer(model=model, args=args, train_dataset=rows, processing_class=ByT5Tokenizer(),
+        ...                      pair_head=head)
         >>> trainer.train().global_step  # doctest: +ELLIPSIS
         {...'contrastive_loss': ...}
         1
+        >>> trainer.save_model("/tmp/afp-doc/final")   # model + pair_head.safetensors
+        >>> reloaded = load_pair_head(nn.Sequential(nn.Linear(32, 16), nn.Tanh()), "/tmp/afp-doc/final")
     """
 
     _tag_names = ["trl", "sft", "afp", "xling-align", "cross-lingual-alignment"]
@@ -94,7 +129,8 @@ class AFPTrainer(SFTTrainer):
         "citation": textwrap.dedent(CITATION),
     }
 
-    def __init__(self, model, args: AFPConfig | None = None, *positional, **kwargs):
+    def __init__(self, model, args: AFPConfig | None = None, *positional, pair_head: nn.Module | None = None,
+                 **kwargs):
         if args is None:
             model_name = model if isinstance(model, str) else model.config._name_or_path or "model"
             args = AFPConfig(f"{str(model_name).split('/')[-1]}-AFP")
@@ -102,12 +138,37 @@ class AFPTrainer(SFTTrainer):
             values = args.to_dict()
             values["hub_token"] = args.hub_token  # to_dict hides it
             args = AFPConfig(**{k: v for k, v in values.items() if k in AFPConfig.__dataclass_fields__})
+        # before any work: an FSDP / DeepSpeed request that accelerate would drop on a CPU
+        check_requested_engine_runs(args)
+        if pair_head is not None:
+            if not isinstance(pair_head, nn.Module):
+                raise TypeError(f"pair_head must be a torch nn.Module, got {type(pair_head).__name__}.")
+            if args.ddp_find_unused_parameters:
+                raise UnsupportedSetupError(
+                    "pair_head with ddp_find_unused_parameters=True: the head is used only by the pair forward, so DDP's "
+                    "search for unused parameters (which looks at the last forward of a step, the instruction pass) "
+                    "would count it unused and then fail when its gradient arrives. Leave ddp_find_unused_parameters "
+                    "unset: with a pair_head AFPTrainer sets it to False (every parameter gets a gradient each step)."
+                )
         self.contrastive_skipped_batches = 0
+        self.pair_head: nn.Module | None = None
+        self._pair_pooling = args.contrastive_pooling
         super().__init__(model, args, *positional, **kwargs)
         try:
-            check_layer(self.model, args.contrastive_layer)
+            normalize_layer(self.model, args.contrastive_layer, "contrastive_layer")
         except ValueError as error:
-            raise ValueError(f"AFPConfig.contrastive_layer: {error}") from None
+            raise UnsupportedSetupError(f"AFPConfig.contrastive_layer: {error}") from None
+        if args.contrastive_weight > 0 or args.alignment_eval_file:
+            try:  # the pair pass (and the alignment callback) needs the decoder blocks: fail now, not at step 1
+                decoder_blocks(self.model)
+            except ValueError as error:
+                raise UnsupportedSetupError(str(error)) from None
+        check_pair_pass_support(self.accelerator)
+        if pair_head is not None:
+            pair_heads.attach_pair_head(unwrap_model(self.model), pair_head)
+            self.pair_head = pair_head
+            if args.ddp_find_unused_parameters is None:
+                args.ddp_find_unused_parameters = False
         # wrapped after SFTTrainer.__init__, which sets the pad token only when it builds its own collator
         self.data_collator = AFPDataCollator(self.data_collator, pad_token_id=self._tokenizer.pad_token_id)
         if args.alignment_eval_file:
@@ -131,6 +192,10 @@ class AFPTrainer(SFTTrainer):
         ]
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
+        with _quiet_about_appended_eos(self._tokenizer):
+            return self._prepare_afp_dataset(dataset, processing_class, args, packing, formatting_func, dataset_name)
+
+    def _prepare_afp_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
         # Pairs are tokenized here, once, rather than in the collator: the result is cached with the dataset,
         # and bad rows fail before training starts instead of at some step.
         dataset = self._add_pair_columns(dataset, args, dataset_name)
@@ -167,11 +232,12 @@ class AFPTrainer(SFTTrainer):
 
     def tokenize_pair(self, source: str, target: str, max_length: int | None) -> tuple[list[int], list[int]]:
         """Token ids of the two sentences of a pair, special tokens as the tokenizer adds them, each truncated
-        to `max_length` tokens (`AFPConfig.contrastive_max_length`; None: no truncation)."""
-        kwargs = {}
-        if max_length is not None:
-            kwargs = {"truncation": True, "max_length": max_length}
-        return self._tokenizer(source, **kwargs)["input_ids"], self._tokenizer(target, **kwargs)["input_ids"]
+        to `max_length` tokens (`AFPConfig.contrastive_max_length`; None: no truncation); with `last` pooling
+        without trailing special tokens (`xling_align.pooling.sentence_token_ids`)."""
+        # called while SFTTrainer.__init__ prepares the datasets, before Trainer sets self.args
+        pooling = self._pair_pooling
+        return (sentence_token_ids(self._tokenizer, source, pooling, max_length),
+                sentence_token_ids(self._tokenizer, target, pooling, max_length))
 
     def _add_pair_columns(self, dataset: Dataset | IterableDataset, args: AFPConfig, dataset_name: str):
         # called from SFTTrainer.__init__, before Trainer.__init__ sets self.args: read `args`
@@ -232,20 +298,31 @@ class AFPTrainer(SFTTrainer):
     # ---- loss ------------------------------------------------------------------------------------------------
 
     def encode_pairs(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Sentence vectors of the stacked sources and targets: pooled `hidden_states[contrastive_layer]`.
+        """Sentence vectors of the stacked sources and targets: pooled `hidden_states[contrastive_layer]`,
+        through `pair_head` when the trainer has one.
 
-        Runs only the embedding and the first `contrastive_layer` blocks (no LM head, no logits).
+        Runs inside the model's forward (through the engine's wrapper) and only up to block `contrastive_layer`:
+        no later block, no logits.
 
         Args:
-            model: the model as `compute_loss` receives it (possibly DDP- or PEFT-wrapped).
+            model: the model as `compute_loss` receives it (possibly DDP-, FSDP-, DeepSpeed- or PEFT-wrapped).
             input_ids: `(2 * pairs, seq_len)`, sources first, right-padded.
             attention_mask: `(2 * pairs, seq_len)`.
 
         Returns:
-            `(2 * pairs, hidden)` tensor.
+            `(2 * pairs, dim)` tensor (`dim` = the hidden size, or the head's output size).
         """
-        hidden = layer_hidden_states(model, input_ids, attention_mask, self.args.contrastive_layer)
-        return pool_hidden_states(hidden, attention_mask, self.args.contrastive_pooling)
+        layer, pooling, head = self.args.contrastive_layer, self.args.contrastive_pooling, self.pair_head
+
+        def pooled_vectors(states: dict[int, torch.Tensor]) -> torch.Tensor:
+            (hidden,) = states.values()
+            vectors = pool_hidden_states(hidden, attention_mask, pooling)
+            if head is None:
+                return vectors
+            dtype = pair_heads.head_input_dtype(head)
+            return head(vectors.to(dtype) if dtype is not None else vectors)
+
+        return compute_inside_forward(model, input_ids, attention_mask, [layer], pooled_vectors)
 
     def compute_contrastive_loss(
         self, source_embeddings: torch.Tensor, target_embeddings: torch.Tensor
@@ -263,34 +340,47 @@ class AFPTrainer(SFTTrainer):
         mode = "train" if self.model.training else "eval"
         pair_input_ids = inputs.pop("pair_input_ids", None)
         pair_attention_mask = inputs.pop("pair_attention_mask", None)
+        contrastive = None
+        if self.args.contrastive_weight > 0:
+            # the pair pass first: under DDP with find_unused_parameters, the LAST forward of a step decides which
+            # parameters count as used, and the instruction pass uses them all
+            contrastive = self._contrastive_term(model, pair_input_ids, pair_attention_mask, mode)
         result = super().compute_loss(
             model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
         )
         sft_loss, outputs = result if return_outputs else (result, None)
         loss = self.args.sft_weight * sft_loss
-        if self.args.contrastive_weight > 0:
-            contrastive = self._contrastive_term(model, pair_input_ids, pair_attention_mask, mode)
-            if contrastive is not None:
-                # a per-micro-batch mean: when TRL normalises the SFT loss over the accumulation window
-                # (num_items_in_batch given), Trainer no longer divides by the accumulation steps, so do it here
-                steps = self.current_gradient_accumulation_steps if num_items_in_batch is not None else 1
-                loss = loss + self.args.contrastive_weight * contrastive / steps
+        if contrastive is not None:
+            # a per-micro-batch mean: when TRL normalises the SFT loss over the accumulation window
+            # (num_items_in_batch given), Trainer no longer divides by the accumulation steps, so do it here
+            steps = self.current_gradient_accumulation_steps if num_items_in_batch is not None else 1
+            loss = loss + self.args.contrastive_weight * contrastive / steps
+        if mode == "train":
+            self._refuse_modules_outside_the_model()
         return (loss, outputs) if return_outputs else loss
 
     def _contrastive_term(self, model, input_ids, attention_mask, mode: str) -> torch.Tensor | None:
         device = self.accelerator.device
+        vectors = None
         if input_ids is not None and input_ids.numel() > 0:
             vectors = self.encode_pairs(model, input_ids, attention_mask)
             num_pairs = input_ids.shape[0] // 2
             source_vectors, target_vectors = vectors[:num_pairs], vectors[num_pairs:]
+        elif self.accelerator.num_processes > 1:
+            # no pair on this process: the others' pair forward is a collective (FSDP / ZeRO-3 gathers, DDP's buffer
+            # broadcast), so join it with a one-token stand-in whose vector is then dropped
+            stand_in = torch.full((1, 1), self._tokenizer.pad_token_id or 0, dtype=torch.long, device=device)
+            vectors = self.encode_pairs(model, stand_in, torch.ones_like(stand_in))[:0]
+            source_vectors = target_vectors = vectors
         else:
-            # no pair on this process; under DDP it still joins the gathers of the others
-            source_vectors = target_vectors = torch.zeros(0, _hidden_size(model), device=device)
+            source_vectors = target_vectors = torch.zeros(0, hidden_size(model), device=device)
         output = self.compute_contrastive_loss(source_vectors, target_vectors)
         if output.loss is None:
             self.contrastive_skipped_batches += 1
             self._metrics[mode]["contrastive_skipped"].append(1.0)
-            return None
+            # no term, but the pair forward's parameters (a pair_head's above all) still get a (zero) gradient, as
+            # DDP without find_unused_parameters expects of every parameter at every step
+            return vectors.sum() * 0.0 if vectors is not None and vectors.requires_grad else None
         self._metrics[mode]["contrastive_skipped"].append(0.0)
         # one gather per step for both metrics: (loss, correct, sources) of every process
         local = torch.stack([
@@ -302,7 +392,65 @@ class AFPTrainer(SFTTrainer):
         loss_value, correct, sources = gathered[:, 0].mean(), gathered[:, 1].sum(), gathered[:, 2].sum()
         self._metrics[mode]["contrastive_loss"].append(loss_value.item())
         self._metrics[mode]["contrastive_accuracy"].append((correct / sources.clamp(min=1)).item())
+        if vectors is not None and output.num_sources == 0:
+            return output.loss + vectors.sum() * 0.0  # the stand-in pass joins the graph (zero gradients)
         return output.loss
+
+    # ---- trainable modules outside the model; the pair head in checkpoints ------------------------------------
+
+    def create_optimizer(self, model=None):
+        optimizer = super().create_optimizer(model)
+        self._refuse_modules_outside_the_model()
+        return optimizer
+
+    def _refuse_modules_outside_the_model(self) -> None:
+        found = pair_heads.modules_outside_the_model(self, self.model)
+        if not found:
+            return
+        name, module = found[0]
+        count = pair_heads.trainable_parameter_count(module)
+        raise UnsupportedSetupError(
+            f"{type(self).__name__}.{name} is a {type(module).__name__} with {count:,} trainable parameters outside the "
+            "model: the optimizer is built from the model's parameters, so it would get gradients but never change, "
+            f"and it would not be saved. For a projection head on the pair vectors pass it as "
+            f"{type(self).__name__}(..., pair_head={name}) (trained with the model, saved as pair_head.safetensors "
+            "next to it, reloaded with xling_align.pair_head.load_pair_head); otherwise attach it to the model, or "
+            "freeze it with requires_grad_(False)."
+        )
+
+    @contextmanager
+    def _pair_head_detached(self):
+        """The model without its pair head, for the model's own weights file (a transformers class knows no head)."""
+        inner = unwrap_model(self.model)
+        head = inner._modules.pop(pair_heads.PAIR_HEAD_ATTRIBUTE, None) if self.pair_head is not None else None
+        try:
+            yield
+        finally:
+            if head is not None:
+                inner._modules[pair_heads.PAIR_HEAD_ATTRIBUTE] = head
+
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        if self.pair_head is None:
+            return super()._save(output_dir, state_dict)
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if state_dict is None:
+            state_dict = self.model.state_dict()
+        model_state, head_state = pair_heads.split_pair_head_state(state_dict)
+        with self._pair_head_detached():
+            super()._save(output_dir, model_state)
+        pair_heads.save_pair_head(head_state, output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        with self._pair_head_detached():
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self.pair_head is not None:
+            pair_heads.load_pair_head(self.pair_head, resume_from_checkpoint)
+
+    def _load_best_model(self):
+        with self._pair_head_detached():
+            super()._load_best_model()
+        if self.pair_head is not None:
+            pair_heads.load_pair_head(self.pair_head, self.state.best_model_checkpoint)
 
 
 @dataclass
@@ -357,3 +505,31 @@ def _row_has_instruction(example, has_instructions, other_sft, index, dataset_na
             )
         return bool(completion.strip())
     return any(bool(example.get(c)) for c in other_sft)
+
+
+@contextmanager
+def _quiet_about_appended_eos(tokenizer):
+    """Silence the two warnings a tokenizer that appends EOS (ByT5, T5) causes in SFTTrainer's preparation, and only
+    in that harmless case.
+
+    TRL tokenizes a prompt alone and prompt + completion; with such a tokenizer the prompt alone ends with EOS, so
+    TRL says the prompt is "not a prefix" and leaves that EOS out: exactly right, the completion follows the
+    prompt without an EOS in between. TRL appends EOS to the completion text, then the tokenizer says the sequence
+    "already has </s>" and adds none: also right. Any other mismatch still warns.
+    """
+    eos = getattr(tokenizer, "eos_token", None)
+    trl_logger = std_logging.getLogger("trl.trainer.sft_trainer")
+
+    def only_the_appended_eos(record: std_logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (eos and "The tokenized prompt is not a prefix" in message
+                    and f": {eos!r}. The model" in message)
+
+    trl_logger.addFilter(only_the_appended_eos)
+    try:
+        with warnings.catch_warnings():
+            if eos:
+                warnings.filterwarnings("ignore", message=f"This sequence already has {eos}", category=UserWarning)
+            yield
+    finally:
+        trl_logger.removeFilter(only_the_appended_eos)

@@ -1,23 +1,84 @@
-"""Find the base model of a saved PEFT (LoRA) adapter folder, as AFPTrainer writes it.
+"""What a model argument names (checkpoint folder, adapter folder, hub id) and an adapter's base model.
 
 Shared by the `xling` lm-eval model and `xling-align analyze`, so both resolve an adapter's base the same
 way: `base_model_name_or_path` of `adapter_config.json` (or an explicit override), tried as a path as
 given, relative to the adapter folder and to its parent; else taken as a hub id when the hub may be used.
+`model_source_kind` tells a checkpoint folder from an adapter folder from a hub id, and refuses a path
+that is neither (a missing folder, a folder without a model) with a message that says what is expected.
 No heavy imports: this module is safe to import anywhere.
 
 Example:
-    >>> from xling_align.adapters import is_adapter_folder
+    >>> from xling_align.adapters import is_adapter_folder, model_source_kind
     >>> is_adapter_folder("/nonexistent")
     False
+    >>> model_source_kind("facebook/xglm-564M")  # no such local folder: a hub id
+    'hub'
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 ADAPTER_CONFIG = "adapter_config.json"
+MODEL_CONFIG = "config.json"
+# what huggingface_hub accepts as a repo id: "name" or "namespace/name", word characters, "-" and "."
+_HUB_ID = re.compile(r"[\w][\w.-]*(/[\w][\w.-]*)?")
+
+
+class ModelFolderError(ValueError):
+    """A model argument is a local path that holds no model (missing, a file, or a folder without one)."""
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """Whether `name` has the form of a hub repo id (`name` or `org/name`), not of a local path."""
+    return bool(_HUB_ID.fullmatch(name)) and ".." not in name and not name.endswith(".")
+
+
+_EXPECTED = (f"Expected a full checkpoint folder ({MODEL_CONFIG} + weights, as save_pretrained and AFPTrainer "
+             f"write it) or an AFP/LoRA adapter folder ({ADAPTER_CONFIG}); a hub id has the form org/name")
+
+
+def model_source_kind(pretrained: str | os.PathLike) -> str:
+    """`"checkpoint"`, `"adapter"` or `"hub"` for a model argument (lm-eval's `pretrained=`).
+
+    A local folder wins over a hub id of the same name, as in transformers. A name that is no local
+    folder is a hub id only if it has a hub id's form (`name`, `org/name`) and `org` is no local folder.
+
+    Raises:
+        ModelFolderError: `pretrained` is a path that does not exist (and is no hub id), a file, or a
+            folder without `config.json` or `adapter_config.json`; the message names the path, what was
+            found and what is expected.
+    """
+    name = os.fspath(pretrained)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if (path / ADAPTER_CONFIG).is_file():
+            return "adapter"
+        if (path / MODEL_CONFIG).is_file():
+            return "checkpoint"
+        checkpoints = sorted(
+            (child for child in path.iterdir()
+             if child.is_dir() and ((child / MODEL_CONFIG).is_file() or (child / ADAPTER_CONFIG).is_file())),
+            key=lambda child: (len(child.name), child.name),
+        )
+        hint = (f" It holds model folders ({', '.join(child.name for child in checkpoints[:3])}"
+                f"{', ...' if len(checkpoints) > 3 else ''}): pass one of them, e.g. pretrained={checkpoints[-1]}."
+                if checkpoints else "")
+        raise ModelFolderError(
+            f"pretrained={name}: the folder {path.resolve()} holds no model (no {MODEL_CONFIG}, no "
+            f"{ADAPTER_CONFIG}).{hint} {_EXPECTED}."
+        )
+    if path.exists():
+        raise ModelFolderError(f"pretrained={name}: {path.resolve()} is a file, not a folder. {_EXPECTED}.")
+    # "out/afp-run" has a hub id's form; when the folder "out" exists here, it is a mistyped local path
+    if looks_like_hub_id(name) and not ("/" in name and path.parent.is_dir()):
+        return "hub"
+    why = (f"{name!r} is no hub id" if not looks_like_hub_id(name)
+           else f"the folder {path.parent.absolute()} exists, so this is a local path, not a hub id")
+    raise ModelFolderError(f"pretrained={name}: there is no folder {path.absolute()} ({why}). {_EXPECTED}.")
 
 
 def is_true(value) -> bool:

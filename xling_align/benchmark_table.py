@@ -324,7 +324,9 @@ _XWINOGRAD = Benchmark(
     scored_split="test",
     demo_split=None,  # test-only
     dev_split=None,
-    overrides={("en", DEMONSTRATIONS): HubSplit("allenai/winogrande", "winogrande_xl", "train")},
+    overrides={("en", DEMONSTRATIONS): HubSplit("allenai/winogrande", "winogrande_xl", "train"),
+               # WinoGrande's own dev split: the English dev split of the paper-protocol tasks
+               ("en", DEV): HubSplit("allenai/winogrande", "winogrande_xl", "validation")},
     columns=("sentence", "option1", "option2", "answer"),
     label_column="answer",
     label_values=("1", "2"),  # strings on the hub

@@ -18,6 +18,7 @@ COMMANDS = {
     "report": ("report", "tables and plots from lm-eval result files"),
     "export-data": ("export_data", "export the benchmark data once into the offline XLING_DATA_DIR layout"),
     "demo": ("demo", "the offline cloned-language testbed: align, evaluate, analyse"),
+    "reproduce": ("reproduce", "the paper's experiment in one command: data, train, evaluate (paper protocol), report"),
 }
 
 

@@ -1,7 +1,8 @@
 """A differentiable all-gather for contrastive losses under torch.distributed.
 
-`accelerate`'s `gather` cuts the graph; `torch.distributed.nn.functional.all_gather` keeps it (its backward sums
-the gradients that every process computed for each slice, then hands each process the part of its own rows).
+`accelerate`'s `gather` cuts the graph; torch's functional `all_gather_single` keeps it (its backward sums the
+gradients that every process computed for each slice, then hands each process the part of its own rows; the
+older `torch.distributed.nn.functional.all_gather` does the same but is deprecated in torch 2.13 and warns).
 It needs equal shapes on every process, so rows are padded to the largest local batch first and the padding
 is dropped after the gather: processes may hold different numbers of rows, zero included.
 """
@@ -10,7 +11,13 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_nn
+try:
+    from torch.distributed._functional_collectives import all_gather_single
+except ImportError:  # torch before 2.13 (GPU images often carry one): the older differentiable gather
+    from torch.distributed.nn.functional import all_gather as _all_gather_list
+
+    def all_gather_single(tensor: torch.Tensor, gather_dim: int, group) -> torch.Tensor:
+        return torch.cat(_all_gather_list(tensor, group=group), dim=gather_dim)
 
 
 def is_distributed() -> bool:
@@ -61,5 +68,5 @@ def all_gather_with_grad(tensor: torch.Tensor, row_counts: list[int] | None = No
         # every process must run the backward of the gather (it is a collective too), also one whose own rows
         # carry no graph, e.g. a process without pairs in this batch
         tensor = tensor.detach().requires_grad_(True)
-    gathered = dist_nn.all_gather(tensor)
+    gathered = all_gather_single(tensor, 0, dist.group.WORLD).view(len(row_counts), largest, *tensor.shape[1:])
     return torch.cat([part[:count] for part, count in zip(gathered, row_counts, strict=True)])

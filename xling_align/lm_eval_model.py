@@ -1,40 +1,89 @@
-"""The `xling` model of lm-eval: `hf`, plus loading what AFPTrainer saves without naming the base model.
+"""The `xling` model of lm-eval: `hf`, plus AFP adapter folders, plus prefix-shared scoring.
 
 `pretrained=DIR` may be
 - a full checkpoint (config.json + weights): loaded exactly as `--model hf` would;
 - a LoRA/PEFT adapter folder (adapter_config.json): the base model is read from the adapter's
   `base_model_name_or_path` (a hub id, or a path tried as given, relative to the adapter folder and
   to its parent), the tokenizer from the adapter folder when it holds one. `base_model=...` overrides the
-  base, and `merge_lora=True` merges the adapter into the weights after loading (faster scoring).
+  base, and `merge_lora=True` merges the adapter into the weights after loading (faster scoring);
+- a hub id (`org/name`), handed to `hf` unchanged.
+A path that is none of these (no such folder, a folder without config.json or adapter_config.json)
+stops at once with a message that names it and says what is expected (exit code 2 on the command line).
+
+Log-likelihood requests are scored on a token prefix tree (`xling_align.prefix_tree`,
+`xling_align.prefix_scoring`): tokens shared by several requests (the demonstrations, the context of
+an item, the common start of its choices) run through the model once, and their key/value cache serves
+every request below them. The tokens are `hf`'s own (`_encode_pair`, the same left truncation to the
+model's window), so the scores are those of `--model hf` up to float rounding (1e-4 in float32).
+Requests that share nothing, `loglikelihood_rolling` and generation take `hf`'s own path; so does
+everything when `prefix_sharing=False`, or when a one-time check finds that the model's cache cannot be
+continued exactly (then a warning says so).
 
 Every other argument is `hf`'s.
 
 Example (a shell; DIR is an AFPTrainer output folder):
     lm_eval --model xling --model_args pretrained=DIR,merge_lora=True --tasks xling_pawsx
+    lm_eval --model xling --model_args pretrained=DIR,prefix_sharing=False --tasks xling_pawsx  # as hf
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
+import torch
 from lm_eval.models.huggingface import HFLM
+from tqdm import tqdm
 
-from xling_align.adapters import ADAPTER_CONFIG, find_base_model, is_true
+from xling_align.adapters import ModelFolderError, find_base_model, is_true, model_source_kind
+from xling_align.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer
+from xling_align.prefix_tree import TokenRequest, plan_prefix_tree
 
 __all__ = ["XlingLM", "find_base_model"]
 
+logger = logging.getLogger(__name__)
+
 _TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "tokenizer.model", "vocab.json")
+# largest tolerated difference of one request's log-likelihood in the one-time check of the cache
+_CHECK_TOLERANCE = {torch.float32: 1e-3, torch.float64: 1e-6}
+_HALF_PRECISION_CHECK_TOLERANCE = 0.25
+
+
+def _running_lm_eval_command() -> bool:
+    """Whether this process is lm-eval's command line (`lm_eval`, `python -m lm_eval`, `xling-eval`)."""
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) == "lm_eval.__main__":
+        return True
+    entry = getattr(main, "cli_evaluate", None) or getattr(main, "main", None)
+    return getattr(entry, "__module__", None) in {"lm_eval.__main__", "xling_align.commands.xling_eval"}
 
 
 class XlingLM(HFLM):
-    """`HFLM` that accepts an AFP adapter folder as `pretrained` (see the module docstring)."""
+    """`HFLM` with AFP adapter folders and prefix-shared log-likelihoods (see the module docstring).
 
-    def __init__(self, pretrained, base_model: str | None = None, merge_lora: bool | str = False, **kwargs):
+    Args:
+        pretrained: checkpoint folder, adapter folder or hub id.
+        base_model: the base of an adapter folder, instead of its `base_model_name_or_path`.
+        merge_lora: merge the adapter into the base weights after loading.
+        prefix_sharing: score log-likelihoods on a token prefix tree (default); False scores as `hf`.
+        **kwargs: `HFLM`'s arguments.
+    """
+
+    def __init__(self, pretrained, base_model: str | None = None, merge_lora: bool | str = False,
+                 prefix_sharing: bool | str = True, **kwargs):
         adapter = None
-        if isinstance(pretrained, (str, os.PathLike)) and not kwargs.get("peft"):
+        if isinstance(pretrained, (str, os.PathLike)) and not kwargs.get("peft") and not kwargs.get("gguf_file"):
+            try:
+                kind = model_source_kind(pretrained)
+            except ModelFolderError as error:
+                if _running_lm_eval_command():  # a message, not a traceback, and the usage-error exit code
+                    print(f"lm_eval --model xling: error: {error}", file=sys.stderr)
+                    raise SystemExit(2) from None
+                raise
             folder = Path(pretrained).expanduser()
-            if (folder / ADAPTER_CONFIG).is_file():
+            if kind == "adapter":
                 adapter = str(folder)
                 pretrained = find_base_model(folder, base_model)
                 kwargs["peft"] = adapter
@@ -42,7 +91,7 @@ class XlingLM(HFLM):
                     kwargs["tokenizer"] = adapter  # AFPTrainer saves the tokenizer with the adapter
             elif base_model is not None:
                 raise ValueError(
-                    f"base_model={base_model} was given but {folder} holds no {ADAPTER_CONFIG}: "
+                    f"base_model={base_model} was given but {folder} holds no adapter_config.json: "
                     "base_model is only for adapter folders; drop it for a full checkpoint."
                 )
         elif base_model is not None:
@@ -56,3 +105,85 @@ class XlingLM(HFLM):
                 )
             self._model = self._model.merge_and_unload()
         self.adapter_path = adapter
+        self.prefix_sharing = is_true(prefix_sharing)
+        self._prefix_scorer: PrefixTreeScorer | None = None
+        self._prefix_sharing_off: str | None = None  # why the one-time check turned sharing off
+
+    # ------------------------------------------------------------------------ prefix-shared scoring
+    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
+        # loglikelihood_rolling passes windows without a request key and its own batch size: hf's path
+        if (not self.prefix_sharing or self.backend != "causal" or override_bs is not None
+                or any(request[0] is None for request in requests)):
+            return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
+
+        # hf's tokens, cut to the model's window as hf cuts them: (context + continuation)[-(max_length + 1):]
+        token_requests, positions, truncated = [], [], set()
+        for index, (_, context, continuation) in enumerate(requests):
+            if not context or not continuation or len(continuation) > self.max_length:
+                continue  # hf's path, which refuses these with its own assertion
+            whole = context + continuation
+            if len(whole) > self.max_length + 1:
+                truncated.add(index)
+            token_requests.append(TokenRequest(tuple(whole[-(self.max_length + 1) :]), len(continuation)))
+            positions.append(index)
+        plan = plan_prefix_tree(token_requests)
+        scorer = self._scorer(token_requests[0] if plan.segments else None)
+        shared_positions = set(positions) - {positions[i] for i in plan.unshared} if scorer else set()
+        if truncated & shared_positions:  # hf's path warns about its own, once per request
+            logger.warning(
+                "%d requests are longer than the model's window (%d tokens) and were truncated from the left, "
+                "exactly as --model hf does.", len(truncated & shared_positions), self.max_length)
+
+        results: list = [None] * len(requests)
+        progress = tqdm(total=len(requests), desc="Running loglikelihood requests",
+                        disable=disable_tqdm or self.rank != 0)
+        unshared = [index for index in range(len(requests)) if index not in shared_positions]
+        if unshared:
+            scored = super()._loglikelihood_tokens([requests[i] for i in unshared], disable_tqdm=True)
+            for index, answer in zip(unshared, scored, strict=True):
+                results[index] = answer
+            progress.update(len(unshared))
+        if shared_positions:
+            scored = scorer.score(token_requests, plan, progress=progress.update)
+            for index, answer in zip(positions, scored, strict=True):
+                if answer is not None:
+                    results[index] = answer
+                    self.cache_hook.add_partial("loglikelihood", requests[index][0], answer)
+        progress.close()
+        return results
+
+    def _scorer(self, sample: TokenRequest | None) -> PrefixTreeScorer | None:
+        """The prefix-tree scorer, after a one-time check of this model's cache (None: use hf's path)."""
+        if self._prefix_scorer is not None or self._prefix_sharing_off is not None or sample is None:
+            return self._prefix_scorer
+        batch_size = self.batch_size
+        if not isinstance(batch_size, int):  # "auto" / "auto:N": hf's own detection, once
+            batch_size = self._detect_batch_size()
+        scorer = PrefixTreeScorer(self.model, batch_size=batch_size, autocast_dtype=self.mixed_precision_dtype,
+                                  softmax_dtype=self.softmax_dtype)
+        compute_dtype = self.mixed_precision_dtype or next(self.model.parameters()).dtype
+        tolerance = _CHECK_TOLERANCE.get(compute_dtype, _HALF_PRECISION_CHECK_TOLERANCE)
+        reason = None
+        if getattr(getattr(self.model, "active_peft_config", None), "is_prompt_learning", False):
+            reason = "a prompt-learning adapter adds virtual tokens that a continued cache does not see"
+        else:
+            try:
+                difference = scorer.check_against_full_forward(sample.tokens)
+            except CachedScoringUnsupported as error:
+                reason = str(error)
+            else:
+                if not difference <= tolerance:
+                    reason = (f"scores through a continued cache differ from full forwards by {difference:.3g} "
+                              f"(tolerated: {tolerance:g})")
+        if reason is not None:
+            self._prefix_sharing_off = reason
+            logger.warning("xling: prefix sharing is off for this model (%s); scoring as --model hf does.", reason)
+            return None
+        scorer.stats.reset()
+        self._prefix_scorer = scorer
+        return scorer
+
+    @property
+    def prefix_scoring_stats(self):
+        """Forwards, tokens and padded positions run by the prefix-tree scorer (None before its first use)."""
+        return self._prefix_scorer.stats if self._prefix_scorer is not None else None

@@ -1,23 +1,51 @@
-"""Sentence vectors from a decoder's hidden states: pooling, a forward that stops at a layer, `embed_sentences`.
+"""Sentence vectors from a decoder's hidden states: pooling names, tokenisation, pooling, `embed_sentences`.
 
-AFP represents a sentence by pooling `hidden_states[K]` of the language model (index 0 is the embedding
-output, 1 the output of the first decoder block, -1 the last). Pooling is either the mean over non-pad
-tokens or the last non-pad token. Both are computed from the attention mask, so they are right for left
-and right padding alike (the reference implementation indexes `mask.sum() - 1`, which is the wrong token
-under left padding, e.g. for BLOOM's tokenizer).
+The one home of sentence-vector plumbing. AFP represents a sentence by pooling `hidden_states[K]` of the
+language model (index 0 is the embedding output, 1 the output of the first decoder block, -1 the last).
+The trainer's pair pass, `embed_sentences`, the analysis (`xling_align.analysis.layer_embeddings`) and the
+alignment callback all tokenise with `sentence_token_ids`, run `xling_align.layer_forward` (through the
+engine's wrapper, stopping after the deepest wanted block, never building logits) and pool here; model
+parts and layer indices come from `xling_align.model_parts`.
 
-`layer_hidden_states` runs the model only up to the requested layer (a forward hook stops the forward after
-block K) and never through the LM head, so a layer-1 representation costs one block, not the whole model.
+Pooling (`POOLING_METHODS`, checked by `check_pooling`):
+- `"mean"`: the mean over every token the model sees (special tokens included, as in the reference);
+- `"last"`: the last token that is not a special token. Both are computed from the attention mask, so they
+  are right for left and right padding alike (the reference implementation indexes `mask.sum() - 1`, the
+  wrong token under left padding, e.g. for BLOOM's tokenizer).
+
+Why `last` skips a trailing special token: a tokenizer that appends EOS to every text (ByT5, T5, Llama with
+`add_eos_token=True`) would make every sentence pool the same EOS token: at layer 0 all sentences would get
+one identical vector, and deeper, a token the model never predicts from. `sentence_token_ids` therefore
+drops such trailing special tokens when pooling `last`; a causal LM's state at a position does not depend on
+later tokens, so this equals pooling the last real token with the EOS present. The reference's models
+(XGLM, BLOOM) append no EOS, so for them nothing changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
 
+from xling_align.layer_forward import hidden_states_at_layers, layer_hidden_states
+from xling_align.model_parts import backbone, hidden_size, normalize_layer, normalize_layers, num_decoder_layers
+
 POOLING_METHODS = ("mean", "last")
+
+__all__ = [
+    "POOLING_METHODS", "check_pooling", "pool_hidden_states", "sentence_token_ids", "pad_right",
+    "iter_sentence_vectors", "embed_sentences",
+    # re-exported: the model-part helpers and the partial forward that sentence vectors use
+    "backbone", "hidden_size", "num_decoder_layers", "normalize_layer", "layer_hidden_states",
+]
+
+
+def check_pooling(pooling: str, name: str = "pooling") -> str:
+    """Return `pooling` if it is one of `POOLING_METHODS`, else raise a ValueError naming `name`."""
+    if pooling not in POOLING_METHODS:
+        raise ValueError(f"{name}={pooling!r} is not supported; use one of {POOLING_METHODS}.")
+    return pooling
 
 
 def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
@@ -39,8 +67,7 @@ def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooli
         >>> pool_hidden_states(hidden, torch.tensor([[0, 1, 1]]), "mean").tolist()
         [[3.0, 4.0]]
     """
-    if pooling not in POOLING_METHODS:
-        raise ValueError(f"pooling={pooling!r} is not supported; use one of {POOLING_METHODS}.")
+    check_pooling(pooling)
     if hidden.dim() != 3 or attention_mask.shape != hidden.shape[:2]:
         raise ValueError(
             f"hidden has shape {tuple(hidden.shape)} and attention_mask {tuple(attention_mask.shape)}; expected "
@@ -60,150 +87,25 @@ def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooli
     return (hidden * weights).sum(dim=1) / lengths.to(hidden.dtype).unsqueeze(-1)
 
 
-def num_decoder_layers(model: nn.Module) -> int:
-    """Number of decoder blocks of a (possibly PEFT-wrapped) causal LM, read from its config."""
-    config = _unwrap(model).config
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    return int(text_config.num_hidden_layers)
-
-
-def check_layer(model: nn.Module, layer: int) -> int:
-    """Validate a `hidden_states` index against the model's depth and return it as a non-negative index.
-
-    Valid indices are `-(depth + 1) .. depth`: 0 is the embedding output, `depth` (or -1) the last block.
-    """
-    depth = num_decoder_layers(model)
-    if not isinstance(layer, int) or isinstance(layer, bool) or not -(depth + 1) <= layer <= depth:
-        raise ValueError(
-            f"layer={layer!r} is outside the model's hidden states: the model has {depth} decoder layers, so "
-            f"layer must be an integer from {-(depth + 1)} to {depth} (0 = embedding output, 1 = first block, "
-            "-1 = last block)."
-        )
-    return layer % (depth + 1)
-
-
-class _StopForward(Exception):
-    """Raised by a forward hook to end the forward pass once the wanted layer has been computed."""
-
-
-def layer_hidden_states(
-    model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int
-) -> torch.Tensor:
-    """`hidden_states[layer]` of a causal LM, computed without running the blocks after `layer` nor the LM head.
-
-    Gradients flow as in a normal forward (the trainer uses this for its pair pass). Equal to
-    `model(..., output_hidden_states=True).hidden_states[layer]`.
-
-    Args:
-        model: a transformers causal LM (XGLM, BLOOM, Llama, Qwen2, GPT-2, ...), possibly wrapped by PEFT.
-        input_ids: `(batch, seq_len)` token ids.
-        attention_mask: `(batch, seq_len)` 1/0 mask.
-        layer: index into `hidden_states` (0 = embedding output, -1 = last block).
-
-    Returns:
-        `(batch, seq_len, hidden)` tensor.
-    """
-    index = check_layer(model, layer)
-    depth = num_decoder_layers(model)
-    backbone = _backbone(model)
-    inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False}
-    if index == depth:
-        # the last entry of hidden_states is the backbone's output (after the final norm)
-        return backbone(**inputs)[0]
-
-    blocks = _decoder_blocks(backbone, depth)
-    captured: list[torch.Tensor] = []
-    if index == 0:
-        # hidden_states[0] is what enters the first block (embeddings + positions, after dropout)
-        def grab_input(module, args, kwargs):
-            captured.append(args[0] if args else kwargs["hidden_states"])
-            raise _StopForward
-
-        handle = blocks[0].register_forward_pre_hook(grab_input, with_kwargs=True)
-    else:
-
-        def grab_output(module, args, output):
-            captured.append(output[0] if isinstance(output, (tuple, list)) else output)
-            raise _StopForward
-
-        handle = blocks[index - 1].register_forward_hook(grab_output)
-    try:
-        backbone(**inputs)
-    except _StopForward:
-        pass
-    finally:
-        handle.remove()
-    if not captured:
-        raise RuntimeError(
-            f"the forward of {type(backbone).__name__} never reached decoder block {index}; cannot read "
-            f"hidden_states[{index}] from it."
-        )
-    return captured[0]
-
-
-@torch.no_grad()
-def embed_sentences(
-    model: nn.Module,
-    tokenizer,
-    sentences: Sequence[str],
-    layer: int = -1,
-    pooling: str = "mean",
-    batch_size: int = 32,
-) -> torch.Tensor:
-    """Embed sentences with a causal LM: pooled `hidden_states[layer]`, one row per sentence.
-
-    The model is put in eval mode for the call (its previous mode is restored) and no gradient is kept.
-    Sentences are tokenized one by one with the tokenizer's defaults (special tokens included) and padded on
-    the right here, whatever `tokenizer.padding_side` says, so a sentence's vector does not depend on the
-    padding side nor on the other sentences of its batch (up to float rounding).
-
-    Args:
-        model: a transformers causal LM, possibly PEFT-wrapped.
-        tokenizer: its tokenizer; needs no pad token.
-        sentences: the sentences (non-empty strings).
-        layer: index into `hidden_states`: 0 = embedding output, 1 = first block, -1 = last block.
-        pooling: `"mean"` over tokens or `"last"` token.
-        batch_size: sentences per forward pass.
-
-    Returns:
-        `(len(sentences), hidden)` float32 tensor on the CPU.
+def sentence_token_ids(tokenizer, sentence: str, pooling: str, max_length: int | None = None) -> list[int]:
+    """Token ids of one sentence for a sentence vector: the tokenizer's own special tokens, truncated to
+    `max_length` (None: whole), and, for `"last"` pooling, without trailing special tokens (see the module
+    docstring: an appended EOS would otherwise be the pooled token of every sentence).
 
     Example:
-        >>> from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
-        >>> config = LlamaConfig(vocab_size=384, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        ...                      num_attention_heads=4, num_key_value_heads=2)
-        >>> vectors = embed_sentences(LlamaForCausalLM(config), ByT5Tokenizer(), ["Hello", "Hallo"], layer=1)
-        >>> tuple(vectors.shape)
-        (2, 32)
+        >>> from transformers import ByT5Tokenizer   # appends EOS (id 1); bytes are ids 3..258
+        >>> tokenizer = ByT5Tokenizer()
+        >>> sentence_token_ids(tokenizer, "Hi", "mean"), sentence_token_ids(tokenizer, "Hi", "last")
+        ([75, 108, 1], [75, 108])
     """
-    if isinstance(sentences, str):
-        raise TypeError("sentences must be a list of strings, not one string; wrap it: [sentence].")
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be at least 1.")
-    if pooling not in POOLING_METHODS:
-        raise ValueError(f"pooling={pooling!r} is not supported; use one of {POOLING_METHODS}.")
-    check_layer(model, layer)
-    bad = [i for i, s in enumerate(sentences) if not isinstance(s, str) or not s.strip()]
-    if bad:
-        raise ValueError(f"sentences {bad[:10]} are empty or not strings; every sentence needs some text.")
-    sentences = list(sentences)
-    if not sentences:
-        return torch.zeros(0, _hidden_size(model))
-
-    device = next(model.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    was_training = model.training
-    model.eval()
-    try:
-        chunks = []
-        for start in range(0, len(sentences), batch_size):
-            token_ids = [tokenizer(s)["input_ids"] for s in sentences[start : start + batch_size]]
-            input_ids, attention_mask = pad_right(token_ids, pad_id)
-            hidden = layer_hidden_states(model, input_ids.to(device), attention_mask.to(device), layer)
-            chunks.append(pool_hidden_states(hidden.float(), attention_mask.to(device), pooling).cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(chunks)
+    check_pooling(pooling)
+    kwargs = {"truncation": True, "max_length": max_length} if max_length is not None else {}
+    ids = list(tokenizer(sentence, **kwargs)["input_ids"])
+    if pooling == "last":
+        special = set(getattr(tokenizer, "all_special_ids", None) or [])
+        while len(ids) > 1 and ids[-1] in special:
+            ids.pop()
+    return ids
 
 
 def pad_right(token_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,38 +122,99 @@ def pad_right(token_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Te
     return input_ids, attention_mask
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The transformers model inside DDP / torch.compile / PEFT wrappers."""
-    while True:
-        if hasattr(model, "module") and isinstance(model.module, nn.Module):  # DDP
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile
-            model = model._orig_mod
-        elif hasattr(model, "get_base_model"):  # peft.PeftModel
-            model = model.get_base_model()
-        else:
-            return model
+def iter_sentence_vectors(
+    model: nn.Module,
+    tokenizer,
+    sentences: Sequence[str],
+    layers: Sequence[int],
+    pooling: str = "mean",
+    batch_size: int = 32,
+    max_length: int | None = None,
+) -> Iterator[tuple[torch.Tensor, dict[int, torch.Tensor]]]:
+    """Pooled vectors at several layers, one forward per batch: yields `(row_indices, {layer: vectors})`.
+
+    Sentences go through in length order (less padding), each batch right-padded, so a sentence's vector does
+    not depend on the other sentences of its batch (up to float rounding). The forward stops after the
+    deepest requested layer. The model is put in eval mode for the call (its mode is restored afterwards) and
+    no gradient is kept. Under FSDP or DeepSpeed ZeRO-3 this is a collective: every process must call it with
+    as many sentences.
+
+    Args:
+        model: a transformers causal LM, possibly wrapped (PEFT, DDP, FSDP2, DeepSpeed).
+        tokenizer: its tokenizer; needs no pad token.
+        sentences: non-empty strings.
+        layers: `hidden_states` indices (0 = embedding output, -1 = last block).
+        pooling: `"mean"` or `"last"`.
+        batch_size: sentences per forward pass.
+        max_length: truncate each sentence to this many tokens (None: keep it whole).
+
+    Yields:
+        `(row_indices, {non-negative layer: (rows, hidden) float32 CPU tensor})`.
+    """
+    check_pooling(pooling)
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be at least 1.")
+    indices = normalize_layers(model, layers)
+    if isinstance(sentences, str):
+        raise TypeError("sentences must be a list of strings, not one string; wrap it: [sentence].")
+    bad = [i for i, s in enumerate(sentences) if not isinstance(s, str) or not s.strip()]
+    if bad:
+        raise ValueError(f"sentences {bad[:10]} are empty or not strings; every sentence needs some text.")
+
+    token_ids = [sentence_token_ids(tokenizer, s, pooling, max_length) for s in sentences]
+    order = sorted(range(len(token_ids)), key=lambda row: len(token_ids[row]))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                input_ids, attention_mask = pad_right([token_ids[row] for row in rows], pad_id)
+                attention_mask = attention_mask.to(device)
+                states = hidden_states_at_layers(model, input_ids.to(device), attention_mask, indices)
+                pooled = {k: pool_hidden_states(states[k].float(), attention_mask, pooling).cpu() for k in indices}
+                yield torch.tensor(rows, dtype=torch.long), pooled
+    finally:
+        model.train(was_training)
 
 
-def _backbone(model: nn.Module) -> nn.Module:
-    """The decoder without its LM head (`model.model`, `model.transformer`, ...)."""
-    model = _unwrap(model)
-    prefix = getattr(model, "base_model_prefix", "")
-    return getattr(model, prefix, model) if prefix else model
+def embed_sentences(
+    model: nn.Module,
+    tokenizer,
+    sentences: Sequence[str],
+    layer: int = -1,
+    pooling: str = "mean",
+    batch_size: int = 32,
+) -> torch.Tensor:
+    """Embed sentences with a causal LM: pooled `hidden_states[layer]`, one row per sentence, in input order.
 
+    See `iter_sentence_vectors` (the same path, one layer).
 
-def _decoder_blocks(backbone: nn.Module, depth: int) -> nn.ModuleList:
-    """The list of decoder blocks: the first ModuleList of the backbone with `depth` entries."""
-    for module in backbone.modules():
-        if isinstance(module, nn.ModuleList) and len(module) == depth:
-            return module
-    raise ValueError(
-        f"cannot find the {depth} decoder blocks of {type(backbone).__name__} (no nn.ModuleList of that length); "
-        "only decoder-only transformers models are supported."
-    )
+    Args:
+        model: a transformers causal LM, possibly wrapped (PEFT, DDP, FSDP2, DeepSpeed).
+        tokenizer: its tokenizer; needs no pad token.
+        sentences: the sentences (non-empty strings).
+        layer: index into `hidden_states`: 0 = embedding output, 1 = first block, -1 = last block.
+        pooling: `"mean"` over tokens or `"last"` non-special token.
+        batch_size: sentences per forward pass.
 
+    Returns:
+        `(len(sentences), hidden)` float32 tensor on the CPU.
 
-def _hidden_size(model: nn.Module) -> int:
-    config = _unwrap(model).config
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    return int(text_config.hidden_size)
+    Example:
+        >>> from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
+        >>> config = LlamaConfig(vocab_size=384, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        ...                      num_attention_heads=4, num_key_value_heads=2)
+        >>> vectors = embed_sentences(LlamaForCausalLM(config), ByT5Tokenizer(), ["Hello", "Hallo"], layer=1)
+        >>> tuple(vectors.shape)
+        (2, 32)
+    """
+    index = normalize_layer(model, layer)
+    if isinstance(sentences, str):
+        raise TypeError("sentences must be a list of strings, not one string; wrap it: [sentence].")
+    result = torch.zeros(len(sentences), hidden_size(model))
+    for rows, pooled in iter_sentence_vectors(model, tokenizer, sentences, [index], pooling, batch_size):
+        result[rows] = pooled[index]
+    return result

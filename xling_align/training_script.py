@@ -34,6 +34,7 @@ from accelerate import PartialState
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, get_peft_config
 
+from xling_align.engines import check_requested_engine_runs
 from xling_align.model_card import write_model_card
 from xling_align.package_paths import missing_recipe_message, resolve_path, resolve_recipe
 from xling_align.recipe_parser import RecipeError, RecipeParser
@@ -44,7 +45,8 @@ from xling_align.trainers.afp_config import AFPConfig
 from xling_align.trainers.afp_trainer import AFPTrainer
 from xling_align.training_data import TrainingDataError, load_training_data
 
-__all__ = ["RecipeError", "ScriptArguments", "load_model_and_tokenizer", "main", "make_parser", "parse_recipe"]
+__all__ = ["RecipeError", "ScriptArguments", "check_model_available", "load_model_and_tokenizer", "main", "make_parser",
+           "parse_recipe"]
 
 _WHERE_SETTINGS_COME_FROM = (
     "settings come from ScriptArguments, AFPConfig (and TRL's SFTConfig / transformers' TrainingArguments) and "
@@ -124,6 +126,30 @@ def _offline_hint() -> str:
     return "the Hugging Face hub could not be reached (set HF_HUB_OFFLINE=1 to work from the local cache only)"
 
 
+def check_model_available(model_args, training_args) -> None:
+    """Raise `RecipeError` unless `model_args.model_name_or_path` can be loaded here (nothing big is read).
+
+    A tiny test model id must name a known architecture; anything else must be a local model folder or
+    in the Hugging Face cache (its config is read; with `HF_HUB_OFFLINE=1` nothing is downloaded).
+    """
+    name = model_args.model_name_or_path
+    if is_tiny_model_id(name):
+        try:
+            build_tiny_model(name, seed=training_args.seed)
+        except ValueError as error:
+            raise RecipeError(f"model_name_or_path: {error}") from error
+        return
+    try:
+        AutoConfig.from_pretrained(name, revision=model_args.model_revision,
+                                   trust_remote_code=training_args.trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise RecipeError(
+            f"model_name_or_path {name!r} cannot be loaded: it is not a local model folder and not in the Hugging Face "
+            f"cache; {_offline_hint()}. Download it once where the network is allowed (`hf download {name}`) or "
+            f"point model_name_or_path to a local folder. ({type(error).__name__}: {str(error).splitlines()[0]})"
+        ) from error
+
+
 def load_model_and_tokenizer(model_args, training_args):
     """The model and tokenizer named by `model_args.model_name_or_path`, loaded for training.
 
@@ -132,20 +158,10 @@ def load_model_and_tokenizer(model_args, training_args):
     `AutoModelForCausalLM` / `AutoTokenizer`. A model that cannot be found offline raises `RecipeError`.
     """
     name = model_args.model_name_or_path
+    check_model_available(model_args, training_args)
     if is_tiny_model_id(name):
-        try:
-            return build_tiny_model(name, seed=training_args.seed)
-        except ValueError as error:
-            raise RecipeError(f"model_name_or_path: {error}") from error
+        return build_tiny_model(name, seed=training_args.seed)
     common = dict(revision=model_args.model_revision, trust_remote_code=training_args.trust_remote_code)
-    try:
-        AutoConfig.from_pretrained(name, **common)
-    except (OSError, ValueError) as error:
-        raise RecipeError(
-            f"model_name_or_path {name!r} cannot be loaded: it is not a local model folder and not in the Hugging Face "
-            f"cache; {_offline_hint()}. Download it once where the network is allowed (`hf download {name}`) or "
-            f"point model_name_or_path to a local folder. ({type(error).__name__}: {str(error).splitlines()[0]})"
-        ) from error
     dtype = model_args.dtype
     if dtype not in (None, "auto"):
         dtype = getattr(torch, dtype)
@@ -168,6 +184,8 @@ def main(script_args, training_args, model_args, callbacks=None):
     """
     if script_args.cpu_threads is not None:
         torch.set_num_threads(script_args.cpu_threads)
+    # an FSDP / DeepSpeed request that accelerate would drop: stop before loading data and model
+    check_requested_engine_runs(training_args)
     resume_from = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     signature = run_signature(script_args, training_args, model_args)
     state = PartialState()

@@ -31,7 +31,7 @@ from xling_align.analysis.metrics import DEFAULT_CHUNK_SIZE, alignment_metrics
 from xling_align.analysis.model_loading import ModelSource
 from xling_align.analysis.pairs import AnalysisPairs, pair_name
 from xling_align.analysis.separability import DEFAULT_MAX_PER_LANGUAGE, language_probe_accuracy, silhouette_score
-from xling_align.pooling import POOLING_METHODS
+from xling_align.pooling import check_pooling
 
 
 @dataclass
@@ -57,8 +57,7 @@ class AnalysisSettings:
     seed: int = field(default=0, metadata={"help": "seed of the probe's split and of subsamples."})
 
     def __post_init__(self):
-        if self.pooling not in POOLING_METHODS:
-            raise ValueError(f"AnalysisSettings.pooling={self.pooling!r} is not supported; use one of {POOLING_METHODS}.")
+        check_pooling(self.pooling, "AnalysisSettings.pooling")
         for name in ("batch_size", "chunk_size", "separability_max_per_language"):
             if getattr(self, name) < 1:
                 raise ValueError(f"AnalysisSettings.{name}={getattr(self, name)} must be at least 1.")

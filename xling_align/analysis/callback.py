@@ -18,8 +18,10 @@ enough for `metric_for_best_model="alignment_retrieval_accuracy"` (and `load_bes
 entry of `state.log_history` (trainer_state.json); with `trainer=` given it also sends them to the
 callbacks' `on_log` (TensorBoard / W&B / the console).
 
-Every process computes the same numbers on its own copy of the pairs (no collective communication), so it
-works unchanged under DDP. Evaluation needs an eval dataset, as for any metric of the Trainer.
+Every process computes the same numbers on its own copy of the pairs, so it works unchanged under DDP; the
+embedding path (`xling_align.pooling.embed_sentences`) enters through the engine's wrapper, so under FSDP2
+or DeepSpeed ZeRO-3 the forward passes are collectives that every process joins with the same batches.
+Evaluation needs an eval dataset, as for any metric of the Trainer.
 
 Example:
     >>> # trainer = Trainer(model, args=TrainingArguments(..., eval_strategy="steps",
@@ -36,7 +38,7 @@ from transformers import TrainerCallback
 
 from xling_align.analysis.metrics import alignment_metrics
 from xling_align.analysis.pairs import load_analysis_pairs
-from xling_align.pooling import POOLING_METHODS, embed_sentences
+from xling_align.pooling import check_pooling, embed_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +70,7 @@ class AlignmentEvalCallback(TrainerCallback):
         max_pairs: int | None = 1000,
         trainer=None,
     ):
-        if pooling not in POOLING_METHODS:
-            raise ValueError(f"AlignmentEvalCallback: pooling={pooling!r} is not supported; use one of {POOLING_METHODS}.")
+        check_pooling(pooling, "AlignmentEvalCallback: pooling")
         self.pairs_file = str(pairs_file)
         self.pairs = load_analysis_pairs(pairs_file, max_pairs=max_pairs).pairs
         self.layer = layer

@@ -1,9 +1,10 @@
 """Sentence vectors at many layers from one forward pass per batch.
 
 `xling_align.pooling.embed_sentences` gives one layer per call; an analysis over all layers would pay one
-forward per layer. Here each batch goes through the backbone once with `output_hidden_states=True` and
-every requested layer is pooled from that pass. Tokenisation, right padding and pooling are the ones of
-`embed_sentences`, so a vector here equals `embed_sentences(..., layer=k)` up to float rounding.
+forward per layer. Here each batch goes through the model once (through its wrappers, stopping after the
+deepest requested layer) and every requested layer is pooled from that pass: the same path as
+`embed_sentences` (`xling_align.pooling.iter_sentence_vectors`), so a vector here equals
+`embed_sentences(..., layer=k)` up to float rounding.
 
 Sentences are processed in length order (less padding) and handed out batch by batch with their original
 row indices, so the caller decides where vectors go (a dict of tensors, or memory-mapped files for
@@ -25,7 +26,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from xling_align.pooling import POOLING_METHODS, _backbone, check_layer, num_decoder_layers, pad_right, pool_hidden_states
+from xling_align.model_parts import layer_index, normalize_layers
+from xling_align.pooling import iter_sentence_vectors
 
 
 def resolve_layers(spec: str | Sequence[int] | None, depth: int, model_name: str = "the model") -> list[int]:
@@ -54,13 +56,18 @@ def resolve_layers(spec: str | Sequence[int] | None, depth: int, model_name: str
         requested = [int(layer) for layer in spec]
     if not requested:
         raise ValueError(f"the layer selection {spec!r} names no layer; use 'all' or e.g. '1,6,12'.")
-    out_of_range = [layer for layer in requested if not -(depth + 1) <= layer <= depth]
-    if out_of_range:
+    indices, out_of_range = set(), []
+    for layer in requested:
+        try:
+            indices.add(layer_index(layer, depth, "--layers", model_name))
+        except ValueError:
+            out_of_range.append(layer)
+    if out_of_range:  # all of them in one message
         raise ValueError(
             f"layer(s) {out_of_range} out of range: {model_name} has {depth} decoder layers, so hidden-state "
             f"indices go from 0 (embedding output) to {depth} (last block), or -{depth + 1} to -1 from the end."
         )
-    return sorted({layer % (depth + 1) for layer in requested})
+    return sorted(indices)
 
 
 def iter_layer_embeddings(
@@ -83,43 +90,7 @@ def iter_layer_embeddings(
         batch_size: sentences per forward pass.
         max_length: truncate sentences to this many tokens (None: keep them whole).
     """
-    if pooling not in POOLING_METHODS:
-        raise ValueError(f"pooling={pooling!r} is not supported; use one of {POOLING_METHODS}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be at least 1.")
-    indices = [check_layer(model, layer) for layer in layers]
-    empty = [i for i, s in enumerate(sentences) if not isinstance(s, str) or not s.strip()]
-    if empty:
-        raise ValueError(f"sentences at rows {empty[:10]} are empty or not strings; every sentence needs some text.")
-
-    token_ids = [tokenizer(s)["input_ids"] for s in sentences]
-    if max_length is not None:
-        token_ids = [ids[:max_length] for ids in token_ids]
-    order = sorted(range(len(token_ids)), key=lambda row: len(token_ids[row]))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    backbone = _backbone(model)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                input_ids, attention_mask = pad_right([token_ids[row] for row in rows], pad_id)
-                attention_mask = attention_mask.to(device)
-                output = backbone(
-                    input_ids=input_ids.to(device),
-                    attention_mask=attention_mask,
-                    output_hidden_states=True,
-                    use_cache=False,
-                )
-                pooled = {
-                    layer: pool_hidden_states(output.hidden_states[layer].float(), attention_mask, pooling).cpu()
-                    for layer in indices
-                }
-                yield torch.tensor(rows, dtype=torch.long), pooled
-    finally:
-        model.train(was_training)
+    yield from iter_sentence_vectors(model, tokenizer, sentences, layers, pooling, batch_size, max_length)
 
 
 def embed_layers(
@@ -145,8 +116,7 @@ def embed_layers(
     Returns:
         `{layer (non-negative index): (len(sentences), hidden) float32 CPU tensor}`.
     """
-    depth = num_decoder_layers(model)
-    layers = list(range(depth + 1)) if layers is None else [check_layer(model, layer) for layer in layers]
+    layers = normalize_layers(model, layers)
     result: dict[int, torch.Tensor] = {}
     for rows, pooled in iter_layer_embeddings(model, tokenizer, sentences, layers, pooling, batch_size, max_length):
         for layer, vectors in pooled.items():

@@ -1,85 +1,154 @@
-"""Align the clone base model with `AFPTrainer`: the three variants of the paper's ablation.
+"""Align the clone base model with `AFPTrainer`: the paper's arms and the variants a researcher tries next.
 
-- `cif`: cross-lingual instruction following only (`contrastive_weight=0`);
-- `mcl`: multilingual contrastive learning only (`sft_weight=0`);
-- `afp`: both (the paper's weights, 1.0 * MCL + 1.5 * CIF).
+Arms (`ARMS`), all trained from the base checkpoint on the same optimisation settings:
+- `cif`: cross-lingual instruction following only (`contrastive_weight=0`, `sft_weight=1.5`);
+- `mcl`: multilingual contrastive learning only (`contrastive_weight=1`, `sft_weight=0`);
+- `afp`: both, as the paper defines it: weights 1.0 / 1.5, `hidden_states[1]`, last-token pooling, tau 0.05;
+- `afp_mean`: AFP with mean pooling;
+- `afp_mid`: AFP with the contrastive term at a middle layer (`hidden_states[3]`, chosen on the dev split
+  from {2, 3}; `--layer` overrides it);
+- `afp_entity`: AFP whose data mixes in entity-bearing dictionary pairs (25% of rows, chosen on the dev
+  split from {0.25, 0.5}).
+
+`base` and `control` are the two pretrained checkpoints (no alignment run).
 
 Example:
-    >>> from xling_align.clone.alignment import VARIANTS
-    >>> sorted(VARIANTS)
-    ['afp', 'cif', 'mcl']
+    >>> sorted(ARMS)
+    ['afp', 'afp_entity', 'afp_mean', 'afp_mid', 'cif', 'mcl']
+    >>> ARMS["afp"].contrastive_layer, ARMS["afp"].contrastive_pooling
+    (1, 'last')
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-# variant -> (contrastive_weight, sft_weight)
-VARIANTS: dict[str, tuple[float, float]] = {"cif": (0.0, 1.5), "mcl": (1.0, 0.0), "afp": (1.0, 1.5)}
+from transformers import ProgressCallback
+
+PRETRAINED_ARMS = ("base", "control")
+
+
+@dataclass(frozen=True)
+class ArmSettings:
+    """What one alignment arm trains (the paper's AFP defaults unless an arm changes them)."""
+
+    contrastive_weight: float = field(default=1.0, metadata={"help": "weight of the MCL (InfoNCE) term"})
+    sft_weight: float = field(default=1.5, metadata={"help": "weight of the CIF (SFT) term"})
+    contrastive_layer: int = field(default=1, metadata={"help": "hidden_states index pooled for MCL"})
+    contrastive_pooling: str = field(default="last", metadata={"help": "'last' or 'mean' pooling for MCL"})
+    contrastive_temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature"})
+    entity_share: float = field(default=0.0, metadata={"help": "share of entity dictionary rows in the data"})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+ARMS: dict[str, ArmSettings] = {
+    "cif": ArmSettings(contrastive_weight=0.0),
+    "mcl": ArmSettings(sft_weight=0.0),
+    "afp": ArmSettings(),
+    "afp_mean": ArmSettings(contrastive_pooling="mean"),
+    # free settings chosen on the dev split (benchmarks/clone_ablation.py --dev-grid variants)
+    "afp_mid": ArmSettings(contrastive_layer=3),
+    "afp_entity": ArmSettings(entity_share=0.25),
+}
+# chosen on the dev split of held-out entities (see xling_align/clone/README.md); the demo scores it
+BEST_VARIANT = "afp_mid"
+ARM_TITLES = {
+    "base": "base (no alignment)",
+    "control": "control (PreAlign-style pretraining)",
+    "cif": "CIF only",
+    "mcl": "MCL only",
+    "afp": "AFP (paper defaults)",
+    "afp_mean": "AFP, mean pooling",
+    "afp_mid": "AFP, middle layer",
+    "afp_entity": "AFP + entity pairs",
+}
 
 
 @dataclass
 class AlignmentSettings:
-    """Hyper-parameters shared by the three alignment runs of the demo."""
+    """Optimisation shared by every alignment arm (one setting for all, chosen on the dev split)."""
 
-    steps: int = field(default=150, metadata={"help": "optimizer steps per alignment run"})
+    steps: int = field(default=400, metadata={"help": "optimizer steps per alignment run"})
     batch_size: int = field(default=16, metadata={"help": "rows (instruction + translation pair) per step"})
-    learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (cosine schedule)"})
-    contrastive_layer: int = field(default=1, metadata={"help": "hidden_states index pooled for MCL"})
-    contrastive_pooling: str = field(default="mean", metadata={"help": "'mean' or 'last' pooling for MCL"})
-    contrastive_temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (cosine schedule; chosen on the dev split)"})
 
 
-def align(base_model_dir: str | Path, tokenizer, rows: list[dict], variant: str, settings: AlignmentSettings,
-          output_dir: str | Path, seed: int = 0):
-    """Train one alignment variant from the base checkpoint with AFPTrainer and return the trained model.
+def arm_settings(arm: str, layer: int | None = None, entity_share: float | None = None) -> ArmSettings:
+    """The settings of `arm`, with the variant's free setting overridden when given (dev-split selection)."""
+    if arm not in ARMS:
+        known = sorted(PRETRAINED_ARMS + tuple(ARMS))
+        raise ValueError(f"arm {arm!r} is not an alignment arm; use one of {known}.")
+    settings = ARMS[arm]
+    if layer is not None and arm == "afp_mid":
+        settings = replace(settings, contrastive_layer=layer)
+    if entity_share is not None and arm == "afp_entity":
+        settings = replace(settings, entity_share=entity_share)
+    return settings
+
+
+class _StepBarOnly(ProgressCallback):
+    """The trainer's progress bar without the printed log dictionaries (the demo prints its own table)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return None
+
+
+def align(base_model_dir: str | Path, tokenizer, rows: list[dict], settings: ArmSettings,
+          optimisation: AlignmentSettings, output_dir: str | Path, seed: int = 0, progress: bool = True):
+    """Train one alignment arm from the base checkpoint with AFPTrainer and return the trained model (eval mode).
 
     Args:
-        base_model_dir: the base checkpoint folder.
+        base_model_dir: the base checkpoint folder (float16 weights are trained in float32).
         tokenizer: its tokenizer.
         rows: AFP rows (`xling_align.clone.alignment_data.alignment_rows`).
-        variant: "cif", "mcl" or "afp".
-        settings: shared hyper-parameters.
-        output_dir: the trainer's output folder (the final model is saved there).
-        seed: seed of initialisation-free randomness (data order, dropout).
+        settings: the arm.
+        optimisation: steps, batch size, learning rate.
+        output_dir: the trainer's output folder (nothing is saved there unless the caller saves the model).
+        seed: seed of data order and initialisation-free randomness.
+        progress: show the trainer's progress bar.
     """
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
 
     from xling_align import AFPConfig, AFPTrainer
+    from xling_align.model_parts import normalize_layer
 
-    if variant not in VARIANTS:
-        raise ValueError(f"variant={variant!r} is not an alignment variant; use one of {sorted(VARIANTS)}.")
-    contrastive_weight, sft_weight = VARIANTS[variant]
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=torch.float32)
+    normalize_layer(model, settings.contrastive_layer, "contrastive_layer")
     args = AFPConfig(
         output_dir=str(output_dir),
-        max_steps=settings.steps,
-        per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
+        max_steps=optimisation.steps,
+        per_device_train_batch_size=optimisation.batch_size,
+        learning_rate=optimisation.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_steps=max(1, settings.steps // 20),
-        contrastive_weight=contrastive_weight,
-        sft_weight=sft_weight,
+        warmup_steps=max(1, optimisation.steps // 20),
+        contrastive_weight=settings.contrastive_weight,
+        sft_weight=settings.sft_weight,
         contrastive_layer=settings.contrastive_layer,
         contrastive_pooling=settings.contrastive_pooling,
         contrastive_temperature=settings.contrastive_temperature,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         max_length=128,
         seed=seed,
         data_seed=seed,
-        logging_steps=max(1, settings.steps // 5),
+        logging_strategy="no",
         save_strategy="no",
         report_to="none",
         use_cpu=True,
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        disable_tqdm=not progress,
     )
     trainer = AFPTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    if progress:
+        # keep the step bar, drop the end-of-training metrics line it would print
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(_StepBarOnly)
     trainer.train()
     trained = trainer.model
     trained.eval()

@@ -17,7 +17,7 @@ import hashlib
 from pathlib import Path
 
 MANIFEST_NAME = "SHA256SUMS"
-REGENERATE_HINT = "python -m xling_align.clone.pretrain --seed 0 --output {folder}"
+REGENERATE_HINT = "python -m xling_align.clone.pretrain --preset base --output {folder}"
 
 
 class ChecksumError(RuntimeError):
@@ -41,11 +41,16 @@ def write_manifest(folder: str | Path) -> Path:
     return manifest
 
 
-def verify_manifest(folder: str | Path) -> None:
-    """Raise `ChecksumError`, naming the file and how to regenerate, if `folder` does not match its manifest."""
+def verify_manifest(folder: str | Path, regenerate: str = REGENERATE_HINT) -> None:
+    """Raise `ChecksumError`, naming the file and how to regenerate, if `folder` does not match its manifest.
+
+    Args:
+        folder: the checkpoint folder.
+        regenerate: the command that rebuilds it (`{folder}` is filled in), quoted in the error.
+    """
     folder = Path(folder)
     manifest = folder / MANIFEST_NAME
-    hint = REGENERATE_HINT.format(folder=folder)
+    hint = regenerate.format(folder=folder)
     if not manifest.is_file():
         raise ChecksumError(f"{manifest} is missing, so the checkpoint in {folder} cannot be verified; "
                             f"regenerate it with `{hint}`.")

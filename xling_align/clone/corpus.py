@@ -1,15 +1,19 @@
-"""The imbalanced pretraining corpus of the cloned-language testbed.
+"""The pretraining corpus of the cloned-language testbed: a stream of L1 and L2 units.
 
-A stream of sentences separated by " . ": mostly L1 (facts and filler), a small share of L2 filler. The
-evaluated facts appear only in the L1 part, so the base model knows them in L1 and must transfer them to
-answer in L2.
+A unit is one sentence (a fact statement or filler) or an in-context episode ("the X N" lines
+whose entity -> label mapping is drawn for the episode and repeated inside it, so that in-context learning
+is something the model can learn).
+Units are mostly L1; a share is L2. L1 text states every entity's facts, in its three paraphrases; L2 text
+states only the bilingual entities' facts (held-out entities appear in L2 filler and episodes, never in an
+L2 fact statement). The positive control adds code-switching: whole words of some L1 units replaced by their L2
+words, never in a unit that states a held-out entity's fact.
 
 Example:
     >>> import random
     >>> from xling_align.clone.world import build_world
-    >>> from xling_align.clone.corpus import CorpusConfig, sample_sentence
-    >>> lang, text = sample_sentence(build_world(), CorpusConfig(), random.Random(0))
-    >>> lang in ("l1", "l2")
+    >>> from xling_align.clone.corpus import CorpusConfig, sample_unit
+    >>> lang, text = sample_unit(build_world(), CorpusConfig(), random.Random(0))
+    >>> lang in ("l1", "l2", "mixed")
     True
 """
 
@@ -19,57 +23,118 @@ import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-from xling_align.clone.world import FACT_KINDS, World
+from xling_align.clone.world import FACT_KINDS, LABELS, PARAPHRASES, World
+
+SEPARATOR = " . "
 
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    """Mixture of the pretraining stream.
+    """Mixture of the pretraining stream (defaults = the shipped base model).
 
     Args:
-        l2_share: fraction of sentences in L2 (filler only).
-        l1_fact_share: fraction of L1 sentences that state a fact (category or colour of an entity).
+        l2_share: fraction of units in L2.
+        fact_share: fraction of units (in either language) that state a fact.
+        episode_share: fraction of units that are in-context episodes.
+        episode_lines: (fewest, most) lines of an episode.
+        code_switch_share: fraction of L1 units that are code-switched (0 = none; the control uses it).
+        code_switch_rate: fraction of the words of a code-switched unit replaced by their L2 word.
     """
 
-    l2_share: float = field(default=0.05, metadata={"help": "fraction of sentences in L2 (filler only)"})
-    l1_fact_share: float = field(default=0.3, metadata={"help": "fraction of L1 sentences that state a fact"})
+    l2_share: float = field(default=0.3, metadata={"help": "fraction of units in L2"})
+    fact_share: float = field(default=0.45, metadata={"help": "fraction of units that state a fact"})
+    episode_share: float = field(default=0.25, metadata={"help": "fraction of units that are in-context episodes"})
+    episode_lines: tuple[int, int] = field(default=(5, 10), metadata={"help": "(fewest, most) lines per episode"})
+    code_switch_share: float = field(default=0.0, metadata={"help": "fraction of L1 units code-switched"})
+    code_switch_rate: float = field(default=0.3, metadata={"help": "fraction of words switched in such a unit"})
 
     def __post_init__(self):
-        for name in ("l2_share", "l1_fact_share"):
+        for name in ("l2_share", "fact_share", "episode_share", "code_switch_share", "code_switch_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"CorpusConfig.{name}={value} is not a fraction; use a value in [0, 1].")
+        if self.fact_share + self.episode_share > 1.0:
+            raise ValueError(f"CorpusConfig.fact_share + episode_share = {self.fact_share + self.episode_share} "
+                             "exceeds 1; lower one of them.")
+        low, high = self.episode_lines
+        if not 2 <= low <= high:
+            raise ValueError(f"CorpusConfig.episode_lines={self.episode_lines} must be (fewest, most) with "
+                             "2 <= fewest <= most.")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["episode_lines"] = list(self.episode_lines)
+        return data
 
 
-def sample_sentence(world: World, config: CorpusConfig, rng: random.Random) -> tuple[str, str]:
-    """One pretraining sentence as (language, text)."""
-    if rng.random() < config.l2_share:
-        return "l2", world.to_l2(world.filler_sentence(rng))
-    if rng.random() < config.l1_fact_share:
-        return "l1", world.fact_sentence(rng.choice(world.entities), rng.choice(FACT_KINDS))
-    return "l1", world.filler_sentence(rng)
+def fact_unit(world: World, lang: str, rng: random.Random) -> str:
+    """A fact statement in a random paraphrase; in L2 only about bilingual entities."""
+    entities = world.entities if lang == "l1" else world.bilingual_entities
+    entity = rng.choice(entities)
+    fact = rng.choice(FACT_KINDS)
+    return world.fact_sentence(entity, fact, lang, paraphrase=rng.randrange(len(PARAPHRASES[fact])))
 
 
-def sentence_stream(world: World, config: CorpusConfig, seed: int) -> Iterator[tuple[str, str]]:
-    """An endless deterministic stream of (language, sentence) pairs."""
+def episode_unit(world: World, lang: str, rng: random.Random, lines: tuple[int, int]) -> list[str]:
+    """Lines 'the X N': a few entities with labels drawn for this episode only, repeated, so a line
+    whose entity came before is predictable only by looking back (in-context learning)."""
+    count = rng.randint(*lines)
+    entities = rng.sample(world.entities, rng.randint(2, min(len(LABELS), count - 1)))
+    labels = dict(zip(entities, rng.sample(LABELS, len(entities))))
+    # every entity once, then repeats: the repeats are the in-context predictions
+    order = entities + [rng.choice(entities) for _ in range(count - len(entities))]
+    return [world.episode_sentence(e, labels[e], lang) for e in order]
+
+
+def code_switch(world: World, sentence: str, rate: float, rng: random.Random) -> str:
+    """Replace each word by its L2 word with probability `rate`."""
+    return " ".join(world.word(w, "l2") if rng.random() < rate else w for w in sentence.split())
+
+
+def _may_code_switch(world: World, sentences: list[str]) -> bool:
+    """Never mix languages in a unit that states a held-out entity's fact."""
+    for sentence in sentences:
+        if any(world.split_of[e] != "bilingual" for e in world.stated_fact_entities(sentence)):
+            return False
+    return True
+
+
+def sample_unit(world: World, config: CorpusConfig, rng: random.Random) -> tuple[str, str]:
+    """One unit of the stream as (language, text): language "l1", "l2" or "mixed" (code-switched L1)."""
+    lang = "l2" if rng.random() < config.l2_share else "l1"
+    kind = rng.random()
+    if kind < config.fact_share:
+        sentences = [fact_unit(world, lang, rng)]
+    elif kind < config.fact_share + config.episode_share:
+        sentences = episode_unit(world, lang, rng, config.episode_lines)
+    else:
+        sentences = [world.translate(world.filler_sentence(rng), lang)]
+    if lang == "l1" and config.code_switch_share and rng.random() < config.code_switch_share \
+            and _may_code_switch(world, sentences):
+        switched = [code_switch(world, s, config.code_switch_rate, rng) for s in sentences]
+        if switched != sentences:
+            return "mixed", SEPARATOR.join(switched)
+    return lang, SEPARATOR.join(sentences)
+
+
+def unit_stream(world: World, config: CorpusConfig, seed: int) -> Iterator[tuple[str, str]]:
+    """An endless deterministic stream of (language, unit text) pairs."""
     rng = random.Random(seed)
     while True:
-        yield sample_sentence(world, config, rng)
+        yield sample_unit(world, config, rng)
 
 
 def token_blocks(world: World, config: CorpusConfig, vocab: dict[str, int], seed: int,
                  num_blocks: int, block_size: int) -> list[list[int]]:
-    """`num_blocks` blocks of `block_size` token ids cut from the sentence stream (sentences end in ".")."""
-    stream = sentence_stream(world, config, seed)
+    """`num_blocks` blocks of `block_size` token ids cut from the unit stream (each unit ends in ".")."""
+    stream = unit_stream(world, config, seed)
     blocks: list[list[int]] = []
     buffer: list[int] = []
+    period = vocab["."]
     while len(blocks) < num_blocks:
-        _, sentence = next(stream)
-        buffer.extend(vocab[w] for w in sentence.split())
-        buffer.append(vocab["."])
+        _, text = next(stream)
+        buffer.extend(vocab[w] for w in text.split())
+        buffer.append(period)
         while len(buffer) >= block_size and len(blocks) < num_blocks:
             blocks.append(buffer[:block_size])
             buffer = buffer[block_size:]

@@ -1,12 +1,20 @@
-"""Pretrain the tiny base model of the cloned-language testbed, deterministically.
+"""Pretrain a base model of the cloned-language testbed, deterministically.
 
-The shipped checkpoint (`xling_align/resources/clone_model/`) is this script's output for seed 0; the run
-is single-threaded with deterministic torch algorithms, so on the same torch build it reproduces the
-shipped `model.safetensors` bit for bit (`SHA256SUMS` compares equal):
+The shipped checkpoints (`xling_align/resources/clone_base/`, `xling_align/resources/clone_control/`) are
+this script's output; the run is single-threaded with deterministic torch algorithms, so on the same torch
+build it reproduces the shipped weights bit for bit (compare `SHA256SUMS`):
 
-    python -m xling_align.clone.pretrain --seed 0 --output /tmp/clone_model
+    python -m xling_align.clone.pretrain --preset base --output /tmp/clone_base
+    python -m xling_align.clone.pretrain --preset control --output /tmp/clone_control
 
-Other seeds or sizes give other base models for ablations (`--steps`, `--l2-share`, ...).
+`base` is plain next-token pretraining on the bilingual corpus. `control` is the positive control: the same
+corpus and model plus PreAlign-style word-level alignment (Li et al., EMNLP 2024): an InfoNCE loss that
+pulls each dictionary word's hidden state towards its translation's at every layer (the embeddings
+included), and code-switching of L1 text (never in a unit carrying a held-out fact). Any field can be
+overridden on the command line (`--steps`, `--l2-share`, ...) for pilots and ablations.
+
+Weights are stored in float16 (`--storage-dtype`) to keep the wheel small; `load_checkpoint` casts them
+back to float32.
 """
 
 from __future__ import annotations
@@ -14,40 +22,61 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from xling_align.clone.checksum import write_manifest
+from xling_align.clone.checkpoints import readable_by_all
+from xling_align.clone.checksum import verify_manifest, write_manifest
 from xling_align.clone.corpus import CorpusConfig, token_blocks
 from xling_align.clone.tokenizer import build_tokenizer
 from xling_align.clone.world import World, WorldConfig, build_world
 
 WORLD_FILE = "clone_world.json"
 PRETRAIN_FILE = "clone_pretraining.json"
+STORAGE_DTYPES = ("float16", "bfloat16", "float32")
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Model size and optimisation of the base-model pretraining (defaults = the shipped checkpoint)."""
+    """World, corpus, model size and optimisation of a base-model pretraining run (defaults = `base`)."""
 
     seed: int = field(default=0, metadata={"help": "seed of the world, the corpus and the initialisation"})
-    steps: int = field(default=800, metadata={"help": "optimizer steps"})
-    batch_size: int = field(default=32, metadata={"help": "blocks per step"})
-    block_size: int = field(default=64, metadata={"help": "tokens per block"})
-    learning_rate: float = field(default=2e-3, metadata={"help": "peak AdamW learning rate"})
-    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps before the cosine decay"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    # world
+    anchor_share: float = field(default=0.5, metadata={"help": "bilingual entities with the same name in L1 and L2"})
+    dev_per_category: int = field(default=2, metadata={"help": "held-out dev entities per category"})
+    test_per_category: int = field(default=6, metadata={"help": "held-out test entities per category"})
+    # corpus
+    l2_share: float = field(default=0.3, metadata={"help": "fraction of units in L2"})
+    fact_share: float = field(default=0.45, metadata={"help": "fraction of units stating a fact"})
+    episode_share: float = field(default=0.25, metadata={"help": "fraction of units that are in-context episodes"})
+    code_switch_share: float = field(default=0.0, metadata={"help": "fraction of L1 units code-switched (control)"})
+    code_switch_rate: float = field(default=0.3, metadata={"help": "fraction of words switched in such a unit"})
+    # word-level alignment (control)
+    word_alignment_weight: float = field(
+        default=0.0, metadata={"help": "weight of the PreAlign-style word InfoNCE at every layer (0 = off)"}
+    )
+    word_alignment_pairs: int = field(default=64, metadata={"help": "dictionary pairs per step for that loss"})
+    word_alignment_temperature: float = field(default=0.1, metadata={"help": "temperature of that InfoNCE"})
+    # model
     hidden_size: int = field(default=128, metadata={"help": "model width"})
     num_layers: int = field(default=4, metadata={"help": "decoder blocks"})
     num_heads: int = field(default=4, metadata={"help": "attention heads"})
     intermediate_size: int = field(default=512, metadata={"help": "MLP width"})
-    l2_share: float = field(default=0.05, metadata={"help": "fraction of pretraining sentences in L2"})
-    l1_fact_share: float = field(default=0.3, metadata={"help": "fraction of L1 sentences stating a fact"})
+    # optimisation
+    steps: int = field(default=3000, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=32, metadata={"help": "blocks per step"})
+    block_size: int = field(default=128, metadata={"help": "tokens per block"})
+    learning_rate: float = field(default=4e-3, metadata={"help": "peak AdamW learning rate"})
+    warmup_steps: int = field(default=200, metadata={"help": "linear warm-up steps before the cosine decay"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    storage_dtype: str = field(default="float16", metadata={"help": "dtype of the saved weights"})
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.block_size < 8:
@@ -56,10 +85,31 @@ class PretrainConfig:
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}; "
                              "pick sizes that divide.")
+        if self.storage_dtype not in STORAGE_DTYPES:
+            raise ValueError(f"storage_dtype={self.storage_dtype!r} is not one of {STORAGE_DTYPES}.")
+        if self.word_alignment_weight < 0 or self.word_alignment_pairs < 2:
+            raise ValueError(f"word_alignment_weight={self.word_alignment_weight} must be >= 0 and "
+                             f"word_alignment_pairs={self.word_alignment_pairs} >= 2 (InfoNCE needs negatives).")
+        self.world_config()  # validates the world fields
+        self.corpus_config()
+
+    def world_config(self) -> WorldConfig:
+        return WorldConfig(seed=self.seed, anchor_share=self.anchor_share, dev_per_category=self.dev_per_category,
+                           test_per_category=self.test_per_category)
+
+    def corpus_config(self) -> CorpusConfig:
+        return CorpusConfig(l2_share=self.l2_share, fact_share=self.fact_share, episode_share=self.episode_share,
+                            code_switch_share=self.code_switch_share, code_switch_rate=self.code_switch_rate)
+
+
+PRESETS: dict[str, dict] = {
+    "base": {},
+    "control": {"word_alignment_weight": 1.0, "code_switch_share": 0.5},
+}
 
 
 def build_model(config: PretrainConfig, vocab_size: int, pad_token_id: int) -> LlamaForCausalLM:
-    """A freshly initialised tiny Llama decoder (seed the generator before calling for determinism)."""
+    """A freshly initialised small Llama decoder (seed the generator before calling for determinism)."""
     model_config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=config.hidden_size,
@@ -76,6 +126,28 @@ def build_model(config: PretrainConfig, vocab_size: int, pad_token_id: int) -> L
     return LlamaForCausalLM(model_config)
 
 
+def dictionary_pairs(world: World, vocab: dict[str, int]) -> torch.Tensor:
+    """(n, 2) token ids of every L1 word and its distinct L2 word (the bilingual dictionary; no facts)."""
+    pairs = [(vocab[w], vocab[world.l2_words[w]]) for w in world.l1_vocabulary if world.l2_words[w] != w]
+    return torch.tensor(pairs, dtype=torch.long)
+
+
+def word_alignment_loss(model, pairs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """PreAlign-style loss: symmetric InfoNCE between each word's hidden state and its translation's, each
+    word fed alone, averaged over every hidden_states index (0 = the embeddings, tied to the output rows)."""
+    ids = torch.cat([pairs[:, 0], pairs[:, 1]]).unsqueeze(1)
+    hidden = model(input_ids=ids, output_hidden_states=True).hidden_states
+    n = pairs.shape[0]
+    labels = torch.arange(n)
+    total = 0.0
+    for states in hidden:
+        vectors = torch.nn.functional.normalize(states[:, 0], dim=-1)
+        logits = vectors[:n] @ vectors[n:].T / temperature
+        total = total + 0.5 * (torch.nn.functional.cross_entropy(logits, labels)
+                               + torch.nn.functional.cross_entropy(logits.T, labels))
+    return total / len(hidden)
+
+
 def _learning_rate(step: int, config: PretrainConfig) -> float:
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
@@ -83,16 +155,28 @@ def _learning_rate(step: int, config: PretrainConfig) -> float:
     return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True) -> Path:
-    """Pretrain on the imbalanced corpus and save model, tokenizer, world and manifest to `output`."""
+def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, description: str = "pretraining",
+             monitor: Callable[[int, LlamaForCausalLM, World], None] | None = None, monitor_every: int = 250) -> Path:
+    """Pretrain on the bilingual corpus and save model, tokenizer, world and manifest to `output`.
+
+    Args:
+        config: world, corpus, model and optimisation.
+        output: the checkpoint folder.
+        progress: show a progress bar and the final loss.
+        description: the progress bar's label.
+        monitor: pilot hook, called as `monitor(step, model, world)` every `monitor_every` steps and at the end
+            (model in eval mode, no gradients); it draws no random numbers, so the weights do not change.
+        monitor_every: steps between monitor calls.
+    """
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    world: World = build_world(WorldConfig(seed=config.seed))
+    world = build_world(config.world_config())
     tokenizer = build_tokenizer(world)
-    corpus = CorpusConfig(l2_share=config.l2_share, l1_fact_share=config.l1_fact_share)
-    blocks = token_blocks(world, corpus, tokenizer.get_vocab(), seed=config.seed,
+    vocab = tokenizer.get_vocab()
+    blocks = token_blocks(world, config.corpus_config(), vocab, seed=config.seed,
                           num_blocks=config.steps * config.batch_size, block_size=config.block_size)
     data = torch.tensor(blocks, dtype=torch.long).view(config.steps, config.batch_size, config.block_size)
+    pairs = dictionary_pairs(world, vocab)
 
     # one thread + deterministic kernels: the same torch build gives the same bits on any machine load
     threads = torch.get_num_threads()
@@ -100,18 +184,23 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True) 
     torch.use_deterministic_algorithms(True)
     try:
         torch.manual_seed(config.seed)
+        pair_generator = torch.Generator().manual_seed(config.seed + 1)
         model = build_model(config, len(tokenizer), tokenizer.pad_token_id)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                       weight_decay=config.weight_decay, betas=(0.9, 0.98))
         model.train()
         started = time.perf_counter()
-        bar = tqdm(range(config.steps), desc="pretraining clone model", disable=not progress)
+        bar = tqdm(range(config.steps), desc=description, disable=not progress)
         loss_value = float("nan")
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(step, config)
             batch = data[step]
             loss = model(input_ids=batch, labels=batch).loss
+            if config.word_alignment_weight > 0:
+                chosen = torch.randperm(len(pairs), generator=pair_generator)[: config.word_alignment_pairs]
+                loss = loss + config.word_alignment_weight * word_alignment_loss(
+                    model, pairs[chosen], config.word_alignment_temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -119,17 +208,23 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True) 
             loss_value = loss.item()
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss_value:.3f}")
+            if monitor is not None and ((step + 1) % monitor_every == 0 or step + 1 == config.steps):
+                model.eval()
+                with torch.no_grad():
+                    monitor(step + 1, model, world)
+                model.train()
         seconds = time.perf_counter() - started
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(False)
 
     model.eval()
-    model.save_pretrained(output)
+    model.to(getattr(torch, config.storage_dtype)).save_pretrained(output)
     tokenizer.save_pretrained(output)
     (output / WORLD_FILE).write_text(json.dumps(world.config.to_dict(), indent=2, sort_keys=True) + "\n")
     # no timings in the shipped files: they would change the manifest from run to run
     (output / PRETRAIN_FILE).write_text(json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
+    readable_by_all(output)
     write_manifest(output)
     if progress:
         print(f"final loss {loss_value:.4f}; {config.steps} steps in {seconds:.0f} s; saved to {output}")
@@ -141,24 +236,48 @@ def load_world(folder: str | Path) -> World:
     path = Path(folder) / WORLD_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {folder} is not a clone checkpoint; regenerate one with "
-                                "`python -m xling_align.clone.pretrain --seed 0 --output DIR`.")
+                                "`python -m xling_align.clone.pretrain --preset base --output DIR`.")
     return build_world(WorldConfig(**json.loads(path.read_text())))
+
+
+def load_checkpoint(folder: str | Path, verify: bool = True):
+    """(model in float32, eval mode; tokenizer; world) of a clone checkpoint folder, checked against its manifest."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if verify:
+        verify_manifest(folder)
+    # stored in float16 to keep the wheel small; computed in float32
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(folder), load_world(folder)
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m xling_align.clone.pretrain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", required=True, help="folder to write the checkpoint to")
-    for name, spec in PretrainConfig.__dataclass_fields__.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(spec.default), default=spec.default,
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="base",
+                        help="base model or positive control (default: base); fields below override it")
+    for spec in fields(PretrainConfig):
+        parser.add_argument(f"--{spec.name.replace('_', '-')}", type=type(spec.default), default=None,
                             help=f"{spec.metadata.get('help', '')} (default: {spec.default})")
     return parser
 
 
+def config_from_args(args: argparse.Namespace) -> PretrainConfig:
+    config = replace(PretrainConfig(), **PRESETS[args.preset])
+    overrides = {spec.name: getattr(args, spec.name) for spec in fields(PretrainConfig)
+                 if getattr(args, spec.name) is not None}
+    return replace(config, **overrides)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = vars(make_parser().parse_args(argv))
-    output = args.pop("output")
-    pretrain(PretrainConfig(**args), output)
+    args = make_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        print(f"python -m xling_align.clone.pretrain: error: {error}", file=sys.stderr)
+        return 2
+    pretrain(config, args.output, description=f"pretraining ({args.preset})")
     return 0
 
 

@@ -1,11 +1,11 @@
-"""A direct fact-accuracy probe, independent of lm-eval: the answer word with the highest log-probability.
+"""A direct accuracy probe, independent of lm-eval: the answer word with the highest next-token log-probability.
 
-Used while iterating on the testbed and, in the tests, as the reference that lm-eval's zero-shot scores
-on the clone tasks must match.
+Used for pilot runs and, in the tests, as the reference that lm-eval's scores on the clone tasks must match
+(every answer is one token, so lm-eval's summed log-likelihood of a choice is this next-token score).
 
 Example:
     >>> from xling_align.clone.probe import fact_accuracy  # doctest: +SKIP
-    >>> fact_accuracy(model, tokenizer, world, "color", "l2")  # doctest: +SKIP
+    >>> fact_accuracy(model, tokenizer, world, world.test_entities, "l2")  # doctest: +SKIP
     0.43
 """
 
@@ -13,32 +13,48 @@ from __future__ import annotations
 
 import torch
 
-from xling_align.clone.world import World
+from xling_align.clone.world import FACT_KINDS, World
+
+SEPARATOR = " . "
 
 
 @torch.no_grad()
-def fact_accuracy(model, tokenizer, world: World, fact: str, lang: str, entities=None,
-                  demonstrations: list[str] | None = None) -> float:
-    """Fraction of `entities` (default: the scored ones) whose true answer scores highest among the choices.
-
-    Args:
-        demonstrations: optional sentences (e.g. L1 facts about demo entities) prepended, " . "-separated.
-    """
-    entities = list(entities or world.eval_entities)
+def choice_accuracy(model, tokenizer, prompts: list[str], choices: list[list[str]], labels: list[int],
+                    batch_size: int = 64) -> float:
+    """Fraction of prompts whose labelled choice (a single word) gets the highest next-token logit."""
     vocab = tokenizer.get_vocab()
-    choice_ids = [vocab[w] for w in world.choices(fact, lang)]
-    prefix = " . ".join(demonstrations) + " . " if demonstrations else ""
-    prompts = [prefix + world.fact_prompt(e, fact, lang) for e in entities]
-    ids = [[vocab[w] for w in p.split()] for p in prompts]
-    width = max(len(x) for x in ids)
-    # right padding; read the logits at each prompt's last real token
-    batch = torch.full((len(ids), width), tokenizer.pad_token_id)
-    mask = torch.zeros_like(batch)
-    for i, x in enumerate(ids):
-        batch[i, : len(x)] = torch.tensor(x)
-        mask[i, : len(x)] = 1
-    logits = model(input_ids=batch, attention_mask=mask).logits
-    last = logits[torch.arange(len(ids)), torch.tensor([len(x) - 1 for x in ids])]
-    predicted = last[:, choice_ids].argmax(-1).tolist()
-    answers = [world.choices(fact, "l1").index(world.fact_answer(e, fact)) for e in entities]
-    return sum(p == a for p, a in zip(predicted, answers)) / len(entities)
+    correct = 0
+    for start in range(0, len(prompts), batch_size):
+        chunk = prompts[start:start + batch_size]
+        ids = [[vocab[w] for w in p.split()] for p in chunk]
+        width = max(len(x) for x in ids)
+        batch = torch.full((len(ids), width), tokenizer.pad_token_id)
+        mask = torch.zeros_like(batch)
+        for i, x in enumerate(ids):
+            batch[i, : len(x)] = torch.tensor(x)
+            mask[i, : len(x)] = 1
+        logits = model(input_ids=batch, attention_mask=mask).logits
+        last = logits[torch.arange(len(ids)), torch.tensor([len(x) - 1 for x in ids])]
+        for row, options, label in zip(last, choices[start:start + batch_size], labels[start:start + batch_size]):
+            scores = row[[vocab[w] for w in options]]
+            correct += int(scores.argmax().item() == label)
+    return correct / len(prompts)
+
+
+def fact_accuracy(model, tokenizer, world: World, entities, lang: str, demonstrations: list[str] | None = None,
+                  facts=FACT_KINDS) -> float:
+    """Accuracy on every (entity, fact) question in `lang`, optionally after " . "-joined demonstrations."""
+    prefix = SEPARATOR.join(demonstrations) + SEPARATOR if demonstrations else ""
+    prompts, choices, labels = [], [], []
+    for entity in entities:
+        for fact in facts:
+            prompts.append(prefix + world.fact_prompt(entity, fact, lang))
+            choices.append(world.choices(fact, lang))
+            labels.append(world.choices(fact, "l1").index(world.fact_answer(entity, fact)))
+    return choice_accuracy(model, tokenizer, prompts, choices, labels)
+
+
+def episode_accuracy(model, tokenizer, documents: list[dict]) -> float:
+    """Accuracy on in-context documents (`query`, `choices`, `label`, as `xling_align.clone.tasks` builds them)."""
+    return choice_accuracy(model, tokenizer, [d["query"] for d in documents], [d["choices"] for d in documents],
+                           [d["label"] for d in documents])

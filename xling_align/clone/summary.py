@@ -1,113 +1,160 @@
-"""The demo's Markdown table and PNG plots, built from the lm-eval results files it wrote.
+"""The demo's summary: `summary.json`, a Markdown table and PNG plots, built from the lm-eval results files.
+
+`summary.json` is `{"chance": float, "arms": {arm: {figure: value}}}`; an arm's figures are the clone
+tasks' accuracies under their short names (`l1_heldout`, `l2_bilingual`, `l2_heldout`,
+`l2_heldout_l1demo`, the `_dev` ones, `icl_*`), read back from `results_clone_<arm>.json`, plus the
+layer-wise retrieval (`sentence_retrieval` with mean pooling, `sentence_retrieval_last` with last-token
+pooling, `entity_retrieval`: `{layer: accuracy}`).
 
 Example:
-    >>> rows = {"base": {"xling_clone_color_l1": 0.9, "xling_clone_color_l2": 0.2}}
-    >>> print(accuracy_table(rows, {"base": {1: 0.5}}).splitlines()[0])
-    | model | color L1 | color L2 | retrieval L1->L2 (best layer) |
+    >>> short_name("xling_clone_l2_heldout")
+    'l2_heldout'
+    >>> arms = {"base": {"l1_heldout": 1.0, "l2_bilingual": 0.9, "l2_heldout": 0.2, "l2_heldout_l1demo": 0.2}}
+    >>> print(accuracy_table(arms).splitlines()[0])  # doctest: +ELLIPSIS
+    | arm | L1 held-out (ceiling) | L2 bilingual (ceiling) | L2 held-out | ...
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-# task suffix -> column title, in table order
-COLUMNS = {
-    "l1": "L1",
-    "l2": "L2",
-    "l1_5shot": "L1 5-shot",
-    "l2_5shot": "L2 5-shot",
-    "l2_5shot_l1demo": "L2 5-shot L1-demo",
+from xling_align.clone.evaluation import read_accuracies
+from xling_align.clone.world import CATEGORIES, COLORS, LABELS
+
+TASK_PREFIX = "xling_clone_"
+# figure -> column title, in table order (test split and in-context part)
+MAIN_COLUMNS = {
+    "l1_heldout": "L1 held-out (ceiling)",
+    "l2_bilingual": "L2 bilingual (ceiling)",
+    "l2_heldout": "L2 held-out",
+    "l2_heldout_l1demo": "L2 held-out, 5 L1 demos",
+    "icl_l1": "ICL L1",
+    "icl_l2": "ICL L2",
+    "icl_l2_l1demo": "ICL L2 query, L1 demos",
 }
-FACT_TITLES = {"category": "category", "color": "color"}
+DEV_COLUMNS = {
+    "l1_heldout_dev": "L1 dev",
+    "l2_heldout_dev": "L2 dev",
+    "l2_heldout_dev_l1demo": "L2 dev, 5 L1 demos",
+}
+RETRIEVAL_KEYS = {"sentence_retrieval": "sentence (mean)", "sentence_retrieval_last": "sentence (last token)",
+                  "entity_retrieval": "entity"}
 
 
-def _columns(accuracies: dict[str, dict[str, float]]) -> list[tuple[str, str]]:
-    """(task, title) of every task present in the results, in a fixed order."""
-    present = {task for per_model in accuracies.values() for task in per_model}
-    columns = []
-    for fact, fact_title in FACT_TITLES.items():
-        for suffix, title in COLUMNS.items():
-            task = f"xling_clone_{fact}_{suffix}"
-            if task in present:
-                columns.append((task, f"{fact_title} {title}"))
-    return columns
+def chance_level() -> float:
+    """Accuracy of a uniform guess: every clone task has five choices (categories, colours, labels)."""
+    sizes = {len(CATEGORIES), len(COLORS), len(LABELS)}
+    if len(sizes) != 1:
+        raise ValueError(f"the clone tasks have different numbers of choices {sorted(sizes)}; one chance level "
+                         "no longer describes them.")
+    return 1.0 / sizes.pop()
 
 
-def accuracy_table(accuracies: dict[str, dict[str, float]], retrieval: dict[str, dict[int, float]]) -> str:
-    """Markdown table: one row per model, accuracy per clone task, and the best layer-wise retrieval accuracy.
+def short_name(task: str) -> str:
+    return task.removeprefix(TASK_PREFIX)
 
-    Args:
-        accuracies: `{model: {task: acc}}` as read from the results files.
-        retrieval: `{model: {layer: L1->L2 retrieval accuracy}}` on held-out pairs.
-    """
-    columns = _columns(accuracies)
-    header = "| model | " + " | ".join(title for _, title in columns) + " | retrieval L1->L2 (best layer) |"
-    lines = [header, "|" + "---|" * (len(columns) + 2)]
-    for model, per_task in accuracies.items():
-        cells = [f"{per_task[task]:.3f}" if task in per_task else "-" for task, _ in columns]
-        by_layer = retrieval.get(model, {})
-        if by_layer:
-            layer = max(by_layer, key=lambda k: (by_layer[k], -k))
-            cells.append(f"{by_layer[layer]:.3f} (layer {layer})")
-        else:
-            cells.append("-")
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+
+def arm_figures(results_file: str | Path, retrieval: dict[str, dict[int, float]] | None = None) -> dict:
+    """One arm's figures: accuracies read from its lm-eval results file, plus its retrieval by layer."""
+    figures: dict = {short_name(t): acc for t, acc in read_accuracies(results_file).items()}
+    for key, by_layer in (retrieval or {}).items():
+        figures[key] = {str(layer): value for layer, value in sorted(by_layer.items())}
+    return figures
+
+
+def write_summary_json(arms: dict[str, dict], output_file: str | Path) -> dict:
+    summary = {"chance": chance_level(), "arms": arms}
+    Path(output_file).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _best(by_layer: dict) -> str:
+    if not by_layer:
+        return "-"
+    layer = max(by_layer, key=lambda k: (by_layer[k], -int(k)))
+    return f"{by_layer[layer]:.3f} (layer {layer})"
+
+
+def accuracy_table(arms: dict[str, dict], columns: dict[str, str] | None = None, retrieval: bool = True) -> str:
+    """Markdown table: one row per arm, the chosen figures, and the best-layer retrieval accuracies."""
+    columns = columns or MAIN_COLUMNS
+    present = [(key, title) for key, title in columns.items() if any(key in figures for figures in arms.values())]
+    titles = [title for _, title in present]
+    if retrieval:
+        titles += [f"{name} retrieval (best layer)" for name in RETRIEVAL_KEYS.values()]
+    lines = ["| arm | " + " | ".join(titles) + " |", "|" + "---|" * (len(titles) + 1)]
+    for arm, figures in arms.items():
+        cells = [f"{figures[key]:.3f}" if key in figures else "-" for key, _ in present]
+        if retrieval:
+            cells += [_best(figures.get(key, {})) for key in RETRIEVAL_KEYS]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def retrieval_table(retrieval: dict[str, dict[int, float]]) -> str:
-    """Markdown table of retrieval accuracy per layer (rows: models, columns: hidden_states index)."""
-    layers = sorted({layer for by_layer in retrieval.values() for layer in by_layer})
-    lines = ["| model | " + " | ".join(f"layer {k}" for k in layers) + " |", "|" + "---|" * (len(layers) + 1)]
-    for model, by_layer in retrieval.items():
-        lines.append(f"| {model} | " + " | ".join(f"{by_layer[k]:.3f}" if k in by_layer else "-" for k in layers) + " |")
+def retrieval_table(arms: dict[str, dict], key: str) -> str:
+    """Markdown table of one retrieval kind per layer (rows: arms, columns: hidden_states index)."""
+    layers = sorted({int(layer) for figures in arms.values() for layer in figures.get(key, {})})
+    lines = ["| arm | " + " | ".join(f"layer {k}" for k in layers) + " |", "|" + "---|" * (len(layers) + 1)]
+    for arm, figures in arms.items():
+        by_layer = figures.get(key, {})
+        lines.append(f"| {arm} | " + " | ".join(f"{by_layer[str(k)]:.3f}" if str(k) in by_layer else "-"
+                                               for k in layers) + " |")
     return "\n".join(lines)
 
 
-def plot_accuracies(accuracies: dict[str, dict[str, float]], output_file: str | Path) -> Path:
-    """Grouped bars: accuracy per clone task (x) and model (colour), with the chance level."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = _columns(accuracies)
-    models = list(accuracies)
-    width = 0.8 / max(1, len(models))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(columns) + 2), 4.2))
-    for i, model in enumerate(models):
-        xs = [j + (i - (len(models) - 1) / 2) * width for j in range(len(columns))]
-        ax.bar(xs, [accuracies[model].get(task, 0.0) for task, _ in columns], width=width, label=model)
-    ax.axhline(0.2, color="grey", linestyle="--", linewidth=1, label="chance (5 choices)")
-    ax.set_xticks(range(len(columns)))
-    ax.set_xticklabels([title for _, title in columns], rotation=35, ha="right", fontsize=8)
-    ax.set_ylabel("accuracy (lm-eval acc)")
-    ax.set_ylim(0, 1)
-    ax.set_title("Cloned-language fact questions: L1 facts asked in L1 and L2")
-    ax.legend(fontsize=8, ncol=2)
+    return plt
+
+
+def plot_accuracies(arms: dict[str, dict], chance: float, output_file: str | Path) -> Path:
+    """Bars: the transfer figures per arm; markers: each arm's two ceilings; dashed line: chance."""
+    plt = _pyplot()
+    bars = [("l2_heldout", "L2 held-out (0-shot)"), ("l2_heldout_l1demo", "L2 held-out, 5 L1 demos"),
+            ("icl_l2_l1demo", "ICL: L2 query, L1 demos")]
+    names = list(arms)
+    width = 0.8 / len(bars)
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(names) + 2), 5.0))
+    for i, (key, label) in enumerate(bars):
+        xs = [j + (i - (len(bars) - 1) / 2) * width for j in range(len(names))]
+        ax.bar(xs, [arms[n].get(key, 0.0) for n in names], width=width, label=label)
+    for key, label, marker in (("l1_heldout", "ceiling: L1 held-out", "^"),
+                               ("l2_bilingual", "ceiling: L2 bilingual", "v")):
+        ax.scatter(range(len(names)), [arms[n].get(key, float("nan")) for n in names], marker=marker, color="black",
+                   zorder=3, label=label)
+    ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=9)
+    ax.set_ylabel("accuracy (lm-eval acc, test split)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Cloned-language testbed: transfer of L1-only facts to L2, by arm")
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     fig.tight_layout()
     fig.savefig(output_file, dpi=110)
     plt.close(fig)
     return Path(output_file)
 
 
-def plot_retrieval(retrieval: dict[str, dict[int, float]], output_file: str | Path) -> Path:
-    """Retrieval accuracy (L1 -> L2, held-out pairs) against the layer, one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    for model, by_layer in retrieval.items():
-        layers = sorted(by_layer)
-        ax.plot(layers, [by_layer[k] for k in layers], marker="o", label=model)
-        ax.set_xticks(layers)
-    ax.set_xlabel("hidden_states index (0 = embeddings)")
-    ax.set_ylabel("top-1 retrieval accuracy L1 -> L2")
-    ax.set_ylim(0, 1.02)
-    ax.set_title("Sentence retrieval on held-out translation pairs")
-    ax.legend(fontsize=8)
+def plot_retrieval(arms: dict[str, dict], output_file: str | Path) -> Path:
+    """One panel per retrieval kind (sentence mean / last token, entity) against the layer, one line per arm."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(RETRIEVAL_KEYS), figsize=(4.6 * len(RETRIEVAL_KEYS), 4.0), sharey=True)
+    for ax, (key, name) in zip(axes, RETRIEVAL_KEYS.items()):
+        for arm, figures in arms.items():
+            by_layer = figures.get(key, {})
+            layers = sorted(int(k) for k in by_layer)
+            ax.plot(layers, [by_layer[str(k)] for k in layers], marker="o", label=arm)
+            ax.set_xticks(layers)
+        ax.set_xlabel("hidden_states index (0 = embeddings)")
+        ax.set_title(f"{name} retrieval L1 -> L2")
+        ax.set_ylim(0, 1.02)
+    axes[0].set_ylabel("top-1 retrieval accuracy")
+    axes[-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(output_file, dpi=110)
     plt.close(fig)

@@ -18,18 +18,21 @@ from __future__ import annotations
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from xling_align.clone.world import PUNCTUATION, World
+from xling_align.clone.world import SHARED_TOKENS, World
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)
 
 
 def build_tokenizer(world: World) -> PreTrainedTokenizerFast:
-    """The word-level tokenizer of `world` (special tokens first, then punctuation, L1 words, L2 words)."""
+    """The word-level tokenizer of `world`: special tokens, shared tokens, L1 words, then the L2 words that
+    differ from their L1 word (an anchor entity has one token for both languages)."""
     vocab: dict[str, int] = {}
-    for token in (*SPECIAL_TOKENS, *PUNCTUATION, *world.l1_vocabulary, *world.l2_vocabulary):
+    l2_only = [w for w, l1 in zip(world.l2_vocabulary, world.l1_vocabulary) if w != l1]
+    for token in (*SPECIAL_TOKENS, *SHARED_TOKENS, *world.l1_vocabulary, *l2_only):
         if token in vocab:
-            raise ValueError(f"token {token!r} appears twice in the clone lexicon; L1 and L2 must be disjoint.")
+            raise ValueError(f"token {token!r} appears twice in the clone lexicon; an L2 word may equal only its "
+                             "own L1 word (an anchor).")
         vocab[token] = len(vocab)
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     # split on whitespace and keep punctuation as separate words ("fox ?" and "fox?" both give 2 tokens)

@@ -1,18 +1,21 @@
-"""The synthetic bilingual world of the cloned-language testbed.
+"""The synthetic bilingual world of the cloned-language testbed (v2).
 
-L1 is a tiny English-like language: entities in semantic categories, each with a colour (a fact) and a
-home place (a distributional habit, not a fact), a small grammar of fact sentences and non-fact
-"filler" sentences. L2 is its clone: every L1 word has a distinct made-up L2 word (punctuation is shared,
-as in real languages), and the grammar is the same.
+L1 is a tiny English-like language about 80 entities in 5 categories, each entity with two facts: its
+category and its colour. L2 is a real clone: every L1 word has a made-up L2 word (punctuation and the
+digits are shared, as in real scripts), the grammar and the constructions are the same, and L2 text
+states facts too. The entities are split three ways per category:
 
-The design makes cross-lingual transfer measurable:
-- the facts that the evaluation asks about (an entity's category, an entity's colour) are stated only in
-  L1 text; L2 text uses the same entities in filler sentences only, so an L2 query about a fact can only
-  be answered by transferring what the model knows in L1;
-- alignment data (translation pairs, cross-lingual instructions) is built from filler sentences only, so
-  alignment can teach which L2 word means which L1 word, but never the facts themselves.
+- **bilingual** entities: their facts are stated in L1 and in L2 text. A share of them (`anchor_share`)
+  have the same name in both languages, as named entities often do: partial lexical anchors;
+- **held-out dev** entities: their facts are stated only in L1 (the names appear in L2 filler text);
+  used to choose the settings of alignment variants;
+- **held-out test** entities: as dev, used only for the reported transfer figures.
 
-Everything is a pure function of `WorldConfig` (a seed and a few sizes); nothing is downloaded.
+A held-out entity's fact asked in L2 can only be answered by transferring what the model knows in L1.
+Alignment data may use every entity's *name* (a dictionary entry is not a fact) but never a held-out fact.
+
+Each fact has three paraphrases (answer last, in the middle, first), so a fact is not tied to one surface
+form. Everything is a pure function of `WorldConfig`; nothing is downloaded.
 
 Example:
     >>> from xling_align.clone.world import build_world
@@ -21,6 +24,8 @@ Example:
     'the fox is a animal'
     >>> world.to_l2("the fox is a animal") != "the fox is a animal"
     True
+    >>> len(world.bilingual_entities), len(world.dev_entities), len(world.test_entities)
+    (40, 10, 30)
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ from functools import cached_property
 L1_NAME = "anglish"
 L2_NAME = "clonish"
 LANGUAGES = ("l1", "l2")
+SPLITS = ("bilingual", "dev", "test")
 
-# category -> entities; 16 per category so that each colour and category is balanced
+# category -> entities (16 each)
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "animal": ("fox", "cat", "dog", "horse", "cow", "sheep", "goat", "wolf",
                "bear", "lion", "tiger", "mouse", "rabbit", "deer", "duck", "owl"),
@@ -49,24 +55,25 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 COLORS = ("red", "blue", "green", "yellow", "black")
 PLACES = ("river", "forest", "city", "farm", "house", "market", "hill", "lake")
 OBJECTS = ("ball", "box", "hat", "cup", "flag")
-GENERIC_CLASS = "thing"  # what the generic objects are: "the ball is a thing"
-# intransitive verbs with a selectional preference for one category: a distributional cue to the
-# category that both languages share (as real languages do), never a statement of the fact
-CATEGORY_VERBS: dict[str, tuple[str, ...]] = {
-    "animal": ("runs", "sleeps", "jumps"),
-    "food": ("cools", "ripens", "spoils"),
-    "tool": ("breaks", "rusts", "works"),
-    "plant": ("grows", "blooms", "sways"),
-    "vehicle": ("drives", "stops", "turns"),
-}
-TRANSITIVE_VERBS = ("sees", "likes", "finds")
-FUNCTION_WORDS = ("the", "a", "is", "are", "of", "color", "near", "in", "and", "every")
-INSTRUCTION_WORDS = ("translate", "this", "sentence", "answer", "where", "what", "does", "see",
+TRANSITIVE_VERBS = ("sees", "likes", "finds", "meets")
+# no verb prefers a category: the category must come from the facts, not from distribution
+INTRANSITIVE_VERBS = ("walks", "waits", "stays", "rests")
+FUNCTION_WORDS = ("the", "a", "is", "of", "color", "has", "belongs", "to", "group", "one", "near", "in",
+                  "every")
+INSTRUCTION_WORDS = ("translate", "this", "sentence", "answer", "where", "what", "does", "see", "word",
                      L1_NAME, L2_NAME)
-# shared by both languages (like punctuation in real scripts)
+# shared by both languages, like punctuation and digits in real scripts; the digits are the labels of the
+# in-context task (a mapping that only the demonstrations give)
 PUNCTUATION = (".", "?", ":")
+LABELS = ("1", "2", "3", "4", "5")
+SHARED_TOKENS = PUNCTUATION + LABELS
 
 FACT_KINDS = ("category", "color")
+# paraphrases of each fact ({e}: entity, {a}: answer); the first one, answer last, is the query form
+PARAPHRASES: dict[str, tuple[str, ...]] = {
+    "category": ("the {e} is a {a}", "the {e} belongs to the {a} group", "one {a} is the {e}"),
+    "color": ("the color of the {e} is {a}", "the {e} has a {a} color", "{a} is the color of the {e}"),
+}
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -77,20 +84,35 @@ class WorldConfig:
     """Sizes and seed of the synthetic world (defaults = the shipped testbed).
 
     Args:
-        seed: seed of every random choice (L2 words, colours, home places).
-        home_place_probability: how often an intransitive filler sentence uses the entity's home place
-            (its distributional signature) rather than a random place.
-        demo_entities_per_category: entities per category reserved for few-shot demonstrations; the
-            other entities are the scored evaluation items.
+        seed: seed of every random choice (L2 words, colours, splits, anchors).
+        dev_per_category: held-out entities per category used to choose alignment settings.
+        test_per_category: held-out entities per category used only for the reported figures.
+        anchor_share: fraction of the bilingual entities whose name is the same in L1 and L2.
     """
 
-    seed: int = field(default=0, metadata={"help": "seed of the L2 lexicon, colours and home places"})
-    home_place_probability: float = field(
-        default=0.6, metadata={"help": "probability that a filler sentence uses the entity's home place"}
+    seed: int = field(default=0, metadata={"help": "seed of the L2 lexicon, colours, splits and anchors"})
+    dev_per_category: int = field(default=2, metadata={"help": "held-out dev entities per category"})
+    test_per_category: int = field(default=6, metadata={"help": "held-out test entities per category"})
+    anchor_share: float = field(
+        default=0.5, metadata={"help": "fraction of bilingual entities with the same name in both languages"}
     )
-    demo_entities_per_category: int = field(
-        default=3, metadata={"help": "entities per category kept for few-shot demonstrations (not scored)"}
-    )
+
+    def __post_init__(self):
+        per_category = min(len(m) for m in CATEGORIES.values())
+        if self.dev_per_category < 1 or self.test_per_category < 1:
+            raise ValueError(
+                f"WorldConfig(dev_per_category={self.dev_per_category}, test_per_category={self.test_per_category}) "
+                "leaves a held-out split empty; use at least 1 entity per category for each."
+            )
+        if self.dev_per_category + self.test_per_category > per_category - 2:
+            raise ValueError(
+                f"WorldConfig(dev_per_category={self.dev_per_category}, test_per_category={self.test_per_category}) "
+                f"leaves fewer than 2 bilingual entities per category (out of {per_category}); the bilingual split "
+                "needs scored entities and demonstration entities. Lower the held-out sizes."
+            )
+        if not 0.0 <= self.anchor_share < 1.0:
+            raise ValueError(f"WorldConfig.anchor_share={self.anchor_share} must be in [0, 1): some bilingual "
+                             "entities need distinct L2 names.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,14 +120,13 @@ class WorldConfig:
 
 @dataclass(frozen=True)
 class World:
-    """The lexicon, facts and grammar of L1 and its L2 clone (build it with `build_world`)."""
+    """The lexicon, facts, splits and grammar of L1 and its L2 clone (build it with `build_world`)."""
 
     config: WorldConfig
-    l2_words: dict[str, str]  # L1 word -> L2 word
-    color_of: dict[str, str]  # entity -> colour (a fact, stated only in L1)
-    home_of: dict[str, str]  # entity -> home place (a filler habit, not evaluated)
-    demo_entities: tuple[str, ...]  # for few-shot demonstrations only
-    eval_entities: tuple[str, ...]  # scored items
+    l2_words: dict[str, str]  # L1 word -> L2 word (anchors map to themselves)
+    color_of: dict[str, str]
+    split_of: dict[str, str]  # entity -> "bilingual" | "dev" | "test"
+    anchors: frozenset[str]  # bilingual entities with a shared name
 
     # ---- lexicon -------------------------------------------------------------------------------
     @cached_property
@@ -115,6 +136,33 @@ class World:
     @cached_property
     def category_of(self) -> dict[str, str]:
         return {e: cat for cat, members in CATEGORIES.items() for e in members}
+
+    def split(self, name: str) -> tuple[str, ...]:
+        """Entities of a split ("bilingual", "dev", "test"), in table order."""
+        if name not in SPLITS:
+            raise ValueError(f"split={name!r} is not one of {SPLITS}.")
+        return tuple(e for e in self.entities if self.split_of[e] == name)
+
+    @cached_property
+    def bilingual_entities(self) -> tuple[str, ...]:
+        return self.split("bilingual")
+
+    @cached_property
+    def dev_entities(self) -> tuple[str, ...]:
+        return self.split("dev")
+
+    @cached_property
+    def test_entities(self) -> tuple[str, ...]:
+        return self.split("test")
+
+    @cached_property
+    def heldout_entities(self) -> tuple[str, ...]:
+        return self.dev_entities + self.test_entities
+
+    @cached_property
+    def distinct_bilingual_entities(self) -> tuple[str, ...]:
+        """Bilingual entities whose L2 name differs from the L1 name (the ones that need alignment)."""
+        return tuple(e for e in self.bilingual_entities if e not in self.anchors)
 
     @cached_property
     def l1_vocabulary(self) -> tuple[str, ...]:
@@ -129,9 +177,9 @@ class World:
         return {v: k for k, v in self.l2_words.items()}
 
     def word(self, l1_word: str, lang: str) -> str:
-        """The word for `l1_word` in `lang` ("l1" or "l2"); punctuation is the same in both."""
+        """The word for `l1_word` in `lang` ("l1" or "l2"); shared tokens are the same in both."""
         _check_lang(lang)
-        if lang == "l1" or l1_word in PUNCTUATION:
+        if lang == "l1" or l1_word in SHARED_TOKENS:
             return l1_word
         return self.l2_words[l1_word]
 
@@ -142,6 +190,10 @@ class World:
     def translate(self, sentence: str, lang: str) -> str:
         """An L1 sentence rendered in `lang`."""
         return sentence if lang == "l1" else self.to_l2(sentence)
+
+    def to_l1(self, sentence: str) -> str:
+        """Read any sentence (L1, L2 or mixed) word by word in L1 (anchors and shared tokens stay)."""
+        return " ".join(self.l1_words_of_l2.get(w, w) for w in sentence.split())
 
     def choices(self, fact: str, lang: str) -> list[str]:
         """The answer words of a fact question, in `lang`."""
@@ -157,61 +209,79 @@ class World:
         raise ValueError(f"fact={fact!r} is not one of {FACT_KINDS}; pass 'category' or 'color'.")
 
     def fact_prompt(self, entity: str, fact: str, lang: str = "l1") -> str:
-        """The fact statement without its answer, e.g. 'the fox is a' (the evaluation query)."""
-        text = f"the {entity} is a" if fact == "category" else f"the color of the {entity} is"
-        return self.translate(text, lang)
+        """The query form of a fact without its answer, e.g. 'the fox is a' (the evaluation query)."""
+        template = PARAPHRASES[fact][0]
+        return self.translate(template.replace(" {a}", "").format(e=entity), lang)
 
-    def fact_sentence(self, entity: str, fact: str, lang: str = "l1") -> str:
-        """The full fact statement, e.g. 'the fox is a animal'."""
-        return f"{self.fact_prompt(entity, fact, lang)} {self.word(self.fact_answer(entity, fact), lang)}"
+    def fact_sentence(self, entity: str, fact: str, lang: str = "l1", paraphrase: int = 0) -> str:
+        """A full fact statement, e.g. 'the fox is a animal' (paraphrase 0) or 'one animal is the fox' (2)."""
+        template = PARAPHRASES[fact][paraphrase]
+        return self.translate(template.format(e=entity, a=self.fact_answer(entity, fact)), lang)
 
-    def all_fact_sentences(self, lang: str = "l1") -> list[str]:
-        return [self.fact_sentence(e, f, lang) for e in self.entities for f in FACT_KINDS]
+    def may_state_in_l2(self, entity: str) -> bool:
+        """Whether the world lets L2 text state this entity's facts (only bilingual entities)."""
+        return self.split_of[entity] == "bilingual"
+
+    def stated_fact_entities(self, sentence: str) -> set[str]:
+        """Entities whose facts (any paraphrase, true or false) a sentence states, read in L1.
+
+        Used to audit L2 text and alignment data. Works on L1, L2 and code-switched text.
+        """
+        words = self.to_l1(sentence).split()
+        found: set[str] = set()
+        for fact, templates in PARAPHRASES.items():
+            answers = set(CATEGORIES) if fact == "category" else set(COLORS)
+            for template in templates:
+                pattern = template.split()
+                for start in range(len(words) - len(pattern) + 1):
+                    window = words[start:start + len(pattern)]
+                    entity = None
+                    for slot, word in zip(pattern, window):
+                        if slot == "{e}":
+                            entity = word if word in self.category_of else None
+                            if entity is None:
+                                break
+                        elif slot == "{a}":
+                            if word not in answers:
+                                entity = None
+                                break
+                        elif slot != word:
+                            entity = None
+                            break
+                    if entity is not None:
+                        found.add(entity)
+        return found
 
     # ---- filler (non-fact) sentences -------------------------------------------------------------
     def filler_sentence(self, rng: random.Random) -> str:
-        """One random L1 sentence that uses the entities but states no evaluated fact."""
+        """One random L1 sentence that uses the entities but states no fact."""
         kind = rng.random()
         e1 = rng.choice(self.entities)
-        if kind < 0.4:
-            place = self.home_of[e1] if rng.random() < self.config.home_place_probability else rng.choice(PLACES)
-            verb = rng.choice(CATEGORY_VERBS[self.category_of[e1]])
-            return f"the {e1} {verb} near the {place}"
+        place = rng.choice(PLACES)
+        if kind < 0.35:
+            return f"the {e1} {rng.choice(INTRANSITIVE_VERBS)} near the {place}"
         if kind < 0.75:
             e2 = rng.choice(self.entities)
-            place = self.home_of[e1] if rng.random() < self.config.home_place_probability else rng.choice(PLACES)
             return f"the {e1} {rng.choice(TRANSITIVE_VERBS)} the {e2} in the {place}"
-        if kind < 0.82:
-            # colour words in an L2-usable context, never attached to an entity
+        if kind < 0.88:
+            # colour words in context, never attached to an entity
             return f"a {rng.choice(COLORS)} {rng.choice(OBJECTS)} is near the {e1}"
-        if kind < 0.9:
-            # category words in an L2-usable context, never attached to an entity
-            return f"every {rng.choice(tuple(CATEGORIES))} {rng.choice(TRANSITIVE_VERBS)} the {rng.choice(PLACES)}"
-        # the two question constructions with generic objects (no entity, no fixed answer), so that L2 text
-        # teaches the constructions and only the entity facts have to come from L1
-        obj = rng.choice(OBJECTS)
-        if rng.random() < 0.5:
-            return f"the color of the {obj} is {rng.choice(COLORS)}"
-        return f"the {obj} is a thing"
+        # category words in context, never attached to an entity
+        return f"every {rng.choice(tuple(CATEGORIES))} {rng.choice(TRANSITIVE_VERBS)} the {place}"
 
-    def is_fact_statement(self, sentence_l1: str) -> bool:
-        """Whether an L1 sentence states an evaluated fact (used to audit L2 and alignment text)."""
-        words = sentence_l1.split()
-        text = " ".join(words)
-        for entity in self.entities:
-            for fact in FACT_KINDS:
-                if self.fact_sentence(entity, fact) in text:
-                    return True
-            # any "X is a <category>" / "color of X is <colour>" also counts, true or false
-            if f"the {entity} is a" in text or f"color of the {entity}" in text:
-                return True
-        return False
+    # ---- in-context episodes ---------------------------------------------------------------------
+    def episode_sentence(self, entity: str, label: str, lang: str = "l1") -> str:
+        """One line of an in-context episode, a labelled list: 'the fox 3' (the label holds in one episode only)."""
+        return f"{self.episode_prompt(entity, lang)} {label}"
+
+    def episode_prompt(self, entity: str, lang: str = "l1") -> str:
+        return self.translate(f"the {entity}", lang)
 
 
 def _l1_words() -> tuple[str, ...]:
     words: list[str] = []
-    for group in (FUNCTION_WORDS, INSTRUCTION_WORDS, (GENERIC_CLASS,), tuple(CATEGORIES), COLORS, PLACES, OBJECTS,
-                  TRANSITIVE_VERBS, *CATEGORY_VERBS.values(), *CATEGORIES.values()):
+    for group in (FUNCTION_WORDS, INSTRUCTION_WORDS, tuple(CATEGORIES), COLORS, PLACES, OBJECTS,
+                  TRANSITIVE_VERBS, INTRANSITIVE_VERBS, *CATEGORIES.values()):
         for w in group:
             if w not in words:
                 words.append(w)
@@ -239,11 +309,6 @@ def _made_up_words(n: int, rng: random.Random, avoid: set[str]) -> list[str]:
 def build_world(config: WorldConfig | None = None) -> World:
     """Build the world deterministically from `config` (default: the shipped testbed, seed 0)."""
     config = config or WorldConfig()
-    if not 0 < config.demo_entities_per_category < min(len(m) for m in CATEGORIES.values()):
-        raise ValueError(
-            f"demo_entities_per_category={config.demo_entities_per_category} must leave both demonstration "
-            "and scored entities in every category; use a value between 1 and 15."
-        )
     rng = random.Random(config.seed)
     l1 = _l1_words()
     l2 = _made_up_words(len(l1), rng, avoid=set(l1))
@@ -251,15 +316,25 @@ def build_world(config: WorldConfig | None = None) -> World:
     # balanced colours, independent of category
     colors = [COLORS[i % len(COLORS)] for i in range(len(entities))]
     rng.shuffle(colors)
-    homes = [rng.choice(PLACES) for _ in entities]
-    demo: list[str] = []
+    split_of: dict[str, str] = {}
+    anchors: set[str] = set()
     for members in CATEGORIES.values():
-        demo += rng.sample(list(members), config.demo_entities_per_category)
+        order = list(members)
+        rng.shuffle(order)
+        dev = order[: config.dev_per_category]
+        test = order[config.dev_per_category: config.dev_per_category + config.test_per_category]
+        bilingual = order[config.dev_per_category + config.test_per_category:]
+        split_of.update({e: "dev" for e in dev})
+        split_of.update({e: "test" for e in test})
+        split_of.update({e: "bilingual" for e in bilingual})
+        anchors.update(bilingual[: round(config.anchor_share * len(bilingual))])
+    l2_words = dict(zip(l1, l2))
+    for entity in anchors:
+        l2_words[entity] = entity
     return World(
         config=config,
-        l2_words=dict(zip(l1, l2)),
+        l2_words=l2_words,
         color_of=dict(zip(entities, colors)),
-        home_of=dict(zip(entities, homes)),
-        demo_entities=tuple(e for e in entities if e in demo),
-        eval_entities=tuple(e for e in entities if e not in demo),
+        split_of=split_of,
+        anchors=frozenset(anchors),
     )

@@ -1,8 +1,9 @@
 """`xling-align export-data`: copy the benchmark data from the hub once into the offline layout.
 
 Writes `<output>/<benchmark>/<lang>/<split>.jsonl` (the hub's columns and split names) for the splits the
-`xling_*` tasks read: the scored split and the demonstration split of every language. Afterwards the
-tasks run offline with `XLING_DATA_DIR=<output>` or `lm_eval ... --metadata '{"data_dir": "<output>"}'`.
+`xling_*` tasks read: the scored split and the demonstration split of every language, and for the
+`xling_afp_*` tasks (the paper's protocol) the test split and the dev split their demonstrations come from.
+Afterwards the tasks run offline with `XLING_DATA_DIR=<output>` or `--metadata '{"data_dir": "<output>"}'`.
 
 Example:
     xling-align export-data --output ~/xling-data --benchmarks pawsx xnli --languages en de zh
@@ -18,6 +19,7 @@ from pathlib import Path
 from xling_align.benchmark_table import BENCHMARKS, HubSplit, benchmark
 from xling_align.commands.options import ListOption, add_deprecated_alias
 from xling_align.lm_eval_tasks.data_loader import DATA_DIR_ENV, load_hub_split, local_path
+from xling_align.paper_protocol import PROTOCOLS
 
 
 def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tuple[str, str, HubSplit]]:
@@ -28,6 +30,8 @@ def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tu
         wanted = table.languages if languages is None else [lang for lang in languages if lang in table.languages]
         for lang in wanted:
             sources = [table.scored(lang), table.demonstrations(lang)]
+            if name in PROTOCOLS:
+                sources += PROTOCOLS[name].splits_read(lang)
             planned += [(name, lang, source) for source in dict.fromkeys(sources) if source is not None]
     if languages is not None:
         all_known = {lang for name in benchmarks for lang in benchmark(name).languages}

@@ -1,6 +1,7 @@
 """`xling-align report`: Markdown tables (and a bar chart) from lm-eval result files.
 
-One table per benchmark and setting (in-language demonstrations, or `_endemo`: English demonstrations),
+One table per benchmark and setting (in-language demonstrations, `_endemo`: English demonstrations, or the
+paper's protocol: `xling_afp_*` with the English prompt, `xling_afp_*_native` with the in-language prompt),
 one row per language, one column per run (accuracy x 100); then the mean over languages, the mean over
 the non-English ones, and the English-minus-rest gap (how much better English is than the rest: AFP
 should shrink it). With two or more runs a last column gives the difference last minus first
@@ -34,10 +35,13 @@ from xling_align.benchmark_table import BENCHMARKS, english_codes
 # lm-eval's built-in task prefix -> benchmark name (`paws_de` is PAWS-X)
 _BUILTIN_PREFIX = {entry.builtin_task_prefix: name for name, entry in BENCHMARKS.items()}
 _XLING_TASK = re.compile(r"^xling_(?P<bench>" + "|".join(BENCHMARKS) + r")_(?P<lang>.+?)(?P<endemo>_endemo)?$")
+_AFP_TASK = re.compile(r"^xling_afp_(?P<bench>" + "|".join(BENCHMARKS) + r")_(?P<lang>.+?)(?P<native>_native)?$")
 _BUILTIN_TASK = re.compile(r"^(?P<prefix>" + "|".join(_BUILTIN_PREFIX) + r")_(?P<lang>[A-Za-z]{2,3}(?:_[A-Za-z]{4})?)$")
 ENGLISH = english_codes()
 IN_LANGUAGE = "in-language demonstrations"
 ENGLISH_DEMOS = "English demonstrations (_endemo)"
+PAPER_PROTOCOL = "paper protocol, English prompt (xling_afp)"
+PAPER_PROTOCOL_NATIVE = "paper protocol, in-language prompt (xling_afp _native)"
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,12 @@ def parse_task(name: str) -> tuple[str, str, str] | None:
     ('pawsx', 'English demonstrations (_endemo)', 'zh')
     >>> parse_task("paws_de")
     ('pawsx', 'in-language demonstrations', 'de')
+    >>> parse_task("xling_afp_pawsx_zh")
+    ('pawsx', 'paper protocol, English prompt (xling_afp)', 'zh')
     """
+    match = _AFP_TASK.match(name)
+    if match:
+        return match["bench"], PAPER_PROTOCOL_NATIVE if match["native"] else PAPER_PROTOCOL, match["lang"]
     match = _XLING_TASK.match(name)
     if match:
         setting = ENGLISH_DEMOS if match["endemo"] else IN_LANGUAGE
@@ -184,6 +193,9 @@ def build_tables(runs: list[list[Score]], labels: list[str]) -> str:
     lookup = [{(s.benchmark, s.setting, s.shots, s.lang): s.acc for s in run} for run in runs]
     english_of = [{(s.benchmark, s.shots): s.acc for s in run if s.setting == IN_LANGUAGE and s.lang in ENGLISH}
                   for run in runs]
+    # the paper-protocol tables score English themselves, in the same setting
+    english_same_setting = [{(s.benchmark, s.setting, s.shots): s.acc for s in run if s.lang in ENGLISH}
+                            for run in runs]
     with_diff = len(runs) >= 2
     out = []
     for benchmark, setting, shots in keys:
@@ -212,11 +224,13 @@ def build_tables(runs: list[list[Score]], labels: list[str]) -> str:
         out.append(row("**average**", [_mean(values) for values in per_run]))
         out.append(row("**average without English**", [_mean(values) for values in rest]))
         gaps = []
+        same_setting = setting in (IN_LANGUAGE, PAPER_PROTOCOL)  # tables that score English themselves
         for index, values in enumerate(rest):
-            english = english_of[index].get((benchmark, shots))
+            english = (english_same_setting[index].get(table_key) if same_setting
+                       else english_of[index].get((benchmark, shots)))
             mean_rest = _mean(values)
             gaps.append(english - mean_rest if english is not None and mean_rest is not None else None)
-        gap_name = "**English − rest**" if setting == IN_LANGUAGE else "**English (in-language) − rest**"
+        gap_name = "**English − rest**" if same_setting else "**English (in-language) − rest**"
         out.append(row(gap_name, gaps))
         out.append("")
         out += _table_notes(runs, labels, table_key, langs, common)
@@ -255,10 +269,11 @@ def plot(runs: list[list[Score]], labels: list[str], path: Path) -> None:
     for index, (label, table) in enumerate(zip(labels, lookup)):
         xs = [position + index * width for position in range(len(keys))]
         axis.bar(xs, [100 * table.get(key, float("nan")) for key in keys], width=width, label=label)
-    names = [f"{b}{'*' if st == ENGLISH_DEMOS else ''}{'' if n is None else f' {n}-shot'} {lang}" for b, st, n, lang in keys]
+    marks = {ENGLISH_DEMOS: "*", PAPER_PROTOCOL: "†", PAPER_PROTOCOL_NATIVE: "‡"}
+    names = [f"{b}{marks.get(st, '')}{'' if n is None else f' {n}-shot'} {lang}" for b, st, n, lang in keys]
     axis.set_xticks([p + 0.4 - width / 2 for p in range(len(keys))], names, rotation=90, fontsize=7)
     axis.set_ylabel("accuracy (%)")
-    axis.set_title("xling tasks (* = English demonstrations)")
+    axis.set_title("xling tasks (* English demonstrations, † paper protocol, ‡ its in-language prompt)")
     axis.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from xling_align.data import DataFormatError
+    from xling_align.engines import UnsupportedSetupError
     from xling_align.recipe_parser import RecipeError
     from xling_align.run_directory import OutputDirError
     from xling_align.training_data import TrainingDataError
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         script_args, training_args, model_args = parse_recipe(argv)
         train(script_args, training_args, model_args)
-    except (RecipeError, OutputDirError, TrainingDataError, DataFormatError) as error:
+    except (RecipeError, OutputDirError, TrainingDataError, DataFormatError, UnsupportedSetupError) as error:
         print(f"xling-align train: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -1,0 +1,167 @@
+"""Prefix-tree scoring against plain full forwards (one per request, no cache), per architecture."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from xling_align.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer  # noqa: E402
+from xling_align.prefix_tree import TokenRequest, plan_prefix_tree  # noqa: E402
+
+ARCHITECTURES = ("llama", "xglm", "bloom", "gpt2", "qwen2")
+
+
+def sensitive_model(arch: str):
+    """A tiny random model whose outputs depend strongly on every input and position.
+
+    With the default initialisation (std 0.02) the next-token distribution is nearly uniform, so a wrong
+    position or a wrongly masked key moves a log-likelihood by less than the tolerance; weights 10 times
+    larger make such mistakes show.
+    """
+    from xling_align.tiny_models import build_tiny_model
+
+    model, _ = build_tiny_model(f"xling-align/tiny-random-{arch}")
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() >= 2:
+                parameter.mul_(10)
+    return model.eval()
+
+
+def full_forward(model, request: TokenRequest) -> tuple[float, bool]:
+    """The request scored as HFLM scores it: one forward over the whole input, no cache."""
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([request.tokens[:-1]])).logits[0]
+    logprobs = torch.log_softmax(logits[-request.num_scored :], dim=-1)
+    targets = torch.tensor(request.tokens[-request.num_scored :])
+    picked = logprobs.gather(-1, targets[:, None])[:, 0]
+    return float(picked[None].sum()), bool((logprobs.argmax(-1) == targets).all())
+
+
+def greedy_continuation(model, context: tuple[int, ...], length: int) -> tuple[int, ...]:
+    tokens = list(context)
+    with torch.no_grad():
+        for _ in range(length):
+            tokens.append(int(model(input_ids=torch.tensor([tokens])).logits[0, -1].argmax()))
+    return tuple(tokens[len(context) :])
+
+
+def make_requests(model, seed: int = 0) -> list[TokenRequest]:
+    """Requests shaped like lm-eval's: tasks with demonstrations, items with choices, some greedy."""
+    rng = random.Random(seed)
+
+    def words(n):
+        return tuple(rng.randrange(3, 300) for _ in range(n))
+
+    requests = []
+    for task in range(3):
+        fixed_demos = words(rng.randint(20, 40))
+        for item in range(4):
+            demos = fixed_demos if task != 1 else words(rng.randint(10, 40))  # task 1: demos per item
+            query = words(rng.randint(3, 12))
+            common = words(rng.randint(0, 6))  # choices sharing the start of their continuation
+            for _ in range(rng.choice([2, 3])):
+                choice = common + words(rng.randint(1, 7))
+                requests.append(TokenRequest(demos + query + choice, len(choice)))
+            greedy = greedy_continuation(model, demos + query, 3)
+            requests.append(TokenRequest(demos + query + greedy, 3))
+    requests.append(TokenRequest(words(9), 4))  # shares nothing
+    requests.append(requests[0])  # the same request twice
+    return requests
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny models gain nothing from threads, and on a busy machine idle-spinning threads slow them 100x
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def model(request):
+    return sensitive_model(request.param)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_scores_equal_full_forwards(model, batch_size):
+    requests = make_requests(model)
+    plan = plan_prefix_tree(requests, min_shared_tokens=2)
+    assert plan.unshared == [len(requests) - 2]
+    scorer = PrefixTreeScorer(model, batch_size=batch_size)
+    scores = scorer.score(requests, plan)
+    expected = [full_forward(model, request) for request in requests]
+    assert any(greedy for _, greedy in expected)  # is_greedy is really tested both ways
+    for index, (score, reference) in enumerate(zip(scores, expected, strict=True)):
+        if index in plan.unshared:
+            assert score is None
+            continue
+        assert score[0] == pytest.approx(reference[0], abs=1e-4), index
+        assert score[1] == reference[1], index
+    assert scorer.stats.tokens < sum(request.input_length for request in requests) * 0.6
+
+
+def test_rows_with_parents_of_different_lengths_share_a_batch(model):
+    # left-padded past, a mask and per-row positions: the path the tests above must have gone through
+    seen = []
+
+    def record(module, args, kwargs):
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        mask = kwargs.get("attention_mask")
+        if cache is not None and mask is not None:
+            past = cache.get_seq_length()
+            seen.append(bool((mask[:, :past] == 0).any()))
+
+    handle = model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        requests = make_requests(model)
+        PrefixTreeScorer(model, batch_size=16).score(requests, plan_prefix_tree(requests, 2))
+    finally:
+        handle.remove()
+    assert any(seen)
+
+
+def test_a_stored_prefix_serves_every_batch_unchanged(model):
+    # transformers appends to a cache in place: a prefix reused by several batches must not grow
+    requests = make_requests(model, seed=1)
+    plan = plan_prefix_tree(requests, min_shared_tokens=2)
+    scorer = PrefixTreeScorer(model, batch_size=2)
+    assert scorer.score(requests, plan) == scorer.score(requests, plan)
+
+
+def test_the_check_catches_a_model_whose_positions_go_wrong():
+    for arch in ("llama", "xglm", "gpt2", "qwen2"):
+        scorer = PrefixTreeScorer(sensitive_model(arch), batch_size=4)
+        assert scorer.check_against_full_forward(tuple(range(5, 90, 3))) < 1e-4
+        scorer._takes_position_ids = False  # as if the model ignored position_ids
+        assert scorer.check_against_full_forward(tuple(range(5, 90, 3))) > 1e-2, arch
+
+
+def test_a_sliding_window_cache_is_refused():
+    import transformers as tf
+
+    config = tf.Qwen2Config(vocab_size=384, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, use_sliding_window=True,
+                            sliding_window=4, max_window_layers=0, pad_token_id=0)
+    scorer = PrefixTreeScorer(tf.AutoModelForCausalLM.from_config(config).eval(), batch_size=4)
+    with pytest.raises(CachedScoringUnsupported, match="DynamicSlidingWindowLayer"):
+        scorer.check_against_full_forward(tuple(range(5, 60)))
+
+
+def test_a_lora_adapter_is_scored_through_the_cache():
+    from peft import LoraConfig, get_peft_model
+
+    base = sensitive_model("llama")
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.eval()
+    requests = make_requests(peft_model, seed=2)
+    scores = PrefixTreeScorer(peft_model, batch_size=4).score(requests, plan_prefix_tree(requests, 2))
+    for score, request in zip(scores, requests, strict=True):
+        if score is not None:
+            reference = full_forward(peft_model, request)
+            assert score[0] == pytest.approx(reference[0], abs=1e-4)
+            assert score[1] == reference[1]
