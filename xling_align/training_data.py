@@ -89,6 +89,9 @@ def load_training_data(script_args, alignment_eval_file: str | None = None) -> T
         train_source = f"{script_args.data_source}: {script_args.data_input or 'hub'}"
     check_training_columns(train, train_where)
     check_training_rows(train, train_where)
+    if script_args.languages and script_args.dataset_path is not None:
+        # against the whole file: the first max_train_samples rows may hold only some of its languages
+        check_languages_match(script_args.languages, languages_in_rows(train), train_where)
     train = _first(train, script_args.max_train_samples)
 
     limit = script_args.max_eval_samples
@@ -108,8 +111,6 @@ def load_training_data(script_args, alignment_eval_file: str | None = None) -> T
         evaluation, eval_source = None, None
 
     languages = list(script_args.languages) if script_args.languages else languages_in_rows(train)
-    if script_args.languages and script_args.dataset_path is not None:
-        check_languages_match(script_args.languages, languages_in_rows(train), train_where)
     return TrainingData(train, evaluation, languages, train_source, eval_source)
 
 
