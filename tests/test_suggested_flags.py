@@ -28,6 +28,9 @@ SHOWN_BY = [
     ("xling_align/commands/demo.py", ["demo"]),
     ("xling_align/commands/export_data.py", ["export-data"]),
     ("xling_align/commands/report.py", ["report"]),
+    ("xling_align/commands/reproduce.py", ["reproduce"]),
+    ("xling_align/reproduction.py", ["reproduce"]),
+    ("xling_align/stage_manifest.py", ["reproduce"]),
     ("xling_align/commands/train.py", ["train"]),
     ("xling_align/commands/xling_eval.py", ["lm_eval"]),
     ("xling_align/cli.py", ["xling-align"]),
@@ -50,16 +53,18 @@ SHOWN_BY = [
 # command names as they appear in text -> parser key
 MENTIONS = [
     (r"xling-align data build", "data build"),
-    (r"xling-align (analyze|demo|export-data|report|train)", None),  # key: the sub-command
-    (r"-m xling_align (analyze|demo|export-data|report|train)", None),
+    (r"xling-align (analyze|demo|export-data|report|reproduce|train)", None),  # key: the sub-command
+    (r"-m xling_align (analyze|demo|export-data|report|reproduce|train)", None),
     (r"(?<![\w-])(lm_eval|xling-eval)(?![\w.])", "lm_eval"),
     (r"accelerate launch", "accelerate launch"),
     (r"python -m xling_align\.clone\.pretrain", "clone.pretrain"),
     (r"python -m xling_align\.lm_eval_tasks\.\w+", "generator"),
     (r"python -m xling_align\.package_paths", "package_paths"),
+    (r"benchmarks/clone_ablation\.py", "clone_ablation"),
 ]
 # doctest examples that define their own throw-away parser, and placeholders
-NOT_FLAGS = {("xling_align/commands/options.py", "--langs"), ("xling_align/recipe_parser.py", "--steps")}
+NOT_FLAGS = {("xling_align/commands/options.py", "--langs"), ("xling_align/recipe_parser.py", "--steps"),
+             ("xling_align/clone/evaluation.py", "--metadata")}  # (the last quotes lm-eval's own notice)
 PLACEHOLDERS = {"--setting", "--key"}
 FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
 
@@ -74,7 +79,7 @@ def option_strings(command: str) -> frozenset[str]:
     """The flags `command` accepts."""
     if command == ANY_COMMAND:
         return frozenset().union(*(option_strings(name) for name in
-                                   ("train", "data build", "analyze", "demo", "export-data", "report")))
+                                   ("train", "data build", "analyze", "demo", "export-data", "report", "reproduce")))
     if command == "xling-align":
         return frozenset({"--help", "--version", "-h", "-V"})
     if command == "train":
@@ -85,6 +90,10 @@ def option_strings(command: str) -> frozenset[str]:
         from xling_align.commands import data
 
         return frozenset(_subparser(data.make_parser(), "build")._option_string_actions)
+    if command == "reproduce":  # its own options, and the recipe's settings (passed on to the train stage)
+        from xling_align.commands.reproduce import make_parser
+
+        return frozenset(make_parser()._option_string_actions) | option_strings("train")
     if command in ("analyze", "demo", "export-data", "report"):
         from importlib import import_module
 
@@ -102,8 +111,15 @@ def option_strings(command: str) -> frozenset[str]:
         from xling_align.clone.pretrain import make_parser
 
         return frozenset(make_parser()._option_string_actions)
-    if command == "generator":
-        return frozenset({"--check"})
+    if command == "generator":  # its own --check, and the lm_eval command lines of the READMEs it writes
+        return frozenset({"--check"}) | option_strings("lm_eval")
+    if command == "clone_ablation":
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("clone_ablation", REPO / "benchmarks" / "clone_ablation.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return frozenset(module.make_parser()._option_string_actions)
     if command == "package_paths":
         return frozenset()
     raise KeyError(command)
