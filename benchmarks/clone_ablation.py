@@ -144,7 +144,7 @@ def ship_arms(args) -> str:
     return f"saved {', '.join(args.ship_arms)} to {target}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="clone_ablation", help="folder for one demo folder per seed + summary")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="alignment seeds (default: 0 1 2)")
@@ -157,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="run a pre-registered dev-split selection: 'lr' (shared learning rate) or 'variants'")
     parser.add_argument("--ship-arms", nargs="+", default=None, help=f"train and save shipped arms (e.g. cif mcl {BEST_VARIANT})")
     parser.add_argument("--arms-dir", default=None, help="where --ship-arms saves (default: the package's clone_arms/)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
     torch.set_num_threads(1)
     try:
         if args.ship_arms:

@@ -13,7 +13,9 @@ with neither, the data are read from the hub with `datasets.load_dataset`, with 
 lm-eval 0.4.13 uses for its built-in tasks. `xling-align export-data` writes the local layout once.
 
 Which hub dataset, config and split hold each language, and which columns a file must have, are read from
-`xling_align.benchmark_table` (the one table of benchmark facts).
+`xling_align.benchmark_table` (the one table of benchmark facts). Local rows are checked (and labels of the
+other type converted) by `data_checks` before lm-eval sees them; the demonstration split is deferred
+(`demonstrations.DeferredSplit`) and read only when a demonstration is drawn.
 
 Example:
     >>> from xling_align.lm_eval_tasks.data_loader import local_path
@@ -23,12 +25,14 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from xling_align.benchmark_table import HubSplit, benchmark
+from xling_align.lm_eval_tasks.data_checks import check_hub_split, checked_rows, read_rows
+from xling_align.lm_eval_tasks.demonstrations import DeferredSplit
 
 DATA_DIR_ENV = "XLING_DATA_DIR"
 
@@ -48,63 +52,48 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[str | N
     return None, "hub"
 
 
-def _read_jsonl(path: Path, name: str, lang: str, split: str, origin: str) -> list[dict]:
+def _missing_file_message(path: Path, name: str, lang: str, split: str, origin: str, demonstrations: bool) -> str:
+    data_dir = path.parents[2]
+    export = (f"`xling-align export-data --benchmarks {name} --languages {lang} --output DIR` writes it on a machine "
+              f"with hub access (copy DIR/{name}/{lang}/{split}.jsonl here)")
+    if demonstrations:
+        return (f"No demonstrations for {name} {lang}: a few-shot run draws them from the {split} split, expected in "
+                f"{path} (data folder {data_dir}, set by {origin}). Run 0-shot (--num_fewshot 0), which needs only the "
+                f"scored split, or write that file (JSON lines with the columns {', '.join(benchmark(name).columns)}, "
+                f"e.g. from your copy of the benchmark's {split} split); {export}.")
+    return (f"No local data for {name} {lang} {split}: expected the file {path} (data folder {data_dir}, set by "
+            f"{origin}). Write it as JSON lines with the columns {', '.join(benchmark(name).columns)} (the hub's "
+            f"column names and label values); {export}.")
+
+
+def _read_local_split(path: Path, name: str, lang: str, split: str, origin: str, demonstrations: bool = False) -> list[dict]:
+    """The checked rows of one local file (`data_checks`: encoding, JSON, columns, types, label values)."""
     if not path.is_file():
-        raise FileNotFoundError(
-            f"No local data for {name} {lang} {split}: expected the file {path} "
-            f"(data folder set by {origin}). Write it with `xling-align export-data --benchmarks "
-            f"{name} --languages {lang} --output {path.parents[2]}` on a machine with hub access, "
-            f"or unset {DATA_DIR_ENV} to read the hub."
-        )
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"{path}, line {line_number}: not valid JSON ({err.msg}). Each line must be one "
-                    f"JSON object with the columns {', '.join(benchmark(name).columns)}."
-                ) from None
-    if not rows:
-        raise ValueError(f"{path} holds no rows: export the data again or remove the file.")
-    return rows
-
-
-def check_columns(columns, name: str, where: str) -> None:
-    """Raise if `columns` lacks any column the benchmark's prompts need, naming found and needed."""
-    needed = benchmark(name).columns
-    missing = [column for column in needed if column not in columns]
-    if missing:
-        raise ValueError(
-            f"{where}: missing column(s) {', '.join(missing)}. Found: {', '.join(sorted(columns))}. "
-            f"The {name} tasks need: {', '.join(needed)} (the hub's column names)."
-        )
+        raise FileNotFoundError(_missing_file_message(path, name, lang, split, origin, demonstrations))
+    return checked_rows(read_rows(path, name), name, lang, str(path))
 
 
 def load_hub_split(name: str, source: HubSplit):
-    """One split from the hub (`datasets.load_dataset`), its columns checked."""
+    """One split from the hub (`datasets.load_dataset`), its columns and label values checked."""
     import datasets
 
     dataset = datasets.load_dataset(source.path, source.name, split=source.split)
-    check_columns(dataset.column_names, name, f"{source.path} ({source.name}, {source.split})")
+    check_hub_split(dataset, name, f"{source.path} ({source.name}, {source.split})")
     return dataset
 
 
-def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None):
-    """One split as a `datasets.Dataset`, from `data_dir` (or `$XLING_DATA_DIR`) if set, else the hub."""
+def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None, demonstrations: bool = False):
+    """One split as a `datasets.Dataset`, from `data_dir` (or `$XLING_DATA_DIR`) if set, else the hub.
+
+    Local rows are checked first (`data_checks`), so wrong labels or types stop the run instead of being scored.
+    """
     import datasets
 
     folder, origin = resolve_data_dir(data_dir)
     if folder is None:
         return load_hub_split(name, source)
     path = local_path(folder, name, lang, source.split)
-    rows = _read_jsonl(path, name, lang, source.split, origin)
-    columns = set().union(*(row.keys() for row in rows))
-    check_columns(columns, name, str(path))
-    return datasets.Dataset.from_list(rows)
+    return datasets.Dataset.from_list(_read_local_split(path, name, lang, source.split, origin, demonstrations))
 
 
 def load_benchmark(
@@ -119,13 +108,15 @@ def load_benchmark(
     Args:
         xling_benchmark: one of `xnli`, `pawsx`, `xcopa`, `xstorycloze`, `xwinograd`, `belebele`.
         xling_lang: language whose scored split is loaded (the benchmark's own code, e.g. `eng_Latn`).
-        xling_demo_lang: language whose demonstration split is loaded as the split `demos`
-            (the task's own language, or `en` for cross-lingual demonstrations); None for none.
+        xling_demo_lang: language whose demonstration split becomes the split `demos` (the task's own
+            language, or `en` for cross-lingual demonstrations); None for none. It is read only when a
+            demonstration is drawn (`demonstrations.DeferredSplit`), so a 0-shot run never needs it.
         data_dir: local data folder (from `--metadata`); `$XLING_DATA_DIR` when not given.
         **_ignored: the rest of lm-eval's metadata (`version`, model arguments) is not used.
 
     Returns:
-        A `datasets.DatasetDict` with the scored split under its hub name and, if any, `demos`.
+        A `datasets.DatasetDict` with the scored split under its hub name and, if any, `demos` (a
+        `DeferredSplit`, read by the tasks' `DemonstrationSampler` when first needed).
     """
     import datasets
 
@@ -134,5 +125,8 @@ def load_benchmark(
     splits = {scored.split: load_split(xling_benchmark, xling_lang, scored, data_dir)}
     demos = table.demonstrations(xling_demo_lang) if xling_demo_lang is not None else None
     if demos is not None:
-        splits["demos"] = load_split(xling_benchmark, xling_demo_lang, demos, data_dir)
+        splits["demos"] = DeferredSplit(
+            partial(load_split, xling_benchmark, xling_demo_lang, demos, data_dir, demonstrations=True),
+            f"the {xling_benchmark} {xling_demo_lang} demonstrations ({demos.split} split)",
+        )
     return datasets.DatasetDict(splits)

@@ -32,6 +32,8 @@ TASKS_DIR = Path(__file__).resolve().parent
 GENERATOR = "xling_align.lm_eval_tasks.generate_tasks"
 LOADER = "xling_align.lm_eval_tasks.data_loader.load_benchmark"
 UTILS = "xling_align.lm_eval_tasks.utils"
+# reads the `demos` split only when a demonstration is drawn (0-shot runs never need it)
+DEMONSTRATION_SAMPLER = "xling_align.lm_eval_tasks.demonstrations.DemonstrationSampler"
 PAPER_TASKS = "xling_align.lm_eval_tasks.paper_tasks"
 AFP_DIR = "afp"
 
@@ -141,11 +143,9 @@ def task_config(name: str, lang: str, english_demos: bool) -> dict:
     }
     if not has_demos:
         config["fewshot_config"] = {"sampler": Function(f"{UTILS}.NoDemonstrations"), "samples": []}
-    elif english_demos:
-        demo_prompt = prompt_fields(name, demo_lang)
-        config["fewshot_config"] = {"split": "demos", **demo_prompt}
     else:
-        config["fewshot_config"] = {"split": "demos"}
+        demo_prompt = prompt_fields(name, demo_lang) if english_demos else {}
+        config["fewshot_config"] = {"split": "demos", "sampler": Function(DEMONSTRATION_SAMPLER), **demo_prompt}
     return config
 
 

@@ -195,3 +195,43 @@ def test_lora_adapter_folder_loads_on_its_base(saved_models, pairs_tsv, tmp_path
     assert torch.allclose(embed_sentences(model, tokenizer, ["Hello."], layer=2), expected, atol=1e-5)
     plain = embed_sentences(AutoModelForCausalLM.from_pretrained(saved_models[0]), tokenizer, ["Hello."], layer=2)
     assert not np.allclose(plain.numpy(), expected.numpy())  # the adapter is really applied
+
+
+def test_pairs_left_out_are_reported_never_dropped_silently(saved_models, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    pairs = tmp_path / "pairs.en-de.tsv"
+    pairs.write_text("en\tde\n" + "".join(f"{en}\t{de}\n" for en, de in PAIRS[:4]) + "Lonely.\t\n\tAllein.\n"
+                     + f"{PAIRS[0][0]}\tNoch einmal.\n", encoding="utf-8")
+    code = cli_main(["analyze", "--model", str(saved_models[0]), "--pairs", str(pairs), "--output", "out",
+                     "--layers", "1", "--no-separability"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "left out 2 pair(s) with an empty side" in err and "en-de: left out 1 pair(s) repeating a sentence" in err
+    report = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
+    assert report["pairs_left_out"] == {"empty_side": 2, "malformed_skipped": 0}
+    assert report["pairs"]["en-de"]["n_pairs"] == 4 and report["pairs"]["en-de"]["dropped_duplicates"] == 1
+    assert "- left out 2 pair(s) with an empty side" in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+
+
+def test_the_flags_its_messages_suggest_work(saved_models, tmp_path, monkeypatch, capsys):
+    """A file with more columns asks for --languages, a malformed record offers --skip-invalid: both exist."""
+    monkeypatch.chdir(tmp_path)
+    model = str(saved_models[0])
+    wide = tmp_path / "wide.tsv"
+    wide.write_text("id\ten\tde\tfr\n" + "".join(f"{i}\t{en}\t{de}\tx{i}\n" for i, (en, de) in enumerate(PAIRS)),
+                    encoding="utf-8")
+    code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(wide), "--output", "w1"])
+    assert code == 2 and "--languages en de" in err
+    code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(wide), "--languages", "en", "de",
+                                                "--output", "w2", "--layers", "1", "--no-separability"])
+    assert code == 0, err
+    assert json.loads((tmp_path / "w2" / "metrics.json").read_text())["pairs"]["en-de"]["n_pairs"] == len(PAIRS)
+
+    broken = tmp_path / "broken.en-de.tsv"
+    broken.write_text("en\tde\n" + "".join(f"{en}\t{de}\n" for en, de in PAIRS) + "a\tb\tc\n", encoding="utf-8")
+    code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(broken), "--output", "b1"])
+    assert code == 2 and "line 14: expected 2 columns" in err and "--skip-invalid" in err
+    code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(broken), "--skip-invalid",
+                                                "--output", "b2", "--layers", "1", "--no-separability"])
+    assert code == 0 and "skipped 1 malformed record(s)" in err
+    assert json.loads((tmp_path / "b2" / "metrics.json").read_text())["pairs_left_out"]["malformed_skipped"] == 1

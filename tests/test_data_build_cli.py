@@ -170,3 +170,24 @@ def test_held_out_pairs_default_and_old_spellings(tmp_path, capsys):
     assert main([*common, "--output", str(tmp_path / "c.jsonl"), "--no-translation-prompts", "--remove-duplicates"]) == 0
     assert read_jsonl(tmp_path / "b.jsonl") == read_jsonl(tmp_path / "c.jsonl")
     assert {row["kind"] for row in read_jsonl(tmp_path / "c.jsonl")} == {"pair"}
+
+
+def test_a_file_without_records_builds_nothing_and_says_so(tmp_path, capsys):
+    header_only = tmp_path / "pairs.en-de.tsv"
+    header_only.write_text("en\tde\n", encoding="utf-8")
+    output = tmp_path / "rows.jsonl"
+    code = main(["data", "build", "--source", "parallel", "--input", str(header_only), "--languages", "en", "de",
+                 "--output", str(output)])
+    err = capsys.readouterr().err
+    assert code == 1 and "no rows were built from" in err and "pairs.en-de.tsv" in err and "not only a header" in err
+    assert not output.exists()
+
+
+def test_a_json_array_in_a_jsonl_file_is_read_as_an_array(tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps([{"en": "Good morning.", "de": "Guten Morgen."}, {"en": "Thanks.", "de": "Danke."}]))
+    output = tmp_path / "rows.jsonl"
+    assert main(["data", "build", "--source", "parallel", "--input", str(pairs), "--languages", "en", "de",
+                 "--output", str(output)]) == 0
+    sentences = {row[side] for row in read_jsonl(output) for side in ("source_sentence", "target_sentence")}
+    assert {"Good morning.", "Guten Morgen.", "Thanks.", "Danke."} <= sentences

@@ -20,7 +20,13 @@ def fake_hub(monkeypatch):
         benchmark = {"google-research-datasets/paws-x": "pawsx", "cambridgeltl/xcopa": "xcopa",
                      "aps/super_glue": "xcopa", "Muennighoff/xwinograd": "xwinograd",
                      "allenai/winogrande": "xwinograd"}[path]
-        row = {column: f"{path}|{name}|{split}" for column in BENCHMARKS[benchmark].columns}
+        table = BENCHMARKS[benchmark]
+        row = {column: f"{path}|{name}|{split}" for column in table.columns}
+        # the hub's types and values where the tasks check them
+        row.update({column: values[0] for column, values in table.column_values.items()})
+        row[table.label_column] = table.label_values[0]
+        if benchmark == "xwinograd":
+            row["sentence"] += " _ ."
         return datasets.Dataset.from_list([row, row])
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
@@ -45,7 +51,7 @@ def test_export_writes_the_layout_the_tasks_read(fake_hub, tmp_path, capsys):
     # the tasks' loader reads the exported files back, demonstrations included
     splits = data_loader.load_benchmark("xcopa", "et", "en", data_dir=str(tmp_path))
     assert splits["test"][0]["premise"] == "cambridgeltl/xcopa|et|test"
-    assert splits["demos"][0]["premise"] == "aps/super_glue|copa|train"
+    assert splits["demos"].load()[0]["premise"] == "aps/super_glue|copa|train"
     # a second run keeps what exists
     fake_hub.clear()
     assert export_data.main(argv) == 0

@@ -90,6 +90,8 @@ def test_demonstrations_never_come_from_the_scored_split(task_manager):
         assert entry.cfg["test_split"] != "demos"
         if "split" in fewshot:
             assert fewshot["split"] == "demos", name
+            # the sampler that reads the demonstrations only when one is drawn (data_loader returns them deferred)
+            assert fewshot["sampler"].endswith("demonstrations.DemonstrationSampler"), name
             kwargs = entry.cfg["dataset_kwargs"]
             expected_demo_lang = "en" if name.endswith("_endemo") else kwargs["xling_lang"]
             assert kwargs["xling_demo_lang"] == expected_demo_lang, name
@@ -102,7 +104,8 @@ def test_loader_reads_the_local_layout_with_demonstrations():
     assert set(splits) == {"test", "demos"}
     with open(FIXTURE_DATA / "pawsx" / "en" / "train.jsonl", encoding="utf-8") as handle:
         english_train = [json.loads(line) for line in handle]
-    assert splits["demos"]["sentence1"] == [row["sentence1"] for row in english_train]
+    # the demonstrations are read when first drawn (a DeferredSplit), then hold the English train rows
+    assert [row["sentence1"] for row in splits["demos"].load()] == [row["sentence1"] for row in english_train]
 
 
 def test_loader_uses_the_environment_and_metadata_wins(monkeypatch, tmp_path):
@@ -193,3 +196,55 @@ def test_lm_eval_does_not_repeat_its_custom_loader_notice_for_xling_tasks(caplog
     assert set(tasks) == {"xling_pawsx_de", "xling_xnli_fr_endemo"}
     notices = [r.getMessage() for r in caplog.records if "Custom kwargs" in r.getMessage()]
     assert notices == ["other_task: Custom kwargs can be passed to `--metadata` ..."]
+
+
+def test_demonstrations_are_read_once_and_only_when_drawn(tmp_path):
+    import doctest
+
+    import datasets
+
+    from xling_align.lm_eval_tasks import demonstrations
+    from xling_align.lm_eval_tasks.demonstrations import DeferredSplit, DemonstrationSampler
+
+    assert doctest.testmod(demonstrations).failed == 0
+    loads = []
+
+    def load():
+        loads.append(1)
+        return datasets.Dataset.from_list([{"x": value} for value in range(5)])
+
+    split = DeferredSplit(load, "the test demonstrations (train split)").filter(lambda doc: doc["x"] % 2 == 0)
+    sampler = DemonstrationSampler(list(split.map(lambda doc: {"x": doc["x"] * 10})), rnd=0)
+    assert loads == [] and sampler.sample(0) == []
+    assert sorted(doc["x"] for doc in sampler.sample(3)) == [0, 20, 40]  # filter, then map, replayed in order
+    sampler.sample(2)
+    assert loads == [1]
+    with pytest.raises(ValueError, match="4 demonstration.s. asked for, but the test demonstrations .train split. "
+                                         "holds 3 usable row.s.: lower --num_fewshot"):
+        sampler.sample(4)
+
+
+def test_a_task_without_the_demonstration_sampler_fails_with_the_fix(tmp_path):
+    """A task YAML of one's own that uses our `demos` split with lm-eval's default sampler is told what to add."""
+    from lm_eval.tasks import TaskManager
+
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text(
+        "include: " + str(Path(data_loader.__file__).parent / "xnli" / "_xnli_template_yaml") + "\n"
+        "task: my_xnli_de\ndataset_kwargs: {xling_benchmark: xnli, xling_lang: de, xling_demo_lang: de}\n"
+        "test_split: validation\ndoc_to_choice: '{{[premise, premise, premise]}}'\nfewshot_config: {split: demos}\n")
+    manager = TaskManager(include_defaults=False, include_path=str(folder), metadata={"data_dir": str(FIXTURE_DATA)})
+    task = manager.load(["my_xnli_de"])["tasks"]["my_xnli_de"]
+    with pytest.raises(RuntimeError, match="needs `sampler: !function xling_align.lm_eval_tasks.demonstrations"):
+        task.fewshot_context(task.test_docs()[0], 1)
+
+
+def test_hub_splits_are_checked_too(monkeypatch):
+    import datasets
+
+    rows = [{"sentence1": "a", "sentence2": "b", "label": "1"}]
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: datasets.Dataset.from_list(rows))
+    monkeypatch.delenv(data_loader.DATA_DIR_ENV, raising=False)
+    with pytest.raises(ValueError, match=r"google-research-datasets/paws-x \(de, test\): column 'label' holds '1'"):
+        data_loader.load_benchmark("pawsx", "de")

@@ -71,7 +71,8 @@ def _import_names(folder: Path, package: str) -> set[str]:
 
 # the modules of the package, by import name, as the source tree lays them out
 SOURCE_MODULES = (_import_names(REPO / "xling_align", "xling_align") | _import_names(REPO / "trainers", "xling_align.trainers")
-                  | _import_names(REPO / "lm_eval_tasks", "xling_align.lm_eval_tasks"))
+                  | _import_names(REPO / "lm_eval_tasks", "xling_align.lm_eval_tasks")
+                  | _import_names(REPO / "recipes", "xling_align.recipes"))
 # what a fresh interpreter prints about the import names (run in an install or a checkout)
 WHERE_ARE_THE_SUBPACKAGES = "\n".join([
     "import importlib.util, xling_align.trainers, xling_align.lm_eval_tasks",
@@ -143,6 +144,15 @@ def test_wheel_in_a_fresh_venv_runs_lm_eval_and_uninstalls_cleanly(tmp_path, tin
     assert {"xling_pawsx", "xling_pawsx_endemo", "xling_belebele"} <= set(results["groups"])
     assert results["config"]["model"] == "xling"
 
+    # the README's training command works outside a checkout: the recipes ship in the wheel (xling_align.recipes)
+    shipped = _run([python, "-m", "xling_align.package_paths", "pkg://xling_align/recipes/tiny.yaml"], cwd=tmp_path)
+    assert Path(shipped.stdout.strip()) == site / "xling_align" / "recipes" / "tiny.yaml"
+    assert {path.name for path in (site / "xling_align" / "recipes" / "accelerate").iterdir()} >= {"ddp.yaml", "fsdp.yaml"}
+    trained = _run([tmp_path / "venv" / "bin" / "xling-align", "train", "--config", "tiny", "--output", "run",
+                    "--max_steps", "2", "--eval_steps", "1", "--save_steps", "1"], cwd=tmp_path, timeout=600)
+    assert "model and model card saved to run" in trained.stdout
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
     _pip(python, "uninstall", "-y", "xling-align", cwd=tmp_path)
     assert not (site / PTH).exists() and not (site / "xling_align").exists()
     _run([python, "-c", "import lm_eval.tasks"], cwd=tmp_path)  # lm-eval still imports without us
@@ -187,7 +197,8 @@ def test_every_package_folder_is_listed_in_pyproject():
     import tomllib
 
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
-    assert config["package-dir"] == {"xling_align.trainers": "trainers", "xling_align.lm_eval_tasks": "lm_eval_tasks"}
+    assert config["package-dir"] == {"xling_align.trainers": "trainers", "xling_align.lm_eval_tasks": "lm_eval_tasks",
+                                     "xling_align.recipes": "recipes"}
     packages = {name for name in SOURCE_MODULES if name + ".__init__" in _with_init_names()}
     assert set(config["packages"]) == packages
 
@@ -195,6 +206,6 @@ def test_every_package_folder_is_listed_in_pyproject():
 def _with_init_names() -> set[str]:
     """`<package>.__init__` for every folder of the tree that holds an __init__.py."""
     roots = {"xling_align": REPO / "xling_align", "xling_align.trainers": REPO / "trainers",
-             "xling_align.lm_eval_tasks": REPO / "lm_eval_tasks"}
+             "xling_align.lm_eval_tasks": REPO / "lm_eval_tasks", "xling_align.recipes": REPO / "recipes"}
     return {".".join([package, *path.relative_to(folder).with_suffix("").parts])
             for package, folder in roots.items() for path in folder.rglob("__init__.py")}

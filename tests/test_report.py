@@ -97,3 +97,62 @@ def test_task_names_are_parsed():
     assert report.parse_task("belebele_zho_Hans") == ("belebele", report.IN_LANGUAGE, "zho_Hans")
     assert report.parse_task("xling_xcopa_et_endemo") == ("xcopa", report.ENGLISH_DEMOS, "et")
     assert report.parse_task("xling_clone_color_l2") is None
+
+
+# ------------------------------------------------------------------- only like is compared with like
+def _lm_eval_results(path, accs, shots=0, documents=8, total=8):
+    """A results file with lm-eval's own bookkeeping: `n-shot` and `n-samples` (what --limit changes)."""
+    payload = {"results": {task: {"alias": task, "acc,none": acc} for task, acc in accs.items()},
+               "n-shot": {task: shots for task in accs},
+               "n-samples": {task: {"original": total, "effective": documents} for task in accs},
+               "config": {"limit": None if documents == total else float(documents)}}
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_different_shot_counts_get_separate_tables_and_no_difference(tmp_path, capsys):
+    zero = _lm_eval_results(tmp_path / "zero.json", {"xling_pawsx_de": 0.5, "xling_pawsx_en": 0.7}, shots=0)
+    five = _lm_eval_results(tmp_path / "five.json", {"xling_pawsx_de": 0.6, "xling_pawsx_en": 0.8}, shots=5)
+    assert report.main([str(zero), str(five), "--labels", "base,afp"]) == 0
+    captured = capsys.readouterr()
+    assert _row(captured.out, "pawsx — in-language demonstrations, 0-shot", "de") == ["50.0", "–", "–"]
+    assert _row(captured.out, "pawsx — in-language demonstrations, 5-shot", "de") == ["–", "60.0", "–"]
+    assert "different numbers of demonstrations (base: 0, afp: 5 shots)" in captured.err
+
+
+def test_different_document_counts_are_refused(tmp_path, capsys):
+    full = _lm_eval_results(tmp_path / "full.json", {"xling_pawsx_de": 0.5})
+    limited = _lm_eval_results(tmp_path / "limited.json", {"xling_pawsx_de": 0.75}, documents=4)
+    assert report.main([str(full), str(limited), "--labels", "base,afp"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "different numbers of pawsx de documents (base: 8, afp: 4)" in captured.err and "--limit" in captured.err
+
+
+def test_a_limited_run_is_marked_as_a_subset(tmp_path, capsys):
+    limited = _lm_eval_results(tmp_path / "limited.json", {"xling_pawsx_de": 0.75}, documents=4)
+    assert report.main([str(limited), str(limited), "--labels", "a,b"]) == 0
+    assert "Scored on a subset (lm_eval --limit): xling_pawsx_de 4 of 8 documents" in capsys.readouterr().out
+
+
+def test_averages_use_only_the_languages_every_run_has(tmp_path, capsys):
+    before = _results(tmp_path / "before.json", {"xling_pawsx_de": 0.60, "xling_pawsx_zh": 0.50, "xling_pawsx_fr": 0.40})
+    after = _results(tmp_path / "after.json", {"xling_pawsx_de": 0.70, "xling_pawsx_zh": 0.60})
+    assert report.main([str(before), str(after), "--labels", "base,afp"]) == 0
+    out = capsys.readouterr().out
+    section = "pawsx — in-language demonstrations"
+    assert _row(out, section, "**average**") == ["55.0", "65.0", "+10.0"]  # fr, missing from afp, left out of both
+    assert "Averages over the 2 language(s) every run has (de, zh); left out: fr." in out
+
+
+def test_two_tasks_for_one_cell_and_foreign_files_are_refused(tmp_path, capsys):
+    both = _results(tmp_path / "both.json", {"xling_pawsx_de": 0.6, "paws_de": 0.5})
+    assert report.main([str(both)]) == 2
+    assert "two results for pawsx de (xling_pawsx_de and paws_de)" in capsys.readouterr().err
+    other = _results(tmp_path / "other.json", {"hellaswag": 0.3})
+    assert report.main([str(other)]) == 2
+    assert "(its tasks: hellaswag)" in capsys.readouterr().err
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe{")
+    assert report.main([str(binary)]) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().err

@@ -88,6 +88,9 @@ class Benchmark:
         label_column (`str`): the column holding the gold answer.
         label_values (`tuple`): the gold answer's values as the hub stores them (type included), in the
             order of the task's choices: `label_values[i]` is choice `i`.
+        label_names (`tuple[str, ...]`): what each label value means, in the same order (error messages).
+        column_values (`Mapping[str, tuple[str, ...]]`): the only values a non-label column may hold
+            (XCOPA's `question` is `cause` or `effect`); other columns hold free text.
 
         > Prompts (lm-eval's built-in prompts, word for word)
 
@@ -109,6 +112,8 @@ class Benchmark:
     columns: tuple[str, ...]
     label_column: str
     label_values: tuple
+    label_names: tuple[str, ...] = ()
+    column_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     english: str = "en"
     overrides: Mapping[tuple[str, str], HubSplit | None] = field(default_factory=dict)
     prompt_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -120,6 +125,7 @@ class Benchmark:
         # read-only views: the table is shared by every caller
         object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
         object.__setattr__(self, "prompt_words", MappingProxyType(dict(self.prompt_words)))
+        object.__setattr__(self, "column_values", MappingProxyType(dict(self.column_values)))
 
     def split(self, lang: str, role: str) -> HubSplit | None:
         """The split of `role` (`scored`, `demonstrations`, `dev`) for `lang`, or None if there is none."""
@@ -177,7 +183,8 @@ _XNLI = Benchmark(
     dev_split="validation",
     columns=("premise", "hypothesis", "label"),
     label_column="label",
-    label_values=(0, 1, 2),  # entailment, neutral, contradiction
+    label_values=(0, 1, 2),
+    label_names=("entailment", "neutral", "contradiction"),
     # "{premise}, {right}? {yes|also|no}, {hypothesis}" (lm-eval's xnli/utils.py words)
     prompt_word_names=("right", "yes", "also", "no"),
     prompt_words={
@@ -216,7 +223,8 @@ _PAWSX = Benchmark(
     dev_split="validation",
     columns=("sentence1", "sentence2", "label"),
     label_column="label",
-    label_values=(0, 1),  # not a paraphrase, paraphrase
+    label_values=(0, 1),
+    label_names=("not a paraphrase", "paraphrase"),
     # "{sentence1}, {right}? {no|yes}, {sentence2}"
     prompt_word_names=("right", "yes", "no"),
     prompt_words={
@@ -255,7 +263,9 @@ _XCOPA = Benchmark(
     },
     columns=("premise", "choice1", "choice2", "question", "label"),
     label_column="label",
-    label_values=(0, 1),  # choice1, choice2
+    label_values=(0, 1),
+    label_names=("choice1", "choice2"),
+    column_values={"question": ("cause", "effect")},
     # "{premise without its final mark} {because|therefore}" + " {alternative}"
     prompt_word_names=("because", "therefore"),
     prompt_words={
@@ -294,7 +304,8 @@ _XSTORYCLOZE = Benchmark(
     columns=("input_sentence_1", "input_sentence_2", "input_sentence_3", "input_sentence_4", "sentence_quiz1",
              "sentence_quiz2", "answer_right_ending"),
     label_column="answer_right_ending",
-    label_values=(1, 2),  # sentence_quiz1, sentence_quiz2
+    label_values=(1, 2),
+    label_names=("sentence_quiz1", "sentence_quiz2"),
 )
 
 _XWINOGRAD = Benchmark(
@@ -318,7 +329,8 @@ _XWINOGRAD = Benchmark(
                ("en", DEV): HubSplit("allenai/winogrande", "winogrande_xl", "validation")},
     columns=("sentence", "option1", "option2", "answer"),
     label_column="answer",
-    label_values=("1", "2"),  # option1, option2 (strings on the hub)
+    label_values=("1", "2"),  # strings on the hub
+    label_names=("option1", "option2"),
     notes=("XWinograd is test-only: in-language tasks other than English are 0-shot only (asking for shots is "
            "an error); English demonstrations come from WinoGrande (`allenai/winogrande`, `winogrande_xl`, "
            "train).",),
@@ -357,7 +369,8 @@ _BELEBELE = Benchmark(
     columns=("flores_passage", "question", "mc_answer1", "mc_answer2", "mc_answer3", "mc_answer4",
              "correct_answer_num"),
     label_column="correct_answer_num",
-    label_values=("1", "2", "3", "4"),  # mc_answer1..4 (strings on the hub)
+    label_values=("1", "2", "3", "4"),  # strings on the hub
+    label_names=("mc_answer1", "mc_answer2", "mc_answer3", "mc_answer4"),
     notes=("Belebele is test-only and its passages are parallel across languages, so every demonstration "
            "would leak a translation of some query: 0-shot only, no `_endemo` variant.",),
 )

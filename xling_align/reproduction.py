@@ -179,8 +179,8 @@ class Reproduction:
             if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
                 raise ReproduceError(
                     "HF_HUB_OFFLINE is set and no benchmark data folder is given, so the benchmarks cannot be read: "
-                    "write them once with `xling-align export-data --output DIR` where the hub is reachable, then "
-                    "pass --benchmark_data_dir DIR (or set XLING_DATA_DIR)."
+                    "pass --benchmark_data_dir DIR (or set XLING_DATA_DIR), a folder written once with "
+                    "`xling-align export-data --output DIR` where the hub is reachable."
                 )
             return  # read from the hub at evaluation time
         missing, short = [], []

@@ -10,7 +10,12 @@ where each dataset came from (for the model card). Nothing downstream re-derives
 - evaluation rows, in order of preference: `eval_dataset_path` (AFP rows, or a parallel file turned into
   pair rows); the pairs the data builder held out (`data_options: {heldout_size: N}`); the pairs of
   AFPConfig's `alignment_eval_file` (so that evaluation has data whenever the alignment callback is on);
-- languages: `languages` when set, else every code in the training rows' `source_lang`/`target_lang`.
+- languages: `languages` when set, else every code in the training rows' `source_lang`/`target_lang`
+  (set and different from the rows' languages: refused, since the model card lists them).
+
+Every input is checked before a model is loaded, and each mistake is one `TrainingDataError` naming the
+setting, the file and the fix: a missing file, an empty or header-only one, bytes that are not UTF-8 (found
+up front: `datasets` decodes lazily), text columns of another type, broken JSON (with its line).
 
 Example:
     >>> from xling_align.package_paths import resolve_path
@@ -25,13 +30,16 @@ Example:
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from dataclasses import dataclass
 
 import datasets
 
-from xling_align.data import DataBuildConfig, RowBuilder, load_parallel_pairs
+from xling_align.data import DataBuildConfig, DataFormatError, RowBuilder, load_parallel_pairs
+from xling_align.data.parallel import LANGUAGES_HINT, same_language
+from xling_align.data.readers import SKIP_HINT, check_utf8, iter_json_records, mixed_type_columns
 from xling_align.data.rows import make_row
 
 TRAINING_COLUMNS = {
@@ -66,28 +74,39 @@ class TrainingData:
 
 def load_training_data(script_args, alignment_eval_file: str | None = None) -> TrainingData:
     """The run's datasets from the data fields of `ScriptArguments` (see the module docstring)."""
+    for name, path in (("dataset_path", script_args.dataset_path), ("eval_dataset_path", script_args.eval_dataset_path),
+                       ("alignment_eval_file", alignment_eval_file)):
+        _check_exists(name, path)
     heldout = None
     if script_args.dataset_path is not None:
+        train_where = f"dataset_path {script_args.dataset_path!r}"
         train = load_rows(script_args.dataset_path, script_args.dataset_train_split)
         train_source = script_args.dataset_path
-        check_training_columns(train, f"dataset_path {script_args.dataset_path!r}")
     else:
+        train_where = f"data_source {script_args.data_source!r} ({script_args.data_input or 'hub'})"
         train, heldout = build_rows(script_args.data_source, script_args.data_input, script_args.languages,
                                     script_args.data_options)
         train_source = f"{script_args.data_source}: {script_args.data_input or 'hub'}"
-        check_training_columns(train, f"data_source {script_args.data_source!r} ({script_args.data_input or 'hub'})")
+    check_training_columns(train, train_where)
+    check_training_rows(train, train_where)
+    if script_args.languages and script_args.dataset_path is not None:
+        # against the whole file: the first max_train_samples rows may hold only some of its languages
+        check_languages_match(script_args.languages, languages_in_rows(train), train_where)
     train = _first(train, script_args.max_train_samples)
 
     limit = script_args.max_eval_samples
+    alignment_pairs = _held_out_pairs("alignment_eval_file", alignment_eval_file) if alignment_eval_file else None
     if script_args.eval_dataset_path is not None:
         evaluation = load_evaluation_rows(script_args.eval_dataset_path)
-        check_training_columns(evaluation, f"eval_dataset_path {script_args.eval_dataset_path!r}")
+        eval_where = f"eval_dataset_path {script_args.eval_dataset_path!r}"
+        check_training_columns(evaluation, eval_where)
+        check_training_rows(evaluation, eval_where)
         evaluation, eval_source = _first(evaluation, limit), script_args.eval_dataset_path
     elif heldout is not None:
         evaluation = _first(heldout, limit)
         eval_source = f"{len(evaluation)} pairs held out by the data builder"
-    elif alignment_eval_file:
-        evaluation, eval_source = _first(pairs_to_rows(alignment_eval_file), limit), alignment_eval_file
+    elif alignment_pairs is not None:
+        evaluation, eval_source = _first(alignment_pairs, limit), alignment_eval_file
     else:
         evaluation, eval_source = None, None
 
@@ -95,8 +114,76 @@ def load_training_data(script_args, alignment_eval_file: str | None = None) -> T
     return TrainingData(train, evaluation, languages, train_source, eval_source)
 
 
+def check_languages_match(languages: list[str], in_rows: list[str], where: str) -> None:
+    """Refuse `languages` (what the model card will list) that differ from the languages of the rows."""
+    if not in_rows:
+        return  # rows without source_lang/target_lang: `languages` is the only record
+    unlisted = [code for code in in_rows if not any(same_language(code, given) for given in languages)]
+    absent = [code for code in languages if not any(same_language(code, found) for found in in_rows)]
+    if unlisted or absent:
+        raise TrainingDataError(
+            f"languages {' '.join(languages)} (recipe or --languages) do not match {where}, whose rows are in "
+            f"{' '.join(in_rows)}" + (f"; not listed: {' '.join(unlisted)}" if unlisted else "")
+            + (f"; no rows in: {' '.join(absent)}" if absent else "")
+            + f". Set languages to the rows' languages (--languages {' '.join(in_rows)}) or leave it unset to read them "
+            "from the rows; the model card lists them."
+        )
+
+
 def _first(dataset: datasets.Dataset, count: int | None) -> datasets.Dataset:
     return dataset if count is None else dataset.select(range(min(count, len(dataset))))
+
+
+def _check_exists(setting: str, path: str | None) -> None:
+    if path and not os.path.exists(path):
+        raise TrainingDataError(f"{setting} {path!r} does not exist (relative paths start at {os.getcwd()}); "
+                                f"fix the path, or leave {setting} unset")
+
+
+def _train_hint(error: DataFormatError, skip: str) -> DataFormatError:
+    """`error` with its hint in train's terms: the data module's hints name `data build`'s flags."""
+    if error.hint == SKIP_HINT:
+        return error.with_hint(skip)
+    if error.hint == LANGUAGES_HINT:
+        return error.with_hint("keep only the two language columns")
+    return error
+
+
+def _strict(setting: str) -> str:
+    return f"fix the record; {setting} is read as it is, nothing is skipped"
+
+
+def _held_out_pairs(setting: str, path: str) -> datasets.Dataset:
+    """The pairs of a held-out parallel file as pair rows; its format errors name the setting."""
+    try:
+        return pairs_to_rows(path)
+    except DataFormatError as error:
+        raise TrainingDataError(f"{setting}: {_train_hint(error, _strict(setting))}") from None
+
+
+def _file_is_blank(path: str) -> bool:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(1 << 16):
+            if chunk.strip(b" \t\r\n\xef\xbb\xbf"):
+                return False
+    return True
+
+
+def _unreadable(path: str, error: Exception) -> TrainingDataError:
+    """Why `datasets` could not read a JSON file of rows, found again with the data module's reader."""
+    try:
+        records = list(iter_json_records(path))
+    except DataFormatError as found:
+        return TrainingDataError(f"dataset {_train_hint(found, _strict('the dataset'))}")
+    mixed = mixed_type_columns(record for _, record in records)
+    if mixed:
+        described = "; ".join(f"{column!r} holds {' and '.join(kinds)}" for column, kinds in mixed.items())
+        return TrainingDataError(f"dataset {path!r}: a column has values of different types ({described}); give every "
+                                 "row the same type per column (strings for prompt, completion, source_sentence, "
+                                 "target_sentence, source_lang, target_lang)")
+    cause = str(error).strip().splitlines()[-1] if str(error).strip() else ""
+    return TrainingDataError(f"dataset {path!r} cannot be read as JSON rows ({type(error).__name__}: {cause})")
 
 
 def load_rows(path: str, split: str = "train") -> datasets.Dataset:
@@ -105,6 +192,9 @@ def load_rows(path: str, split: str = "train") -> datasets.Dataset:
     Args:
         path: the file or folder.
         split: the split to take when the folder holds a `DatasetDict`.
+
+    Raises:
+        TrainingDataError: the path is missing, empty, not UTF-8, not JSON objects, or mixes types in a column.
     """
     if os.path.isdir(path):
         try:
@@ -119,7 +209,17 @@ def load_rows(path: str, split: str = "train") -> datasets.Dataset:
     if not os.path.isfile(path):
         raise TrainingDataError(f"dataset {path!r} does not exist (relative paths start at {os.getcwd()})")
     if path.endswith(_JSON_SUFFIXES):
-        return datasets.load_dataset("json", data_files=path, split="train")
+        if _file_is_blank(path):
+            raise TrainingDataError(f"dataset {path!r} is empty: it holds no rows to train on; build them with "
+                                    "`xling-align data build ... --output OUT.jsonl`")
+        try:
+            check_utf8(path)  # datasets decodes lazily: a bad byte would surface in the middle of the run
+        except DataFormatError as error:
+            raise TrainingDataError(f"dataset {error}") from None
+        try:
+            return datasets.load_dataset("json", data_files=path, split="train")
+        except Exception as error:  # datasets wraps the cause (Arrow, Unicode, JSON) in its own errors
+            raise _unreadable(path, error) from error
     raise TrainingDataError(
         f"dataset {path!r}: prepared AFP rows are read from .jsonl/.json files or save_to_disk folders; build them "
         "with `xling-align data build ... --output OUT.jsonl`, or give raw data with data_source/data_input"
@@ -136,6 +236,19 @@ def check_training_columns(dataset: datasets.Dataset, where: str) -> None:
         f"{where}: the rows have columns {sorted(found)}, but AFP training needs {needed}. Build AFP rows with "
         "`xling-align data build`, or rename the columns"
     )
+
+
+def check_training_rows(dataset: datasets.Dataset, where: str) -> None:
+    """Refuse an empty dataset, and text columns that hold something other than text."""
+    if len(dataset) == 0:
+        raise TrainingDataError(f"{where}: no rows to train on (the dataset is empty); build rows with "
+                                "`xling-align data build`, or check the split and filters that produced them")
+    text_columns = [column for group in TRAINING_COLUMNS.values() for column in group] + ["source_lang", "target_lang"]
+    wrong = {column: dataset.features[column] for column in text_columns if column in dataset.features
+             and getattr(dataset.features[column], "dtype", None) not in ("string", "large_string", "null")}
+    if wrong:
+        described = ", ".join(f"{column} ({getattr(feature, 'dtype', type(feature).__name__)})" for column, feature in wrong.items())
+        raise TrainingDataError(f"{where}: column(s) {described} must hold text (strings; \"\" for absent)")
 
 
 def _pair_rows(pairs) -> datasets.Dataset:
@@ -162,8 +275,8 @@ def looks_like_afp_rows(path: str) -> bool:
         return True
     if not path.endswith((".jsonl", ".json")):
         return False
-    with open(path, encoding="utf-8") as handle:
-        first = handle.readline().strip()
+    with open(path, "rb") as handle:  # only a guess: the reader that follows reports encoding errors
+        first = handle.readline().decode("utf-8", errors="replace").lstrip("\ufeff").strip()
     try:
         record = json.loads(first) if first.startswith("{") else {}
     except json.JSONDecodeError:
@@ -173,7 +286,7 @@ def looks_like_afp_rows(path: str) -> bool:
 
 def load_evaluation_rows(path: str) -> datasets.Dataset:
     """Held-out rows: prepared AFP rows (a dev split) as they are, any parallel file as pair rows."""
-    return load_rows(path, "validation") if looks_like_afp_rows(path) else pairs_to_rows(path)
+    return load_rows(path, "validation") if looks_like_afp_rows(path) else _held_out_pairs("eval_dataset_path", path)
 
 
 def build_rows(source: str, input_path: str | None, languages: list[str] | None, options: dict | None):
@@ -199,7 +312,11 @@ def build_rows(source: str, input_path: str | None, languages: list[str] | None,
     except ValueError as error:  # the builder names the field (languages, mode, ...)
         raise TrainingDataError(f"data_source {source!r}: {error}") from error
     builder = RowBuilder(config)
-    rows = list(builder.rows())
+    try:
+        rows = list(builder.rows())
+    except DataFormatError as error:
+        skip = "fix the record, or add skip_invalid: true to data_options to skip malformed records and count them"
+        raise TrainingDataError(f"data_source {source!r}: {_train_hint(error, skip)}") from None
     if not rows:
         raise TrainingDataError(f"data_source {source!r} ({input_path}) produced no rows for languages {languages}")
     heldout = _pair_rows(builder.heldout) if builder.heldout else None

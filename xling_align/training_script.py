@@ -10,7 +10,8 @@ The data path runs one way: recipe -> `parse_recipe` (`ScriptArguments`, `pkg://
 `xling_align.training_data.load_training_data` (one `TrainingData`: datasets, languages, sources) ->
 `AFPTrainer` and the model card, used as they are.
 
-    xling-align train --config recipes/tiny.yaml --output runs/tiny
+    xling-align train --config tiny --output runs/tiny          # a shipped recipe, by name (any directory)
+    xling-align train --config recipes/tiny.yaml --output runs/tiny   # the same file, in a checkout
     accelerate launch --config_file recipes/accelerate/ddp.yaml -m xling_align train --config recipes/xglm-564m.yaml ...
     accelerate launch --config_file recipes/accelerate/cpu-2proc.yaml -m xling_align train --config recipes/tiny.yaml
 
@@ -35,14 +36,14 @@ from trl import ModelConfig, get_peft_config
 
 from xling_align.engines import check_requested_engine_runs
 from xling_align.model_card import write_model_card
-from xling_align.package_paths import resolve_path
+from xling_align.package_paths import missing_recipe_message, resolve_path, resolve_recipe
 from xling_align.recipe_parser import RecipeError, RecipeParser
 from xling_align.run_directory import check_output_dir, resume_checkpoint, run_signature, write_run_signature
 from xling_align.script_arguments import ScriptArguments
 from xling_align.tiny_models import build_tiny_model, is_tiny_model_id
 from xling_align.trainers.afp_config import AFPConfig
 from xling_align.trainers.afp_trainer import AFPTrainer
-from xling_align.training_data import load_training_data
+from xling_align.training_data import TrainingDataError, load_training_data
 
 __all__ = ["RecipeError", "ScriptArguments", "check_model_available", "load_model_and_tokenizer", "main", "make_parser",
            "parse_recipe"]
@@ -65,9 +66,11 @@ def make_parser(prog: str | None = None) -> RecipeParser:
 def parse_recipe(argv: list[str]):
     """Parse `--config RECIPE.yaml` and command-line overrides into (script_args, training_args, model_args).
 
+    `--config` takes a path, a `pkg://` path or the name of a recipe shipped in the package (`tiny`).
     Unknown recipe keys and flags fail with the closest known name; `pkg://` paths are resolved; nothing is
     downloaded. Raises `RecipeError` (a `ValueError`) with a message meant for the user.
     """
+    argv = _with_recipe_file(argv)
     parser = make_parser(prog="xling-align train")
     if _launched_without_accelerator():
         # several processes (torchrun / accelerate launch --multi_gpu) on a machine without GPUs: without
@@ -90,6 +93,25 @@ def parse_recipe(argv: list[str]):
     if model_args.model_name_or_path is None:
         raise RecipeError("model_name_or_path is not set: name a model in the recipe or with --model_name_or_path")
     return script_args, training_args, model_args
+
+
+def _with_recipe_file(argv: list[str]) -> list[str]:
+    """`argv` with the `--config` value turned into a file: a path, a `pkg://` path or a shipped recipe's name."""
+    argv = list(argv)
+    for index, item in enumerate(argv):
+        if item.startswith("--config="):
+            argv[index : index + 1] = ["--config", item.split("=", 1)[1]]
+            break
+    if "--config" not in argv or argv.index("--config") + 1 >= len(argv):
+        return argv
+    position = argv.index("--config") + 1
+    try:
+        argv[position] = resolve_recipe(argv[position])
+    except FileNotFoundError as error:
+        raise RecipeError(str(error)) from error
+    if not os.path.isfile(argv[position]):
+        raise RecipeError(missing_recipe_message(argv[position]))
+    return argv
 
 
 def _launched_without_accelerator() -> bool:
@@ -187,15 +209,19 @@ def main(script_args, training_args, model_args, callbacks=None):
         )
     model, tokenizer = load_model_and_tokenizer(model_args, training_args)
 
-    trainer = AFPTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=data.train_dataset,
-        eval_dataset=data.eval_dataset,
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-        callbacks=callbacks,
-    )
+    try:
+        trainer = AFPTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=data.train_dataset,
+            eval_dataset=data.eval_dataset,
+            processing_class=tokenizer,
+            peft_config=get_peft_config(model_args),
+            callbacks=callbacks,
+        )
+    except ValueError as error:  # AFPTrainer and SFTTrainer check rows and settings here, before any step
+        raise TrainingDataError(f"the trainer refused the data or settings (training data: {data.train_source}; "
+                                f"evaluation data: {data.eval_source}): {error}") from error
     if trainer.is_world_process_zero():
         write_run_signature(training_args.output_dir, signature)
 

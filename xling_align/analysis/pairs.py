@@ -3,7 +3,8 @@
 Any parallel format of `xling_align.data` works (a TSV with a header row naming its two languages is the
 simplest). Retrieval needs distinct candidates: a sentence that occurs twice on one side ties with itself
 and can never be the strict nearest neighbour, so pairs whose sentence on either side was already seen
-are dropped (the count is reported).
+are dropped. A pair with an empty side is no translation and is left out too; both counts are reported
+(stderr, metrics.json, summary.md), never dropped silently.
 
 Example:
     >>> import pathlib, tempfile
@@ -15,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,19 @@ class AnalysisPairs:
     pairs: dict[tuple[str, str], list[tuple[str, str]]]
     dropped_duplicates: dict[tuple[str, str], int] = field(default_factory=dict)
     truncated: dict[tuple[str, str], int] = field(default_factory=dict)
+    dropped_empty: int = 0
+    skipped_invalid: int = 0
+
+    def notes(self) -> list[str]:
+        """One line per kind of pair left out, for the user (empty when nothing was left out)."""
+        notes = []
+        if self.dropped_empty:
+            notes.append(f"left out {self.dropped_empty} pair(s) with an empty side")
+        if self.skipped_invalid:
+            notes.append(f"skipped {self.skipped_invalid} malformed record(s) (--skip-invalid)")
+        for languages, count in self.dropped_duplicates.items():
+            notes.append(f"{pair_name(languages)}: left out {count} pair(s) repeating a sentence already seen")
+        return notes
 
 
 def pair_name(languages: tuple[str, str]) -> str:
@@ -55,24 +70,33 @@ def _distinct(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return kept
 
 
-def load_analysis_pairs(path: str | Path, max_pairs: int | None = None) -> AnalysisPairs:
+def load_analysis_pairs(
+    path: str | Path,
+    max_pairs: int | None = None,
+    skip_invalid: bool = False,
+    languages: tuple[str, str] | None = None,
+) -> AnalysisPairs:
     """Read, check and de-duplicate the pairs of a parallel file.
 
     Args:
         path: a parallel file in any format of `xling_align.data.load_parallel_pairs`.
         max_pairs: keep at most this many pairs per language pair (the first ones); None keeps all.
+        skip_invalid: skip malformed records (counted) instead of raising `DataFormatError`.
+        languages: the two language columns/keys to read, for a file with more than two.
 
     Raises:
         ValueError: the file has no pairs, pairs a language with itself, or a language pair has fewer than
             2 distinct pairs.
     """
-    grouped = load_parallel_pairs(path)
+    counts = Counter()
+    grouped = load_parallel_pairs(path, skip_invalid=skip_invalid, languages=languages, counts=counts)
     if not grouped:
+        left_out = f" ({counts['empty']} with an empty side, {counts['invalid']} malformed left out)" if sum(counts.values()) else ""
         raise ValueError(
-            f"{path}: no translation pairs found; the analysis needs sentences in two languages, e.g. a TSV "
-            "whose header names the languages (en<TAB>de) followed by one pair per line."
+            f"{path}: no translation pairs found{left_out}; the analysis needs sentences in two languages, e.g. a "
+            "TSV whose header names the languages (en<TAB>de) followed by one pair per line."
         )
-    result = AnalysisPairs(pairs={})
+    result = AnalysisPairs(pairs={}, dropped_empty=counts["empty"], skipped_invalid=counts["invalid"])
     for (lang_a, lang_b), pairs in grouped.items():
         if same_language(lang_a, lang_b):
             raise ValueError(

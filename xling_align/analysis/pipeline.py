@@ -54,6 +54,8 @@ def run_analysis(
     device: str | None = None,
     dtype: str = "float32",
     verbose: bool = True,
+    skip_invalid: bool = False,
+    languages: tuple[str, str] | None = None,
 ) -> list[str]:
     """Analyse one model (and optionally a second on the same charts); write metrics.json, summary.md, PNGs.
 
@@ -70,6 +72,8 @@ def run_analysis(
         device: torch device for the models (None: CUDA when available).
         dtype: weights dtype name.
         verbose: print a progress line per model to stderr.
+        skip_invalid: skip malformed records of `pairs_file` (counted and reported) instead of stopping.
+        languages: the two language columns/keys of `pairs_file` to read, for a file with more than two.
 
     Returns:
         Paths written: metrics.json, summary.md, then the PNGs.
@@ -86,7 +90,9 @@ def run_analysis(
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"output {output} is a file; give a folder (it is created if missing).")
-    pairs = load_analysis_pairs(pairs_file, max_pairs=max_pairs)
+    pairs = load_analysis_pairs(pairs_file, max_pairs=max_pairs, skip_invalid=skip_invalid, languages=languages)
+    for note in pairs.notes():  # never a silent drop
+        print(f"[analyze] {pairs_file}: {note}", file=sys.stderr)
     sources = [("base", ModelSource(model, device, dtype))]
     if compare:
         sources.append(("compare", ModelSource(compare, device, dtype)))

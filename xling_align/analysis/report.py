@@ -6,6 +6,7 @@ metrics.json layout:
       "format_version": 1,
       "settings": {...AnalysisSettings...},
       "pairs": {"en-de": {"languages": ["en", "de"], "n_pairs": 1000, "dropped_duplicates": 0, ...}},
+      "pairs_left_out": {"empty_side": 0, "malformed_skipped": 0},
       "models": {
         "base":    {"model": PATH, "depth": 24, "layers": [0, ..., 24],
                     "metrics": {"en-de": {"0": {"retrieval_accuracy": ..., "retrieval_accuracy_en_to_de": ...,
@@ -78,6 +79,7 @@ def write_metrics_json(
         "format_version": FORMAT_VERSION,
         "settings": settings_to_json(settings),
         "pairs": _pairs_json(pairs),
+        "pairs_left_out": {"empty_side": pairs.dropped_empty, "malformed_skipped": pairs.skipped_invalid},
         "models": {alignment.label: alignment.to_json() for alignment in alignments},
         "plots": [os.path.basename(plot) for plot in plots],
     }
@@ -147,6 +149,7 @@ def write_markdown_summary(
     lines += [
         f"- pooling: {settings.pooling}; layers: {', '.join(map(str, alignments[0].layers))}",
         "- pairs: " + ", ".join(f"{pair_name(lang)} ({len(p)})" for lang, p in pairs.pairs.items()),
+        *(f"- {note}" for note in pairs.notes()),
         "",
         "## Overview",
         "",

@@ -24,6 +24,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="model folder (save_pretrained), LoRA adapter folder, or cached hub id")
     parser.add_argument("--compare", help="a second model to put on the same charts (e.g. the aligned checkpoint)")
     parser.add_argument("--pairs", required=True, help="parallel file (TSV/CSV with a header naming two languages, or JSONL)")
+    parser.add_argument("--languages", nargs=2, metavar=("LANG_A", "LANG_B"),
+                        help="the two language columns (or JSON keys) of --pairs to read, for a file with more than two")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="skip malformed records of --pairs (counted and reported) instead of stopping at the first")
     parser.add_argument("--output", required=True, help="folder for metrics.json, summary.md and the PNG plots")
     parser.add_argument("--layers", default="all", help="'all' or comma-separated hidden-state indices (0 = embeddings, -1 = last); default all")
     parser.add_argument("--pooling", choices=("mean", "last"), default="mean", help="sentence vector: mean over tokens or last token (default mean)")
@@ -68,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             tsne=args.tsne,
             device=args.device,
             dtype=args.dtype,
+            skip_invalid=args.skip_invalid,
+            languages=tuple(args.languages) if args.languages else None,
         )
     except (ValueError, FileNotFoundError, ModelLoadError) as error:
         print(f"xling-align analyze: error: {error}", file=sys.stderr)

@@ -79,6 +79,27 @@ def _check_output_options(output: BuildOutput, config: DataBuildConfig) -> None:
         raise ValueError("--pretraining-tokens must be a positive number of tokens")
 
 
+def _refuse_nothing(rows, builder: RowBuilder, config: DataBuildConfig):
+    """Pass `rows` on; if there were none, raise (the writer then leaves the output untouched)."""
+    built = 0
+    for row in rows:
+        built += 1
+        yield row
+    if built == 0 and builder.heldout:  # everything went to the held-out file: allowed, but said
+        print(f"xling-align data build: warning: all {len(builder.heldout)} held-out pairs were set aside and no "
+              "training row is left; lower --heldout-size to keep rows for training", file=sys.stderr)
+    elif built == 0:
+        stats = builder.stats
+        read = ", ".join(f"{lang} {n}" for lang, n in sorted(stats.items_read.items())) or "none"
+        skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items()) if n) or "nothing"
+        source = config.input or config.input_dir or f"{config.source} from the hub"
+        raise ValueError(
+            f"no rows were built from {source} for languages {' '.join(config.languages)} (items read: {read}; "
+            f"skipped: {skipped}), so nothing was written. Check that the input holds records (not only a header "
+            "row) in the languages asked for."
+        )
+
+
 def build(args: argparse.Namespace) -> int:
     """Build the rows the parsed options describe and write them (and the held-out pairs)."""
     if args.heldout_size is None:
@@ -93,7 +114,7 @@ def build(args: argparse.Namespace) -> int:
     output_format = output.format or ("jsonl" if output.output.lower().endswith(".jsonl") else "disk")
     try:
         builder = RowBuilder(config)
-        rows = builder.rows()
+        rows = _refuse_nothing(builder.rows(), builder, config)
         count = write_jsonl(rows, output.output) if output_format == "jsonl" else save_rows_to_disk(rows, output.output)
         if output.heldout_output:
             write_pairs(builder.heldout, output.heldout_output)

@@ -3,7 +3,7 @@
 Writes `<output>/<benchmark>/<lang>/<split>.jsonl` (the hub's columns and split names) for the splits the
 `xling_*` tasks read: the scored split and the demonstration split of every language, and for the
 `xling_afp_*` tasks (the paper's protocol) the test split and the dev split their demonstrations come from.
-Afterwards the tasks run offline with `XLING_DATA_DIR=<output>` or `--metadata '{"data_dir": "<output>"}'`.
+Afterwards the tasks run offline with `XLING_DATA_DIR=<output>` or `lm_eval ... --metadata '{"data_dir": "<output>"}'`.
 
 Example:
     xling-align export-data --output ~/xling-data --benchmarks pawsx xnli --languages en de zh

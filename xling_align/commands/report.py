@@ -10,6 +10,12 @@ should shrink it). With two or more runs a last column gives the difference last
 Both the `xling_*` tasks and lm-eval's built-in `xnli_de`, `paws_de`, `xcopa_et`, `xstorycloze_ar`,
 `xwinograd_fr`, `belebele_deu_Latn` are recognised.
 
+Only like is compared with like (`check_comparable`): results with different numbers of demonstrations
+(lm-eval's `n-shot`) go into separate tables (`pawsx — in-language demonstrations, 5-shot`) and are never
+subtracted; runs that scored different numbers of documents of the same task (another `lm_eval --limit`) are
+refused (exit status 2), since their scores are not comparable; a table scored on an `lm_eval --limit` subset says so; averages
+are taken over the languages every run has, and a table says which ones it left out.
+
 Example:
     xling-align report before/results.json after/results.json --labels base,afp --plot gap.png
 """
@@ -44,6 +50,10 @@ class Score:
     setting: str
     lang: str
     acc: float  # in [0, 1]
+    task: str = ""
+    shots: int | None = None  # lm-eval's `n-shot` (None: the file does not say)
+    documents: int | None = None  # documents scored (`n-samples` effective; fewer than all with --limit)
+    total_documents: int | None = None  # documents of the task (`n-samples` original)
 
 
 def parse_task(name: str) -> tuple[str, str, str] | None:
@@ -70,7 +80,7 @@ def parse_task(name: str) -> tuple[str, str, str] | None:
 
 
 def find_results_file(path: Path) -> Path:
-    """`path` itself, or the newest `results*.json` under a folder given as `--output_path`."""
+    """`path` itself, or the newest `results*.json` under a folder given as `lm_eval --output_path`."""
     if path.is_dir():
         found = sorted(path.rglob("results*.json"), key=lambda p: p.stat().st_mtime)
         if not found:
@@ -86,21 +96,80 @@ def load_scores(path: Path) -> list[Score]:
     path = find_results_file(path)
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text: pass a results file written by lm-eval (results_*.json).") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not JSON ({err.msg}): pass a results file written by lm-eval.") from None
     results = payload.get("results") if isinstance(payload, dict) else None
     if not isinstance(results, dict):
         raise ValueError(f"{path} has no `results` mapping: is it an lm-eval results file (results_*.json)?")
     groups = set(payload.get("groups", {}))
+    shots, samples = payload.get("n-shot") or {}, payload.get("n-samples") or {}
     scores = []
     for task, metrics in results.items():
         parsed = parse_task(task)
         if parsed is None or task in groups or "acc,none" not in metrics:
             continue
-        scores.append(Score(*parsed, float(metrics["acc,none"])))
+        counts = samples.get(task) or {}
+        scores.append(Score(*parsed, float(metrics["acc,none"]), task=task, shots=_int_or_none(shots.get(task)),
+                            documents=_int_or_none(counts.get("effective")),
+                            total_documents=_int_or_none(counts.get("original"))))
     if not scores:
-        raise ValueError(f"{path} holds no xling_* (or built-in xnli/paws/xcopa/...) task with an `acc`.")
+        found = ", ".join(sorted(results)[:5]) or "none"
+        raise ValueError(f"{path} holds no xling_* (or built-in xnli/paws/xcopa/...) task with an `acc` (its tasks: "
+                         f"{found}): pass the results of an xling_* run.")
+    check_one_score_per_cell(scores, path)
     return scores
+
+
+def _int_or_none(value) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# ------------------------------------------------------------------- only like is compared with like
+def _cell_key(score: Score) -> tuple:
+    return score.benchmark, score.setting, score.shots, score.lang
+
+
+def check_one_score_per_cell(scores: list[Score], path: Path) -> None:
+    """Refuse a file holding two tasks for one table cell (e.g. `xling_pawsx_de` and the built-in `paws_de`)."""
+    seen: dict[tuple, str] = {}
+    for score in scores:
+        other = seen.setdefault(_cell_key(score), score.task)
+        if other != score.task:
+            raise ValueError(f"{path} holds two results for {score.benchmark} {score.lang} ({other} and {score.task}); "
+                             "the report would show only one of them. Report them from separate result files.")
+
+
+def check_comparable(runs: list[list[Score]], labels: list[str]) -> list[str]:
+    """Refuse runs whose scores of one task cover different documents; return notes on what else differs.
+
+    Raises:
+        ValueError: a task scored on different numbers of documents (another `lm_eval --limit`), naming both runs.
+    """
+    documents: dict[tuple, dict[str, int]] = {}
+    shots: dict[tuple, dict[str, set]] = {}
+    for label, run in zip(labels, runs):
+        for score in run:
+            if score.documents is not None:
+                documents.setdefault(_cell_key(score), {})[label] = score.documents
+            shots.setdefault((score.benchmark, score.setting), {}).setdefault(label, set()).add(score.shots)
+    for (benchmark, setting, n_shot, lang), by_run in documents.items():
+        if len(set(by_run.values())) > 1:
+            counts = ", ".join(f"{label}: {count}" for label, count in by_run.items())
+            raise ValueError(
+                f"the runs scored different numbers of {benchmark} {lang} documents ({counts}), so their scores are "
+                "not comparable (a different lm_eval --limit?). Evaluate every model on the same documents (the same "
+                "lm_eval --limit, or none) and report again."
+            )
+    notes = []
+    for (benchmark, setting), by_run in shots.items():
+        if len({frozenset(counts) for counts in by_run.values()}) > 1:
+            described = ", ".join(f"{label}: {'/'.join('?' if n is None else str(n) for n in sorted(counts, key=str))}"
+                                  for label, counts in by_run.items())
+            notes.append(f"{benchmark} ({setting}) was run with different numbers of demonstrations ({described} "
+                         "shots); each shot count has its own table, and scores are never subtracted across them.")
+    return notes
 
 
 def _mean(values: list[float]) -> float | None:
@@ -113,20 +182,28 @@ def _cell(value: float | None, signed: bool = False) -> str:
     return f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
 
 
+def _table_title(benchmark: str, setting: str, shots: int | None) -> str:
+    return f"## {benchmark} — {setting}" + ("" if shots is None else f", {shots}-shot")
+
+
 def build_tables(runs: list[list[Score]], labels: list[str]) -> str:
     """The Markdown report for `runs` (one list of scores per results file)."""
-    keys = sorted({(s.benchmark, s.setting) for run in runs for s in run},
-                  key=lambda key: (list(BENCHMARKS).index(key[0]), key[1] != IN_LANGUAGE))
-    lookup = [{(s.benchmark, s.setting, s.lang): s.acc for s in run} for run in runs]
-    english_of = [{(s.benchmark): s.acc for s in run if s.setting == IN_LANGUAGE and s.lang in ENGLISH} for run in runs]
-    english_same_setting = [{(s.benchmark, s.setting): s.acc for s in run if s.lang in ENGLISH} for run in runs]
+    keys = sorted({(s.benchmark, s.setting, s.shots) for run in runs for s in run},
+                  key=lambda key: (list(BENCHMARKS).index(key[0]), key[1] != IN_LANGUAGE, key[2] or 0))
+    lookup = [{(s.benchmark, s.setting, s.shots, s.lang): s.acc for s in run} for run in runs]
+    english_of = [{(s.benchmark, s.shots): s.acc for s in run if s.setting == IN_LANGUAGE and s.lang in ENGLISH}
+                  for run in runs]
+    # the paper-protocol tables score English themselves, in the same setting
+    english_same_setting = [{(s.benchmark, s.setting, s.shots): s.acc for s in run if s.lang in ENGLISH}
+                            for run in runs]
     with_diff = len(runs) >= 2
     out = []
-    for benchmark, setting in keys:
-        langs = sorted({lang for table in lookup for (b, st, lang) in table if (b, st) == (benchmark, setting)},
+    for benchmark, setting, shots in keys:
+        table_key = (benchmark, setting, shots)
+        langs = sorted({lang for table in lookup for (*key, lang) in table if tuple(key) == table_key},
                        key=lambda lang: (lang not in ENGLISH, lang))
         header = ["language", *labels] + ([f"{labels[-1]} − {labels[0]}"] if with_diff else [])
-        out += [f"## {benchmark} — {setting}", "", "| " + " | ".join(header) + " |",
+        out += [_table_title(benchmark, setting, shots), "", "| " + " | ".join(header) + " |",
                 "|" + "---|" * len(header)]
 
         def row(name: str, values: list[float | None]) -> str:
@@ -137,24 +214,44 @@ def build_tables(runs: list[list[Score]], labels: list[str]) -> str:
             return f"| {name} | " + " | ".join(cells) + " |"
 
         for lang in langs:
-            out.append(row(lang, [table.get((benchmark, setting, lang)) for table in lookup]))
-        per_run = [[table[(benchmark, setting, lang)] for lang in langs if (benchmark, setting, lang) in table]
-                   for table in lookup]
-        rest = [[table[(benchmark, setting, lang)] for lang in langs
-                 if lang not in ENGLISH and (benchmark, setting, lang) in table] for table in lookup]
+            out.append(row(lang, [table.get((*table_key, lang)) for table in lookup]))
+        # averages over the languages every run with this table has: a missing language never shifts a mean
+        present = [table for table in lookup if any((*table_key, lang) in table for lang in langs)]
+        common = [lang for lang in langs if all((*table_key, lang) in table for table in present)]
+        per_run = [[table[(*table_key, lang)] for lang in common if (*table_key, lang) in table] for table in lookup]
+        rest = [[table[(*table_key, lang)] for lang in common if lang not in ENGLISH and (*table_key, lang) in table]
+                for table in lookup]
         out.append(row("**average**", [_mean(values) for values in per_run]))
         out.append(row("**average without English**", [_mean(values) for values in rest]))
         gaps = []
         same_setting = setting in (IN_LANGUAGE, PAPER_PROTOCOL)  # tables that score English themselves
         for index, values in enumerate(rest):
-            english = (english_same_setting[index] if same_setting else english_of[index]).get(
-                (benchmark, setting) if same_setting else benchmark)
+            english = (english_same_setting[index].get(table_key) if same_setting
+                       else english_of[index].get((benchmark, shots)))
             mean_rest = _mean(values)
             gaps.append(english - mean_rest if english is not None and mean_rest is not None else None)
         gap_name = "**English − rest**" if same_setting else "**English (in-language) − rest**"
         out.append(row(gap_name, gaps))
         out.append("")
+        out += _table_notes(runs, labels, table_key, langs, common)
     return "\n".join(out)
+
+
+def _table_notes(runs: list[list[Score]], labels: list[str], table_key: tuple, langs: list[str],
+                 common: list[str]) -> list[str]:
+    """Lines under a table: languages left out of the averages, subsets scored because of `lm_eval --limit`."""
+    notes = []
+    if common != langs:
+        left_out = [lang for lang in langs if lang not in common]
+        notes.append(f"Averages over the {len(common)} language(s) every run has ({', '.join(common) or 'none'}); "
+                     f"left out: {', '.join(left_out)}.")
+    partial = sorted({(s.task, s.documents, s.total_documents) for run in runs for s in run
+                      if (s.benchmark, s.setting, s.shots) == table_key and s.documents is not None
+                      and s.total_documents is not None and s.documents < s.total_documents})
+    if partial:
+        described = ", ".join(f"{task} {done} of {total}" for task, done, total in partial)
+        notes.append(f"Scored on a subset (lm_eval --limit): {described} documents; not the benchmark's score.")
+    return [*notes, ""] if notes else []
 
 
 def plot(runs: list[list[Score]], labels: list[str], path: Path) -> None:
@@ -164,16 +261,16 @@ def plot(runs: list[list[Score]], labels: list[str], path: Path) -> None:
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
-    keys = sorted({(s.benchmark, s.setting, s.lang) for run in runs for s in run},
-                  key=lambda k: (list(BENCHMARKS).index(k[0]), k[1] != IN_LANGUAGE, k[2] not in ENGLISH, k[2]))
-    lookup = [{(s.benchmark, s.setting, s.lang): s.acc for s in run} for run in runs]
+    keys = sorted({_cell_key(s) for run in runs for s in run},
+                  key=lambda k: (list(BENCHMARKS).index(k[0]), k[1] != IN_LANGUAGE, k[2] or 0, k[3] not in ENGLISH, k[3]))
+    lookup = [{_cell_key(s): s.acc for s in run} for run in runs]
     width = 0.8 / len(runs)
     fig, axis = plt.subplots(figsize=(max(6.0, 0.35 * len(keys) * len(runs) + 2), 4))
     for index, (label, table) in enumerate(zip(labels, lookup)):
         xs = [position + index * width for position in range(len(keys))]
         axis.bar(xs, [100 * table.get(key, float("nan")) for key in keys], width=width, label=label)
     marks = {ENGLISH_DEMOS: "*", PAPER_PROTOCOL: "†", PAPER_PROTOCOL_NATIVE: "‡"}
-    names = [f"{b}{marks.get(st, '')} {lang}" for b, st, lang in keys]
+    names = [f"{b}{marks.get(st, '')}{'' if n is None else f' {n}-shot'} {lang}" for b, st, n, lang in keys]
     axis.set_xticks([p + 0.4 - width / 2 for p in range(len(keys))], names, rotation=90, fontsize=7)
     axis.set_ylabel("accuracy (%)")
     axis.set_title("xling tasks (* English demonstrations, † paper protocol, ‡ its in-language prompt)")
@@ -188,7 +285,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xling-align report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", nargs="+", type=Path,
-                        help="lm-eval results JSON files (or --output_path folders), e.g. before then after")
+                        help="lm-eval results JSON files (or lm_eval --output_path folders), e.g. before then after")
     parser.add_argument("--labels", help="comma-separated column names, one per file (default: file names)")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="also draw a bar chart to this PNG")
     return parser
@@ -206,9 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         labels = [f"{index + 1}:{label}" for index, label in enumerate(labels)]
     try:
         runs = [load_scores(path) for path in args.results]
+        notes = check_comparable(runs, labels)
     except (FileNotFoundError, ValueError) as err:
         print(f"xling-align report: {err}", file=sys.stderr)
         return 2
+    for note in notes:
+        print(f"xling-align report: note: {note}", file=sys.stderr)
     print(build_tables(runs, labels))
     if args.plot:
         plot(runs, labels, args.plot)

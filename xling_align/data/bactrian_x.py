@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xling_align.data.parallel import same_language
-from xling_align.data.readers import DataFormatError, InvalidRecords, iter_delimited, iter_json_records, text_format
+from xling_align.data.readers import SKIP_HINT, DataFormatError, InvalidRecords, iter_delimited, iter_json_records, text_format
 from xling_align.languages import is_known, normalize_code
 
 BACTRIAN_X_HUB_NAME = "MBZUAI/Bactrian-X"
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
-_SKIP_HINT = "fix the record, or pass --skip-invalid (skip_invalid=True) to skip malformed records and count them"
 
 
 @dataclass(frozen=True)
@@ -67,12 +66,12 @@ def parse_item(
     """
     missing = [name for name in (fields.id, fields.instruction, fields.output) if name not in record]
     if missing:
-        invalid.handle(DataFormatError(origin, f"missing field(s) {missing} (has {sorted(record)})", line, hint=_SKIP_HINT))
+        invalid.handle(DataFormatError(origin, f"missing field(s) {missing} (has {sorted(record)})", line, hint=SKIP_HINT))
         return None
     item_id = record[fields.id]
     values = [record[fields.instruction], record.get(fields.input) or "", record[fields.output]]
     if not isinstance(item_id, (str, int)) or isinstance(item_id, bool) or not all(isinstance(v, str) for v in values):
-        invalid.handle(DataFormatError(origin, "id must be a string or integer and instruction/input/output strings", line, hint=_SKIP_HINT))
+        invalid.handle(DataFormatError(origin, "id must be a string or integer and instruction/input/output strings", line, hint=SKIP_HINT))
         return None
     instruction, input_text, output = (value.strip() for value in values)
     if not instruction or not output:
@@ -169,7 +168,7 @@ class InstructionFile:
         header = [name.strip() for name in first[1]]
         for line, values in rows:
             if len(values) != len(header):
-                invalid.handle(DataFormatError(self.path, f"expected {len(header)} columns as in the header, found {len(values)}", line, hint=_SKIP_HINT))
+                invalid.handle(DataFormatError(self.path, f"expected {len(header)} columns as in the header, found {len(values)}", line, hint=SKIP_HINT))
                 continue
             yield line, dict(zip(header, values))
 
@@ -182,7 +181,7 @@ class InstructionFile:
             code = record.get(self.language_column)
             if not isinstance(code, str):
                 if first_pass:
-                    invalid.handle(DataFormatError(self.path, f"missing or non-string language column {self.language_column!r}", line, hint=_SKIP_HINT))
+                    invalid.handle(DataFormatError(self.path, f"missing or non-string language column {self.language_column!r}", line, hint=SKIP_HINT))
                 continue
             if same_language(code.strip(), language):
                 item = parse_item(record, str(self.path), line, self.fields, invalid, counts)

@@ -19,11 +19,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling_align.data.readers import DataFormatError, InvalidRecords, iter_delimited, iter_json_records, text_format
+from xling_align.data.readers import SKIP_HINT, DataFormatError, InvalidRecords, iter_delimited, iter_json_records, text_format
 from xling_align.languages import is_known, normalize_code
 
 _AFP_KEYS = ("source_lang", "target_lang", "source_sentence", "target_sentence")
-_SKIP_HINT = "fix the record, or pass --skip-invalid (skip_invalid=True) to skip malformed records and count them"
+# the hint when a header has more than two columns; a command without `--languages` replaces it
+LANGUAGES_HINT = "keep only the two language columns, or pass the two languages (languages=('en', 'de') / --languages en de)"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _choose_columns(path: Path, header: list[str], languages: tuple[str, str] | 
         path,
         f"cannot tell which two of the header's {len(header)} columns ({', '.join(map(repr, header))}) hold the languages",
         1,
-        hint="keep only the two language columns, or pass the two languages (languages=('en', 'de') / --languages en de)",
+        hint=LANGUAGES_HINT,
     )
 
 
@@ -102,7 +103,7 @@ def _iter_delimited_pairs(path: Path, delimiter: str, languages, invalid: Invali
     for number, fields in rows:
         if len(fields) != len(header):
             invalid.handle(
-                DataFormatError(path, f"expected {len(header)} columns as in the header, found {len(fields)}", number, hint=_SKIP_HINT)
+                DataFormatError(path, f"expected {len(header)} columns as in the header, found {len(fields)}", number, hint=SKIP_HINT)
             )
             continue
         source, target = fields[left].strip(), fields[right].strip()
@@ -138,11 +139,11 @@ def _iter_json_pairs(path: Path, languages, invalid: InvalidRecords, counts: Cou
     for number, record in iter_json_records(path, invalid):
         found = _pair_from_object(record, languages)
         if isinstance(found, str):
-            invalid.handle(DataFormatError(path, found, number, hint=_SKIP_HINT))
+            invalid.handle(DataFormatError(path, found, number, hint=SKIP_HINT))
             continue
         lang_a, lang_b, text_a, text_b = found
         if not all(isinstance(value, str) for value in found):
-            invalid.handle(DataFormatError(path, "language codes and sentences must be strings", number, hint=_SKIP_HINT))
+            invalid.handle(DataFormatError(path, "language codes and sentences must be strings", number, hint=SKIP_HINT))
             continue
         text_a, text_b = text_a.strip(), text_b.strip()
         if not text_a or not text_b:
@@ -191,17 +192,24 @@ def iter_parallel_file(
                            pair.source, pair.target, pair.line)
 
 
-def load_parallel_pairs(path: str | Path, skip_invalid: bool = False) -> dict[tuple[str, str], list[tuple[str, str]]]:
+def load_parallel_pairs(
+    path: str | Path,
+    skip_invalid: bool = False,
+    languages: tuple[str, str] | None = None,
+    counts: Counter | None = None,
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
     """All translation pairs of a parallel file, grouped by (source language, target language).
 
     Args:
         path: a TSV/CSV file whose header names the two language columns, or a JSONL file with two
             language-code keys, a `translation` dict, or AFP rows (source_lang/target_lang/...).
         skip_invalid: skip malformed records instead of raising `DataFormatError`.
+        languages: the two language columns/keys to read (None: the file's only two).
+        counts: a Counter that receives `empty` (pairs with an empty side) and `invalid` (skipped records).
 
     Returns:
         `{(lang_a, lang_b): [(sentence_a, sentence_b), ...]}` in file order; pairs with an empty side are
-        left out.
+        left out (counted in `counts`).
 
     Example:
         >>> import pathlib, tempfile
@@ -210,9 +218,12 @@ def load_parallel_pairs(path: str | Path, skip_invalid: bool = False) -> dict[tu
         >>> load_parallel_pairs(path)
         {('en', 'de'): [('Good morning.', 'Guten Morgen.')]}
     """
+    counts = counts if counts is not None else Counter()
+    invalid = InvalidRecords(skip=skip_invalid)
     grouped: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for pair in iter_parallel_file(path, invalid=InvalidRecords(skip=skip_invalid)):
+    for pair in iter_parallel_file(path, languages=languages, invalid=invalid, counts=counts):
         grouped.setdefault((pair.source_lang, pair.target_lang), []).append((pair.source, pair.target))
+    counts["invalid"] += invalid.count
     return grouped
 
 

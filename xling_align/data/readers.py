@@ -36,6 +36,7 @@ class DataFormatError(ValueError):
         self.problem = problem
         self.line = line
         self.byte_offset = byte_offset
+        self.hint = hint
         where = self.path
         if line is not None:
             where += f", line {line}"
@@ -45,6 +46,10 @@ class DataFormatError(ValueError):
         if hint:
             message += f" ({hint})"
         super().__init__(message)
+
+    def with_hint(self, hint: str) -> DataFormatError:
+        """The same error with another hint: a command whose options differ says how to fix it with them."""
+        return DataFormatError(self.path, self.problem, self.line, self.byte_offset, hint)
 
 
 class InvalidRecords:
@@ -70,7 +75,9 @@ class InvalidRecords:
             self.examples.append(str(error))
 
 
-_SKIP_HINT = "fix the record, or pass --skip-invalid (skip_invalid=True) to skip malformed records and count them"
+# the hint of every record that `InvalidRecords(skip=True)` may skip; a command without `--skip-invalid`
+# replaces it (`DataFormatError.with_hint`)
+SKIP_HINT = "fix the record, or pass --skip-invalid (skip_invalid=True) to skip malformed records and count them"
 
 
 def _open_binary(path: Path):
@@ -131,6 +138,15 @@ def _iter_text_chunks(path: Path) -> Iterator[str]:
                 return
 
 
+def check_utf8(path: str | Path) -> None:
+    """Read the whole file once and raise `DataFormatError` (with the byte offset) if it is not valid UTF-8.
+
+    For files that another library parses (`datasets` decodes lazily and fails later, deep inside a run).
+    """
+    for _ in _iter_text_chunks(Path(path)):
+        pass
+
+
 def iter_jsonl(path: str | Path, invalid: InvalidRecords | None = None) -> Iterator[tuple[int, dict]]:
     """Yield `(line_number, object)` for each non-blank line of a JSON-lines file.
 
@@ -143,10 +159,10 @@ def iter_jsonl(path: str | Path, invalid: InvalidRecords | None = None) -> Itera
         try:
             record = json.loads(text.strip())
         except json.JSONDecodeError as error:
-            invalid.handle(DataFormatError(path, f"invalid JSON ({error.msg}, column {error.colno})", number, hint=_SKIP_HINT))
+            invalid.handle(DataFormatError(path, f"invalid JSON ({error.msg}, column {error.colno})", number, hint=SKIP_HINT))
             continue
         if not isinstance(record, dict):
-            invalid.handle(DataFormatError(path, f"expected a JSON object, got {type(record).__name__}", number, hint=_SKIP_HINT))
+            invalid.handle(DataFormatError(path, f"expected a JSON object, got {type(record).__name__}", number, hint=SKIP_HINT))
             continue
         yield number, record
 
@@ -226,7 +242,7 @@ def iter_json_array(path: str | Path, invalid: InvalidRecords | None = None) -> 
                 cursor.advance(cursor.pos + 1)
                 after_element = False
                 continue
-            invalid.handle(DataFormatError(path, f"expected ',' or ']' after an array element, found {char!r}", cursor.line, hint=_SKIP_HINT))
+            invalid.handle(DataFormatError(path, f"expected ',' or ']' after an array element, found {char!r}", cursor.line, hint=SKIP_HINT))
             if not cursor.resync():
                 return
             after_element = False
@@ -236,7 +252,7 @@ def iter_json_array(path: str | Path, invalid: InvalidRecords | None = None) -> 
             record, end = _decode_element(decoder, cursor)
         except json.JSONDecodeError as error:
             bad_line = start_line + cursor.buffer.count("\n", cursor.pos, error.pos)
-            invalid.handle(DataFormatError(path, f"invalid JSON in an array element ({error.msg})", bad_line, hint=_SKIP_HINT))
+            invalid.handle(DataFormatError(path, f"invalid JSON in an array element ({error.msg})", bad_line, hint=SKIP_HINT))
             cursor.advance(max(cursor.pos, min(error.pos, len(cursor.buffer)) - 1))
             if not cursor.resync():
                 return
@@ -246,7 +262,7 @@ def iter_json_array(path: str | Path, invalid: InvalidRecords | None = None) -> 
         if isinstance(record, dict):
             yield start_line, record
         else:
-            invalid.handle(DataFormatError(path, f"expected a JSON object as array element, got {type(record).__name__}", start_line, hint=_SKIP_HINT))
+            invalid.handle(DataFormatError(path, f"expected a JSON object as array element, got {type(record).__name__}", start_line, hint=SKIP_HINT))
 
 
 def _decode_element(decoder: json.JSONDecoder, cursor: _ArrayCursor):
@@ -263,7 +279,7 @@ def _decode_element(decoder: json.JSONDecoder, cursor: _ArrayCursor):
 
 
 def detect_json_layout(path: str | Path) -> str:
-    """'array' when the first non-blank character of a .json file is '[', else 'lines'."""
+    """'array' when the first non-blank character of a JSON file is '[', else 'lines'."""
     with _open_binary(Path(path)) as handle:
         head = handle.read(4096)
     text = head.decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
@@ -271,9 +287,9 @@ def detect_json_layout(path: str | Path) -> str:
 
 
 def iter_json_records(path: str | Path, invalid: InvalidRecords | None = None) -> Iterator[tuple[int, dict]]:
-    """Objects of a `.json` / `.jsonl` file (optionally `.gz`): a JSON array or JSON lines."""
-    name = Path(path).name.removesuffix(".gz")
-    if name.endswith(".jsonl") or detect_json_layout(path) == "lines":
+    """Objects of a `.json` / `.jsonl` file (optionally `.gz`): a JSON array or JSON lines, whatever the suffix
+    says (a JSON-lines record is an object, so a file that starts with `[` is an array)."""
+    if detect_json_layout(path) == "lines":
         return iter_jsonl(path, invalid)
     return iter_json_array(path, invalid)
 
@@ -302,6 +318,20 @@ def iter_delimited(path: str | Path, delimiter: str) -> Iterator[tuple[int, list
         raise DataFormatError(path, f"malformed CSV ({error})", reader.line_num, hint="check the quoting of that record") from None
 
 
+def mixed_type_columns(records) -> dict[str, list[str]]:
+    """Columns whose values (None aside) have more than one JSON type: Arrow cannot store them as one column.
+
+    >>> mixed_type_columns([{"label": 1, "id": "a"}, {"label": "1", "id": "b"}, {"label": None, "id": "c"}])
+    {'label': ['int', 'str']}
+    """
+    types: dict[str, set[str]] = {}
+    for record in records:
+        for column, value in record.items():
+            if value is not None:
+                types.setdefault(column, set()).add(type(value).__name__)
+    return {column: sorted(kinds) for column, kinds in types.items() if len(kinds) > 1 and kinds != {"int", "float"}}
+
+
 def text_format(path: str | Path) -> str:
     """'tsv', 'csv' or 'json' from the file name (`.gz` ignored); raises for anything else."""
     name = Path(path).name.lower().removesuffix(".gz")
@@ -312,13 +342,16 @@ def text_format(path: str | Path) -> str:
 
 
 __all__ = [
+    "SKIP_HINT",
     "DataFormatError",
     "InvalidRecords",
+    "check_utf8",
     "detect_json_layout",
     "iter_delimited",
     "iter_json_array",
     "iter_json_records",
     "iter_jsonl",
     "iter_lines",
+    "mixed_type_columns",
     "text_format",
 ]

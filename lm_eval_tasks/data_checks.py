@@ -1,0 +1,210 @@
+"""Benchmark rows checked before anything is scored: a wrong value stops the run, it never becomes a number.
+
+A local copy of a benchmark is often converted by hand (a CSV reader turns every label into a string, a
+script writes `-1` for "no gold label", a spreadsheet adds a byte-order mark). lm-eval scores such data
+without a word: a string label never equals a choice index, so every document counts as wrong. The data
+loader therefore reads and checks every row here first:
+
+- the file: UTF-8 (a byte-order mark is dropped), JSON lines or one JSON array of objects;
+- the columns the prompts read (`Benchmark.columns`) are present in every row;
+- text columns hold text, and a column with a fixed set of values (`Benchmark.column_values`, e.g. XCOPA's
+  `question`) holds one of them;
+- the label column holds one of `Benchmark.label_values`. A value that differs only in type is converted
+  when that is unambiguous (`"1"` or `1.0` for the integer label `1`, the integer `2` for the string label
+  `"2"`); anything else (an out-of-range number, a label name, an empty cell) stops the run with a message
+  that names the file, the column, the bad values and what to write instead.
+
+Example:
+    >>> from xling_align.lm_eval_tasks.data_checks import checked_rows
+    >>> rows = [(1, {"sentence1": "A.", "sentence2": "B.", "label": "1"})]
+    >>> checked_rows(rows, "pawsx", "de", "test.jsonl")
+    [{'sentence1': 'A.', 'sentence2': 'B.', 'label': 1}]
+    >>> checked_rows([(1, {"sentence1": "A.", "sentence2": "B.", "label": "yes"})], "pawsx", "de", "test.jsonl")
+    Traceback (most recent call last):
+    ...
+    xling_align.lm_eval_tasks.data_checks.BenchmarkDataError: test.jsonl: column 'label' holds 1 value(s) the pawsx tasks cannot score: 'yes' (line 1). It must hold one of 0, 1 (integers): 0 = not a paraphrase, 1 = paraphrase. Write the label as one of these values (the hub's format).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from xling_align.benchmark_table import Benchmark, benchmark
+from xling_align.data.readers import mixed_type_columns
+
+_SHOWN = 5  # bad values quoted in a message
+
+
+class BenchmarkDataError(ValueError):
+    """Benchmark data that would be scored wrongly; the message names the file, what is wrong and the fix."""
+
+
+# --------------------------------------------------------------------------------------- the file
+def read_rows(path: Path, name: str) -> list[tuple[int, dict]]:
+    """`(line, row)` for every object of a benchmark file: JSON lines, or one JSON array of objects.
+
+    Raises `BenchmarkDataError` for a file that is not UTF-8, a line that is not JSON, a record that is not
+    an object, or a file without rows; each message names the file and the line.
+    """
+    from xling_align.data.readers import DataFormatError, iter_json_records
+
+    columns = ", ".join(benchmark(name).columns)
+    try:
+        rows = list(iter_json_records(path))
+    except DataFormatError as error:
+        where = error.path + (f", line {error.line}" if error.line is not None else "")
+        where += f", byte offset {error.byte_offset}" if error.byte_offset is not None else ""
+        if "UTF-8" in error.problem:
+            fix = "convert it to UTF-8 first, e.g. `iconv -f <its encoding> -t UTF-8 IN > OUT`"
+        else:
+            fix = f"each line must be one JSON object with the columns {columns} (or the file one JSON array of them)"
+        raise BenchmarkDataError(f"{where}: {error.problem}; {fix}.") from None
+    if not rows:
+        raise BenchmarkDataError(f"{path} holds no rows: write the benchmark's rows into it (columns {columns}), "
+                                 "or remove the file.")
+    return rows
+
+
+# --------------------------------------------------------------------------------------- the rows
+def _integral(value) -> int | None:
+    """`value` as an int when it is one in another type (`"1"`, `" 1 "`, `1.0`), else None."""
+    if isinstance(value, bool):
+        return None  # true/false are not indices
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("+-").isdigit() and text.isascii():
+            return int(text)
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return int(number) if number.is_integer() else None
+    return None
+
+
+def coerce_label(value, label_values: tuple):
+    """The label value `value` stands for, or None when it stands for none of `label_values`.
+
+    >>> coerce_label("2", (0, 1, 2)), coerce_label(2.0, (0, 1, 2)), coerce_label(1, ("1", "2"))
+    (2, 2, '1')
+    >>> coerce_label(-1, (0, 1, 2)) is None, coerce_label(True, (0, 1)) is None
+    (True, True)
+    """
+    number = _integral(value)
+    if number is None:
+        return None
+    for allowed in label_values:
+        if _integral(allowed) == number:
+            return allowed
+    return None
+
+
+def _shown(value) -> str:
+    return repr(value) if not isinstance(value, str) or len(value) < 40 else repr(value[:37] + "...")
+
+
+def _bad_values_message(where: str, column: str, bad: list[tuple[int, object]], what: str) -> str:
+    counts = Counter(_shown(value) for _, value in bad)
+    first_line = {}
+    for line, value in bad:
+        first_line.setdefault(_shown(value), line)
+    examples = ", ".join(f"{value} (line {first_line[value]}{f', {counts[value]} rows' if counts[value] > 1 else ''})"
+                         for value in list(counts)[:_SHOWN])
+    more = f" and {len(counts) - _SHOWN} more" if len(counts) > _SHOWN else ""
+    return f"{where}: column {column!r} holds {len(bad)} value(s) {what}: {examples}{more}."
+
+
+def _label_rule(table: Benchmark) -> str:
+    kind = "integers" if isinstance(table.label_values[0], int) else "strings"
+    values = ", ".join(str(value) for value in table.label_values)
+    meanings = ", ".join(f"{value} = {meaning}" for value, meaning in zip(table.label_values, table.label_names))
+    return f"one of {values} ({kind})" + (f": {meanings}" if meanings else "")
+
+
+def checked_rows(rows: list[tuple[int, dict]], name: str, lang: str, where: str) -> list[dict]:
+    """The rows of `name` in `lang`, checked (module docstring) and with unambiguous labels converted.
+
+    Args:
+        rows: `(line, row)` pairs as `read_rows` returns them.
+        name: the benchmark (`xnli`, `pawsx`, ...).
+        lang: the benchmark's code of the rows' language.
+        where: the file, for messages.
+
+    Raises:
+        BenchmarkDataError: naming the column, the bad values with their lines, and the values expected.
+    """
+    table = benchmark(name)
+    missing = Counter(column for _, row in rows for column in table.columns if column not in row)
+    if missing:
+        found = sorted(set().union(*(row.keys() for _, row in rows)))
+        partial = [f"{column} is missing in {missing[column]} of {len(rows)} rows, first at line "
+                   f"{next(line for line, row in rows if column not in row)}"
+                   for column in table.columns if 0 < missing[column] < len(rows)]
+        raise BenchmarkDataError(
+            f"{where}: missing column(s) {', '.join(column for column in table.columns if column in missing)}"
+            + (f" ({'; '.join(partial)})" if partial else "")
+            + f". Found: {', '.join(found)}. The {name} tasks need: {', '.join(table.columns)} (the hub's column names)."
+        )
+    label = table.label_column
+    bad_labels = []
+    checked = []
+    for line, row in rows:
+        value = coerce_label(row[label], table.label_values)
+        if value is None:
+            bad_labels.append((line, row[label]))
+        checked.append({**row, label: value})
+    if bad_labels:
+        raise BenchmarkDataError(
+            _bad_values_message(where, label, bad_labels, f"the {name} tasks cannot score")
+            + f" It must hold {_label_rule(table)}. Write the label as one of these values (the hub's format)."
+        )
+    for column in table.columns:
+        if column == label:
+            continue
+        allowed = table.column_values.get(column)
+        # PAWS-X documents with an empty sentence are dropped before scoring where lm-eval detokenizes
+        may_be_empty = lang in table.detokenized_languages
+        bad = [(line, row[column]) for line, row in rows
+               if not (isinstance(row[column], str) or (may_be_empty and row[column] is None))
+               or (allowed is not None and row[column] not in allowed)]
+        if bad:
+            expected = f"one of {', '.join(map(repr, allowed))}" if allowed else "text (a JSON string)"
+            raise BenchmarkDataError(_bad_values_message(where, column, bad, "that are not " + expected)
+                                     + f" The {name} prompts read it as {expected}; fix those rows.")
+    if name == "xwinograd":
+        no_blank = [(line, row["sentence"]) for line, row in rows if "_" not in row["sentence"]]
+        if no_blank:
+            raise BenchmarkDataError(_bad_values_message(where, "sentence", no_blank, "without the blank `_`")
+                                     + " Each XWinograd sentence marks the gap the options fill with `_`.")
+    _refuse_mixed_types(checked, where)
+    return checked
+
+
+def _refuse_mixed_types(rows: list[dict], where: str) -> None:
+    """A column (also one the prompts do not read) must keep one type: Arrow cannot store a mix."""
+    mixed = mixed_type_columns(rows)
+    if mixed:
+        described = "; ".join(f"{column!r}: {', '.join(kinds)}" for column, kinds in mixed.items())
+        raise BenchmarkDataError(f"{where}: column(s) with values of different types ({described}). Give each column "
+                                 "one type in every row (e.g. all strings), or drop the column if the prompts do not "
+                                 "need it.")
+
+
+def check_hub_split(dataset, name: str, where: str) -> None:
+    """The checks of `checked_rows` on a hub split (`datasets.Dataset`), by its features and label values."""
+    table = benchmark(name)
+    found = set(dataset.column_names)
+    missing = [column for column in table.columns if column not in found]
+    if missing:
+        raise BenchmarkDataError(f"{where}: missing column(s) {', '.join(missing)}. Found: {', '.join(sorted(found))}. "
+                                 f"The {name} tasks need: {', '.join(table.columns)}.")
+    values = dataset.unique(table.label_column)
+    bad = [value for value in values if value not in table.label_values or type(value) is not type(table.label_values[0])]
+    if bad:
+        raise BenchmarkDataError(f"{where}: column {table.label_column!r} holds {', '.join(map(_shown, bad[:_SHOWN]))}; "
+                                 f"the {name} tasks need {_label_rule(table)}. Is it the split the tasks expect?")

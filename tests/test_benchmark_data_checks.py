@@ -1,0 +1,241 @@
+"""Local benchmark data is checked before it is scored: right values in another type are converted, wrong ones stop.
+
+Through the real `lm_eval` command: labels as strings (a CSV reader's output) score exactly what the hub's
+integer labels score, in every benchmark family, and an out-of-range label ends the run with a message naming
+the file, the column, the values and the fix. The unit tests below cover each check on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xling_align.benchmark_table import BENCHMARKS
+from xling_align.lm_eval_tasks import data_loader
+from xling_align.lm_eval_tasks.data_checks import BenchmarkDataError, checked_rows, coerce_label, read_rows
+
+FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
+# one task per family, each with a fixture scored split
+ONE_TASK_PER_FAMILY = {"xling_pawsx_de": ("pawsx", "de", "test"), "xling_xnli_de": ("xnli", "de", "validation"),
+                       "xling_xcopa_et": ("xcopa", "et", "test"), "xling_xstorycloze_ar": ("xstorycloze", "ar", "eval"),
+                       "xling_xwinograd_fr": ("xwinograd", "fr", "test"),
+                       "xling_belebele_eng_Latn": ("belebele", "eng_Latn", "test")}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def _other_type(value):
+    """The label as the other type: `1` -> `"1"` (a CSV reader), `"1"` -> `1` (a script that parsed it)."""
+    return str(value) if isinstance(value, int) else int(value)
+
+
+def _numbered(rows):
+    return list(enumerate(rows, start=1))
+
+
+# ------------------------------------------------------------------------------------------ unit checks
+def test_the_module_examples_hold():
+    import doctest
+
+    from xling_align.lm_eval_tasks import data_checks
+
+    assert doctest.testmod(data_checks).failed == 0
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_labels_of_the_other_type_are_converted_to_the_hub_type(name):
+    table = BENCHMARKS[name]
+    for value in table.label_values:
+        assert coerce_label(_other_type(value), table.label_values) == value
+        assert type(coerce_label(_other_type(value), table.label_values)) is type(value)
+        assert coerce_label(value, table.label_values) == value
+    assert coerce_label(" 1\r", (0, 1)) == 1 and coerce_label(1.0, (0, 1)) == 1  # CRLF residue, a float from pandas
+
+
+@pytest.mark.parametrize("bad", [-1, 3, "yes", "entailment", "", None, True, 1.5, [1]])
+def test_labels_that_name_no_choice_are_refused(bad):
+    assert coerce_label(bad, (0, 1, 2)) is None
+
+
+def test_an_out_of_range_label_names_file_column_values_lines_and_fix():
+    rows = [{"premise": "p", "hypothesis": "h", "label": value} for value in (0, -1, 2, "contradiction", -1)]
+    with pytest.raises(BenchmarkDataError) as error:
+        checked_rows(_numbered(rows), "xnli", "de", "data/xnli/de/validation.jsonl")
+    message = str(error.value)
+    assert message.startswith("data/xnli/de/validation.jsonl: column 'label' holds 3 value(s)")
+    assert "-1 (line 2, 2 rows)" in message and "'contradiction' (line 4)" in message
+    assert "one of 0, 1, 2 (integers): 0 = entailment, 1 = neutral, 2 = contradiction" in message
+
+
+def test_the_label_column_of_each_family_is_the_one_checked():
+    story = {f"input_sentence_{i}": "s." for i in range(1, 5)} | {"sentence_quiz1": "a.", "sentence_quiz2": "b."}
+    rows = checked_rows(_numbered([story | {"answer_right_ending": "2"}]), "xstorycloze", "ar", "f")
+    assert rows[0]["answer_right_ending"] == 2
+    with pytest.raises(BenchmarkDataError, match="column 'answer_right_ending' holds 1 value"):
+        checked_rows(_numbered([story | {"answer_right_ending": 0}]), "xstorycloze", "ar", "f")
+    passage = {"flores_passage": "p", "question": "q", **{f"mc_answer{i}": "a" for i in range(1, 5)}}
+    assert checked_rows(_numbered([passage | {"correct_answer_num": 4}]), "belebele", "eng_Latn", "f")[0][
+        "correct_answer_num"] == "4"
+    with pytest.raises(BenchmarkDataError, match="one of 1, 2, 3, 4 \\(strings\\): 1 = mc_answer1"):
+        checked_rows(_numbered([passage | {"correct_answer_num": "D"}]), "belebele", "eng_Latn", "f")
+
+
+def test_text_columns_fixed_values_and_the_winograd_blank_are_checked():
+    copa = {"premise": "p.", "choice1": "a", "choice2": "b", "label": 0}
+    with pytest.raises(BenchmarkDataError, match="column 'question' holds 1 value.* 'Cause' .*one of 'cause', 'effect'"):
+        checked_rows(_numbered([copa | {"question": "Cause"}]), "xcopa", "et", "f")
+    with pytest.raises(BenchmarkDataError, match="column 'sentence1' holds 1 value.* 7 .*text"):
+        checked_rows(_numbered([{"sentence1": 7, "sentence2": "b", "label": 1}]), "pawsx", "ja", "f")
+    # where lm-eval drops documents with an empty sentence (PAWS-X en/de/es/fr), null is allowed
+    assert checked_rows(_numbered([{"sentence1": None, "sentence2": "b", "label": 1}]), "pawsx", "de", "f")
+    winograd = {"option1": "a", "option2": "b", "answer": "1"}
+    with pytest.raises(BenchmarkDataError, match="without the blank"):
+        checked_rows(_numbered([winograd | {"sentence": "No gap here."}]), "xwinograd", "fr", "f")
+
+
+def test_missing_columns_and_mixed_types_are_named():
+    rows = [{"sentence1": "a", "sentence2": "b", "label": 1}, {"sentence1": "a", "label": 0}]
+    with pytest.raises(BenchmarkDataError, match="missing column.s. sentence2 .sentence2 is missing in 1 of 2 rows, "
+                                                 "first at line 2."):
+        checked_rows(_numbered(rows), "pawsx", "de", "f")
+    rows = [{"sentence1": "a", "sentence2": "b", "label": 1, "id": 1}, {"sentence1": "a", "sentence2": "b", "label": 0,
+                                                                        "id": "x2"}]
+    with pytest.raises(BenchmarkDataError, match="'id': int, str"):
+        checked_rows(_numbered(rows), "pawsx", "de", "f")
+
+
+def test_files_with_bom_crlf_or_one_json_array_are_read_and_other_encodings_refused(tmp_path):
+    rows = [{"sentence1": "Straße", "sentence2": "b", "label": 1}, {"sentence1": "c", "sentence2": "d", "label": 0}]
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(row) + "\r\n" for row in rows).encode())
+    array = tmp_path / "array.jsonl"
+    array.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    for path in (crlf, array):
+        assert [row for _, row in read_rows(path, "pawsx")] == rows
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("latin-1"))
+    with pytest.raises(BenchmarkDataError, match=r"latin.jsonl, line 1, byte offset \d+: the file is not valid UTF-8; "
+                                                 "convert it to UTF-8"):
+        read_rows(latin, "pawsx")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(rows[0]) + "\n{\"sentence1\": \n", encoding="utf-8")
+    with pytest.raises(BenchmarkDataError) as error:
+        read_rows(broken, "pawsx")
+    assert "broken.jsonl, line 2: invalid JSON" in str(error.value) and "--skip-invalid" not in str(error.value)
+
+
+# ------------------------------------------------------------------------------------- the data loader
+def _test_only_copy(root: Path, relabel=None) -> Path:
+    """The scored splits of ONE_TASK_PER_FAMILY, nothing else (no demonstration split), labels relabelled."""
+    for benchmark, lang, split in ONE_TASK_PER_FAMILY.values():
+        rows = _rows(FIXTURE_DATA / benchmark / lang / f"{split}.jsonl")
+        label = BENCHMARKS[benchmark].label_column
+        if relabel is not None:
+            rows = [row | {label: relabel(row[label])} for row in rows]
+        _write(data_loader.local_path(root, benchmark, lang, split), rows)
+    return root
+
+
+def test_the_loader_converts_string_labels_and_needs_no_demonstration_file(tmp_path):
+    root = _test_only_copy(tmp_path, relabel=_other_type)
+    splits = data_loader.load_benchmark("xnli", "de", "de", data_dir=str(root))
+    original = _rows(FIXTURE_DATA / "xnli" / "de" / "validation.jsonl")
+    assert splits["validation"]["label"] == [row["label"] for row in original]
+    with pytest.raises(FileNotFoundError) as error:  # the demonstrations only when they are drawn
+        splits["demos"].load()
+    message = str(error.value)
+    assert str(root / "xnli" / "de" / "train.jsonl") in message and "--num_fewshot 0" in message
+
+
+# ------------------------------------------------------------------------------- the real lm_eval command
+def _lm_eval(args, cwd, data_dir):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XLING_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-c", "import sys; from lm_eval.__main__ import cli_evaluate; sys.argv[0] = 'lm_eval'; "
+               "cli_evaluate()", *map(str, args)]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from xling_align.tiny_models import build_tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    model, tokenizer = build_tiny_model("xling-align/tiny-random-gpt2")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _scores(results_dir: Path) -> dict[str, float]:
+    results = json.loads(next(results_dir.rglob("results_*.json")).read_text(encoding="utf-8"))["results"]
+    return {task: results[task]["acc,none"] for task in ONE_TASK_PER_FAMILY}
+
+
+def test_lm_eval_scores_labels_of_the_other_type_like_the_hub_labels(tmp_path, tiny_model):
+    """Every family, test-only copies, 0-shot: labels written as the other type score exactly as the hub's types.
+
+    The reference is lm-eval's own evaluator in this process, on the same model and the unchanged labels.
+    """
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from xling_align import lm_eval_plugin
+
+    lm_eval_plugin.register()
+    reference = lm_eval.simple_evaluate(
+        model=HFLM(pretrained=str(tiny_model), device="cpu", batch_size=16), tasks=list(ONE_TASK_PER_FAMILY),
+        num_fewshot=0,
+        task_manager=TaskManager(include_defaults=False, metadata={"data_dir": str(_test_only_copy(tmp_path / "hub"))}),
+    )["results"]
+    expected = {task: reference[task]["acc,none"] for task in ONE_TASK_PER_FAMILY}
+    converted = _lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--device", "cpu",
+                          "--batch_size", "16", "--tasks", ",".join(ONE_TASK_PER_FAMILY), "--num_fewshot", "0",
+                          "--output_path", tmp_path / "csv"], tmp_path,
+                         _test_only_copy(tmp_path / "csv-data", relabel=_other_type))
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    assert _scores(tmp_path / "csv") == expected
+    assert len(set(expected.values())) > 1  # the tiny model's scores differ by task: the comparison means something
+
+
+def test_lm_eval_stops_on_an_out_of_range_label(tmp_path, tiny_model):
+    root = _test_only_copy(tmp_path / "data")
+    path = data_loader.local_path(root, "pawsx", "de", "test")
+    rows = _rows(path)
+    rows[2]["label"] = -1
+    _write(path, rows)
+    result = _lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--device", "cpu", "--tasks",
+                       "xling_pawsx_de", "--num_fewshot", "0"], tmp_path, root)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "BenchmarkDataError" in last and str(path) in last and "column 'label'" in last and "-1 (line 3)" in last
+    assert "one of 0, 1 (integers)" in last and "acc" not in result.stdout
+
+
+def test_few_shot_on_a_test_only_copy_names_the_missing_demonstrations(tmp_path):
+    from lm_eval.tasks import TaskManager
+
+    from xling_align import lm_eval_plugin
+
+    lm_eval_plugin.register()
+    root = _test_only_copy(tmp_path / "data")
+    manager = TaskManager(include_defaults=False, metadata={"data_dir": str(root)})
+    task = manager.load(["xling_pawsx_de"])["tasks"]["xling_pawsx_de"]  # built without the train split
+    document = task.test_docs()[0]
+    assert task.fewshot_context(document, 0) == ""  # 0-shot: no demonstration read (PAWS-X has no context)
+    with pytest.raises(FileNotFoundError) as error:
+        task.fewshot_context(document, 2)
+    assert str(root / "pawsx" / "de" / "train.jsonl") in str(error.value) and "--num_fewshot 0" in str(error.value)
