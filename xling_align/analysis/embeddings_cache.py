@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xling_align.analysis.layer_embeddings import iter_layer_embeddings
+from xling_align.pooling import iter_sentence_vectors
+
 
 # bump when the stored layout or the way vectors are computed changes, so old caches are not reused
 CACHE_FORMAT_VERSION = 1
@@ -128,7 +129,7 @@ class EmbeddingCache:
         model, tokenizer = load_model()
         partial = {layer: folder / f"layer_{layer}.npy.partial" for layer in layers}
         arrays: dict[int, np.ndarray] = {}
-        batches = iter_layer_embeddings(
+        batches = iter_sentence_vectors(
             model, tokenizer, sentences, layers, self.pooling, self.batch_size, self.max_length
         )
         for rows, pooled in batches:

@@ -70,29 +70,6 @@ def resolve_layers(spec: str | Sequence[int] | None, depth: int, model_name: str
     return sorted(indices)
 
 
-def iter_layer_embeddings(
-    model: nn.Module,
-    tokenizer,
-    sentences: Sequence[str],
-    layers: Sequence[int],
-    pooling: str = "mean",
-    batch_size: int = 32,
-    max_length: int | None = None,
-) -> Iterator[tuple[torch.Tensor, dict[int, torch.Tensor]]]:
-    """Yield `(row_indices, {layer: (batch, hidden) float32 CPU tensor})`, one batch at a time.
-
-    Args:
-        model: a transformers causal LM, possibly PEFT-wrapped; put in eval mode during the call.
-        tokenizer: its tokenizer.
-        sentences: non-empty strings.
-        layers: `hidden_states` indices (negative allowed).
-        pooling: `"mean"` or `"last"`.
-        batch_size: sentences per forward pass.
-        max_length: truncate sentences to this many tokens (None: keep them whole).
-    """
-    yield from iter_sentence_vectors(model, tokenizer, sentences, layers, pooling, batch_size, max_length)
-
-
 def embed_layers(
     model: nn.Module,
     tokenizer,
@@ -118,7 +95,7 @@ def embed_layers(
     """
     layers = normalize_layers(model, layers)
     result: dict[int, torch.Tensor] = {}
-    for rows, pooled in iter_layer_embeddings(model, tokenizer, sentences, layers, pooling, batch_size, max_length):
+    for rows, pooled in iter_sentence_vectors(model, tokenizer, sentences, layers, pooling, batch_size, max_length):
         for layer, vectors in pooled.items():
             if layer not in result:
                 result[layer] = torch.empty(len(sentences), vectors.shape[1])
