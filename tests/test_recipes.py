@@ -165,3 +165,15 @@ def test_gpu_recipe_on_a_cpu_machine_says_how_to_run_it():
         pytest.skip("bf16 is available here")
     with pytest.raises(RecipeError, match="pass --bf16 false"):
         parse_recipe(["--config", str(RECIPES / "xglm-564m.yaml")])
+
+
+def test_a_folder_named_like_a_shipped_recipe_does_not_hide_it(tmp_path, monkeypatch):
+    """`--config tiny` in a folder that holds a model or run called `tiny/` still means the shipped recipe."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny").mkdir()
+    script_args, _, _ = parse_recipe(["--config", "tiny"])
+    assert Path(script_args.dataset_path).parent.name == "tiny"
+    (tmp_path / "my-run").mkdir()
+    with pytest.raises(RecipeError) as error:
+        parse_recipe(["--config", "my-run"])
+    assert "'my-run': is a folder, not a YAML file" in str(error.value) and "tiny" in str(error.value)
