@@ -113,7 +113,9 @@ def find_base_model(adapter_dir: str | os.PathLike, base_model: str | None = Non
                 f"or pass the base model explicitly (lm-eval: --model_args pretrained={adapter_dir},"
                 "base_model=PATH_OR_HUB_ID)."
             )
-    candidates = [Path(base_model).expanduser(), adapter_dir / base_model, adapter_dir.parent / base_model]
+    # as given (from the working folder), then next to / inside the adapter; an absolute path is one place
+    candidates = list(dict.fromkeys([Path(base_model).expanduser(), adapter_dir / base_model,
+                                     adapter_dir.parent / base_model]))
     for candidate in candidates:
         if (candidate / "config.json").is_file():
             return str(candidate)
