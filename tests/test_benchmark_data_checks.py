@@ -100,10 +100,30 @@ def test_text_columns_fixed_values_and_the_winograd_blank_are_checked():
     with pytest.raises(BenchmarkDataError, match="column 'sentence1' holds 1 value.* 7 .*text"):
         checked_rows(_numbered([{"sentence1": 7, "sentence2": "b", "label": 1}]), "pawsx", "ja", "f")
     # where lm-eval drops documents with an empty sentence (PAWS-X en/de/es/fr), null is allowed
-    assert checked_rows(_numbered([{"sentence1": None, "sentence2": "b", "label": 1}]), "pawsx", "de", "f")
+    assert checked_rows(_numbered([{"sentence1": None, "sentence2": "b", "label": 1},
+                                   {"sentence1": "a", "sentence2": "b", "label": 0}]), "pawsx", "de", "f")
     winograd = {"option1": "a", "option2": "b", "answer": "1"}
     with pytest.raises(BenchmarkDataError, match="without the blank"):
         checked_rows(_numbered([winograd | {"sentence": "No gap here."}]), "xwinograd", "fr", "f")
+
+
+def test_a_file_whose_every_pair_lm_eval_would_drop_is_refused(tmp_path):
+    """PAWS-X en/de/es/fr leave out pairs with an empty sentence; a file of only such pairs left lm-eval nothing to
+    score, and it failed with an IndexError from inside `datasets`."""
+    from lm_eval.tasks import TaskManager
+
+    from xling_align import lm_eval_plugin
+
+    root = tmp_path / "data"
+    path = data_loader.local_path(root, "pawsx", "en", "test")
+    path.parent.mkdir(parents=True)
+    _write(path, [{"sentence1": "", "sentence2": "b", "label": 1}, {"sentence1": "a", "sentence2": None, "label": 0}])
+    lm_eval_plugin.register()
+    with pytest.raises(BenchmarkDataError) as error:
+        TaskManager(include_defaults=False, metadata={"data_dir": str(root)}).load(["xling_pawsx_en"])
+    assert str(path) in str(error.value) and "every row has an empty sentence" in str(error.value)
+    # in Japanese lm-eval scores such pairs as they are, so they are not refused there
+    assert checked_rows(read_rows(path, "pawsx"), "pawsx", "ja", str(path))
 
 
 def test_missing_columns_and_mixed_types_are_named():
