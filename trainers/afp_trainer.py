@@ -371,18 +371,20 @@ class AFPTrainer(SFTTrainer):
         device = self.accelerator.device
         vectors = None
         if input_ids is not None and input_ids.numel() > 0:
-            vectors = self.encode_pairs(model, input_ids, attention_mask)
+            vectors = self._checked_pair_vectors(self.encode_pairs(model, input_ids, attention_mask), input_ids, mode)
             num_pairs = input_ids.shape[0] // 2
             source_vectors, target_vectors = vectors[:num_pairs], vectors[num_pairs:]
         elif self.accelerator.num_processes > 1:
             # no pair on this process: the others' pair forward is a collective (FSDP / ZeRO-3 gathers, DDP's buffer
             # broadcast), so join it with a one-token stand-in whose vector is then dropped
             stand_in = torch.full((1, 1), self._tokenizer.pad_token_id or 0, dtype=torch.long, device=device)
-            vectors = self.encode_pairs(model, stand_in, torch.ones_like(stand_in))[:0]
+            vectors = self._checked_pair_vectors(
+                self.encode_pairs(model, stand_in, torch.ones_like(stand_in)), stand_in, mode)[:0]
             source_vectors = target_vectors = vectors
         else:
             source_vectors = target_vectors = torch.zeros(0, hidden_size(model), device=device)
-        output = self.compute_contrastive_loss(source_vectors, target_vectors)
+        output = self._checked_contrastive_output(
+            self.compute_contrastive_loss(source_vectors, target_vectors), vectors, mode)
         if output.loss is None:
             self.contrastive_skipped_batches += 1
             self._metrics[mode]["contrastive_skipped"].append(1.0)
@@ -403,6 +405,45 @@ class AFPTrainer(SFTTrainer):
         if vectors is not None and output.num_sources == 0:
             return output.loss + vectors.sum() * 0.0  # the stand-in pass joins the graph (zero gradients)
         return output.loss
+
+    # an override's result, checked where it is used: a wrong shape or a vector without gradient would otherwise
+    # fail deep inside the loss or, worse, train nothing without a word
+    def _checked_pair_vectors(self, vectors, input_ids: torch.Tensor, mode: str) -> torch.Tensor:
+        method = f"{type(self).__name__}.encode_pairs"
+        rows = input_ids.shape[0]
+        if not isinstance(vectors, torch.Tensor):
+            raise TypeError(f"{method} returned a {type(vectors).__name__}; it must return one tensor of shape "
+                            f"(2 * pairs, dim) = ({rows}, dim): the sources' vectors, then the targets'.")
+        if vectors.dim() != 2 or vectors.shape[0] != rows:
+            raise ValueError(f"{method} returned shape {tuple(vectors.shape)} for {rows} sentences ({rows // 2} pairs, "
+                             f"sources then targets); it must return ({rows}, dim): one pooled vector per sentence "
+                             "(pool over the tokens, keep both halves).")
+        if mode == "train" and torch.is_grad_enabled() and not vectors.requires_grad:
+            raise RuntimeError(f"{method} returned vectors without a gradient, so the contrastive loss would train "
+                               "nothing: they were detached or computed under torch.no_grad(), or no trainable weight "
+                               "lies below them (e.g. LoRA with contrastive_layer=0, the frozen embeddings). Compute "
+                               "them with gradients from trainable weights, or set contrastive_weight=0.")
+        return vectors
+
+    def _checked_contrastive_output(self, output, vectors, mode: str) -> ContrastiveOutput:
+        method = f"{type(self).__name__}.compute_contrastive_loss"
+        fields = ("loss", "num_correct", "num_sources", "num_pairs")
+        if not all(hasattr(output, name) for name in fields):
+            raise TypeError(f"{method} returned a {type(output).__name__}; it must return a "
+                            "xling_align.contrastive_loss.ContrastiveOutput(loss, num_correct, num_sources, num_pairs) "
+                            "with loss a 0-dim tensor (or None to skip the batch), e.g. "
+                            "`ContrastiveOutput(loss, num_correct=0, num_sources=len(source), num_pairs=len(source))`.")
+        loss = output.loss
+        if loss is not None and (not isinstance(loss, torch.Tensor) or loss.numel() != 1):
+            shown = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"a {type(loss).__name__}"
+            raise TypeError(f"{method} returned a loss of {shown}; ContrastiveOutput.loss must be a 0-dim tensor "
+                            "(reduce it, e.g. .mean(); a Python number carries no gradient), or None to skip the batch.")
+        if (loss is not None and mode == "train" and torch.is_grad_enabled() and vectors is not None
+                and vectors.requires_grad and not loss.requires_grad):
+            raise RuntimeError(f"{method} returned a loss without a gradient (detached, or computed from .item() "
+                               "values), so the contrastive term would train nothing. Compute it from the vectors "
+                               "it receives, with gradients.")
+        return output
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # the steps' contrastive metrics become numbers here, with one device read per log instead of one per step
