@@ -259,3 +259,31 @@ def test_few_shot_on_a_test_only_copy_names_the_missing_demonstrations(tmp_path)
     with pytest.raises(FileNotFoundError) as error:
         task.fewshot_context(document, 2)
     assert str(root / "pawsx" / "de" / "train.jsonl") in str(error.value) and "--num_fewshot 0" in str(error.value)
+
+
+# ------------------------------------------------------------------------------- where the data folder points
+def _missing_message(data_dir, lang="zh") -> str:
+    with pytest.raises(FileNotFoundError) as error:
+        data_loader.load_benchmark("xnli", lang, data_dir=str(data_dir))
+    return str(error.value)
+
+
+def test_a_data_folder_given_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    """`--metadata '{"data_dir": "~/bench"}'`: no shell expands a `~` inside JSON."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    source = data_loader.local_path(FIXTURE_DATA, "xnli", "en", "validation")
+    target = data_loader.local_path(tmp_path / "bench", "xnli", "en", "validation")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(source.read_bytes())
+    assert len(data_loader.load_benchmark("xnli", "en", data_dir="~/bench")["validation"]) == len(_rows(source))
+    monkeypatch.setenv(data_loader.DATA_DIR_ENV, "~/bench")
+    assert len(data_loader.load_benchmark("xnli", "en")["validation"]) == len(_rows(source))
+
+
+def test_a_missing_file_message_names_the_usual_slips(tmp_path):
+    root = tmp_path / "data"
+    (root / "xnli" / "zh-CN").mkdir(parents=True)
+    (root / "xnli" / "en").mkdir()
+    assert "has no folder 'zh' (it has: en, zh-CN)" in _missing_message(root)
+    assert "looks like one benchmark's folder: data_dir is the folder above it" in _missing_message(root / "xnli", "en")
+    assert f"The data folder {tmp_path / 'nowhere'} does not exist." in _missing_message(tmp_path / "nowhere")
