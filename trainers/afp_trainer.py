@@ -210,10 +210,10 @@ class AFPTrainer(SFTTrainer):
                 "Add prompt/completion rows or set contrastive_weight > 0."
             )
         if args.contrastive_weight == 0 or len(pair_only) == 0:
-            return super()._prepare_dataset(
+            return self._instruction_rows_kept(with_instruction, super()._prepare_dataset(
                 with_instruction.remove_columns("has_instruction"),
                 processing_class, args, packing, formatting_func, dataset_name,
-            )
+            ), args, packing, dataset_name)
 
         eos_id = self._tokenizer.eos_token_id if self._tokenizer.eos_token_id is not None else 0
         keep = ["input_ids", "labels", *PAIR_TOKEN_COLUMNS]
@@ -221,15 +221,33 @@ class AFPTrainer(SFTTrainer):
         pair_only = pair_only.select_columns(keep)
         if len(with_instruction) == 0:
             return pair_only
-        prepared = super()._prepare_dataset(
+        prepared = self._instruction_rows_kept(with_instruction, super()._prepare_dataset(
             with_instruction.remove_columns("has_instruction"),
             processing_class, args, packing, formatting_func, dataset_name,
-        )
+        ), args, packing, dataset_name, pairs_left=len(pair_only))
         prepared = prepared.select_columns(keep)
         if isinstance(prepared, Dataset):
             pair_only = pair_only.cast(prepared.features)
         merged = concatenate_datasets([prepared, pair_only])
         return merged.shuffle(seed=args.seed) if args.shuffle_dataset else merged
+
+    @staticmethod
+    def _instruction_rows_kept(rows, prepared, args, packing, dataset_name: str, pairs_left: int = 0):
+        """SFTTrainer drops a row whose completion lies wholly beyond `max_length` (no token left to learn), with
+        its translation pair, and says nothing: say it, and refuse a dataset left with nothing to train on."""
+        if packing or not isinstance(rows, Dataset) or not isinstance(prepared, Dataset):
+            return prepared  # packed rows are not one per example; streamed ones cannot be counted
+        dropped = len(rows) - len(prepared)
+        if dropped <= 0:
+            return prepared
+        why = (f"their prompt fills max_length={args.max_length} tokens, so no completion token is left to learn "
+               "(SFTTrainer drops such rows, with their translation pairs)")
+        if dropped == len(rows) and pairs_left == 0:
+            raise ValueError(f"all {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
+                             "Raise max_length, or shorten the prompts.")
+        logger.warning(f"{dropped} of {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
+                       "Raise max_length to keep them.")
+        return prepared
 
     def tokenize_pair(self, source: str, target: str, max_length: int | None) -> tuple[list[int], list[int]]:
         """Token ids of the two sentences of a pair, special tokens as the tokenizer adds them, each truncated
