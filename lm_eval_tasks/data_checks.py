@@ -182,6 +182,11 @@ def checked_rows(rows: list[tuple[int, dict]], name: str, lang: str, where: str)
         raise BenchmarkDataError(f"{where}: every row has an empty sentence ({', '.join(c for c in table.columns if c != label)}), "
                                  f"and the {name} {lang} task leaves such pairs out, so nothing is left to score. "
                                  "Fill in the sentences (is a column misnamed or emptied by the conversion?).")
+    if name == "xcopa":  # the prompt lowercases each choice's first letter: an empty one has none
+        empty = [(line, row[column]) for line, row in rows for column in ("choice1", "choice2") if not row[column].strip()]
+        if empty:
+            raise BenchmarkDataError(_bad_values_message(where, "choice1/choice2", empty, "that are empty")
+                                     + " Each XCOPA alternative is a sentence; fill in those rows or remove them.")
     if name == "xwinograd":
         no_blank = [(line, row["sentence"]) for line, row in rows if "_" not in row["sentence"]]
         if no_blank:

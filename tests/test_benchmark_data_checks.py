@@ -102,6 +102,9 @@ def test_text_columns_fixed_values_and_the_winograd_blank_are_checked():
     # where lm-eval drops documents with an empty sentence (PAWS-X en/de/es/fr), null is allowed
     assert checked_rows(_numbered([{"sentence1": None, "sentence2": "b", "label": 1},
                                    {"sentence1": "a", "sentence2": "b", "label": 0}]), "pawsx", "de", "f")
+    with pytest.raises(BenchmarkDataError, match=r"f: column 'choice1/choice2' holds 1 value.s. that are empty: '' "
+                                                 r"\(line 1\)"):  # lm-eval's prompt failed with an IndexError
+        checked_rows(_numbered([copa | {"question": "cause", "choice1": ""}]), "xcopa", "et", "f")
     winograd = {"option1": "a", "option2": "b", "answer": "1"}
     with pytest.raises(BenchmarkDataError, match="without the blank"):
         checked_rows(_numbered([winograd | {"sentence": "No gap here."}]), "xwinograd", "fr", "f")
