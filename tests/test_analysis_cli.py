@@ -172,6 +172,11 @@ def test_bad_inputs_get_clear_errors(saved_models, pairs_tsv, tmp_path, monkeypa
     code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(too_few), "--output", "o3"])
     assert code == 2 and "at least 2" in err
 
+    for too_few_kept in ("0", "1", "-3"):  # used to end in an Errno 2 about the embeddings cache
+        code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(pairs_tsv), "--max-pairs",
+                                                    too_few_kept, "--output", "o7"])
+        assert code == 2 and f"max_pairs (--max-pairs) is {too_few_kept}: retrieval needs at least 2" in err
+
     copied = tmp_path / "copied.tsv"  # the English column written twice: retrieval would be a perfect 1.0
     copied.write_text("en\tde\n" + "".join(f"Sentence {i}.\tSentence {i}.\n" for i in range(3)) + "Hello.\tHallo.\n",
                       encoding="utf-8")

@@ -89,6 +89,9 @@ def load_analysis_pairs(
         ValueError: the file has no pairs, pairs a language with itself, a language pair has fewer than
             2 distinct pairs, or most of its pairs have the same text on both sides.
     """
+    if max_pairs is not None and (isinstance(max_pairs, bool) or max_pairs < 2):
+        raise ValueError(f"max_pairs (--max-pairs) is {max_pairs}: retrieval needs at least 2 pairs per language pair "
+                         "(hundreds for stable numbers); give a larger number, or leave it unset to use all pairs.")
     counts = Counter()
     grouped = load_parallel_pairs(path, skip_invalid=skip_invalid, languages=languages, counts=counts)
     if not grouped:
