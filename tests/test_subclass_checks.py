@@ -91,3 +91,26 @@ def test_overrides_that_return_what_is_documented_train(tmp_path):
         logged = next(entry for entry in trainer.state.log_history if "contrastive_loss" in entry)
         assert logged["contrastive_loss"] > 0 and logged["contrastive_loss"] != before
         before = logged["contrastive_loss"]
+
+
+def _ids_subclass(change):
+    class Ids(AFPTrainer):
+        def tokenize_pair(self, source, target, max_length):
+            return change(source, target, *super().tokenize_pair(source, target, max_length))
+    return Ids
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda source, target, s, t: (source, target), "returned str 'Good morning 0' as one side of row 0"),
+    (lambda source, target, s, t: s + t, "returned list .* for row 0 of the train dataset"),
+    (lambda source, target, s, t: ({"input_ids": s}, {"input_ids": t}), "returned dict .* as one side of row 0"),
+])
+def test_tokenize_pair_results_that_are_not_two_id_lists_are_named(tmp_path, change, expected):
+    with pytest.raises(TypeError, match="Ids.tokenize_pair " + expected + ".*it must return two lists of token ids"):
+        _train(tmp_path, _ids_subclass(change))
+
+
+def test_tokenize_pair_may_return_one_dimensional_tensors(tmp_path):
+    reference = _train(tmp_path / "lists", AFPTrainer)
+    tensors = _train(tmp_path / "tensors", _ids_subclass(lambda source, target, s, t: (torch.tensor(s), torch.tensor(t))))
+    assert tensors.train_dataset["source_input_ids"] == reference.train_dataset["source_input_ids"]

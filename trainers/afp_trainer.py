@@ -258,6 +258,24 @@ class AFPTrainer(SFTTrainer):
         return (sentence_token_ids(self._tokenizer, source, pooling, max_length),
                 sentence_token_ids(self._tokenizer, target, pooling, max_length))
 
+    def _checked_pair_ids(self, result, index: int, dataset_name: str) -> tuple[list[int], list[int]]:
+        """What `tokenize_pair` (perhaps overridden) returned, as two lists of ints, or an error naming the method."""
+        method = f"{type(self).__name__}.tokenize_pair"
+        expected = ("two lists of token ids (source, target), e.g. "
+                    "`return tokenizer(source)['input_ids'], tokenizer(target)['input_ids']`")
+        if not isinstance(result, (tuple, list)) or len(result) != 2 or all(isinstance(x, int) for x in result):
+            raise TypeError(f"{method} returned {type(result).__name__} {_short(result)} for row {index} of the "
+                            f"{dataset_name} dataset; it must return {expected}.")
+        checked = []
+        for ids in result:
+            if isinstance(ids, torch.Tensor) and ids.dim() == 1:
+                ids = ids.tolist()  # one row of ids: the same thing in another container
+            if not isinstance(ids, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+                raise TypeError(f"{method} returned {type(ids).__name__} {_short(ids)} as one side of row {index} of "
+                                f"the {dataset_name} dataset; it must return {expected}.")
+            checked.append(list(ids))
+        return checked[0], checked[1]
+
     def _add_pair_columns(self, dataset: Dataset | IterableDataset, args: AFPConfig, dataset_name: str):
         # called from SFTTrainer.__init__, before Trainer.__init__ sets self.args: read `args`
         if isinstance(dataset, IterableDataset):
@@ -309,7 +327,8 @@ class AFPTrainer(SFTTrainer):
                 )
             source_ids, target_ids = [], []
             if source.strip():
-                source_ids, target_ids = self.tokenize_pair(source, target, args.contrastive_max_length)
+                source_ids, target_ids = self._checked_pair_ids(
+                    self.tokenize_pair(source, target, args.contrastive_max_length), index, dataset_name)
                 if not source_ids or not target_ids:
                     empty = "source_sentence" if not source_ids else "target_sentence"
                     raise ValueError(
@@ -557,6 +576,11 @@ class AFPDataCollator:
 
 def _column_names(dataset) -> list[str]:
     return list(dataset.column_names or [])
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_column_group(columns: list[str], group: tuple[str, str], dataset_name: str) -> bool:
