@@ -141,6 +141,15 @@ def test_lm_eval_stops_with_a_message_on_an_adapter_whose_base_is_gone(saved, tm
     assert f"no config.json in {gone} and" in last  # an absolute base path is one place, named once
 
 
+def test_a_flag_that_is_neither_true_nor_false_is_refused(saved):
+    """`merge_lora=ture` used to read as false without a word."""
+    from xling_align.lm_eval_model import XlingLM
+
+    for name in ("merge_lora", "prefix_sharing"):
+        with pytest.raises(ValueError, match=f"^{name}=ture: expected True or False.$"):
+            XlingLM(pretrained=str(saved / "adapter"), device="cpu", **{name: "ture"})
+
+
 def test_a_path_without_a_model_is_named_with_what_is_expected(saved, tmp_path, monkeypatch):
     from xling_align.adapters import ModelFolderError
     from xling_align.lm_eval_model import XlingLM

@@ -86,6 +86,20 @@ def is_true(value) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def model_argument_flag(value, name: str) -> bool:
+    """A true/false model argument (`merge_lora=True`); anything else is refused, not read as false.
+
+    >>> model_argument_flag("True", "merge_lora"), model_argument_flag(False, "merge_lora")
+    (True, False)
+    """
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name}={value}: expected True or False.")
+
+
 def is_adapter_folder(path: str | os.PathLike) -> bool:
     return (Path(path).expanduser() / ADAPTER_CONFIG).is_file()
 

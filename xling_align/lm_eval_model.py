@@ -37,7 +37,7 @@ import torch
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from xling_align.adapters import ModelFolderError, find_base_model, is_true, model_source_kind
+from xling_align.adapters import ModelFolderError, find_base_model, model_argument_flag, model_source_kind
 from xling_align.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer
 from xling_align.prefix_tree import TokenRequest, plan_prefix_tree
 
@@ -80,6 +80,12 @@ class XlingLM(HFLM):
 
     def __init__(self, pretrained, base_model: str | None = None, merge_lora: bool | str = False,
                  prefix_sharing: bool | str = True, **kwargs):
+        try:
+            merge_lora = model_argument_flag(merge_lora, "merge_lora")
+            prefix_sharing = model_argument_flag(prefix_sharing, "prefix_sharing")
+        except ValueError as error:
+            _stop_on_the_command_line(error)
+            raise
         adapter = None
         if isinstance(pretrained, (str, os.PathLike)) and not kwargs.get("peft") and not kwargs.get("gguf_file"):
             try:
@@ -102,7 +108,7 @@ class XlingLM(HFLM):
         elif base_model is not None:
             raise ValueError("base_model is only for an adapter folder given as pretrained=; drop it.")
         super().__init__(pretrained=pretrained, **kwargs)
-        if is_true(merge_lora):
+        if merge_lora:
             if not hasattr(self._model, "merge_and_unload"):
                 raise ValueError(
                     f"merge_lora=True but {pretrained} was loaded without an adapter: nothing to merge; "
@@ -110,7 +116,7 @@ class XlingLM(HFLM):
                 )
             self._model = self._model.merge_and_unload()
         self.adapter_path = adapter
-        self.prefix_sharing = is_true(prefix_sharing)
+        self.prefix_sharing = prefix_sharing
         self._prefix_scorer: PrefixTreeScorer | None = None
         self._prefix_sharing_off: str | None = None  # why the one-time check turned sharing off
 
