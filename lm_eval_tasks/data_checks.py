@@ -193,29 +193,7 @@ def checked_rows(rows: list[tuple[int, dict]], name: str, lang: str, where: str)
             raise BenchmarkDataError(_bad_values_message(where, "sentence", no_blank, "without the blank `_`")
                                      + " Each XWinograd sentence marks the gap the options fill with `_`.")
     _refuse_mixed_types(checked, where)
-    _refuse_a_doubled_file(rows, where)
     return checked
-
-
-def _refuse_a_doubled_file(rows: list[tuple[int, dict]], where: str) -> None:
-    """Every row there twice or more (a file concatenated with itself): each document would count double in the
-    standard error and in the size-weighted group means. A few repeats may be the benchmark's own, so only a
-    file without a single unrepeated row is refused."""
-    import json
-
-    keys = [(line, json.dumps(row, sort_keys=True, default=str)) for line, row in rows]
-    counts = Counter(key for _, key in keys)
-    if len(rows) < 2 or min(counts.values()) < 2:
-        return
-    first_line: dict[str, int] = {}
-    repeat = None
-    for line, key in keys:
-        if key in first_line and repeat is None:
-            repeat = (line, first_line[key])
-        first_line.setdefault(key, line)
-    raise BenchmarkDataError(f"{where}: every row occurs more than once ({len(rows)} rows, {len(counts)} distinct; "
-                             f"line {repeat[0]} repeats line {repeat[1]}). Was the file written twice? Keep one copy "
-                             "of each row.")
 
 
 def _refuse_mixed_types(rows: list[dict], where: str) -> None:
