@@ -86,6 +86,8 @@ class AFPTrainer(SFTTrainer):
         - `tokenize_pair(source, target, max_length)`: two sentences -> two lists of token ids (default:
           `xling_align.pooling.sentence_token_ids`: with `last` pooling, an EOS the tokenizer appends is dropped,
           so the pooled token is the sentence's last real token, not the same EOS for every sentence).
+        What an override returns is checked where it is used (type, shape, and in training a gradient), so a
+        mistake stops with an error naming the method instead of failing deep inside, or training nothing.
 
     Args:
         model: model id, `PreTrainedModel` or `PeftModel`, as for SFTTrainer.
