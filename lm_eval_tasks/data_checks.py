@@ -176,6 +176,17 @@ def checked_rows(rows: list[tuple[int, dict]], name: str, lang: str, where: str)
             expected = f"one of {', '.join(map(repr, allowed))}" if allowed else "text (a JSON string)"
             raise BenchmarkDataError(_bad_values_message(where, column, bad, "that are not " + expected)
                                      + f" The {name} prompts read it as {expected}; fix those rows.")
+    if lang in table.detokenized_languages and all(any(row[column] in (None, "") for column in table.columns
+                                                        if column != label) for row in checked):
+        # lm-eval drops these documents before scoring: with none left it would fail deep inside `datasets`
+        raise BenchmarkDataError(f"{where}: every row has an empty sentence ({', '.join(c for c in table.columns if c != label)}), "
+                                 f"and the {name} {lang} task leaves such pairs out, so nothing is left to score. "
+                                 "Fill in the sentences (is a column misnamed or emptied by the conversion?).")
+    if name == "xcopa":  # the prompt lowercases each choice's first letter: an empty one has none
+        empty = [(line, row[column]) for line, row in rows for column in ("choice1", "choice2") if not row[column].strip()]
+        if empty:
+            raise BenchmarkDataError(_bad_values_message(where, "choice1/choice2", empty, "that are empty")
+                                     + " Each XCOPA alternative is a sentence; fill in those rows or remove them.")
     if name == "xwinograd":
         no_blank = [(line, row["sentence"]) for line, row in rows if "_" not in row["sentence"]]
         if no_blank:

@@ -44,26 +44,42 @@ def local_path(data_dir: str | os.PathLike, name: str, lang: str, split: str) ->
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[str | None, str]:
     """The local data folder and where it was set (`--metadata data_dir`, `$XLING_DATA_DIR`, or none)."""
+    # `~` inside --metadata's JSON (or a quoted variable) reaches here unexpanded: the shell never saw it
     if data_dir:
-        return str(data_dir), "--metadata data_dir"
+        return os.path.expanduser(str(data_dir)), "--metadata data_dir"
     env = os.environ.get(DATA_DIR_ENV)
     if env:
-        return env, f"${DATA_DIR_ENV}"
+        return os.path.expanduser(env), f"${DATA_DIR_ENV}"
     return None, "hub"
+
+
+def _what_is_there(data_dir: Path, name: str, lang: str) -> str:
+    """A hint when the folder is not laid out as expected: the usual slips (wrong level, another language code)."""
+    if not data_dir.is_dir():
+        return f" The data folder {data_dir} does not exist."
+    if data_dir.name == name or (data_dir / lang).is_dir():
+        return (f" {data_dir} looks like one benchmark's folder: data_dir is the folder above it, holding "
+                "<benchmark>/<lang>/<split>.jsonl.")
+    if (data_dir / name).is_dir() and not (data_dir / name / lang).is_dir():
+        found = sorted(child.name for child in (data_dir / name).iterdir() if child.is_dir())
+        return (f" {data_dir / name} has no folder {lang!r} (it has: {', '.join(found) or 'none'}); the folders are "
+                f"named by the benchmark's own language codes ({lang!r} here).")
+    return ""
 
 
 def _missing_file_message(path: Path, name: str, lang: str, split: str, origin: str, demonstrations: bool) -> str:
     data_dir = path.parents[2]
+    hint = _what_is_there(data_dir, name, lang)
     export = (f"`xling-align export-data --benchmarks {name} --languages {lang} --output DIR` writes it on a machine "
               f"with hub access (copy DIR/{name}/{lang}/{split}.jsonl here)")
     if demonstrations:
         return (f"No demonstrations for {name} {lang}: a few-shot run draws them from the {split} split, expected in "
                 f"{path} (data folder {data_dir}, set by {origin}). Run 0-shot (--num_fewshot 0), which needs only the "
                 f"scored split, or write that file (JSON lines with the columns {', '.join(benchmark(name).columns)}, "
-                f"e.g. from your copy of the benchmark's {split} split); {export}.")
+                f"e.g. from your copy of the benchmark's {split} split); {export}.{hint}")
     return (f"No local data for {name} {lang} {split}: expected the file {path} (data folder {data_dir}, set by "
             f"{origin}). Write it as JSON lines with the columns {', '.join(benchmark(name).columns)} (the hub's "
-            f"column names and label values); {export}.")
+            f"column names and label values); {export}.{hint}")
 
 
 def _read_local_split(path: Path, name: str, lang: str, split: str, origin: str, demonstrations: bool = False) -> list[dict]:

@@ -38,6 +38,10 @@ def test_bf16_default_is_off_without_a_bf16_gpu(tmp_path):
         ({"contrastive_layer": 1.5}, "contrastive_layer=1.5"),
         ({"contrastive_max_length": 0}, "contrastive_max_length=0"),
         ({"packing": True}, "packing=True"),
+        ({"per_device_train_batch_size": 0}, "per_device_train_batch_size=0 must be a positive integer"),
+        ({"per_device_eval_batch_size": -2}, "per_device_eval_batch_size=-2"),
+        ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps=0"),
+        ({"max_length": 0}, "max_length=0 must be a positive number"),
         ({"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": True}}, "use_reentrant"),
     ],
 )

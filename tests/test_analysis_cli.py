@@ -172,6 +172,20 @@ def test_bad_inputs_get_clear_errors(saved_models, pairs_tsv, tmp_path, monkeypa
     code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(too_few), "--output", "o3"])
     assert code == 2 and "at least 2" in err
 
+    for too_few_kept in ("0", "1", "-3"):  # used to end in an Errno 2 about the embeddings cache
+        code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(pairs_tsv), "--max-pairs",
+                                                    too_few_kept, "--output", "o7"])
+        assert code == 2 and f"max_pairs (--max-pairs) is {too_few_kept}: retrieval needs at least 2" in err
+
+    copied = tmp_path / "copied.tsv"  # the English column written twice: retrieval would be a perfect 1.0
+    copied.write_text("en\tde\n" + "".join(f"Sentence {i}.\tSentence {i}.\n" for i in range(3)) + "Hello.\tHallo.\n",
+                      encoding="utf-8")
+    code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(copied), "--output", "o6"])
+    assert code == 2 and "copied.tsv: 3 of the 4 en-de pairs have the same text on both sides" in err
+    assert not (tmp_path / "o6").exists()
+    # a few such pairs (names, numbers) are real translations and stay
+    assert len(load_analysis_pairs(_write_pairs(tmp_path / "few-copies.tsv", copies=1, others=3)).pairs[("en", "de")]) == 4
+
     code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(pairs_tsv), "--layers", "1,7", "--output", "o4"])
     assert code == 2 and "2 decoder layers" in err and "[7]" in err
 
@@ -179,6 +193,12 @@ def test_bad_inputs_get_clear_errors(saved_models, pairs_tsv, tmp_path, monkeypa
     missing = str(tmp_path / "no-such-model")
     code, err = _run_and_capture_error(capsys, ["--model", missing, "--pairs", str(pairs_tsv), "--output", "o5"])
     assert code == 2 and "no-such-model" in err and "HF_HUB_OFFLINE" in err
+
+
+def _write_pairs(path, copies, others):
+    path.write_text("en\tde\n" + "".join(f"Name {i}\tName {i}\n" for i in range(copies))
+                    + "".join(f"Hello {i}.\tHallo {i}.\n" for i in range(others)), encoding="utf-8")
+    return path
 
 
 def test_lora_adapter_folder_loads_on_its_base(saved_models, pairs_tsv, tmp_path):

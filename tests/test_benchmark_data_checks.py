@@ -100,10 +100,33 @@ def test_text_columns_fixed_values_and_the_winograd_blank_are_checked():
     with pytest.raises(BenchmarkDataError, match="column 'sentence1' holds 1 value.* 7 .*text"):
         checked_rows(_numbered([{"sentence1": 7, "sentence2": "b", "label": 1}]), "pawsx", "ja", "f")
     # where lm-eval drops documents with an empty sentence (PAWS-X en/de/es/fr), null is allowed
-    assert checked_rows(_numbered([{"sentence1": None, "sentence2": "b", "label": 1}]), "pawsx", "de", "f")
+    assert checked_rows(_numbered([{"sentence1": None, "sentence2": "b", "label": 1},
+                                   {"sentence1": "a", "sentence2": "b", "label": 0}]), "pawsx", "de", "f")
+    with pytest.raises(BenchmarkDataError, match=r"f: column 'choice1/choice2' holds 1 value.s. that are empty: '' "
+                                                 r"\(line 1\)"):  # lm-eval's prompt failed with an IndexError
+        checked_rows(_numbered([copa | {"question": "cause", "choice1": ""}]), "xcopa", "et", "f")
     winograd = {"option1": "a", "option2": "b", "answer": "1"}
     with pytest.raises(BenchmarkDataError, match="without the blank"):
         checked_rows(_numbered([winograd | {"sentence": "No gap here."}]), "xwinograd", "fr", "f")
+
+
+def test_a_file_whose_every_pair_lm_eval_would_drop_is_refused(tmp_path):
+    """PAWS-X en/de/es/fr leave out pairs with an empty sentence; a file of only such pairs left lm-eval nothing to
+    score, and it failed with an IndexError from inside `datasets`."""
+    from lm_eval.tasks import TaskManager
+
+    from xling_align import lm_eval_plugin
+
+    root = tmp_path / "data"
+    path = data_loader.local_path(root, "pawsx", "en", "test")
+    path.parent.mkdir(parents=True)
+    _write(path, [{"sentence1": "", "sentence2": "b", "label": 1}, {"sentence1": "a", "sentence2": None, "label": 0}])
+    lm_eval_plugin.register()
+    with pytest.raises(BenchmarkDataError) as error:
+        TaskManager(include_defaults=False, metadata={"data_dir": str(root)}).load(["xling_pawsx_en"])
+    assert str(path) in str(error.value) and "every row has an empty sentence" in str(error.value)
+    # in Japanese lm-eval scores such pairs as they are, so they are not refused there
+    assert checked_rows(_numbered([{"sentence1": "", "sentence2": "b", "label": 1}]), "pawsx", "ja", "f")
 
 
 def test_missing_columns_and_mixed_types_are_named():
@@ -239,3 +262,31 @@ def test_few_shot_on_a_test_only_copy_names_the_missing_demonstrations(tmp_path)
     with pytest.raises(FileNotFoundError) as error:
         task.fewshot_context(document, 2)
     assert str(root / "pawsx" / "de" / "train.jsonl") in str(error.value) and "--num_fewshot 0" in str(error.value)
+
+
+# ------------------------------------------------------------------------------- where the data folder points
+def _missing_message(data_dir, lang="zh") -> str:
+    with pytest.raises(FileNotFoundError) as error:
+        data_loader.load_benchmark("xnli", lang, data_dir=str(data_dir))
+    return str(error.value)
+
+
+def test_a_data_folder_given_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    """`--metadata '{"data_dir": "~/bench"}'`: no shell expands a `~` inside JSON."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    source = data_loader.local_path(FIXTURE_DATA, "xnli", "en", "validation")
+    target = data_loader.local_path(tmp_path / "bench", "xnli", "en", "validation")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(source.read_bytes())
+    assert len(data_loader.load_benchmark("xnli", "en", data_dir="~/bench")["validation"]) == len(_rows(source))
+    monkeypatch.setenv(data_loader.DATA_DIR_ENV, "~/bench")
+    assert len(data_loader.load_benchmark("xnli", "en")["validation"]) == len(_rows(source))
+
+
+def test_a_missing_file_message_names_the_usual_slips(tmp_path):
+    root = tmp_path / "data"
+    (root / "xnli" / "zh-CN").mkdir(parents=True)
+    (root / "xnli" / "en").mkdir()
+    assert "has no folder 'zh' (it has: en, zh-CN)" in _missing_message(root)
+    assert "looks like one benchmark's folder: data_dir is the folder above it" in _missing_message(root / "xnli", "en")
+    assert f"The data folder {tmp_path / 'nowhere'} does not exist." in _missing_message(tmp_path / "nowhere")

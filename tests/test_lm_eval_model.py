@@ -126,6 +126,30 @@ def test_lm_eval_stops_with_a_message_on_a_folder_without_a_model(tmp_path):
     # (the path named in each message is checked below without a subprocess)
 
 
+def test_lm_eval_stops_with_a_message_on_an_adapter_whose_base_is_gone(saved, tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    gone = tmp_path / "no-such-base"
+    config = json.loads((saved / "adapter" / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": str(gone)}))
+    process = _lm_eval_command(adapter, tmp_path)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 2, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("lm_eval --model xling: error: ") and str(adapter) in last and "base_model=" in last
+    assert f"no config.json in {gone} and" in last  # an absolute base path is one place, named once
+
+
+def test_a_flag_that_is_neither_true_nor_false_is_refused(saved):
+    """`merge_lora=ture` used to read as false without a word."""
+    from xling_align.lm_eval_model import XlingLM
+
+    for name in ("merge_lora", "prefix_sharing"):
+        with pytest.raises(ValueError, match=f"^{name}=ture: expected True or False.$"):
+            XlingLM(pretrained=str(saved / "adapter"), device="cpu", **{name: "ture"})
+
+
 def test_a_path_without_a_model_is_named_with_what_is_expected(saved, tmp_path, monkeypatch):
     from xling_align.adapters import ModelFolderError
     from xling_align.lm_eval_model import XlingLM

@@ -119,7 +119,9 @@ def test_mistyped_value_is_one_line_naming_key_value_and_type(tmp_path, capsys, 
     from xling_align.cli import main as cli_main
 
     recipe = tmp_path / "typo.yaml"
-    recipe.write_text((RECIPES / "tiny.yaml").read_text() + f"\n{line}\n")
+    key = line.split(":")[0] + ":"  # the recipe's own line for that key gives way (a key may be set once)
+    kept = [text for text in (RECIPES / "tiny.yaml").read_text().splitlines() if not text.startswith(key)]
+    recipe.write_text("\n".join(kept) + f"\n{line}\n")
     assert cli_main(["train", "--config", str(recipe), *flags]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1  # one line, no usage text
@@ -165,3 +167,46 @@ def test_gpu_recipe_on_a_cpu_machine_says_how_to_run_it():
         pytest.skip("bf16 is available here")
     with pytest.raises(RecipeError, match="pass --bf16 false"):
         parse_recipe(["--config", str(RECIPES / "xglm-564m.yaml")])
+
+
+def test_a_folder_named_like_a_shipped_recipe_does_not_hide_it(tmp_path, monkeypatch):
+    """`--config tiny` in a folder that holds a model or run called `tiny/` still means the shipped recipe."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny").mkdir()
+    script_args, _, _ = parse_recipe(["--config", "tiny"])
+    assert Path(script_args.dataset_path).parent.name == "tiny"
+    (tmp_path / "my-run").mkdir()
+    with pytest.raises(RecipeError) as error:
+        parse_recipe(["--config", "my-run"])
+    assert "'my-run': is a folder, not a YAML file" in str(error.value) and "tiny" in str(error.value)
+
+
+def test_a_setting_written_twice_in_a_recipe_is_refused_with_both_lines(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text((RECIPES / "tiny.yaml").read_text(encoding="utf-8") + "max_steps: 3\n", encoding="utf-8")
+    first = 1 + next(number for number, line in enumerate((RECIPES / "tiny.yaml").read_text().splitlines())
+                     if line.startswith("max_steps:"))
+    with pytest.raises(RecipeError) as error:
+        parse_recipe(["--config", str(recipe)])
+    assert f"'max_steps' is set twice (lines {first} and " in str(error.value) and str(recipe) in str(error.value)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(f"dataset_path: {RECIPES / 'tiny.yaml'}\ndata_options:\n  seed: 0\n  seed: 1\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match="'seed' is set twice .lines 3 and 4."):
+        parse_recipe(["--config", str(nested)])
+
+
+@pytest.mark.parametrize("written, expected", [("en zh", ["en", "zh"]), ("en, zh", ["en", "zh"]), ("de", ["de"])])
+def test_languages_written_as_one_string_are_the_codes_it_names(tmp_path, written, expected):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text((RECIPES / "tiny.yaml").read_text(encoding="utf-8").replace(
+        "languages: [en, de, fr, zh]", f"languages: {written}"), encoding="utf-8")
+    script_args, _, _ = parse_recipe(["--config", str(recipe)])
+    assert script_args.languages == expected
+
+
+def test_a_language_code_yaml_reads_as_a_boolean_is_named(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text((RECIPES / "tiny.yaml").read_text(encoding="utf-8").replace(
+        "languages: [en, de, fr, zh]", "languages: [en, no]"), encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"False is not a language code; quote codes .* \[en, 'no'\]"):
+        parse_recipe(["--config", str(recipe)])

@@ -81,6 +81,20 @@ def test_a_results_folder_uses_its_newest_file(two_runs, tmp_path, capsys):
     assert _row(capsys.readouterr().out, "pawsx — in-language demonstrations", "de") == ["70.0"]
 
 
+def test_a_folder_with_several_models_results_is_refused(two_runs, tmp_path, capsys):
+    """`lm_eval --output_path runs/` for the base and the aligned model: the newest file stood for both sides."""
+    for model, run in (("base", two_runs[0]), ("afp", two_runs[1])):
+        (tmp_path / "runs" / model).mkdir(parents=True)
+        (tmp_path / "runs" / model / "results_2026.json").write_text(run.read_text())
+    assert report.main([str(tmp_path / "runs"), str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert f"holds the results of 2 models ({tmp_path / 'runs' / 'afp'}, {tmp_path / 'runs' / 'base'})" in err
+    # re-runs of one model: the newest is used, and the message says which
+    (tmp_path / "runs" / "afp" / "results_2027.json").write_text(two_runs[0].read_text())
+    assert report.main([str(tmp_path / "runs" / "afp")]) == 0
+    assert "using the newest of its 2 results files" in capsys.readouterr().err
+
+
 def test_bad_inputs_are_explained(tmp_path, capsys):
     assert report.main([str(tmp_path / "nope.json")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -144,9 +144,21 @@ def test_bad_options_are_explained_before_anything_runs(tmp_path, capsys):
     assert "no prompt in de" in message and "en, zh, ar only" in message and "English prompt" in message
     assert "--redo training: the stages are data, train, evaluate, report" in _error(base + ["--redo", "training"], capsys)
     assert "--output_dir is set by reproduce" in _error(base + ["--output_dir", "y"], capsys)
-    assert "--recipe nothing.yaml: no such file" in _error(
+    assert "--recipe 'nothing.yaml': no such file" in _error(
         ["--recipe", "nothing.yaml", "--output", str(tmp_path / "x")], capsys)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_shipped_recipe_can_be_named_alone_from_any_folder(tmp_path, monkeypatch, capsys):
+    """`--recipe tiny` works outside a checkout (as `train --config tiny`); an unknown name lists the shipped ones."""
+    from xling_align.reproduction import ReproduceOptions, Reproduction
+
+    monkeypatch.chdir(tmp_path)
+    run = Reproduction(ReproduceOptions(recipe="tiny", output=str(tmp_path / "x"),
+                                        benchmark_data_dir=str(FIXTURE_DATA)), [], log=lambda *_: None)
+    assert run.recipe.name == "tiny.yaml" and run.recipe.is_file()
+    message = _error(["--recipe", "tinny", "--output", str(tmp_path / "y")], capsys)
+    assert "--recipe 'tinny': no such file" in message and "xglm-564m" in message
 
 
 def test_a_model_that_cannot_be_loaded_offline_names_hf_hub_offline(tmp_path, capsys, monkeypatch):

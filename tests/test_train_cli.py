@@ -174,6 +174,18 @@ def test_evaluation_without_eval_data_is_refused(tmp_path):
         main(*args)
 
 
+def test_selecting_on_an_alignment_metric_needs_its_file(tmp_path):
+    """Trainer used to raise a KeyError at the first evaluation, after training up to it."""
+    from xling_align.training_script import main, parse_recipe
+
+    args = parse_recipe(["--config", str(TINY), "--output_dir", str(tmp_path / "out"), "--alignment_eval_file", "",
+                         "--metric_for_best_model", "eval_alignment_retrieval_accuracy"])
+    with pytest.raises(RecipeError, match="metric_for_best_model=eval_alignment_retrieval_accuracy is logged only "
+                                          "with alignment_eval_file"):
+        main(*args)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("checkpoint-*"))
+
+
 def test_raw_data_source_is_built_by_the_data_module_with_held_out_pairs():
     from xling_align.data import DataBuildConfig, RowBuilder
     from xling_align.package_paths import resolve_path

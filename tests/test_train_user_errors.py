@@ -131,3 +131,18 @@ def test_languages_that_do_not_match_the_rows_are_refused(tmp_path, capsys):
     assert "not listed: ja" in error and "no rows in: de fr zh" in error and "--languages en ja" in error
     assert main(["train", "--config", "tiny", "--dataset_path", rows, "--languages", "eng_Latn", "ja",
                  "--output", str(tmp_path / "ok"), *QUICK]) == 0  # codes match by meaning (eng_Latn = en)
+
+
+def test_rows_whose_prompt_fills_max_length_are_counted_or_refused(tmp_path, capsys, caplog):
+    """SFTTrainer drops a row with no completion token within max_length, silently; with every row gone the run
+    used to end in `ValueError: num_samples should be a positive integer value` from torch's sampler."""
+    long_row = {**ROW, "prompt": "Say hello politely to everyone in the room today. Answer in German:"}
+    rows = _jsonl(tmp_path / "rows.jsonl", [ROW, ROW, long_row, long_row, long_row])
+    code, error = _train(tmp_path, capsys, "--dataset_path", rows, "--max_length", "12")
+    assert code == 2 and "all 5 instruction rows of the train dataset were dropped" in error
+    assert "max_length=12" in error and "rows.jsonl" in error
+    with caplog.at_level("WARNING"):
+        code, error = _train(tmp_path, capsys, "--dataset_path", rows, "--max_length", "40", "--overwrite_output_dir",
+                             "true")
+    assert code == 0, error
+    assert "3 of 5 instruction rows of the train dataset were dropped" in caplog.text

@@ -144,6 +144,13 @@ class AFPConfig(SFTConfig):
             raise ValueError(
                 f"contrastive_max_length={self.contrastive_max_length!r} must be a positive number of tokens or None."
             )
+        # TrainingArguments takes 0 or a negative number here, and torch's sampler then fails at the first step
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer.")
+        if self.max_length is not None and self.max_length < 1:
+            raise ValueError(f"max_length={self.max_length!r} must be a positive number of tokens or None.")
         packs = self.packing or bool(self.eval_packing)
         if packs and self.contrastive_weight > 0:
             raise ValueError(

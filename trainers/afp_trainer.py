@@ -86,6 +86,8 @@ class AFPTrainer(SFTTrainer):
         - `tokenize_pair(source, target, max_length)`: two sentences -> two lists of token ids (default:
           `xling_align.pooling.sentence_token_ids`: with `last` pooling, an EOS the tokenizer appends is dropped,
           so the pooled token is the sentence's last real token, not the same EOS for every sentence).
+        What an override returns is checked where it is used (type, shape, and in training a gradient), so a
+        mistake stops with an error naming the method instead of failing deep inside, or training nothing.
 
     Args:
         model: model id, `PreTrainedModel` or `PeftModel`, as for SFTTrainer.
@@ -210,10 +212,10 @@ class AFPTrainer(SFTTrainer):
                 "Add prompt/completion rows or set contrastive_weight > 0."
             )
         if args.contrastive_weight == 0 or len(pair_only) == 0:
-            return super()._prepare_dataset(
+            return self._instruction_rows_kept(with_instruction, super()._prepare_dataset(
                 with_instruction.remove_columns("has_instruction"),
                 processing_class, args, packing, formatting_func, dataset_name,
-            )
+            ), args, packing, dataset_name)
 
         eos_id = self._tokenizer.eos_token_id if self._tokenizer.eos_token_id is not None else 0
         keep = ["input_ids", "labels", *PAIR_TOKEN_COLUMNS]
@@ -221,15 +223,33 @@ class AFPTrainer(SFTTrainer):
         pair_only = pair_only.select_columns(keep)
         if len(with_instruction) == 0:
             return pair_only
-        prepared = super()._prepare_dataset(
+        prepared = self._instruction_rows_kept(with_instruction, super()._prepare_dataset(
             with_instruction.remove_columns("has_instruction"),
             processing_class, args, packing, formatting_func, dataset_name,
-        )
+        ), args, packing, dataset_name, pairs_left=len(pair_only))
         prepared = prepared.select_columns(keep)
         if isinstance(prepared, Dataset):
             pair_only = pair_only.cast(prepared.features)
         merged = concatenate_datasets([prepared, pair_only])
         return merged.shuffle(seed=args.seed) if args.shuffle_dataset else merged
+
+    @staticmethod
+    def _instruction_rows_kept(rows, prepared, args, packing, dataset_name: str, pairs_left: int = 0):
+        """SFTTrainer drops a row whose completion lies wholly beyond `max_length` (no token left to learn), with
+        its translation pair, and says nothing: say it, and refuse a dataset left with nothing to train on."""
+        if packing or not isinstance(rows, Dataset) or not isinstance(prepared, Dataset):
+            return prepared  # packed rows are not one per example; streamed ones cannot be counted
+        dropped = len(rows) - len(prepared)
+        if dropped <= 0:
+            return prepared
+        why = (f"their prompt fills max_length={args.max_length} tokens, so no completion token is left to learn "
+               "(SFTTrainer drops such rows, with their translation pairs)")
+        if dropped == len(rows) and pairs_left == 0:
+            raise ValueError(f"all {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
+                             "Raise max_length, or shorten the prompts.")
+        logger.warning(f"{dropped} of {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
+                       "Raise max_length to keep them.")
+        return prepared
 
     def tokenize_pair(self, source: str, target: str, max_length: int | None) -> tuple[list[int], list[int]]:
         """Token ids of the two sentences of a pair, special tokens as the tokenizer adds them, each truncated
@@ -239,6 +259,24 @@ class AFPTrainer(SFTTrainer):
         pooling = self._pair_pooling
         return (sentence_token_ids(self._tokenizer, source, pooling, max_length),
                 sentence_token_ids(self._tokenizer, target, pooling, max_length))
+
+    def _checked_pair_ids(self, result, index: int, dataset_name: str) -> tuple[list[int], list[int]]:
+        """What `tokenize_pair` (perhaps overridden) returned, as two lists of ints, or an error naming the method."""
+        method = f"{type(self).__name__}.tokenize_pair"
+        expected = ("two lists of token ids (source, target), e.g. "
+                    "`return tokenizer(source)['input_ids'], tokenizer(target)['input_ids']`")
+        if not isinstance(result, (tuple, list)) or len(result) != 2 or all(isinstance(x, int) for x in result):
+            raise TypeError(f"{method} returned {type(result).__name__} {_short(result)} for row {index} of the "
+                            f"{dataset_name} dataset; it must return {expected}.")
+        checked = []
+        for ids in result:
+            if isinstance(ids, torch.Tensor) and ids.dim() == 1:
+                ids = ids.tolist()  # one row of ids: the same thing in another container
+            if not isinstance(ids, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+                raise TypeError(f"{method} returned {type(ids).__name__} {_short(ids)} as one side of row {index} of "
+                                f"the {dataset_name} dataset; it must return {expected}.")
+            checked.append(list(ids))
+        return checked[0], checked[1]
 
     def _add_pair_columns(self, dataset: Dataset | IterableDataset, args: AFPConfig, dataset_name: str):
         # called from SFTTrainer.__init__, before Trainer.__init__ sets self.args: read `args`
@@ -291,7 +329,8 @@ class AFPTrainer(SFTTrainer):
                 )
             source_ids, target_ids = [], []
             if source.strip():
-                source_ids, target_ids = self.tokenize_pair(source, target, args.contrastive_max_length)
+                source_ids, target_ids = self._checked_pair_ids(
+                    self.tokenize_pair(source, target, args.contrastive_max_length), index, dataset_name)
                 if not source_ids or not target_ids:
                     empty = "source_sentence" if not source_ids else "target_sentence"
                     raise ValueError(
@@ -371,18 +410,20 @@ class AFPTrainer(SFTTrainer):
         device = self.accelerator.device
         vectors = None
         if input_ids is not None and input_ids.numel() > 0:
-            vectors = self.encode_pairs(model, input_ids, attention_mask)
+            vectors = self._checked_pair_vectors(self.encode_pairs(model, input_ids, attention_mask), input_ids, mode)
             num_pairs = input_ids.shape[0] // 2
             source_vectors, target_vectors = vectors[:num_pairs], vectors[num_pairs:]
         elif self.accelerator.num_processes > 1:
             # no pair on this process: the others' pair forward is a collective (FSDP / ZeRO-3 gathers, DDP's buffer
             # broadcast), so join it with a one-token stand-in whose vector is then dropped
             stand_in = torch.full((1, 1), self._tokenizer.pad_token_id or 0, dtype=torch.long, device=device)
-            vectors = self.encode_pairs(model, stand_in, torch.ones_like(stand_in))[:0]
+            vectors = self._checked_pair_vectors(
+                self.encode_pairs(model, stand_in, torch.ones_like(stand_in)), stand_in, mode)[:0]
             source_vectors = target_vectors = vectors
         else:
             source_vectors = target_vectors = torch.zeros(0, hidden_size(model), device=device)
-        output = self.compute_contrastive_loss(source_vectors, target_vectors)
+        output = self._checked_contrastive_output(
+            self.compute_contrastive_loss(source_vectors, target_vectors), vectors, mode)
         if output.loss is None:
             self.contrastive_skipped_batches += 1
             self._metrics[mode]["contrastive_skipped"].append(1.0)
@@ -403,6 +444,45 @@ class AFPTrainer(SFTTrainer):
         if vectors is not None and output.num_sources == 0:
             return output.loss + vectors.sum() * 0.0  # the stand-in pass joins the graph (zero gradients)
         return output.loss
+
+    # an override's result, checked where it is used: a wrong shape or a vector without gradient would otherwise
+    # fail deep inside the loss or, worse, train nothing without a word
+    def _checked_pair_vectors(self, vectors, input_ids: torch.Tensor, mode: str) -> torch.Tensor:
+        method = f"{type(self).__name__}.encode_pairs"
+        rows = input_ids.shape[0]
+        if not isinstance(vectors, torch.Tensor):
+            raise TypeError(f"{method} returned a {type(vectors).__name__}; it must return one tensor of shape "
+                            f"(2 * pairs, dim) = ({rows}, dim): the sources' vectors, then the targets'.")
+        if vectors.dim() != 2 or vectors.shape[0] != rows:
+            raise ValueError(f"{method} returned shape {tuple(vectors.shape)} for {rows} sentences ({rows // 2} pairs, "
+                             f"sources then targets); it must return ({rows}, dim): one pooled vector per sentence "
+                             "(pool over the tokens, keep both halves).")
+        if mode == "train" and torch.is_grad_enabled() and not vectors.requires_grad:
+            raise RuntimeError(f"{method} returned vectors without a gradient, so the contrastive loss would train "
+                               "nothing: they were detached or computed under torch.no_grad(), or no trainable weight "
+                               "lies below them (e.g. LoRA with contrastive_layer=0, the frozen embeddings). Compute "
+                               "them with gradients from trainable weights, or set contrastive_weight=0.")
+        return vectors
+
+    def _checked_contrastive_output(self, output, vectors, mode: str) -> ContrastiveOutput:
+        method = f"{type(self).__name__}.compute_contrastive_loss"
+        fields = ("loss", "num_correct", "num_sources", "num_pairs")
+        if not all(hasattr(output, name) for name in fields):
+            raise TypeError(f"{method} returned a {type(output).__name__}; it must return a "
+                            "xling_align.contrastive_loss.ContrastiveOutput(loss, num_correct, num_sources, num_pairs) "
+                            "with loss a 0-dim tensor (or None to skip the batch), e.g. "
+                            "`ContrastiveOutput(loss, num_correct=0, num_sources=len(source), num_pairs=len(source))`.")
+        loss = output.loss
+        if loss is not None and (not isinstance(loss, torch.Tensor) or loss.numel() != 1):
+            shown = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"a {type(loss).__name__}"
+            raise TypeError(f"{method} returned a loss of {shown}; ContrastiveOutput.loss must be a 0-dim tensor "
+                            "(reduce it, e.g. .mean(); a Python number carries no gradient), or None to skip the batch.")
+        if (loss is not None and mode == "train" and torch.is_grad_enabled() and vectors is not None
+                and vectors.requires_grad and not loss.requires_grad):
+            raise RuntimeError(f"{method} returned a loss without a gradient (detached, or computed from .item() "
+                               "values), so the contrastive term would train nothing. Compute it from the vectors "
+                               "it receives, with gradients.")
+        return output
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # the steps' contrastive metrics become numbers here, with one device read per log instead of one per step
@@ -498,6 +578,11 @@ class AFPDataCollator:
 
 def _column_names(dataset) -> list[str]:
     return list(dataset.column_names or [])
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_column_group(columns: list[str], group: tuple[str, str], dataset_name: str) -> bool:

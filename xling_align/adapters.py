@@ -86,6 +86,20 @@ def is_true(value) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def model_argument_flag(value, name: str) -> bool:
+    """A true/false model argument (`merge_lora=True`); anything else is refused, not read as false.
+
+    >>> model_argument_flag("True", "merge_lora"), model_argument_flag(False, "merge_lora")
+    (True, False)
+    """
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name}={value}: expected True or False.")
+
+
 def is_adapter_folder(path: str | os.PathLike) -> bool:
     return (Path(path).expanduser() / ADAPTER_CONFIG).is_file()
 
@@ -113,7 +127,9 @@ def find_base_model(adapter_dir: str | os.PathLike, base_model: str | None = Non
                 f"or pass the base model explicitly (lm-eval: --model_args pretrained={adapter_dir},"
                 "base_model=PATH_OR_HUB_ID)."
             )
-    candidates = [Path(base_model).expanduser(), adapter_dir / base_model, adapter_dir.parent / base_model]
+    # as given (from the working folder), then next to / inside the adapter; an absolute path is one place
+    candidates = list(dict.fromkeys([Path(base_model).expanduser(), adapter_dir / base_model,
+                                     adapter_dir.parent / base_model]))
     for candidate in candidates:
         if (candidate / "config.json").is_file():
             return str(candidate)

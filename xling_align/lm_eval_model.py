@@ -37,7 +37,7 @@ import torch
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from xling_align.adapters import ModelFolderError, find_base_model, is_true, model_source_kind
+from xling_align.adapters import ModelFolderError, find_base_model, model_argument_flag, model_source_kind
 from xling_align.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer
 from xling_align.prefix_tree import TokenRequest, plan_prefix_tree
 
@@ -60,6 +60,13 @@ def _running_lm_eval_command() -> bool:
     return getattr(entry, "__module__", None) in {"lm_eval.__main__", "xling_align.commands.xling_eval"}
 
 
+def _stop_on_the_command_line(error: Exception) -> None:
+    """On lm-eval's command line, a bad model argument ends with its message and the usage-error exit code."""
+    if _running_lm_eval_command():
+        print(f"lm_eval --model xling: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 class XlingLM(HFLM):
     """`HFLM` with AFP adapter folders and prefix-shared log-likelihoods (see the module docstring).
 
@@ -73,31 +80,35 @@ class XlingLM(HFLM):
 
     def __init__(self, pretrained, base_model: str | None = None, merge_lora: bool | str = False,
                  prefix_sharing: bool | str = True, **kwargs):
+        try:
+            merge_lora = model_argument_flag(merge_lora, "merge_lora")
+            prefix_sharing = model_argument_flag(prefix_sharing, "prefix_sharing")
+        except ValueError as error:
+            _stop_on_the_command_line(error)
+            raise
         adapter = None
         if isinstance(pretrained, (str, os.PathLike)) and not kwargs.get("peft") and not kwargs.get("gguf_file"):
             try:
                 kind = model_source_kind(pretrained)
-            except ModelFolderError as error:
-                if _running_lm_eval_command():  # a message, not a traceback, and the usage-error exit code
-                    print(f"lm_eval --model xling: error: {error}", file=sys.stderr)
-                    raise SystemExit(2) from None
+                folder = Path(pretrained).expanduser()
+                if kind == "adapter":
+                    adapter = str(folder)
+                    pretrained = find_base_model(folder, base_model)
+                    kwargs["peft"] = adapter
+                    if kwargs.get("tokenizer") is None and any((folder / f).is_file() for f in _TOKENIZER_FILES):
+                        kwargs["tokenizer"] = adapter  # AFPTrainer saves the tokenizer with the adapter
+                elif base_model is not None:
+                    raise ValueError(
+                        f"base_model={base_model} was given but {folder} holds no adapter_config.json: "
+                        "base_model is only for adapter folders; drop it for a full checkpoint."
+                    )
+            except (ModelFolderError, FileNotFoundError, ValueError) as error:
+                _stop_on_the_command_line(error)
                 raise
-            folder = Path(pretrained).expanduser()
-            if kind == "adapter":
-                adapter = str(folder)
-                pretrained = find_base_model(folder, base_model)
-                kwargs["peft"] = adapter
-                if kwargs.get("tokenizer") is None and any((folder / f).is_file() for f in _TOKENIZER_FILES):
-                    kwargs["tokenizer"] = adapter  # AFPTrainer saves the tokenizer with the adapter
-            elif base_model is not None:
-                raise ValueError(
-                    f"base_model={base_model} was given but {folder} holds no adapter_config.json: "
-                    "base_model is only for adapter folders; drop it for a full checkpoint."
-                )
         elif base_model is not None:
             raise ValueError("base_model is only for an adapter folder given as pretrained=; drop it.")
         super().__init__(pretrained=pretrained, **kwargs)
-        if is_true(merge_lora):
+        if merge_lora:
             if not hasattr(self._model, "merge_and_unload"):
                 raise ValueError(
                     f"merge_lora=True but {pretrained} was loaded without an adapter: nothing to merge; "
@@ -105,7 +116,7 @@ class XlingLM(HFLM):
                 )
             self._model = self._model.merge_and_unload()
         self.adapter_path = adapter
-        self.prefix_sharing = is_true(prefix_sharing)
+        self.prefix_sharing = prefix_sharing
         self._prefix_scorer: PrefixTreeScorer | None = None
         self._prefix_sharing_off: str | None = None  # why the one-time check turned sharing off
 

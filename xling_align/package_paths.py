@@ -93,10 +93,10 @@ def shipped_recipes() -> list[str]:
 def resolve_recipe(path: str) -> str:
     """The file of a recipe given as a path, a `pkg://` path, or the bare name of a shipped recipe.
 
-    An existing file wins over a shipped recipe of the same name; anything else is returned unchanged
-    (the caller reports it as missing, see `missing_recipe_message`).
+    An existing file wins over a shipped recipe of the same name (a folder does not: `tiny/` may well be a model
+    or a run); anything else is returned unchanged (the caller reports it as missing, see `missing_recipe_message`).
     """
-    if path.startswith(PACKAGE_SCHEME) or os.path.exists(path):
+    if path.startswith(PACKAGE_SCHEME) or os.path.isfile(path):
         return resolve_path(path)
     name = path.removesuffix(".yaml").removesuffix(".yml")
     if os.sep not in name and "/" not in name and name in shipped_recipes():
@@ -104,11 +104,12 @@ def resolve_recipe(path: str) -> str:
     return path
 
 
-def missing_recipe_message(path: str) -> str:
-    """Why `--config path` found nothing, and what exists instead."""
-    return (f"--config {path!r}: no such file (relative paths start at {os.getcwd()}); a recipe shipped with the "
-            f"package can be named alone: {', '.join(shipped_recipes())} (e.g. --config tiny, or "
-            f"--config {RECIPES}/tiny.yaml)")
+def missing_recipe_message(path: str, option: str = "--config") -> str:
+    """Why `option path` found nothing, and what exists instead."""
+    what = "is a folder, not a YAML file" if os.path.isdir(path) else "no such file"
+    return (f"{option} {path!r}: {what} (relative paths start at {os.getcwd()}); a recipe shipped with the "
+            f"package can be named alone: {', '.join(shipped_recipes())} (e.g. {option} tiny, or "
+            f"{option} {RECIPES}/tiny.yaml)")
 
 
 if __name__ == "__main__":

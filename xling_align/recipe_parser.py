@@ -9,7 +9,8 @@ setting it is, and what is wrong with it:
 - a value of the wrong type: `recipe 'r.yaml': max_steps: '40x' is not a valid integer`; also a YAML number
   of the wrong kind (`max_steps: 2.5`), which argparse would pass through unchecked;
 - an unknown setting, with the closest known name;
-- a recipe that is missing or not YAML; a value a dataclass refuses in its `__post_init__`.
+- a recipe that is missing or not YAML, or that sets one setting twice (YAML would keep the last silently);
+  a value a dataclass refuses in its `__post_init__`.
 
 Example:
     >>> from dataclasses import dataclass
@@ -69,6 +70,8 @@ class RecipeParser(TrlParser):
     def parse(self, argv: list[str]) -> tuple:
         """The dataclasses of `--config RECIPE.yaml` (optional) plus the overrides in `argv`."""
         recipe = _recipe_path(argv)
+        if recipe is not None:
+            _refuse_repeated_keys(recipe)
         try:
             *parsed, from_recipe, from_command_line = self.parse_args_and_config(
                 args=argv, return_remaining_strings=True, separate_remaining_strings=True
@@ -135,6 +138,31 @@ def _recipe_path(argv: list[str]) -> str | None:
     if not os.path.isfile(path):
         raise RecipeError(f"--config {path!r}: no such file (relative paths start at {os.getcwd()})")
     return path
+
+
+def _refuse_repeated_keys(recipe: str) -> None:
+    """A key written twice in one mapping: PyYAML keeps the last value without a word, so an edit may not count."""
+    try:
+        with open(recipe, encoding="utf-8") as stream:
+            root = yaml.compose(stream)
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return  # reported with the parse itself
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first_line: dict[str, int] = {}
+        for key, value in node.value:
+            pending.append(value)
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            if key.value in first_line:
+                raise RecipeError(f"recipe {recipe!r}: {key.value!r} is set twice (lines {first_line[key.value]} and "
+                                  f"{key.start_mark.line + 1}); YAML would silently keep the second. Keep one.")
+            first_line[key.value] = key.start_mark.line + 1
 
 
 def _on_command_line(key: str, argv: list[str]) -> bool:

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xling_align.package_paths import missing_recipe_message, resolve_recipe
 from xling_align.paper_protocol import (
     DEFAULT_DEMONSTRATION_SEED,
     PROMPT_LANGUAGES,
@@ -55,7 +56,7 @@ class ReproduceError(ValueError):
 class ReproduceOptions:
     """Options of `xling-align reproduce` (every other option is a setting of the recipe)."""
 
-    recipe: str = field(metadata={"help": "The training recipe (YAML), e.g. recipes/xglm-564m.yaml."})
+    recipe: str = field(metadata={"help": "The training recipe: a YAML file, or the name of a recipe shipped in the package (e.g. xglm-564m, tiny)."})
     output: str = field(metadata={"help": "The reproduction's folder: data, model, results, report, stage manifests."})
     eval_languages: list[str] = field(
         default_factory=lambda: ["en", "zh"],
@@ -152,9 +153,12 @@ class Reproduction:
         for flag in ("--output_dir", "--output"):
             if flag in self.overrides:
                 raise ReproduceError(f"{flag} is set by reproduce ({self.folder / 'model'}); leave it out.")
-        self.recipe = Path(options.recipe)
+        try:  # a file, a pkg:// path, or the name of a recipe shipped in the package
+            self.recipe = Path(resolve_recipe(options.recipe))
+        except FileNotFoundError as error:
+            raise ReproduceError(str(error)) from None
         if not self.recipe.is_file():
-            raise ReproduceError(f"--recipe {options.recipe}: no such file (relative paths start at {os.getcwd()}).")
+            raise ReproduceError(missing_recipe_message(options.recipe, "--recipe") + ".")
         self.script_args, self.training_args, self.model_args = self._parse(self.overrides)
         self.data_dir = options.benchmark_data_dir or os.environ.get("XLING_DATA_DIR") or None
         self._redo = set(options.redo)

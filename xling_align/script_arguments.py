@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from xling_align.data.config import SOURCES as DATA_SOURCES
@@ -125,6 +126,13 @@ class ScriptArguments:
                 raise RecipeError(f"data_options {self.data_options!r} is not a JSON object: {error}") from error
         if self.data_options is not None and not isinstance(self.data_options, dict):
             raise RecipeError(f"data_options must be a mapping of DataBuildConfig fields, got {self.data_options!r}")
+        if isinstance(self.languages, str):  # a recipe's `languages: en zh` (or "en,zh"): one string, not a list
+            self.languages = [code for code in re.split(r"[\s,]+", self.languages) if code]
+        if self.languages is not None:
+            odd = [code for code in self.languages if not isinstance(code, str)]
+            if odd:  # YAML reads `no` (Norwegian) as false and `1` as a number
+                raise RecipeError(f"languages {self.languages!r}: {', '.join(map(repr, odd))} is not a language code; "
+                                  "quote codes that YAML reads as something else, e.g. languages: [en, 'no']")
         if self.dataset_path is None and self.data_source is None:
             raise RecipeError(
                 "no training data: set dataset_path (prepared AFP rows) or data_source + data_input (raw data "

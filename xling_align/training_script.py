@@ -207,6 +207,12 @@ def main(script_args, training_args, model_args, callbacks=None):
             f"eval_strategy={getattr(training_args.eval_strategy, 'value', training_args.eval_strategy)} but no "
             "evaluation data: set eval_dataset_path (held-out translation pairs or a dev split), or eval_strategy: 'no'"
         )
+    metric = training_args.metric_for_best_model or ""
+    if "alignment" in metric and not training_args.alignment_eval_file:
+        # Trainer would stop with a KeyError at the first evaluation, after training up to it
+        raise RecipeError(f"metric_for_best_model={metric} is logged only with alignment_eval_file: set "
+                          "alignment_eval_file (held-out translation pairs, e.g. heldout.en-de.tsv), or select on "
+                          "eval_contrastive_loss")
     model, tokenizer = load_model_and_tokenizer(model_args, training_args)
 
     try:

@@ -4,7 +4,8 @@ Any parallel format of `xling_align.data` works (a TSV with a header row naming 
 simplest). Retrieval needs distinct candidates: a sentence that occurs twice on one side ties with itself
 and can never be the strict nearest neighbour, so pairs whose sentence on either side was already seen
 are dropped. A pair with an empty side is no translation and is left out too; both counts are reported
-(stderr, metrics.json, summary.md), never dropped silently.
+(stderr, metrics.json, summary.md), never dropped silently. A file where most pairs have the same text on
+both sides (one column written twice) is refused: retrieval would be perfect and meaningless.
 
 Example:
     >>> import pathlib, tempfile
@@ -85,9 +86,12 @@ def load_analysis_pairs(
         languages: the two language columns/keys to read, for a file with more than two.
 
     Raises:
-        ValueError: the file has no pairs, pairs a language with itself, or a language pair has fewer than
-            2 distinct pairs.
+        ValueError: the file has no pairs, pairs a language with itself, a language pair has fewer than
+            2 distinct pairs, or most of its pairs have the same text on both sides.
     """
+    if max_pairs is not None and (isinstance(max_pairs, bool) or max_pairs < 2):
+        raise ValueError(f"max_pairs (--max-pairs) is {max_pairs}: retrieval needs at least 2 pairs per language pair "
+                         "(hundreds for stable numbers); give a larger number, or leave it unset to use all pairs.")
     counts = Counter()
     grouped = load_parallel_pairs(path, skip_invalid=skip_invalid, languages=languages, counts=counts)
     if not grouped:
@@ -108,6 +112,13 @@ def load_analysis_pairs(
             raise ValueError(
                 f"{path}: language pair {lang_a}-{lang_b} has {len(distinct)} distinct translation pair(s); "
                 "retrieval and separability need at least 2 (hundreds for stable numbers). Add more pairs."
+            )
+        copies = [pair for pair in distinct if pair[0].strip() == pair[1].strip()]
+        if 2 * len(copies) > len(distinct):  # a few (names, numbers) are real; most means one column twice
+            raise ValueError(
+                f"{path}: {len(copies)} of the {len(distinct)} {lang_a}-{lang_b} pairs have the same text on both sides "
+                f"(e.g. {copies[0][0]!r}); such a pair is found trivially, so retrieval would measure nothing. Is one "
+                "language's column written twice? Give the translations in the second column."
             )
         if len(distinct) < len(pairs):
             result.dropped_duplicates[(lang_a, lang_b)] = len(pairs) - len(distinct)

@@ -118,7 +118,10 @@ def build(args: argparse.Namespace) -> int:
         count = write_jsonl(rows, output.output) if output_format == "jsonl" else save_rows_to_disk(rows, output.output)
         if output.heldout_output:
             write_pairs(builder.heldout, output.heldout_output)
-    except (DataFormatError, OSError, ValueError) as error:  # OSError: missing files, hub connection errors
+    except (DataFormatError, FileNotFoundError, IsADirectoryError, ValueError) as error:  # the input: exit 2
+        print(f"xling-align data build: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the machine or the network (hub connection, disk full): exit 1
         print(f"xling-align data build: error: {error}", file=sys.stderr)
         return 1
     print(f"wrote {count} rows to {output.output} ({output_format})")

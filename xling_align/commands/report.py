@@ -80,11 +80,22 @@ def parse_task(name: str) -> tuple[str, str, str] | None:
 
 
 def find_results_file(path: Path) -> Path:
-    """`path` itself, or the newest `results*.json` under a folder given as `lm_eval --output_path`."""
+    """`path` itself, or the newest `results*.json` under a folder given as `lm_eval --output_path`.
+
+    lm-eval writes one sub-folder per model there; a folder that holds several models' results is refused (the
+    newest would silently stand for all of them, e.g. the same run on both sides of the comparison).
+    """
     if path.is_dir():
         found = sorted(path.rglob("results*.json"), key=lambda p: p.stat().st_mtime)
         if not found:
             raise FileNotFoundError(f"{path} is a folder without any results*.json below it: pass the file lm-eval wrote.")
+        runs = sorted({str(file.parent) for file in found})
+        if len(runs) > 1:
+            raise ValueError(f"{path} holds the results of {len(runs)} models ({', '.join(runs[:4])}"
+                             f"{', ...' if len(runs) > 4 else ''}): pass the folder or results file of one of them.")
+        if len(found) > 1:
+            print(f"xling-align report: {path}: using the newest of its {len(found)} results files, {found[-1].name}",
+                  file=sys.stderr)
         return found[-1]
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: pass a results JSON written by lm_eval --output_path.")

@@ -1,7 +1,7 @@
 """`xling-align reproduce`: the AFP paper's experiment in one command, resumable stage by stage.
 
-    xling-align reproduce --recipe recipes/xglm-564m.yaml --output runs/paper --data_input /data/bactrian-x
-    xling-align reproduce --recipe recipes/tiny.yaml --output runs/check --limit 4 --benchmark_data_dir DATA
+    xling-align reproduce --recipe xglm-564m --output runs/paper --data_input /data/bactrian-x
+    xling-align reproduce --recipe tiny --output runs/check --limit 4 --benchmark_data_dir DATA
 
 data build -> train (the recipe) -> evaluate the base and the aligned model on the paper's protocol
 (`xling_afp_*` tasks, 0 and 5 shots, English and Chinese by default) -> `report.md` and `report.png`.
