@@ -160,9 +160,15 @@ def test_held_out_pairs_default_and_old_spellings(tmp_path, capsys):
     pairs = FIXTURES / "parallel.en-de.tsv"
     heldout = tmp_path / "heldout.tsv"
     common = ["data", "build", "--source", "parallel", "--input", str(pairs), "--languages", "en", "de"]
-    assert main([*common, "--output", str(tmp_path / "a.jsonl"), "--heldout-output", str(heldout)]) == 0
-    total = len(pairs.read_text(encoding="utf-8").splitlines()) - 1
-    assert len(heldout.read_text(encoding="utf-8").splitlines()) - 1 == min(200, total)  # the default: 200 items
+    # the default, 200 held-out items, takes every record of this 5-record file: nothing left to train on
+    assert main([*common, "--output", str(tmp_path / "a.jsonl"), "--heldout-output", str(heldout)]) == 2
+    err = capsys.readouterr().err
+    assert "every record was held out (5 held-out pairs, --heldout-size 200)" in err and "below 5" in err
+    assert not (tmp_path / "a.jsonl").exists()
+    assert main([*common, "--output", str(tmp_path / "a.jsonl"), "--heldout-output", str(heldout),
+                 "--heldout-size", "2"]) == 0
+    assert len(heldout.read_text(encoding="utf-8").splitlines()) - 1 == 2
+    assert {(row["source_sentence"], row["target_sentence"]) for row in read_jsonl(tmp_path / "a.jsonl")}
     capsys.readouterr()
     # --pairs-only (released spelling) still works, with a notice naming the new flag
     assert main([*common, "--output", str(tmp_path / "b.jsonl"), "--pairs-only", "--dedup"]) == 0

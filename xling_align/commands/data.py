@@ -85,10 +85,13 @@ def _refuse_nothing(rows, builder: RowBuilder, config: DataBuildConfig):
     for row in rows:
         built += 1
         yield row
-    if built == 0 and builder.heldout:  # everything went to the held-out file: allowed, but said
-        print(f"xling-align data build: warning: all {len(builder.heldout)} held-out pairs were set aside and no "
-              "training row is left; lower --heldout-size to keep rows for training", file=sys.stderr)
-    elif built == 0:
+    if built == 0 and builder.heldout:  # everything went to the held-out pairs: an empty training file is no use
+        raise ValueError(
+            f"every record was held out ({len(builder.heldout)} held-out pairs, --heldout-size "
+            f"{config.heldout_size}), so no training row is left and nothing was written. Give a --heldout-size "
+            f"below {len(builder.heldout)} (the default with --heldout-output is {DEFAULT_HELDOUT_SIZE})."
+        )
+    if built == 0:
         stats = builder.stats
         read = ", ".join(f"{lang} {n}" for lang, n in sorted(stats.items_read.items())) or "none"
         skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items()) if n) or "nothing"
