@@ -334,3 +334,20 @@ def test_a_pair_sentence_without_tokens_is_refused_when_tokenized(tmp_path, byte
 
     with pytest.raises(ValueError, match=r"row 1 of the train dataset: its target_sentence 'Merci' has no token"):
         make_trainer(tmp_path, byte_tokenizer, trainer_class=DroppingTrainer)
+
+
+def test_reloading_a_tied_checkpoint_does_not_report_the_tied_head_missing(tmp_path, byte_tokenizer, caplog):
+    """load_best_model_at_end / resume: the LM head tied to the embeddings is stored once; only a really missing
+    weight is reported."""
+    import logging
+
+    trainer = make_trainer(tmp_path, byte_tokenizer, arch="xglm")
+    model = trainer.model
+    assert model.lm_head.weight is model.model.embed_tokens.weight  # the tiny XGLM ties them
+    stored = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    with caplog.at_level(logging.WARNING, logger="transformers.trainer"):
+        trainer._issue_warnings_after_load(model.load_state_dict(stored, strict=False))
+        assert "missing keys" not in caplog.text
+        del stored["model.layers.0.fc1.weight"]
+        trainer._issue_warnings_after_load(model.load_state_dict(stored, strict=False))
+    assert "There were missing keys in the checkpoint model loaded: ['model.layers.0.fc1.weight']" in caplog.text

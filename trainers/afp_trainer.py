@@ -484,6 +484,16 @@ class AFPTrainer(SFTTrainer):
                                "it receives, with gradients.")
         return output
 
+    def _issue_warnings_after_load(self, load_result) -> None:
+        # A checkpoint of a model with tied weights (the LM head is the embedding matrix) stores the matrix once,
+        # so reloading it (load_best_model_at_end, resuming) reports the head as missing although the tie restores
+        # it. Only such tied names are dropped; any other missing key is still reported by Trainer.
+        tied = tied_parameter_names(self.model)
+        missing = [key for key in load_result.missing_keys if key not in tied]
+        if len(missing) != len(load_result.missing_keys):
+            load_result = load_result._replace(missing_keys=missing)
+        super()._issue_warnings_after_load(load_result)
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # the steps' contrastive metrics become numbers here, with one device read per log instead of one per step
         mode = "train" if self.model.training else "eval"
@@ -578,6 +588,14 @@ class AFPDataCollator:
 
 def _column_names(dataset) -> list[str]:
     return list(dataset.column_names or [])
+
+
+def tied_parameter_names(model: nn.Module) -> set[str]:
+    """Names of parameters that are the same tensor as another parameter of `model` (tied weights)."""
+    names_by_tensor: dict[int, list[str]] = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        names_by_tensor.setdefault(id(parameter), []).append(name)
+    return {name for names in names_by_tensor.values() if len(names) > 1 for name in names}
 
 
 def _short(value) -> str:
