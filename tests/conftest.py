@@ -28,6 +28,16 @@ def tiny_model():
     return build_tiny_model
 
 
+@pytest.fixture(scope="session")
+def tiny_gpt2_folder(tmp_path_factory):
+    """A folder holding `xling-align/tiny-random-gpt2` and its tokenizer, as a user's checkpoint would."""
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    model, tokenizer = _build_tiny_model_and_tokenizer(TINY_MODEL_PREFIX + "gpt2")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
 def byte_tokenizer():
     """`transformers.ByT5Tokenizer()`: byte-level, any language, needs no files; pad id 0, eos id 1."""

@@ -191,23 +191,12 @@ def _lm_eval(args, cwd, data_dir):
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from xling_align.tiny_models import build_tiny_model
-
-    folder = tmp_path_factory.mktemp("tiny-gpt2")
-    model, tokenizer = build_tiny_model("xling-align/tiny-random-gpt2")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def _scores(results_dir: Path) -> dict[str, float]:
     results = json.loads(next(results_dir.rglob("results_*.json")).read_text(encoding="utf-8"))["results"]
     return {task: results[task]["acc,none"] for task in ONE_TASK_PER_FAMILY}
 
 
-def test_lm_eval_scores_labels_of_the_other_type_like_the_hub_labels(tmp_path, tiny_model):
+def test_lm_eval_scores_labels_of_the_other_type_like_the_hub_labels(tmp_path, tiny_gpt2_folder):
     """Every family, test-only copies, 0-shot: labels written as the other type score exactly as the hub's types.
 
     The reference is lm-eval's own evaluator in this process, on the same model and the unchanged labels.
@@ -220,12 +209,12 @@ def test_lm_eval_scores_labels_of_the_other_type_like_the_hub_labels(tmp_path, t
 
     lm_eval_plugin.register()
     reference = lm_eval.simple_evaluate(
-        model=HFLM(pretrained=str(tiny_model), device="cpu", batch_size=16), tasks=list(ONE_TASK_PER_FAMILY),
+        model=HFLM(pretrained=str(tiny_gpt2_folder), device="cpu", batch_size=16), tasks=list(ONE_TASK_PER_FAMILY),
         num_fewshot=0,
         task_manager=TaskManager(include_defaults=False, metadata={"data_dir": str(_test_only_copy(tmp_path / "hub"))}),
     )["results"]
     expected = {task: reference[task]["acc,none"] for task in ONE_TASK_PER_FAMILY}
-    converted = _lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--device", "cpu",
+    converted = _lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu",
                           "--batch_size", "16", "--tasks", ",".join(ONE_TASK_PER_FAMILY), "--num_fewshot", "0",
                           "--output_path", tmp_path / "csv"], tmp_path,
                          _test_only_copy(tmp_path / "csv-data", relabel=_other_type))
@@ -234,13 +223,13 @@ def test_lm_eval_scores_labels_of_the_other_type_like_the_hub_labels(tmp_path, t
     assert len(set(expected.values())) > 1  # the tiny model's scores differ by task: the comparison means something
 
 
-def test_lm_eval_stops_on_an_out_of_range_label(tmp_path, tiny_model):
+def test_lm_eval_stops_on_an_out_of_range_label(tmp_path, tiny_gpt2_folder):
     root = _test_only_copy(tmp_path / "data")
     path = data_loader.local_path(root, "pawsx", "de", "test")
     rows = _rows(path)
     rows[2]["label"] = -1
     _write(path, rows)
-    result = _lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--device", "cpu", "--tasks",
+    result = _lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu", "--tasks",
                        "xling_pawsx_de", "--num_fewshot", "0"], tmp_path, root)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]

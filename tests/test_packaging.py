@@ -15,7 +15,6 @@ import sys
 import sysconfig
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
@@ -98,18 +97,7 @@ def _synthetic_data(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from xling_align.tiny_models import build_tiny_model
-
-    folder = tmp_path_factory.mktemp("tiny-gpt2")
-    model, tokenizer = build_tiny_model("xling-align/tiny-random-gpt2")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def test_wheel_in_a_fresh_venv_runs_lm_eval_and_uninstalls_cleanly(tmp_path, tiny_model):
+def test_wheel_in_a_fresh_venv_runs_lm_eval_and_uninstalls_cleanly(tmp_path, tiny_gpt2_folder):
     source = _source_copy(tmp_path / "src")
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", source, "-w", tmp_path / "dist"],
          cwd=tmp_path)
@@ -134,7 +122,7 @@ def test_wheel_in_a_fresh_venv_runs_lm_eval_and_uninstalls_cleanly(tmp_path, tin
     data = _synthetic_data(tmp_path / "data")
     lm_eval_script = Path(sysconfig.get_paths()["scripts"]) / "lm_eval"
     out = tmp_path / "results"
-    _run([python, lm_eval_script, "--model", "xling", "--model_args", f"pretrained={tiny_model}", "--device", "cpu",
+    _run([python, lm_eval_script, "--model", "xling", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu",
           "--batch_size", "32", "--tasks", "xling_*", "--limit", "1",
           "--metadata", json.dumps({"data_dir": str(data)}), "--output_path", out], cwd=tmp_path, timeout=600)
     results = json.loads(next(out.rglob("results_*.json")).read_text())
