@@ -19,7 +19,7 @@ from xling_align import pair_head as pair_heads
 from xling_align.contrastive_loss import CITATION, ContrastiveOutput, contrastive_loss_and_accuracy
 from xling_align.engines import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
 from xling_align.layer_forward import compute_inside_forward
-from xling_align.model_parts import decoder_blocks, hidden_size, normalize_layer, unwrap_model
+from xling_align.model_parts import decoder_blocks, hidden_size, normalize_layer, tied_parameter_names, unwrap_model
 from xling_align.pooling import pad_right, pool_hidden_states, sentence_token_ids
 
 from .afp_config import AFPConfig
@@ -588,14 +588,6 @@ class AFPDataCollator:
 
 def _column_names(dataset) -> list[str]:
     return list(dataset.column_names or [])
-
-
-def tied_parameter_names(model: nn.Module) -> set[str]:
-    """Names of parameters that are the same tensor as another parameter of `model` (tied weights)."""
-    names_by_tensor: dict[int, list[str]] = {}
-    for name, parameter in model.named_parameters(remove_duplicate=False):
-        names_by_tensor.setdefault(id(parameter), []).append(name)
-    return {name for names in names_by_tensor.values() if len(names) > 1 for name in names}
 
 
 def _short(value) -> str:

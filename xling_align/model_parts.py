@@ -116,6 +116,14 @@ def decoder_blocks(model: nn.Module) -> DecoderBlocks:
     return DecoderBlocks(blocks=_attribute(body, path), path=path, ancestors=tuple(ancestors))
 
 
+def tied_parameter_names(model: nn.Module) -> set[str]:
+    """Names of parameters that are the same tensor as another parameter of `model` (tied weights)."""
+    names_by_tensor: dict[int, list[str]] = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        names_by_tensor.setdefault(id(parameter), []).append(name)
+    return {name for names in names_by_tensor.values() if len(names) > 1 for name in names}
+
+
 def layer_index(layer: int, depth: int, name: str = "layer", model_name: str = "the model") -> int:
     """Validate a `hidden_states` index against a depth; return it as a non-negative index.
 
