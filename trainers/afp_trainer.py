@@ -20,6 +20,7 @@ from xling_align.contrastive_loss import CITATION, ContrastiveOutput, contrastiv
 from xling_align.engines import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
 from xling_align.layer_forward import compute_inside_forward
 from xling_align.model_parts import decoder_blocks, hidden_size, normalize_layer, tied_parameter_names, unwrap_model
+from xling_align.padding_free import padding_free_mismatch
 from xling_align.pooling import pad_right, pool_hidden_states, sentence_token_ids
 
 from .afp_config import AFPConfig
@@ -156,7 +157,9 @@ class AFPTrainer(SFTTrainer):
         self._pending_pair_metrics: dict[str, list[torch.Tensor]] = {}  # per mode: (loss, accuracy) tensors per step
         self.pair_head: nn.Module | None = None
         self._pair_pooling = args.contrastive_pooling
-        super().__init__(model, args, *positional, **kwargs)
+        with _padding_free_length_check_passed(self, args):
+            super().__init__(model, args, *positional, **kwargs)
+        _refuse_inexact_padding_free(self.model, args)
         try:
             normalize_layer(self.model, args.contrastive_layer, "contrastive_layer")
         except ValueError as error:
@@ -195,7 +198,7 @@ class AFPTrainer(SFTTrainer):
         ]
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
-        with _quiet_about_appended_eos(self._tokenizer):
+        with _quiet_about_appended_eos(self._tokenizer), _max_length_given_back(self, args):
             return self._prepare_afp_dataset(dataset, processing_class, args, packing, formatting_func, dataset_name)
 
     def _prepare_afp_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
@@ -646,3 +649,64 @@ def _quiet_about_appended_eos(tokenizer):
             yield
     finally:
         trl_logger.removeFilter(only_the_appended_eos)
+
+
+# ---- padding-free batches -------------------------------------------------------------------------------------
+
+
+def uses_padding_free(args) -> bool:
+    """Whether TRL collates the instructions padding-free: asked for, or implied by packing with a `bfd` strategy."""
+    return bool(args.padding_free or (args.packing and args.packing_strategy in {"bfd", "bfd_split"}))
+
+
+@contextmanager
+def _padding_free_length_check_passed(trainer, args):
+    """TRL 1.16 refuses `padding_free=True` without packing whenever `max_length` is set, saying max_length would
+    not be enforced; but its dataset preparation truncates every row to max_length in that case too (the collator
+    never truncated). So, for SFTTrainer.__init__ only, max_length is hidden from that check and handed back to
+    the preparation (`_max_length_given_back`); a dataset that skips preparation keeps TRL's refusal."""
+    skips_preparation = bool((args.dataset_kwargs or {}).get("skip_prepare_dataset"))
+    hide = args.padding_free and not args.packing and args.max_length is not None and not skips_preparation
+    trainer._hidden_max_length = args.max_length if hide else None
+    if hide:
+        args.max_length = None
+    try:
+        yield
+    finally:
+        if hide:
+            args.max_length = trainer._hidden_max_length
+            trainer._hidden_max_length = None
+
+
+@contextmanager
+def _max_length_given_back(trainer, args):
+    hidden = getattr(trainer, "_hidden_max_length", None)
+    if hidden is None:
+        yield
+        return
+    args.max_length = hidden
+    try:
+        yield
+    finally:
+        args.max_length = None
+
+
+def _refuse_inexact_padding_free(model, args) -> None:
+    """Padding-free batches are exact only where the attention keeps the flattened rows apart; elsewhere each row
+    would silently attend to the rows before it, so the trainer stops (see `xling_align.padding_free`)."""
+    if not uses_padding_free(args):
+        return
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if is_deepspeed_zero3_enabled():
+        return  # the weights are partitioned until the engine runs: no forward to probe outside it
+    mismatch = padding_free_mismatch(unwrap_model(model))
+    if mismatch is None:
+        return
+    asked = "padding_free=True" if args.padding_free else f"packing=True (packing_strategy={args.packing_strategy!r})"
+    raise UnsupportedSetupError(
+        f"{asked} needs an attention that keeps the rows of a flattened batch apart, but {mismatch}. Set "
+        "padding_free=False and packing=False, or use an attn_implementation that "
+        "reads position_ids (flash_attention_2, or sdpa on a model that hands position_ids to its mask, such as "
+        "Llama, Qwen2, GPT-2)."
+    )
