@@ -24,6 +24,7 @@ from xling_align.padding_free import padding_free_mismatch
 from xling_align.pooling import pad_right, pool_hidden_states, sentence_token_ids
 
 from .afp_config import AFPConfig
+from .afp_packing import pack_rows_with_pairs, pair_lists_of_batch
 
 logger = logging.get_logger(__name__)
 
@@ -214,6 +215,9 @@ class AFPTrainer(SFTTrainer):
                 f"the {dataset_name} dataset has no instruction rows and contrastive_weight=0: nothing to train. "
                 "Add prompt/completion rows or set contrastive_weight > 0."
             )
+        if packing and args.contrastive_weight > 0:
+            return self._packed_with_pairs(with_instruction, pair_only, processing_class, args, formatting_func,
+                                           dataset_name)
         if args.contrastive_weight == 0 or len(pair_only) == 0:
             return self._instruction_rows_kept(with_instruction, super()._prepare_dataset(
                 with_instruction.remove_columns("has_instruction"),
@@ -235,6 +239,24 @@ class AFPTrainer(SFTTrainer):
             pair_only = pair_only.cast(prepared.features)
         merged = concatenate_datasets([prepared, pair_only])
         return merged.shuffle(seed=args.seed) if args.shuffle_dataset else merged
+
+    def _packed_with_pairs(self, with_instruction, pair_only, processing_class, args, formatting_func, dataset_name):
+        """Instructions tokenized as without packing, then packed with their pairs (`trainers/afp_packing.py`)."""
+        if args.max_length is None:
+            raise ValueError("packing=True needs max_length (the length of a packed row); it is None. Set max_length.")
+        rows = with_instruction.remove_columns("has_instruction")
+        if len(rows):
+            # bfd_split keeps a long row's overflow in another packed row: no truncation before packing then
+            keep_overflow = args.packing_strategy == "bfd_split"
+            max_length, args.max_length = args.max_length, None if keep_overflow else args.max_length
+            try:
+                prepared = super()._prepare_dataset(rows, processing_class, args, False, formatting_func, dataset_name)
+            finally:
+                args.max_length = max_length
+            rows = self._instruction_rows_kept(rows, prepared, args, False, dataset_name, pairs_left=len(pair_only))
+        eos_id = self._tokenizer.eos_token_id if self._tokenizer.eos_token_id is not None else 0
+        packed = pack_rows_with_pairs(rows, pair_only, args.max_length, args.packing_strategy, eos_id)
+        return packed.shuffle(seed=args.seed) if args.shuffle_dataset else packed
 
     @staticmethod
     def _instruction_rows_kept(rows, prepared, args, packing, dataset_name: str, pairs_left: int = 0):
@@ -569,7 +591,7 @@ class AFPDataCollator:
     """Wraps SFTTrainer's collator: instructions as it collates them, plus the pairs of the batch.
 
     Adds `pair_input_ids` / `pair_attention_mask`: `(2 * pairs, seq_len)`, the sources of the rows that have a
-    pair, then their targets, right-padded (so positions match an unpadded forward for every architecture);
+    pair (all the pairs of a packed row), then their targets, right-padded (so positions match an unpadded forward for every architecture);
     `(0, 0)` when no row of the batch has a pair.
     """
 
@@ -579,8 +601,7 @@ class AFPDataCollator:
     def __call__(self, features: list[dict[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
         instruction_features = [{k: v for k, v in f.items() if k not in PAIR_TOKEN_COLUMNS} for f in features]
         batch = self.base_collator(instruction_features)
-        sources = [f["source_input_ids"] for f in features if f.get("source_input_ids")]
-        targets = [f["target_input_ids"] for f in features if f.get("source_input_ids")]
+        sources, targets = pair_lists_of_batch(features)  # one pair per row, or a packed row's pairs
         if sources:
             batch["pair_input_ids"], batch["pair_attention_mask"] = pad_right(sources + targets, self.pad_token_id)
         else:
