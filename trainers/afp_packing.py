@@ -8,10 +8,10 @@ row, so a step sees the pairs of the instructions it trains on, as without packi
 packed rows (`bfd_split`, `wrapped`) gives its pair to the first of them only. Rows with a pair and no
 instruction have no tokens to pack; their pairs are dealt out over the packed rows in turn (or, with no
 instruction at all, each becomes one packed row of a single unlabelled EOS token). Every pair is used once per
-epoch. With `bfd` and `bfd_split` every completion token is scored exactly once (`bfd` truncates a row beyond
-`max_length` as the unpacked path does; `bfd_split` keeps the overflow in another packed row); `wrapped` cuts
-rows anywhere, so the token after each cut starts a packed row and is not predicted (TRL's strategy, pairs or
-not), and its packed rows attend across documents.
+epoch. With `bfd` every completion token is scored exactly once (a row beyond `max_length` is truncated, as the
+unpacked path does); `bfd_split` keeps such a row's overflow in another packed row, and `wrapped` cuts rows
+anywhere, so there the token after each cut starts a sequence and is not predicted (TRL's strategies, pairs or
+not; `wrapped` rows also attend across documents).
 
 `AFPDataCollator` reads the nested pair lists (`pair_lists_of_batch`); with TRL's BFD packing the instructions
 are collated padding-free.
