@@ -210,3 +210,15 @@ def test_a_language_code_yaml_reads_as_a_boolean_is_named(tmp_path):
         "languages: [en, de, fr, zh]", "languages: [en, no]"), encoding="utf-8")
     with pytest.raises(RecipeError, match=r"False is not a language code; quote codes .* \[en, 'no'\]"):
         parse_recipe(["--config", str(recipe)])
+
+
+@pytest.mark.parametrize("name, arch", [("xglm-564m", "xglm"), ("bloom-560m", "bloom"), ("llama-lora", "llama"),
+                                        ("qwen-lora", "qwen2")])
+def test_recipes_use_padding_free_exactly_where_their_architecture_keeps_flattened_rows_apart(name, arch, no_downloads):
+    from tests.conftest import build_tiny_model
+    from xling_align.padding_free import padding_free_mismatch
+
+    _, training_args, model_args = parse_recipe(["--config", str(RECIPES / f"{name}.yaml"), "--use_cpu", "true"])
+    model = build_tiny_model(arch)
+    model.config._attn_implementation = model_args.attn_implementation or "eager"
+    assert training_args.padding_free == (padding_free_mismatch(model) is None)
