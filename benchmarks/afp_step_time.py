@@ -22,11 +22,20 @@ peak to read, so the script reports the bytes autograd keeps for the backward pa
 per storage), the part of the memory that the pair pass changes, and an estimated peak = parameters +
 gradients + AdamW states + those activations.
 
+Also printed: with `--breakdown`, where an AFP step's host time goes next to an SFT step's (torch.profiler
+ranges: collation, pair pass forward, instruction forward + loss, backward, optimizer; operator calls and
+`.item()` reads per step); with `--sweep 4x512,16x512`, sft and afp at each batch x length point (ms, tokens/s,
+MFU, peak memory, AFP/SFT) as one table; always, the resident bytes of the memory options at XGLM-564M's shape
+(exact parameter count) and the instruction tokens per step, real vs computed, of padded, padding-free and
+BFD-packed batches on synthetic Bactrian-X-shaped lengths (`LENGTH_MODEL`).
+
 Usage:
     python benchmarks/afp_step_time.py                                   # CPU-sized: 8 layers, d_model 128
     python benchmarks/afp_step_time.py --steps 2 --warmup 1              # a quick CPU check
     python benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989   # GPU: XGLM-564M shape, bf16,
                                                                          # batch 4, length 512 (H100 bf16 peak)
+    python benchmarks/afp_step_time.py --breakdown --sweep 1x256,4x256,4x512 # CPU: the breakdown and a sweep
+    STAGES="afp_step_time afp_sweep afp_memory" bash benchmarks/gpu_checks.sh   # every GPU figure of issue 20
 """
 
 from __future__ import annotations
@@ -300,11 +309,22 @@ def print_point(args, result) -> None:
         print(line)
 
 
+def release_memory() -> None:
+    """Free the last measurement's models before the next one is built (on a GPU they would add up)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def print_sweep(args) -> None:
     """sft and afp at each batch x length point of --sweep, one row per point."""
     import argparse as _argparse
 
-    device_memory = "peak MiB" if device_is_cpu() is False else "est. peak MiB"
+    device_memory = "est. peak MiB" if device_is_cpu() else "peak MiB"
     print(f"\nsweep: sft and afp per batch x instruction length (pairs of 2 x {args.pair_tokens} tokens), median of "
           f"{args.steps} interleaved steps after {args.warmup} warm-up; tokens/s = instruction tokens per second"
           + ("; MFU against " + f"{args.peak_tflops:g} TFLOP/s" if args.peak_tflops else ""))
@@ -324,6 +344,7 @@ def print_sweep(args) -> None:
               f"{median['afp'] / median['sft']:7.3f} {tokens / median['sft']:10.0f} {tokens / median['afp']:10.0f} "
               f"{utilisation('sft')} {utilisation('afp')} {peaks['sft'] / 2**20:17.1f} {peaks['afp'] / 2**20:17.1f}")
         del result
+        release_memory()
 
 
 PHASES = ("collate (host)", "pair pass forward", "instruction forward + loss", "backward", "optimizer step")
@@ -489,6 +510,51 @@ def print_padding_table(args) -> None:
               f"{1 - row['real'] / row['computed']:8.1%} {row['steps']:11d}")
 
 
+# ---- memory: resident bytes per parameter of each way to hold the weights and optimizer state ------------------
+
+# (name, bytes per parameter: weights, gradients, optimizer state, note)
+MEMORY_OPTIONS = (
+    ("fp32 weights + AdamW (this benchmark; bf16 autocast)", 4, 4, 8, "exact"),
+    ("fp32 weights + 8-bit AdamW (optim: adamw_bnb_8bit)", 4, 4, 2, "needs bitsandbytes; blockwise-quantised state"),
+    ("bf16 weights + bf16 AdamW (dtype: bfloat16, full FT)", 2, 2, 4, "loses most updates at lr 1e-5 (see README)"),
+)
+
+
+def parameter_count(preset: str) -> int:
+    """Parameters of the preset's XGLM shape, counted on the meta device (no memory, no initialisation)."""
+    import torch
+    from transformers import XGLMConfig, XGLMForCausalLM
+
+    shape = PRESETS[preset]
+    config = XGLMConfig(vocab_size=shape["vocab"], d_model=shape["d_model"], num_layers=shape["layers"],
+                        attention_heads=shape["heads"], ffn_dim=shape["ffn"], max_position_embeddings=2048)
+    with torch.device("meta"):
+        model = XGLMForCausalLM(config)
+    return sum(p.numel() for p in model.parameters())  # the tied LM head counted once
+
+
+def print_memory_plan(args, result) -> None:
+    """Resident bytes (weights, gradients, optimizer state) of each option at XGLM-564M's shape, from the exact
+    parameter count; in a GPU run at that preset also the AFP peak each option would reach, predicted from this
+    run's measured peak (only the weight, gradient and state bytes change between the options)."""
+    count = parameter_count("xglm-564m")
+    print(f"\nmemory of weights + gradients + optimizer state at XGLM-564M's shape: {count:,} parameters (counted on "
+          "the meta device; bytes computed, not measured; 8-bit AdamW's block statistics add ~0.03 B/param)")
+    header = f"{'option':55s} {'B/param':>7s} {'resident GiB':>12s}"
+    measured = result["device"] == "cuda" and args.preset == "xglm-564m"
+    if measured:
+        header += f" {'afp peak GiB (predicted)':>25s}"
+    print(header + "  note")
+    # the measured AFP peak holds fp32 weights + gradients + AdamW state; another option changes only those bytes
+    step_part = result["peaks"]["afp"] - 16 * count if measured else None
+    for name, weights, gradients, state, note in MEMORY_OPTIONS:
+        per_parameter = weights + gradients + state
+        line = f"{name:55s} {per_parameter:7d} {per_parameter * count / 2**30:12.2f}"
+        if measured:
+            line += f" {(step_part + per_parameter * count) / 2**30:25.2f}"
+        print(line + f"  {note}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.preset == "xglm-564m":
@@ -497,7 +563,9 @@ def main(argv=None) -> int:
     print_point(args, result)
     if args.breakdown:
         print_breakdown(args, result)
+    print_memory_plan(args, result)
     del result
+    release_memory()
     if args.sweep_points:
         print_sweep(args)
     print_padding_table(args)

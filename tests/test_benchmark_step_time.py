@@ -76,3 +76,10 @@ def test_afp_step_reads_no_more_device_values_than_an_sft_step(bench):
     reads = {name: bench["profile_steps"](trainers[name], *batches[name], contextlib.nullcontext, steps=1)["scalar reads"]
              for name in ("sft", "afp")}
     assert reads["afp"] == reads["sft"]
+
+
+def test_memory_plan_counts_xglm_564m_parameters_exactly(bench):
+    # the tied LM head counted once: what fp32 weights + AdamW (16 B/param) hold before any activation
+    count = bench["parameter_count"]("xglm-564m")
+    assert count == 564_463_616
+    assert 16 * count / 2**30 == pytest.approx(8.41, abs=0.005)
