@@ -52,6 +52,11 @@ class AFPConfig(SFTConfig):
             `xling_align.analysis.callback.AlignmentEvalCallback`, which logs `eval_alignment_retrieval_accuracy`
             at every evaluation (usable as `metric_for_best_model`: select on held-out pairs, not on a test set).
 
+    Padding-free and packing: `padding_free=True` and `packing=True` work with the contrastive term (packing
+    carries each instruction's pair in its packed row: `xling_align.trainers.afp_packing`); both (packing through
+    TRL's BFD strategies, which are padding-free) are refused when the trainer is built if the model's attention
+    would let the rows of a flattened batch see each other (`xling_align.padding_free`: XGLM, BLOOM).
+
     Differences from `SFTConfig`'s defaults:
         `bf16` defaults to True only where a GPU supports it (SFTConfig's `bf16=True` default fails on a CPU-only
         machine); reentrant gradient checkpointing is refused (two forwards per step break it under DDP).
