@@ -520,6 +520,18 @@ MEMORY_OPTIONS = (
 )
 
 
+def held_bytes(trainer) -> int:
+    """Bytes of a trainer's weights, their gradients (one per trainable weight, same dtype) and optimizer state."""
+    import torch
+
+    parameters = list(trainer.model.parameters())
+    weights = sum(p.numel() * p.element_size() for p in parameters)
+    gradients = sum(p.numel() * p.element_size() for p in parameters if p.requires_grad)
+    state = sum(value.numel() * value.element_size() for values in trainer.optimizer.state.values()
+                for value in values.values() if isinstance(value, torch.Tensor))
+    return weights + gradients + state
+
+
 def parameter_count(preset: str) -> int:
     """Parameters of the preset's XGLM shape, counted on the meta device (no memory, no initialisation)."""
     import torch
@@ -545,8 +557,8 @@ def print_memory_plan(args, result) -> None:
     if measured:
         header += f" {'afp peak GiB (predicted)':>25s}"
     print(header + "  note")
-    # the measured AFP peak holds fp32 weights + gradients + AdamW state; another option changes only those bytes
-    step_part = result["peaks"]["afp"] - 16 * count if measured else None
+    # the measured AFP peak holds this run's weights, gradients and optimizer state; another option changes only those
+    step_part = result["peaks"]["afp"] - held_bytes(result["trainers"]["afp"]) if measured else None
     for name, weights, gradients, state, note in MEMORY_OPTIONS:
         per_parameter = weights + gradients + state
         line = f"{name:55s} {per_parameter:7d} {per_parameter * count / 2**30:12.2f}"
