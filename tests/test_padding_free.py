@@ -67,3 +67,11 @@ def test_padding_free_probe_per_architecture(arch, exact):
     assert (padding_free_mismatch(model) is None) == exact
     assert model.training  # the probe gives the model back in its mode
 
+
+
+def test_padding_free_module_examples():
+    import doctest
+
+    from xling_align import padding_free
+
+    assert doctest.testmod(padding_free).failed == 0
