@@ -79,6 +79,11 @@ def parse_args(argv=None):
                         "'4x512,16x512,8x1024', printed as one table")
     parser.add_argument("--breakdown", action="store_true",
                         help="also profile one AFP and one SFT step (torch.profiler) and print where the host time goes")
+    parser.add_argument("--padding-free-check", action="store_true",
+                        help="also time AFP steps padded vs padding-free on Bactrian-X-shaped batches (a Llama-shaped "
+                        "model of the preset's size: XGLM refuses padding-free)")
+    parser.add_argument("--skip-main", action="store_true",
+                        help="skip the three-variant table (and --breakdown): only the sweep / checks asked for")
     parser.add_argument("--length-rows", type=int, default=20000,
                         help="rows of the synthetic Bactrian-X-shaped length distribution (padding table)")
     args = parser.parse_args(argv)
@@ -510,6 +515,80 @@ def print_padding_table(args) -> None:
               f"{1 - row['real'] / row['computed']:8.1%} {row['steps']:11d}")
 
 
+def print_padding_free_check(args, batches: int = 4) -> None:
+    """AFP steps on the same Bactrian-X-shaped batches, padded and padding-free, on a Llama-shaped model of the
+    preset's size (padding-free is exact there, refused for XGLM): median step time and computed tokens."""
+    import copy as _copy
+
+    import torch
+    from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
+
+    from xling_align import AFPConfig, AFPTrainer
+
+    shape = PRESETS[args.preset]
+    lengths = bactrian_like_lengths(args.batch_size * batches, args.instruction_tokens, seed=1)
+    rows = {"prompt": [], "completion": [], "source_sentence": [], "target_sentence": []}
+    for index, length in enumerate(lengths):  # byte tokenizer: one token per character, + EOS
+        one = build_rows(max(length, 4), args.pair_tokens, count=1)
+        for key in rows:
+            rows[key].append(one[key][0].replace("w", "v" if index % 2 else "w"))
+    from datasets import Dataset
+
+    dataset = Dataset.from_dict(rows)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=384, hidden_size=shape["d_model"], intermediate_size=shape["ffn"],
+                         num_hidden_layers=shape["layers"], num_attention_heads=shape["heads"],
+                         num_key_value_heads=shape["heads"], max_position_embeddings=2048, pad_token_id=0,
+                         eos_token_id=1, bos_token_id=1)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = LlamaForCausalLM(config).to(device)
+    autocast = (lambda: torch.autocast(device, dtype=torch.bfloat16)) if args.bf16 else contextlib.nullcontext
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    trainers, step_batches = {}, {}
+    for padding_free in (False, True):
+        config_args = AFPConfig(output_dir=tempfile.mkdtemp(prefix="afp-bench-pf-"), report_to="none",
+                                per_device_train_batch_size=args.batch_size, save_strategy="no", disable_tqdm=True,
+                                bf16=False, activation_checkpointing=args.gradient_checkpointing, seed=0,
+                                max_length=args.instruction_tokens, contrastive_max_length=args.pair_tokens,
+                                padding_free=padding_free, learning_rate=1e-5, **({"optim": args.optim} if args.optim else {}))
+        trainer = AFPTrainer(model=_copy.deepcopy(model), args=config_args, processing_class=ByT5Tokenizer(),
+                             train_dataset=dataset)
+        trainer.create_optimizer()
+        trainer.current_gradient_accumulation_steps = 1
+        prepared = trainer.train_dataset
+        step_batches[padding_free] = []
+        for start in range(0, len(prepared), args.batch_size):
+            batch = trainer._prepare_inputs(trainer.data_collator(
+                [prepared[i] for i in range(start, min(start + args.batch_size, len(prepared)))]))
+            step_batches[padding_free].append((batch, (batch["labels"][:, 1:] != -100).sum()))
+        trainers[padding_free] = trainer
+    del model
+    times = {False: [], True: []}
+    for repeat in range(args.warmup + args.steps):
+        for padding_free in ((False, True) if repeat % 2 == 0 else (True, False)):
+            batch, num_items = step_batches[padding_free][repeat % len(step_batches[padding_free])]
+            sync()
+            start = time.perf_counter()
+            run_step(trainers[padding_free], batch, num_items, autocast)
+            sync()
+            if repeat >= args.warmup:
+                times[padding_free].append(time.perf_counter() - start)
+    computed = {key: statistics.mean(batch["input_ids"].numel() for batch, _ in value)
+                for key, value in step_batches.items()}
+    median = {key: statistics.median(value) for key, value in times.items()}
+    print(f"\npadding-free check: AFP steps on {len(step_batches[False])} Bactrian-X-shaped batches of {args.batch_size} "
+          f"rows (synthetic lengths, seed 1; instruction lengths {sorted(lengths)}), Llama-shaped model "
+          f"({shape['layers']} layers, d_model {shape['d_model']}, {'bf16' if args.bf16 else 'fp32'}, "
+          f"attn {trainers[True].model.config._attn_implementation}), {device}, median of {args.steps} steps")
+    print(f"{'collation':14s} {'step ms':>9s} {'computed tok/step':>17s}")
+    for key, name in ((False, "padded"), (True, "padding-free")):
+        print(f"{name:14s} {median[key] * 1000:9.1f} {computed[key]:17.1f}")
+    print(f"padding-free/padded: step-time ratio {median[True] / median[False]:.3f}, "
+          f"computed-token ratio {computed[True] / computed[False]:.3f}")
+    del trainers, step_batches
+    release_memory()
+
+
 # ---- memory: resident bytes per parameter of each way to hold the weights and optimizer state ------------------
 
 # (name, bytes per parameter: weights, gradients, optimizer state, note)
@@ -553,7 +632,7 @@ def print_memory_plan(args, result) -> None:
     print(f"\nmemory of weights + gradients + optimizer state at XGLM-564M's shape: {count:,} parameters (counted on "
           "the meta device; bytes computed, not measured; 8-bit AdamW's block statistics add ~0.03 B/param)")
     header = f"{'option':55s} {'B/param':>7s} {'resident GiB':>12s}"
-    measured = result["device"] == "cuda" and args.preset == "xglm-564m"
+    measured = result is not None and result["device"] == "cuda" and args.preset == "xglm-564m"
     if measured:
         header += f" {'afp peak GiB (predicted)':>25s}"
     print(header + "  note")
@@ -571,15 +650,19 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.preset == "xglm-564m":
         args.bf16 = True
-    result = measure(args)
-    print_point(args, result)
-    if args.breakdown:
-        print_breakdown(args, result)
+    result = None
+    if not args.skip_main:
+        result = measure(args)
+        print_point(args, result)
+        if args.breakdown:
+            print_breakdown(args, result)
     print_memory_plan(args, result)
     del result
     release_memory()
     if args.sweep_points:
         print_sweep(args)
+    if args.padding_free_check:
+        print_padding_free_check(args)
     print_padding_table(args)
     return 0
 

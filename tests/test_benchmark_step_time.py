@@ -17,7 +17,7 @@ def bench():
 def test_step_time_benchmark_reports_all_figures(bench, capsys):
     assert bench["main"](["--steps", "1", "--warmup", "0", "--batch-size", "1", "--instruction-tokens", "32",
                           "--pair-tokens", "8", "--peak-tflops", "1", "--breakdown", "--sweep", "1x16",
-                          "--length-rows", "400"]) == 0
+                          "--length-rows", "400", "--padding-free-check"]) == 0
     output = capsys.readouterr().out
     for name in ("sft", "afp", "afp-full"):
         row = next(line for line in output.splitlines() if line.split() and line.split()[0] == name)
@@ -30,6 +30,13 @@ def test_step_time_benchmark_reports_all_figures(bench, capsys):
     # the sweep: one row per point, with the AFP/SFT ratio and MFU of both
     sweep = [line.split() for line in output.splitlines() if line.split()[:2] == ["1", "16"]]
     assert len(sweep) == 1 and all(row[7].endswith("%") and row[8].endswith("%") for row in sweep)
+    # AFP steps padded vs padding-free on the same batches (a padding-free batch never computes more tokens)
+    lines = output.splitlines()
+    check = next(i for i, line in enumerate(lines) if line.startswith("padding-free check:"))
+    padded_row, free_row = lines[check + 2].split(), lines[check + 3].split()
+    assert (padded_row[0], free_row[0]) == ("padded", "padding-free")
+    assert float(free_row[2]) <= float(padded_row[2])
+    assert lines[check + 4].startswith("padding-free/padded: step-time ratio")
     # padded vs real tokens per step
     for collation in ("padded", "padding-free", "packed (bfd)"):
         assert any(line.startswith(collation) for line in output.splitlines()), collation
