@@ -575,11 +575,14 @@ def print_padding_free_check(args, batches: int = 4) -> None:
                 times[padding_free].append(time.perf_counter() - start)
     computed = {key: statistics.mean(batch["input_ids"].numel() for batch, _ in value)
                 for key, value in step_batches.items()}
-    median = {key: statistics.median(value) for key, value in times.items()}
+    # the mean over whole cycles of the same batches (their sizes differ, so a median would pick one batch)
+    cycles = max(len(times[False]) // len(step_batches[False]), 1) * len(step_batches[False])
+    median = {key: statistics.mean(value[-cycles:]) for key, value in times.items()}
     print(f"\npadding-free check: AFP steps on {len(step_batches[False])} Bactrian-X-shaped batches of {args.batch_size} "
           f"rows (synthetic lengths, seed 1; instruction lengths {sorted(lengths)}), Llama-shaped model "
           f"({shape['layers']} layers, d_model {shape['d_model']}, {'bf16' if args.bf16 else 'fp32'}, "
-          f"attn {trainers[True].model.config._attn_implementation}), {device}, median of {args.steps} steps")
+          f"attn {trainers[True].model.config._attn_implementation}), {device}, mean step of the last whole cycles "
+          f"through the batches within {args.steps} steps")
     print(f"{'collation':14s} {'step ms':>9s} {'computed tok/step':>17s}")
     for key, name in ((False, "padded"), (True, "padding-free")):
         print(f"{name:14s} {median[key] * 1000:9.1f} {computed[key]:17.1f}")
