@@ -78,7 +78,7 @@ def parse_args(argv=None):
                         help="also measure sft and afp at these batch x instruction-length points, e.g. "
                         "'4x512,16x512,8x1024', printed as one table")
     parser.add_argument("--breakdown", action="store_true",
-                        help="also profile one AFP and one SFT step (torch.profiler) and print where the host time goes")
+                        help="also profile AFP and SFT steps (torch.profiler) and print where the host time goes")
     parser.add_argument("--padding-free-check", action="store_true",
                         help="also time AFP steps padded vs padding-free on Bactrian-X-shaped batches (a Llama-shaped "
                         "model of the preset's size: XGLM refuses padding-free)")
@@ -289,10 +289,11 @@ def print_point(args, result) -> None:
     shape, device, variants = PRESETS[args.preset], result["device"], result["variants"]
     median, peaks, activations, mfu = result["median"], result["peaks"], result["activations"], result["mfu"]
     tokens = args.batch_size * args.instruction_tokens
+    optimizer = result["trainers"][variants[0]].args.optim
     print(f"model: XGLM-shaped, {shape['layers']} layers, d_model {shape['d_model']}, vocab {shape['vocab']}, "
           f"{'bf16' if args.bf16 else 'fp32'}, "
           f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, optimizer "
-          f"{getattr(result['trainers'][variants[0]].args.optim, 'value', result['trainers'][variants[0]].args.optim)}; "
+          f"{getattr(optimizer, 'value', optimizer)}; "
           f"batch {args.batch_size}: instructions of {args.instruction_tokens} tokens, pairs of 2 x {args.pair_tokens} "
           f"tokens; contrastive_layer={args.contrastive_layer}; device {device} ({torch.get_num_threads()} threads); "
           f"median of {args.steps} interleaved steps after {args.warmup} warm-up")
@@ -404,8 +405,8 @@ def profile_steps(trainer, batch, num_items, autocast, steps: int) -> dict:
         "ms": per_step,
         "operator calls": len(events) / steps,
         "scalar reads": sum(event.name == "aten::_local_scalar_dense" for event in events) / steps,
-        "cuda kernels": (sum(1 for event in profiler.events() if getattr(event, "device_type", None) is not None
-                             and str(event.device_type).endswith("CUDA")) / steps) if torch.cuda.is_available() else None,
+        "cuda kernels": (sum(str(getattr(event, "device_type", "")).endswith("CUDA") for event in profiler.events())
+                         / steps) if torch.cuda.is_available() else None,
     }
 
 
@@ -438,7 +439,8 @@ def print_breakdown(args, result) -> None:
           "queues kernels, so there the times are launch and Python costs, and the kernel counts matter)")
     print(f"{'phase':28s} {'sft ms':>9s} {'afp ms':>9s} {'afp - sft':>10s}")
     for phase in PHASES:
-        print(f"{phase:28s} {sft['ms'][phase]:9.2f} {afp['ms'][phase]:9.2f} {afp['ms'][phase] - sft['ms'][phase]:10.2f}")
+        difference = afp["ms"][phase] - sft["ms"][phase]
+        print(f"{phase:28s} {sft['ms'][phase]:9.2f} {afp['ms'][phase]:9.2f} {difference:10.2f}")
     total_sft, total_afp = sum(sft["ms"].values()), sum(afp["ms"].values())
     print(f"{'total':28s} {total_sft:9.2f} {total_afp:9.2f} {total_afp - total_sft:10.2f}")
     print(f"{'operator calls (aten)':28s} {sft['operator calls']:9.0f} {afp['operator calls']:9.0f} "
@@ -506,7 +508,8 @@ def print_padding_table(args) -> None:
     ordered = sorted(lengths)
     print(f"\ninstruction tokens per step on Bactrian-X-shaped lengths (synthetic, {args.length_rows} rows: "
           f"{LENGTH_MODEL}; median {stats.median(ordered):.0f}, mean {stats.mean(ordered):.0f}, "
-          f"p90 {ordered[int(0.9 * len(ordered))]}, p99 {ordered[int(0.99 * len(ordered))]}, max {ordered[-1]} tokens); "
+          f"p90 {ordered[int(0.9 * len(ordered))]}, p99 {ordered[int(0.99 * len(ordered))]}, max {ordered[-1]} "
+          "tokens); "
           f"batch {args.batch_size}, max_length {max_length}, rows in shuffled order")
     print(f"{'collation':14s} {'rows/step':>9s} {'real tok/step':>13s} {'computed tok/step':>17s} {'padding':>8s} "
           f"{'steps/epoch':>11s}")
@@ -550,7 +553,8 @@ def print_padding_free_check(args, batches: int = 4) -> None:
                                 per_device_train_batch_size=args.batch_size, save_strategy="no", disable_tqdm=True,
                                 bf16=False, activation_checkpointing=args.gradient_checkpointing, seed=0,
                                 max_length=args.instruction_tokens, contrastive_max_length=args.pair_tokens,
-                                padding_free=padding_free, learning_rate=1e-5, **({"optim": args.optim} if args.optim else {}))
+                                padding_free=padding_free, learning_rate=1e-5,
+                                **({"optim": args.optim} if args.optim else {}))
         trainer = AFPTrainer(model=_copy.deepcopy(model), args=config_args, processing_class=ByT5Tokenizer(),
                              train_dataset=dataset)
         trainer.create_optimizer()
@@ -578,7 +582,8 @@ def print_padding_free_check(args, batches: int = 4) -> None:
     # the mean over whole cycles of the same batches (their sizes differ, so a median would pick one batch)
     cycles = max(len(times[False]) // len(step_batches[False]), 1) * len(step_batches[False])
     median = {key: statistics.mean(value[-cycles:]) for key, value in times.items()}
-    print(f"\npadding-free check: AFP steps on {len(step_batches[False])} Bactrian-X-shaped batches of {args.batch_size} "
+    print(f"\npadding-free check: AFP steps on {len(step_batches[False])} Bactrian-X-shaped batches of "
+          f"{args.batch_size} "
           f"rows (synthetic lengths, seed 1; instruction lengths {sorted(lengths)}), Llama-shaped model "
           f"({shape['layers']} layers, d_model {shape['d_model']}, {'bf16' if args.bf16 else 'fp32'}, "
           f"attn {trainers[True].model.config._attn_implementation}), {device}, mean step of the last whole cycles "

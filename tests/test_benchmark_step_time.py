@@ -80,8 +80,9 @@ def test_afp_step_reads_no_more_device_values_than_an_sft_step(bench):
     trainers, batches, _ = bench["build_trainers"](args, ("sft", "afp"))
     import contextlib
 
-    reads = {name: bench["profile_steps"](trainers[name], *batches[name], contextlib.nullcontext, steps=1)["scalar reads"]
-             for name in ("sft", "afp")}
+    profiles = {name: bench["profile_steps"](trainers[name], *batches[name], contextlib.nullcontext, steps=1)
+                for name in ("sft", "afp")}
+    reads = {name: profile["scalar reads"] for name, profile in profiles.items()}
     assert reads["afp"] == reads["sft"]
 
 

@@ -591,8 +591,8 @@ class AFPDataCollator:
     """Wraps SFTTrainer's collator: instructions as it collates them, plus the pairs of the batch.
 
     Adds `pair_input_ids` / `pair_attention_mask`: `(2 * pairs, seq_len)`, the sources of the rows that have a
-    pair (all the pairs of a packed row), then their targets, right-padded (so positions match an unpadded forward for every architecture);
-    `(0, 0)` when no row of the batch has a pair.
+    pair (all the pairs of a packed row), then their targets, right-padded (so positions match an unpadded
+    forward for every architecture); `(0, 0)` when no row of the batch has a pair.
     """
 
     base_collator: Any
@@ -727,7 +727,6 @@ def _refuse_inexact_padding_free(model, args) -> None:
     asked = "padding_free=True" if args.padding_free else f"packing=True (packing_strategy={args.packing_strategy!r})"
     raise UnsupportedSetupError(
         f"{asked} needs an attention that keeps the rows of a flattened batch apart, but {mismatch}. Set "
-        "padding_free=False and packing=False, or use an attn_implementation that "
-        "reads position_ids (flash_attention_2, or sdpa on a model that hands position_ids to its mask, such as "
-        "Llama, Qwen2, GPT-2)."
+        "padding_free=False and packing=False, or use an attn_implementation that reads position_ids "
+        "(flash_attention_2, or sdpa on a model that hands position_ids to its mask, such as Llama, Qwen2, GPT-2)."
     )
