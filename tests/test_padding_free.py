@@ -75,3 +75,12 @@ def test_padding_free_module_examples():
     from xling_align import padding_free
 
     assert doctest.testmod(padding_free).failed == 0
+
+
+@pytest.mark.parametrize("arch, exact", [("llama", True), ("xglm", False)])
+def test_padding_free_probe_in_bf16(arch, exact):
+    # the recipes load bf16 models: the probe's verdict must not change with the precision
+    import torch
+
+    model = build_tiny_model(arch).to(torch.bfloat16)
+    assert (padding_free_mismatch(model) is None) == exact

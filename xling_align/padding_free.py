@@ -41,8 +41,8 @@ def padding_free_mismatch(model: nn.Module) -> str | None:
     """None when `model` gives the same logits on a padding-free batch as on a padded one; otherwise why not.
 
     Two checks on short random rows: the logits of a row in a flattened batch do not change when the row before
-    it changes (the rows are kept apart: in any precision this is exact, masked keys weigh exactly 0), and they
-    match the padded batch's (the positions restart per row), within a tolerance for the model's precision.
+    it changes (the rows are kept apart), and they match the padded batch's (the positions restart per row),
+    each within a tolerance for the model's precision.
     The model is put in eval mode for the probe (no dropout) and given back in the mode it was in.
     """
     parameter = next(model.parameters())
@@ -72,13 +72,16 @@ def padding_free_mismatch(model: nn.Module) -> str | None:
         model.train(was_training)
     where = f"{type(model).__name__} with attn_implementation={attention_implementation(model)!r}"
     scale = max(padded.abs().max().item(), 1.0)
+    # rows kept apart give the same values for the second row (masked keys weigh exactly 0); the half-precision
+    # allowance only covers kernels that tile differently, far below what attending to another row changes
+    full_precision = parameter.dtype == torch.float32
     leak = (flat[len(first):] - flat_other[len(first):]).abs().max().item()
-    if leak > 1e-6 * scale:
+    if leak > (1e-6 if full_precision else 1e-3) * scale:
         return (f"{where} lets a row of a padding-free batch attend to the row before it (its logits change by "
                 f"{leak:.3g} when that row changes): its attention does not keep the flattened rows apart by "
                 "position_ids")
     expected = torch.cat([padded[0, : len(first)], padded[1, : len(second)]])
-    tolerance = 1e-4 if parameter.dtype == torch.float32 else 2e-2
+    tolerance = 1e-4 if full_precision else 5e-2
     difference = (flat - expected).abs().max().item()
     if difference > tolerance * scale:
         return (f"{where} gives other logits on a padding-free batch than on a padded one (largest difference "
