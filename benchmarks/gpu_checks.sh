@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check of the package in one call (a lent GPU machine has no network): the AFP step-time
-# benchmark at XGLM-564M's shape, FSDP2/DDP on GPUs against one process, and the xling-vs-hf evaluation
+# benchmark at XGLM-564M's shape (with its overhead breakdown, batch x length sweep and memory knobs), FSDP2/DDP on GPUs against one process, and the xling-vs-hf evaluation
 # throughput at XGLM-564M's shape in bf16. Each stage has its own time limit and log; a failing stage does
 # not stop the others. Logs go to $OUT (default: gpu-checks/).
 #
@@ -37,13 +37,30 @@ stage() {  # stage NAME SECONDS COMMAND...
   tail -n 40 "$OUT/$name.txt"
 }
 
+# issue 20's figures in two calls (each under the 10-minute limit of one command):
+#   STAGES="afp_step_time afp_sweep" bash benchmarks/gpu_checks.sh
+#   STAGES="afp_memory afp_padding_free" bash benchmarks/gpu_checks.sh
 STAGES=${STAGES:-sharding afp_step_time eval_throughput}  # e.g. STAGES="afp_step_time" for one stage
+BENCH="benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989"
 for name in $STAGES; do
   case $name in
     sharding) stage sharding 120 "$PYTHON" benchmarks/gpu_sharding_check.py ;;
-    afp_step_time) stage afp_step_time 170 "$PYTHON" benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989 ;;
+    # the three variants at batch 4 x 512, the overhead breakdown (profiler) and the memory options
+    afp_step_time) stage afp_step_time 200 "$PYTHON" $BENCH --breakdown ;;
+    # sft and afp per batch x length point (tokens/s, MFU, peak memory, AFP/SFT)
+    afp_sweep) stage afp_sweep 220 "$PYTHON" $BENCH --steps 6 --warmup 2 --skip-main --sweep 4x512,16x512,8x1024 ;;
+    # the exact memory knob: activation checkpointing (peak and step-time cost against afp_step_time's table);
+    # 8-bit AdamW only where bitsandbytes is installed
+    afp_memory) stage afp_memory 150 "$PYTHON" $BENCH --steps 6 --warmup 2 --gradient-checkpointing
+      if "$PYTHON" -c "import bitsandbytes" 2>/dev/null; then
+        stage afp_memory_8bit 150 "$PYTHON" $BENCH --steps 6 --warmup 2 --optim adamw_bnb_8bit
+      else
+        echo "=== afp_memory_8bit: skipped (bitsandbytes is not installed)"
+      fi ;;
+    # AFP steps padded vs padding-free on Bactrian-X-shaped batches (Llama-shaped at XGLM-564M's size, sdpa)
+    afp_padding_free) stage afp_padding_free 150 "$PYTHON" $BENCH --steps 8 --warmup 2 --skip-main --padding-free-check ;;
     eval_throughput) stage eval_throughput 170 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 \
       --batch-size "${EVAL_BATCH_SIZE:-32}" ;;
-    *) echo "unknown stage $name (sharding, afp_step_time, eval_throughput)"; exit 2 ;;
+    *) echo "unknown stage $name (sharding, afp_step_time, afp_sweep, afp_memory, afp_padding_free, eval_throughput)"; exit 2 ;;
   esac
 done

@@ -37,7 +37,6 @@ def test_bf16_default_is_off_without_a_bf16_gpu(tmp_path):
         ({"contrastive_pooling": "max"}, "contrastive_pooling='max'"),
         ({"contrastive_layer": 1.5}, "contrastive_layer=1.5"),
         ({"contrastive_max_length": 0}, "contrastive_max_length=0"),
-        ({"packing": True}, "packing=True"),
         ({"per_device_train_batch_size": 0}, "per_device_train_batch_size=0 must be a positive integer"),
         ({"per_device_eval_batch_size": -2}, "per_device_eval_batch_size=-2"),
         ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps=0"),
@@ -50,8 +49,10 @@ def test_invalid_values_fail_naming_the_field(tmp_path, kwargs, message):
         make(tmp_path, **kwargs)
 
 
-def test_packing_is_allowed_without_the_contrastive_term(tmp_path):
+def test_packing_is_allowed_with_and_without_the_contrastive_term(tmp_path):
+    # the pairs travel with the packed instructions (trainers/afp_packing.py; tests/test_packing_with_pairs.py)
     assert make(tmp_path, packing=True, contrastive_weight=0.0).packing is True
+    assert make(tmp_path, packing=True, contrastive_weight=1.0, eval_packing=True).packing is True
 
 
 def test_command_line_parsing_reaches_the_afp_fields(tmp_path):

@@ -210,3 +210,32 @@ def test_a_language_code_yaml_reads_as_a_boolean_is_named(tmp_path):
         "languages: [en, de, fr, zh]", "languages: [en, no]"), encoding="utf-8")
     with pytest.raises(RecipeError, match=r"False is not a language code; quote codes .* \[en, 'no'\]"):
         parse_recipe(["--config", str(recipe)])
+
+
+@pytest.mark.parametrize("name, arch", [("xglm-564m", "xglm"), ("bloom-560m", "bloom"), ("llama-lora", "llama"),
+                                        ("qwen-lora", "qwen2")])
+def test_recipes_use_padding_free_exactly_where_their_architecture_keeps_flattened_rows_apart(name, arch, no_downloads):
+    from tests.conftest import build_tiny_model
+    from xling_align.padding_free import padding_free_mismatch
+
+    _, training_args, model_args = parse_recipe(["--config", str(RECIPES / f"{name}.yaml"), "--use_cpu", "true"])
+    model = build_tiny_model(arch)
+    model.config._attn_implementation = model_args.attn_implementation or "eager"
+    assert training_args.padding_free == (padding_free_mismatch(model) is None)
+
+
+@pytest.mark.parametrize("name", ["xglm-564m", "bloom-560m"])
+def test_full_fine_tuning_recipes_keep_fp32_weights(name, no_downloads):
+    # bf16 weights would round away most AdamW updates at lr 1e-5; bf16 is the autocast compute only
+    _, training_args, model_args = parse_recipe(["--config", str(RECIPES / f"{name}.yaml"), "--use_cpu", "true"])
+    assert not model_args.use_peft and training_args.learning_rate <= 1e-4
+    assert model_args.dtype == "float32" and training_args.bf16
+
+
+def test_bf16_weights_lose_most_updates_of_size_1e_5():
+    # the figure the recipes' comment quotes: N(0, 0.02) weights moved by 1e-5, rounded to bf16
+    import torch
+
+    weights = (torch.randn(100_000, generator=torch.Generator().manual_seed(0)) * 0.02).to(torch.bfloat16)
+    moved = (weights.float() + 1e-5).to(torch.bfloat16)
+    assert (moved == weights).float().mean().item() == pytest.approx(0.84, abs=0.01)

@@ -52,10 +52,14 @@ class AFPConfig(SFTConfig):
             `xling_align.analysis.callback.AlignmentEvalCallback`, which logs `eval_alignment_retrieval_accuracy`
             at every evaluation (usable as `metric_for_best_model`: select on held-out pairs, not on a test set).
 
+    Padding-free and packing: `padding_free=True` and `packing=True` work with the contrastive term (packing
+    carries each instruction's pair in its packed row: `xling_align.trainers.afp_packing`); both (packing through
+    TRL's BFD strategies, which are padding-free) are refused when the trainer is built if the model's attention
+    would let the rows of a flattened batch see each other (`xling_align.padding_free`: XGLM, BLOOM).
+
     Differences from `SFTConfig`'s defaults:
         `bf16` defaults to True only where a GPU supports it (SFTConfig's `bf16=True` default fails on a CPU-only
-        machine); `packing=True` is refused while `contrastive_weight > 0` (packing drops the pair columns and
-        concatenates rows); reentrant gradient checkpointing is refused (two forwards per step break it under DDP).
+        machine); reentrant gradient checkpointing is refused (two forwards per step break it under DDP).
         Activation checkpointing stays on by default, as in SFTConfig, but is set through its current name
         `activation_checkpointing` (SFTConfig's default sets the deprecated `gradient_checkpointing`, which makes
         transformers print a FutureWarning for every config); `dataloader_pin_memory` is switched off where no
@@ -151,13 +155,6 @@ class AFPConfig(SFTConfig):
                 raise ValueError(f"{name}={value!r} must be a positive integer.")
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length={self.max_length!r} must be a positive number of tokens or None.")
-        packs = self.packing or bool(self.eval_packing)
-        if packs and self.contrastive_weight > 0:
-            raise ValueError(
-                "packing=True (or eval_packing=True) with contrastive_weight > 0: packing keeps only input_ids and "
-                "labels and concatenates rows, so the translation pairs would be lost. Set packing=False "
-                "(AFP pads instructions per batch) or contrastive_weight=0."
-            )
 
 
 def _has_accelerator() -> bool:

@@ -20,9 +20,11 @@ from xling_align.contrastive_loss import CITATION, ContrastiveOutput, contrastiv
 from xling_align.engines import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
 from xling_align.layer_forward import compute_inside_forward
 from xling_align.model_parts import decoder_blocks, hidden_size, normalize_layer, tied_parameter_names, unwrap_model
+from xling_align.padding_free import padding_free_mismatch
 from xling_align.pooling import pad_right, pool_hidden_states, sentence_token_ids
 
 from .afp_config import AFPConfig
+from .afp_packing import pack_rows_with_pairs, pair_lists_of_batch
 
 logger = logging.get_logger(__name__)
 
@@ -156,7 +158,9 @@ class AFPTrainer(SFTTrainer):
         self._pending_pair_metrics: dict[str, list[torch.Tensor]] = {}  # per mode: (loss, accuracy) tensors per step
         self.pair_head: nn.Module | None = None
         self._pair_pooling = args.contrastive_pooling
-        super().__init__(model, args, *positional, **kwargs)
+        with _padding_free_length_check_passed(self, args):
+            super().__init__(model, args, *positional, **kwargs)
+        _refuse_inexact_padding_free(self.model, args)
         try:
             normalize_layer(self.model, args.contrastive_layer, "contrastive_layer")
         except ValueError as error:
@@ -195,7 +199,7 @@ class AFPTrainer(SFTTrainer):
         ]
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
-        with _quiet_about_appended_eos(self._tokenizer):
+        with _quiet_about_appended_eos(self._tokenizer), _max_length_given_back(self, args):
             return self._prepare_afp_dataset(dataset, processing_class, args, packing, formatting_func, dataset_name)
 
     def _prepare_afp_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
@@ -211,6 +215,9 @@ class AFPTrainer(SFTTrainer):
                 f"the {dataset_name} dataset has no instruction rows and contrastive_weight=0: nothing to train. "
                 "Add prompt/completion rows or set contrastive_weight > 0."
             )
+        if packing and args.contrastive_weight > 0:
+            return self._packed_with_pairs(with_instruction, pair_only, processing_class, args, formatting_func,
+                                           dataset_name)
         if args.contrastive_weight == 0 or len(pair_only) == 0:
             return self._instruction_rows_kept(with_instruction, super()._prepare_dataset(
                 with_instruction.remove_columns("has_instruction"),
@@ -232,6 +239,24 @@ class AFPTrainer(SFTTrainer):
             pair_only = pair_only.cast(prepared.features)
         merged = concatenate_datasets([prepared, pair_only])
         return merged.shuffle(seed=args.seed) if args.shuffle_dataset else merged
+
+    def _packed_with_pairs(self, with_instruction, pair_only, processing_class, args, formatting_func, dataset_name):
+        """Instructions tokenized as without packing, then packed with their pairs (`trainers/afp_packing.py`)."""
+        if args.max_length is None:
+            raise ValueError("packing=True needs max_length (the length of a packed row); it is None. Set max_length.")
+        rows = with_instruction.remove_columns("has_instruction")
+        if len(rows):
+            # bfd_split keeps a long row's overflow in another packed row: no truncation before packing then
+            keep_overflow = args.packing_strategy == "bfd_split"
+            max_length, args.max_length = args.max_length, None if keep_overflow else args.max_length
+            try:
+                prepared = super()._prepare_dataset(rows, processing_class, args, False, formatting_func, dataset_name)
+            finally:
+                args.max_length = max_length
+            rows = self._instruction_rows_kept(rows, prepared, args, False, dataset_name, pairs_left=len(pair_only))
+        eos_id = self._tokenizer.eos_token_id if self._tokenizer.eos_token_id is not None else 0
+        packed = pack_rows_with_pairs(rows, pair_only, args.max_length, args.packing_strategy, eos_id)
+        return packed.shuffle(seed=args.seed) if args.shuffle_dataset else packed
 
     @staticmethod
     def _instruction_rows_kept(rows, prepared, args, packing, dataset_name: str, pairs_left: int = 0):
@@ -566,8 +591,8 @@ class AFPDataCollator:
     """Wraps SFTTrainer's collator: instructions as it collates them, plus the pairs of the batch.
 
     Adds `pair_input_ids` / `pair_attention_mask`: `(2 * pairs, seq_len)`, the sources of the rows that have a
-    pair, then their targets, right-padded (so positions match an unpadded forward for every architecture);
-    `(0, 0)` when no row of the batch has a pair.
+    pair (all the pairs of a packed row), then their targets, right-padded (so positions match an unpadded
+    forward for every architecture); `(0, 0)` when no row of the batch has a pair.
     """
 
     base_collator: Any
@@ -576,8 +601,7 @@ class AFPDataCollator:
     def __call__(self, features: list[dict[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
         instruction_features = [{k: v for k, v in f.items() if k not in PAIR_TOKEN_COLUMNS} for f in features]
         batch = self.base_collator(instruction_features)
-        sources = [f["source_input_ids"] for f in features if f.get("source_input_ids")]
-        targets = [f["target_input_ids"] for f in features if f.get("source_input_ids")]
+        sources, targets = pair_lists_of_batch(features)  # one pair per row, or a packed row's pairs
         if sources:
             batch["pair_input_ids"], batch["pair_attention_mask"] = pad_right(sources + targets, self.pad_token_id)
         else:
@@ -646,3 +670,63 @@ def _quiet_about_appended_eos(tokenizer):
             yield
     finally:
         trl_logger.removeFilter(only_the_appended_eos)
+
+
+# ---- padding-free batches -------------------------------------------------------------------------------------
+
+
+def uses_padding_free(args) -> bool:
+    """Whether TRL collates the instructions padding-free: asked for, or implied by packing with a `bfd` strategy."""
+    return bool(args.padding_free or (args.packing and args.packing_strategy in {"bfd", "bfd_split"}))
+
+
+@contextmanager
+def _padding_free_length_check_passed(trainer, args):
+    """TRL 1.16 refuses `padding_free=True` without packing whenever `max_length` is set, saying max_length would
+    not be enforced; but its dataset preparation truncates every row to max_length in that case too (the collator
+    never truncated). So, for SFTTrainer.__init__ only, max_length is hidden from that check and handed back to
+    the preparation (`_max_length_given_back`); a dataset that skips preparation keeps TRL's refusal."""
+    skips_preparation = bool((args.dataset_kwargs or {}).get("skip_prepare_dataset"))
+    hide = args.padding_free and not args.packing and args.max_length is not None and not skips_preparation
+    trainer._hidden_max_length = args.max_length if hide else None
+    if hide:
+        args.max_length = None
+    try:
+        yield
+    finally:
+        if hide:
+            args.max_length = trainer._hidden_max_length
+            trainer._hidden_max_length = None
+
+
+@contextmanager
+def _max_length_given_back(trainer, args):
+    hidden = getattr(trainer, "_hidden_max_length", None)
+    if hidden is None:
+        yield
+        return
+    args.max_length = hidden
+    try:
+        yield
+    finally:
+        args.max_length = None
+
+
+def _refuse_inexact_padding_free(model, args) -> None:
+    """Padding-free batches are exact only where the attention keeps the flattened rows apart; elsewhere each row
+    would silently attend to the rows before it, so the trainer stops (see `xling_align.padding_free`)."""
+    if not uses_padding_free(args):
+        return
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if is_deepspeed_zero3_enabled():
+        return  # the weights are partitioned until the engine runs: no forward to probe outside it
+    mismatch = padding_free_mismatch(unwrap_model(model))
+    if mismatch is None:
+        return
+    asked = "padding_free=True" if args.padding_free else f"packing=True (packing_strategy={args.packing_strategy!r})"
+    raise UnsupportedSetupError(
+        f"{asked} needs an attention that keeps the rows of a flattened batch apart, but {mismatch}. Set "
+        "padding_free=False and packing=False, or use an attn_implementation that reads position_ids "
+        "(flash_attention_2, or sdpa on a model that hands position_ids to its mask, such as Llama, Qwen2, GPT-2)."
+    )
