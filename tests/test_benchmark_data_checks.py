@@ -1,8 +1,8 @@
 """Local benchmark data is checked before it is scored: right values in another type are converted, wrong ones stop.
 
 Through the real `lm_eval` command: labels as strings (a CSV reader's output) score exactly what the hub's
-integer labels score, in every benchmark family, and an out-of-range label ends the run with a message naming
-the file, the column, the values and the fix. The unit tests below cover each check on its own.
+integer labels score, in every benchmark family, and an out-of-range label ends the run with one `error:` line
+naming the file, the column, the values and the fix (exit status 2, no traceback; `xling-eval` prints the same). The unit tests below cover each check on its own.
 """
 
 from __future__ import annotations
@@ -184,8 +184,13 @@ def test_the_loader_converts_string_labels_and_needs_no_demonstration_file(tmp_p
 
 
 # ------------------------------------------------------------------------------- the real lm_eval command
-def _lm_eval(args, cwd, data_dir):
+def _lm_eval(args, cwd, data_dir, console_script=False):
+    """lm-eval's CLI in a fresh interpreter; `console_script`: the `lm_eval` command itself, (exit status, stderr)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XLING_DATA_DIR": str(data_dir)}
+    if console_script:
+        command = [os.path.join(os.path.dirname(sys.executable), "lm_eval"), *map(str, args)]
+        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+        return result.returncode, result.stderr
     command = [sys.executable, "-c", "import sys; from lm_eval.__main__ import cli_evaluate; sys.argv[0] = 'lm_eval'; "
                "cli_evaluate()", *map(str, args)]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
@@ -223,18 +228,43 @@ def test_lm_eval_scores_labels_of_the_other_type_like_the_hub_labels(tmp_path, t
     assert len(set(expected.values())) > 1  # the tiny model's scores differ by task: the comparison means something
 
 
-def test_lm_eval_stops_on_an_out_of_range_label(tmp_path, tiny_gpt2_folder):
+def test_lm_eval_and_xling_eval_stop_bad_data_with_the_same_line_and_no_traceback(tmp_path, tiny_gpt2_folder,
+                                                                                  monkeypatch, capsys):
+    """The real `lm_eval` console script on a file with an out-of-range label: one `error:` line naming the file,
+    exit status 2, no traceback; `xling-eval` prints the same message, and stops a file that is not UTF-8 alike."""
     root = _test_only_copy(tmp_path / "data")
     path = data_loader.local_path(root, "pawsx", "de", "test")
     rows = _rows(path)
     rows[2]["label"] = -1
     _write(path, rows)
-    result = _lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu", "--tasks",
-                       "xling_pawsx_de", "--num_fewshot", "0"], tmp_path, root)
-    assert result.returncode != 0
-    last = result.stderr.strip().splitlines()[-1]
-    assert "BenchmarkDataError" in last and str(path) in last and "column 'label'" in last and "-1 (line 3)" in last
-    assert "one of 0, 1 (integers)" in last and "acc" not in result.stdout
+    model = ["--model", "hf", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu", "--num_fewshot", "0"]
+
+    code, stderr = _lm_eval([*model, "--tasks", "xling_pawsx_de"], tmp_path, root, console_script=True)
+    assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
+    lm_eval_line = stderr.strip().splitlines()[-1]
+    assert lm_eval_line.startswith(f"lm_eval: error: {path}: column 'label'") and "-1 (line 3)" in lm_eval_line
+    assert "one of 0, 1 (integers)" in lm_eval_line
+
+    monkeypatch.setenv("XLING_DATA_DIR", str(root))
+    monkeypatch.setattr(sys, "argv", ["xling-eval"])  # xling-eval's main sets sys.argv, as lm-eval reads it
+    code, stderr = _xling_eval_in_process([*model, "--tasks", "xling_pawsx_de"], capsys)
+    assert code == 2 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == lm_eval_line.replace("lm_eval: ", "xling-eval: ", 1)
+
+    latin = data_loader.local_path(root, "xnli", "de", "validation")
+    latin.write_bytes(latin.read_text(encoding="utf-8").replace("e", "é").encode("latin-1"))
+    code, stderr = _xling_eval_in_process([*model, "--tasks", "xling_xnli_de"], capsys)
+    last = stderr.strip().splitlines()[-1]
+    assert code == 2 and last.startswith(f"xling-eval: error: {latin}, line 1, byte offset") and "iconv" in last
+
+
+def _xling_eval_in_process(args, capsys) -> tuple[int, str]:
+    from xling_align.commands import xling_eval
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        xling_eval.main(["run", *map(str, args)])
+    return stopped.value.code, capsys.readouterr().err
 
 
 def test_few_shot_on_a_test_only_copy_names_the_missing_demonstrations(tmp_path):
