@@ -17,7 +17,13 @@ import pytest
 
 from xling_align.benchmark_table import BENCHMARKS
 from xling_align.lm_eval_tasks import data_loader
-from xling_align.lm_eval_tasks.data_checks import BenchmarkDataError, checked_rows, coerce_label, read_rows
+from xling_align.lm_eval_tasks.data_checks import (
+    BenchmarkDataError,
+    check_scored_split,
+    checked_rows,
+    coerce_label,
+    read_rows,
+)
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
 # one task per family, each with a fixture scored split
@@ -127,6 +133,53 @@ def test_a_file_whose_every_pair_lm_eval_would_drop_is_refused(tmp_path):
     assert str(path) in str(error.value) and "every row has an empty sentence" in str(error.value)
     # in Japanese lm-eval scores such pairs as they are, so they are not refused there
     assert checked_rows(_numbered([{"sentence1": "", "sentence2": "b", "label": 1}]), "pawsx", "ja", "f")
+
+
+def test_repeated_ids_and_files_of_copies_are_refused_a_few_repeats_reported(caplog):
+    """Each copy of a row is scored; the revert of 2f7900e kept in mind: a few repeats may be the benchmark's own."""
+    pairs = [{"id": i, "sentence1": f"a{i}", "sentence2": "b", "label": i % 2} for i in range(1, 4)]
+    with pytest.raises(BenchmarkDataError, match=r"f: 1 id value.s. occur on more than one row .lines 2, 4.\. Each "
+                                                 "pawsx item has its own id"):
+        check_scored_split(_numbered(pairs + pairs[1:2]), "pawsx", "de", "test", "f")
+    nli = [{"premise": "p", "hypothesis": f"h{i}", "label": i % 3} for i in range(3)]
+    with pytest.raises(BenchmarkDataError, match=r"f: every item occurs more than once .6 rows, 3 distinct items by "
+                                                 r"premise\+hypothesis; lines 1, 4; lines 2, 5; lines 3, 6.\."):
+        check_scored_split(_numbered(nli + nli), "xnli", "de", "validation", "f")
+    with caplog.at_level("WARNING"):
+        check_scored_split(_numbered(nli + [nli[0] | {"label": 2}, nli[2]]), "xnli", "de", "validation", "g")
+    assert "warning: g: 2 item(s) occur more than once (same premise+hypothesis; lines 1, 4; lines 3, 5), 1 of them " \
+           "with different labels: each copy is scored, 2 extra row(s) in all" in caplog.text
+    assert "warning: g: 5 rows, the published xnli de validation split has 2490" in caplog.text
+    caplog.clear()
+    full = [{"premise": "p", "hypothesis": f"h{i}", "label": i % 3} for i in range(2490)]
+    with caplog.at_level("WARNING"):  # a full copy (a --limit run included: lm-eval cuts after loading) is quiet
+        check_scored_split(_numbered(full), "xnli", "de", "validation", "h")
+    assert caplog.text == ""
+
+
+def test_a_winograd_sentence_needs_exactly_one_blank():
+    row = {"option1": "a", "option2": "b", "answer": "1"}
+    assert checked_rows(_numbered([row | {"sentence": "The cup fell because _ was heavy."}]), "xwinograd", "fr", "f")
+    with pytest.raises(BenchmarkDataError, match=r"f: column 'sentence' holds 1 value.s. with more than one `_`: "
+                                                 r"'The _ fell because _ was heavy.' .line 2.\. Each XWinograd "
+                                                 "sentence holds exactly one `_`"):
+        checked_rows(_numbered([row | {"sentence": "A _ b."}, row | {"sentence": "The _ fell because _ was heavy."}]),
+                     "xwinograd", "fr", "f")
+
+
+def test_a_demonstration_split_holding_scored_items_is_refused_when_drawn(tmp_path):
+    root = _test_only_copy(tmp_path / "data")
+    scored = _rows(data_loader.local_path(root, "xnli", "de", "validation"))
+    demos = _write(data_loader.local_path(root, "xnli", "de", "train"),
+                   [{"premise": "Other.", "hypothesis": "Other.", "label": 0}, scored[3] | {"label": 1}])
+    splits = data_loader.load_benchmark("xnli", "de", "de", data_dir=str(root))
+    with pytest.raises(BenchmarkDataError) as error:
+        splits["demos"].load()
+    assert str(error.value).startswith(f"{demos}: 1 demonstration row(s) are items of the scored split "
+                                       f"{data_loader.local_path(root, 'xnli', 'de', 'validation')} (same "
+                                       "premise+hypothesis): line 2 (= line 4).")
+    # English demonstrations for a German query (`_endemo`) share no text with it
+    assert len(data_loader.load_benchmark("xnli", "de", "en", data_dir=str(FIXTURE_DATA))["demos"].load()) == 8
 
 
 def test_missing_columns_and_mixed_types_are_named():
