@@ -292,31 +292,78 @@ def test_lm_eval_and_xling_eval_stop_bad_data_with_the_same_line_and_no_tracebac
     _write(path, rows)
     model = ["--model", "hf", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu", "--num_fewshot", "0"]
 
-    code, stderr = _lm_eval([*model, "--tasks", "xling_pawsx_de"], tmp_path, root, console_script=True)
+    # xling_xnli_de reads the 8-row fixture: a warning (a short copy), then the error that ends the run
+    code, stderr = _lm_eval([*model, "--tasks", "xling_xnli_de,xling_pawsx_de"], tmp_path, root, console_script=True)
     assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
+    short = data_loader.local_path(root, "xnli", "de", "validation")
+    assert f"warning: {short}: 8 rows, the published xnli de validation split has 2490" in stderr
     lm_eval_line = stderr.strip().splitlines()[-1]
     assert lm_eval_line.startswith(f"lm_eval: error: {path}: column 'label'") and "-1 (line 3)" in lm_eval_line
     assert "one of 0, 1 (integers)" in lm_eval_line
 
     monkeypatch.setenv("XLING_DATA_DIR", str(root))
     monkeypatch.setattr(sys, "argv", ["xling-eval"])  # xling-eval's main sets sys.argv, as lm-eval reads it
-    code, stderr = _xling_eval_in_process([*model, "--tasks", "xling_pawsx_de"], capsys)
+    code, stderr = _xling_eval_in_process([*model, "--tasks", "xling_pawsx_de"], capsys, monkeypatch)
     assert code == 2 and "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == lm_eval_line.replace("lm_eval: ", "xling-eval: ", 1)
 
     latin = data_loader.local_path(root, "xnli", "de", "validation")
     latin.write_bytes(latin.read_text(encoding="utf-8").replace("e", "é").encode("latin-1"))
-    code, stderr = _xling_eval_in_process([*model, "--tasks", "xling_xnli_de"], capsys)
+    code, stderr = _xling_eval_in_process([*model, "--tasks", "xling_xnli_de"], capsys, monkeypatch)
     last = stderr.strip().splitlines()[-1]
     assert code == 2 and last.startswith(f"xling-eval: error: {latin}, line 1, byte offset") and "iconv" in last
 
 
-def _xling_eval_in_process(args, capsys) -> tuple[int, str]:
+def test_xling_eval_refuses_repeated_items_two_blanks_and_demonstrations_that_are_scored(tmp_path, tiny_gpt2_folder,
+                                                                                        monkeypatch, capsys):
+    """The command on three broken copies: each run ends with one `error:` line naming the file and the lines."""
+    model = ["--model", "hf", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu"]
+    monkeypatch.setattr(sys, "argv", ["xling-eval"])
+    cases = []
+    root = _test_only_copy(tmp_path / "copies")  # the PAWS-X test file appended to itself
+    path = data_loader.local_path(root, "pawsx", "de", "test")
+    path.write_text(path.read_text(encoding="utf-8") * 2, encoding="utf-8")
+    cases.append((root, ["--tasks", "xling_pawsx_de", "--num_fewshot", "0"],
+                  f"{path}: 8 id value(s) occur on more than one row (lines 1, 9; lines 2, 10;"))
+    root = _test_only_copy(tmp_path / "blanks")
+    path = data_loader.local_path(root, "xwinograd", "fr", "test")
+    rows = _rows(path)
+    rows[1]["sentence"] = rows[1]["sentence"].replace("_", "_ _")
+    _write(path, rows)
+    cases.append((root, ["--tasks", "xling_xwinograd_fr", "--num_fewshot", "0"],
+                  f"{path}: column 'sentence' holds 1 value(s) with more than one `_`"))
+    root = _test_only_copy(tmp_path / "leak")
+    scored = data_loader.local_path(root, "xnli", "de", "validation")
+    demos = _write(data_loader.local_path(root, "xnli", "de", "train"), _rows(scored)[:3])
+    cases.append((root, ["--tasks", "xling_xnli_de", "--num_fewshot", "1"],
+                  f"{demos}: 3 demonstration row(s) are items of the scored split {scored}"))
+    for root, args, expected in cases:
+        monkeypatch.setenv("XLING_DATA_DIR", str(root))
+        code, stderr = _xling_eval_in_process([*model, *args], capsys, monkeypatch)
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+        assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
+        assert last.startswith(f"xling-eval: error: {expected}"), last
+
+
+def _xling_eval_in_process(args, capsys, monkeypatch) -> tuple[int, str]:
+    """`xling-eval run ARGS` in this process: (exit status, stderr). lm-eval's log handler is made afresh for each
+    run (it keeps the stderr of the run that created it, which pytest closes after each test)."""
+    import logging
+
+    import lm_eval.utils
+
     from xling_align.commands import xling_eval
 
+    lm_eval_logger = logging.getLogger("lm_eval")
+    handlers = list(lm_eval_logger.handlers)
+    monkeypatch.setattr(lm_eval.utils, "_LOGGING_CONFIGURED", False)
     capsys.readouterr()
-    with pytest.raises(SystemExit) as stopped:
-        xling_eval.main(["run", *map(str, args)])
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            xling_eval.main(["run", *map(str, args)])
+    finally:
+        for handler in [h for h in lm_eval_logger.handlers if h not in handlers]:
+            lm_eval_logger.removeHandler(handler)
     return stopped.value.code, capsys.readouterr().err
 
 
