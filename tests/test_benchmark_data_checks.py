@@ -151,6 +151,11 @@ def test_repeated_ids_and_files_of_copies_are_refused_a_few_repeats_reported(cap
            "with different labels: each copy is scored, 2 extra row(s) in all" in caplog.text
     assert "warning: g: 5 rows, the published xnli de validation split has 2490" in caplog.text
     caplog.clear()
+    empty = [{"sentence1": "", "sentence2": "", "label": 0}] * 2  # left out by lm-eval in PAWS-X de: not items
+    with caplog.at_level("WARNING"):
+        check_scored_split(_numbered(empty + pairs), "pawsx", "de", "test", "e")
+    assert "occur more than once" not in caplog.text
+    caplog.clear()
     full = [{"premise": "p", "hypothesis": f"h{i}", "label": i % 3} for i in range(2490)]
     with caplog.at_level("WARNING"):  # a full copy (a --limit run included: lm-eval cuts after loading) is quiet
         check_scored_split(_numbered(full), "xnli", "de", "validation", "h")

@@ -96,6 +96,7 @@ def test_contrastive_layer_beyond_depth_stops_under_ddp(tmp_path):
     assert result.returncode != 0
     assert "contrastive_layer=7 is outside the model's hidden states" in output and "has 2 decoder layers" in output
     assert not training_tracebacks(output)
+    assert_reported_once(result, "xling-align train: error: the trainer refused the data or settings")
 
 
 def test_requested_engine_without_gpu_is_refused(monkeypatch):
