@@ -9,6 +9,10 @@ loader therefore reads and checks every row here first:
 - the columns the prompts read (`Benchmark.columns`) are present in every row;
 - text columns hold text, and a column with a fixed set of values (`Benchmark.column_values`, e.g. XCOPA's
   `question`) holds one of them;
+- an XWinograd sentence holds exactly one `_` (the prompt fills the first; a second stayed in the text);
+- a scored split (`check_scored_split`): a repeated id, or a file made only of repeated items, is refused;
+  other repeated items, and fewer rows than the published split, are reported with a warning;
+- a demonstration split holds no item of the scored split (`check_demonstrations`);
 - the label column holds one of `Benchmark.label_values`. A value that differs only in type is converted
   when that is unambiguous (`"1"` or `1.0` for the integer label `1`, the integer `2` for the string label
   `"2"`); anything else (an out-of-range number, a label name, an empty cell) stops the run with a message
@@ -27,17 +31,25 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from xling_align.benchmark_table import Benchmark, benchmark
 from xling_align.data.readers import mixed_type_columns
 
 _SHOWN = 5  # bad values quoted in a message
+logger = logging.getLogger(__name__)
+_warned: set[str] = set()  # one warning per file and kind in a process (several tasks read the same file)
 
 
 class BenchmarkDataError(ValueError):
     """Benchmark data that would be scored wrongly; the message names the file, what is wrong and the fix."""
+
+
+class MissingBenchmarkDataError(BenchmarkDataError, FileNotFoundError):
+    """A local benchmark file that is not there; the message names the path expected and how to write it."""
 
 
 # --------------------------------------------------------------------------------------- the file
@@ -187,11 +199,14 @@ def checked_rows(rows: list[tuple[int, dict]], name: str, lang: str, where: str)
         if empty:
             raise BenchmarkDataError(_bad_values_message(where, "choice1/choice2", empty, "that are empty")
                                      + " Each XCOPA alternative is a sentence; fill in those rows or remove them.")
-    if name == "xwinograd":
-        no_blank = [(line, row["sentence"]) for line, row in rows if "_" not in row["sentence"]]
-        if no_blank:
-            raise BenchmarkDataError(_bad_values_message(where, "sentence", no_blank, "without the blank `_`")
-                                     + " Each XWinograd sentence marks the gap the options fill with `_`.")
+    if name == "xwinograd":  # the prompt cuts the sentence at its first `_`: a second one would stay in the text
+        no_blank = [(line, row["sentence"]) for line, row in rows if row["sentence"].count("_") == 0]
+        blanks = [(line, row["sentence"]) for line, row in rows if row["sentence"].count("_") > 1]
+        if no_blank or blanks:
+            what = "without the blank `_`" if no_blank else "with more than one `_`"
+            raise BenchmarkDataError(_bad_values_message(where, "sentence", no_blank or blanks, what)
+                                     + " Each XWinograd sentence holds exactly one `_`, the gap the options fill; "
+                                     "write any other underscore as another character, or remove those rows.")
     _refuse_mixed_types(checked, where)
     return checked
 
@@ -219,3 +234,113 @@ def check_hub_split(dataset, name: str, where: str) -> None:
     if bad:
         raise BenchmarkDataError(f"{where}: column {table.label_column!r} holds {', '.join(map(_shown, bad[:_SHOWN]))}; "
                                  f"the {name} tasks need {_label_rule(table)}. Is it the split the tasks expect?")
+
+
+# --------------------------------------------------------------------------------------- items
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
+
+
+def item_key(row: dict, table: Benchmark) -> tuple:
+    """What makes `row` one scored question: its `item_columns` (surrounding spaces aside)."""
+    return tuple(value.strip() if isinstance(value, str) else value
+                 for value in (row.get(column) for column in table.item_columns))
+
+
+def _lines_shown(groups: list[list[int]]) -> str:
+    shown = "; ".join(f"lines {', '.join(map(str, lines[:_SHOWN]))}" + (" ..." if len(lines) > _SHOWN else "")
+                      for lines in groups[:_SHOWN])
+    return shown + (f"; and {len(groups) - _SHOWN} more" if len(groups) > _SHOWN else "")
+
+
+def check_scored_split(rows: list[tuple[int, dict]], name: str, lang: str, split: str, where: str) -> None:
+    """The checks of a split the tasks score, on `(line, row)` pairs (`read_rows`): repeated items, size.
+
+    Every copy of a repeated item is scored, so it counts once per copy in the accuracy, its standard error and
+    the size-weighted group means. What is refused and what is only reported:
+
+    - refused: an id (`Benchmark.id_columns`, where the file has them) on more than one row: published ids are
+      unique, so the rows were copied (a split concatenated with itself, rows appended twice);
+    - refused: a file in which every item occurs more than once: no published split is made of copies;
+    - warned, with the count and the lines: other repeated items (`Benchmark.item_columns` equal, e.g. XNLI's
+      premise+hypothesis: its premises alone repeat by design), with equal or different labels. A published
+      split may hold a few such rows (this table cannot rule it out offline), so they are reported, not refused;
+    - warned: fewer rows than the published split (`Benchmark.published_size`): the score is not the
+      benchmark's. (`--limit` is applied by lm-eval after loading, so a `--limit` run on a full file is quiet.)
+    """
+    table = benchmark(name)
+    ids = [column for column in table.id_columns if all(column in row for _, row in rows)]
+    if len(ids) == len(table.id_columns) and ids:
+        by_id: dict[tuple, list[int]] = {}
+        for line, row in rows:
+            by_id.setdefault(tuple(repr(row[column]) for column in ids), []).append(line)
+        repeated = [lines for lines in by_id.values() if len(lines) > 1]
+        if repeated:
+            raise BenchmarkDataError(
+                f"{where}: {len(repeated)} {'+'.join(ids)} value(s) occur on more than one row ({_lines_shown(repeated)})."
+                f" Each {name} item has its own {'+'.join(ids)} in the published split, so these rows were copied "
+                "(a file appended twice?) and each copy would be scored. Keep one row per id."
+            )
+    by_item: dict[tuple, list[int]] = {}
+    labels: dict[tuple, set] = {}
+    for line, row in rows:
+        key = item_key(row, table)
+        if lang in table.detokenized_languages and any(value in (None, "") for value in key):
+            continue  # lm-eval leaves this pair out (PAWS-X): not an item that is scored
+        by_item.setdefault(key, []).append(line)
+        labels.setdefault(key, set()).add(repr(row.get(table.label_column)))
+    repeated = [lines for lines in by_item.values() if len(lines) > 1]
+    columns = "+".join(table.item_columns)
+    if repeated and all(len(lines) > 1 for lines in by_item.values()):
+        raise BenchmarkDataError(
+            f"{where}: every item occurs more than once ({sum(map(len, by_item.values()))} rows, {len(by_item)} "
+            f"distinct items by {columns}; {_lines_shown(repeated)}). No published {name} split is made of copies: "
+            "keep one row per item (was the file written twice?)."
+        )
+    if repeated:
+        copies = sum(len(lines) - 1 for lines in repeated)
+        conflicting = sum(1 for key, lines in by_item.items() if len(lines) > 1 and len(labels[key]) > 1)
+        _warn_once(
+            f"warning: {where}: {len(repeated)} item(s) occur more than once (same {columns}; {_lines_shown(repeated)})"
+            + (f", {conflicting} of them with different labels" if conflicting else "")
+            + f": each copy is scored, {copies} extra row(s) in all. If they are not in the published split, "
+            "remove the copies."
+        )
+    published = table.published_size(lang, split)
+    if published is not None and len(rows) < published:
+        _warn_once(f"warning: {where}: {len(rows)} rows, the published {name} {lang} {split} split has {published}: "
+                   "the score is not comparable with the benchmark's (use --limit to score part of a full copy).")
+
+
+@dataclass(frozen=True)
+class ScoredItems:
+    """The items of a scored split, to keep them out of a demonstration split: `item_key` -> first line."""
+
+    where: str
+    first_line: dict
+
+    @classmethod
+    def of(cls, rows: list[tuple[int, dict]], name: str, where: str) -> ScoredItems:
+        table = benchmark(name)
+        first: dict = {}
+        for line, row in rows:
+            first.setdefault(item_key(row, table), line)
+        return cls(where, first)
+
+
+def check_demonstrations(rows: list[tuple[int, dict]], name: str, where: str, scored: ScoredItems) -> None:
+    """Refuse a demonstration split that holds scored items: a query would be shown with its own answer."""
+    table = benchmark(name)
+    shared = [(line, scored.first_line[key]) for line, row in rows
+              if (key := item_key(row, table)) in scored.first_line]
+    if shared:
+        pairs = ", ".join(f"line {line} (= line {scored_line})" for line, scored_line in shared[:_SHOWN])
+        more = f" and {len(shared) - _SHOWN} more" if len(shared) > _SHOWN else ""
+        raise BenchmarkDataError(
+            f"{where}: {len(shared)} demonstration row(s) are items of the scored split {scored.where} (same "
+            f"{'+'.join(table.item_columns)}): {pairs}{more}. A demonstration may be drawn for its own query, "
+            "which then comes with its answer. Remove them from the demonstration file (is it a copy of the "
+            "scored split?)."
+        )

@@ -14,8 +14,9 @@ lm-eval 0.4.13 uses for its built-in tasks. `xling-align export-data` writes the
 
 Which hub dataset, config and split hold each language, and which columns a file must have, are read from
 `xling_align.benchmark_table` (the one table of benchmark facts). Local rows are checked (and labels of the
-other type converted) by `data_checks` before lm-eval sees them; the demonstration split is deferred
-(`demonstrations.DeferredSplit`) and read only when a demonstration is drawn.
+other type converted) by `data_checks` before lm-eval sees them, the scored split also for repeated items and
+its size (`load_scored_split`); the demonstration split is deferred (`demonstrations.DeferredSplit`), read
+only when a demonstration is drawn, and then refused if it holds an item of the scored split.
 
 Example:
     >>> from xling_align.lm_eval_tasks.data_loader import local_path
@@ -31,7 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from xling_align.benchmark_table import HubSplit, benchmark
-from xling_align.lm_eval_tasks.data_checks import check_hub_split, checked_rows, read_rows
+from xling_align.lm_eval_tasks.data_checks import (
+    MissingBenchmarkDataError,
+    ScoredItems,
+    check_demonstrations,
+    check_hub_split,
+    check_scored_split,
+    checked_rows,
+    read_rows,
+)
 from xling_align.lm_eval_tasks.demonstrations import DeferredSplit
 
 DATA_DIR_ENV = "XLING_DATA_DIR"
@@ -82,11 +91,14 @@ def _missing_file_message(path: Path, name: str, lang: str, split: str, origin: 
             f"column names and label values); {export}.{hint}")
 
 
-def _read_local_split(path: Path, name: str, lang: str, split: str, origin: str, demonstrations: bool = False) -> list[dict]:
-    """The checked rows of one local file (`data_checks`: encoding, JSON, columns, types, label values)."""
+def _read_local_split(path: Path, name: str, lang: str, split: str, origin: str,
+                      demonstrations: bool = False) -> tuple[list[tuple[int, dict]], list[dict]]:
+    """`(line, row)` pairs and the checked rows of one local file (`data_checks`: encoding, JSON, columns, types,
+    label values)."""
     if not path.is_file():
-        raise FileNotFoundError(_missing_file_message(path, name, lang, split, origin, demonstrations))
-    return checked_rows(read_rows(path, name), name, lang, str(path))
+        raise MissingBenchmarkDataError(_missing_file_message(path, name, lang, split, origin, demonstrations))
+    numbered = read_rows(path, name)
+    return numbered, checked_rows(numbered, name, lang, str(path))
 
 
 def load_hub_split(name: str, source: HubSplit):
@@ -98,10 +110,12 @@ def load_hub_split(name: str, source: HubSplit):
     return dataset
 
 
-def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None, demonstrations: bool = False):
+def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None, demonstrations: bool = False,
+               not_in: ScoredItems | None = None):
     """One split as a `datasets.Dataset`, from `data_dir` (or `$XLING_DATA_DIR`) if set, else the hub.
 
-    Local rows are checked first (`data_checks`), so wrong labels or types stop the run instead of being scored.
+    Local rows are checked first (`data_checks`), so wrong labels or types stop the run instead of being scored;
+    `not_in`: the scored split's items, which a demonstration split must not hold.
     """
     import datasets
 
@@ -109,7 +123,26 @@ def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = No
     if folder is None:
         return load_hub_split(name, source)
     path = local_path(folder, name, lang, source.split)
-    return datasets.Dataset.from_list(_read_local_split(path, name, lang, source.split, origin, demonstrations))
+    numbered, rows = _read_local_split(path, name, lang, source.split, origin, demonstrations)
+    if not_in is not None:
+        check_demonstrations(numbered, name, str(path), not_in)
+    return datasets.Dataset.from_list(rows)
+
+
+def load_scored_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None):
+    """The split a task scores, as `load_split`, plus its items (None from the hub) to keep out of demonstrations.
+
+    A local file also goes through `data_checks.check_scored_split` (repeated items; fewer rows than published).
+    """
+    import datasets
+
+    folder, origin = resolve_data_dir(data_dir)
+    if folder is None:
+        return load_hub_split(name, source), None
+    path = local_path(folder, name, lang, source.split)
+    numbered, rows = _read_local_split(path, name, lang, source.split, origin)
+    check_scored_split(numbered, name, lang, source.split, str(path))
+    return datasets.Dataset.from_list(rows), ScoredItems.of(numbered, name, str(path))
 
 
 def load_benchmark(
@@ -138,11 +171,13 @@ def load_benchmark(
 
     table = benchmark(xling_benchmark)
     scored = table.scored(xling_lang)
-    splits = {scored.split: load_split(xling_benchmark, xling_lang, scored, data_dir)}
+    scored_rows, scored_items = load_scored_split(xling_benchmark, xling_lang, scored, data_dir)
+    splits = {scored.split: scored_rows}
     demos = table.demonstrations(xling_demo_lang) if xling_demo_lang is not None else None
     if demos is not None:
         splits["demos"] = DeferredSplit(
-            partial(load_split, xling_benchmark, xling_demo_lang, demos, data_dir, demonstrations=True),
+            partial(load_split, xling_benchmark, xling_demo_lang, demos, data_dir, demonstrations=True,
+                    not_in=scored_items),
             f"the {xling_benchmark} {xling_demo_lang} demonstrations ({demos.split} split)",
         )
     return datasets.DatasetDict(splits)

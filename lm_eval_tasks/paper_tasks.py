@@ -23,7 +23,7 @@ from typing import Any
 
 from lm_eval.api.samplers import ContextSampler
 
-from xling_align.lm_eval_tasks.data_loader import load_split
+from xling_align.lm_eval_tasks.data_loader import load_scored_split, load_split
 from xling_align.paper_protocol import DEFAULT_DEMONSTRATION_SEED, protocol, reference_order
 
 DEMONSTRATION_SPLIT = "dev"  # the key of the seeded dev split in the loaded DatasetDict
@@ -75,8 +75,8 @@ def load_paper_protocol(
         raise ValueError(f"--metadata demo_seed={demo_seed!r} is not an integer seed.") from None
     scored = entry.scored(xling_lang)
     dev = entry.demonstration_source(xling_prompt_lang)
-    test_rows = load_split(xling_benchmark, xling_lang, scored, data_dir)
-    dev_rows = load_split(xling_benchmark, xling_prompt_lang, dev, data_dir)
+    test_rows, test_items = load_scored_split(xling_benchmark, xling_lang, scored, data_dir)
+    dev_rows = load_split(xling_benchmark, xling_prompt_lang, dev, data_dir, not_in=test_items)
     dev_rows = dev_rows.select(reference_order(len(dev_rows), seed))
     dev_where = f"{xling_benchmark} {xling_prompt_lang} {dev.split} ({dev.path}, {len(dev_rows)} rows, seed {seed})"
     return datasets.DatasetDict({

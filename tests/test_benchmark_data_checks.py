@@ -1,8 +1,9 @@
 """Local benchmark data is checked before it is scored: right values in another type are converted, wrong ones stop.
 
 Through the real `lm_eval` command: labels as strings (a CSV reader's output) score exactly what the hub's
-integer labels score, in every benchmark family, and an out-of-range label ends the run with a message naming
-the file, the column, the values and the fix. The unit tests below cover each check on its own.
+integer labels score, in every benchmark family, and bad data (a file that is not UTF-8, copied rows, two blanks,
+demonstrations that are scored items) ends the run with one `error:` line naming the file, the lines and the fix
+(exit status 2, no traceback; `xling-eval` prints the same). The unit tests below cover each check on its own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import pytest
 
 from xling_align.benchmark_table import BENCHMARKS
 from xling_align.lm_eval_tasks import data_loader
-from xling_align.lm_eval_tasks.data_checks import BenchmarkDataError, checked_rows, coerce_label, read_rows
+from xling_align.lm_eval_tasks.data_checks import (
+    BenchmarkDataError,
+    check_scored_split,
+    checked_rows,
+    coerce_label,
+    read_rows,
+)
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
 # one task per family, each with a fixture scored split
@@ -129,6 +136,58 @@ def test_a_file_whose_every_pair_lm_eval_would_drop_is_refused(tmp_path):
     assert checked_rows(_numbered([{"sentence1": "", "sentence2": "b", "label": 1}]), "pawsx", "ja", "f")
 
 
+def test_repeated_ids_and_files_of_copies_are_refused_a_few_repeats_reported(caplog):
+    """Each copy of a row is scored; the revert of 2f7900e kept in mind: a few repeats may be the benchmark's own."""
+    pairs = [{"id": i, "sentence1": f"a{i}", "sentence2": "b", "label": i % 2} for i in range(1, 4)]
+    with pytest.raises(BenchmarkDataError, match=r"f: 1 id value.s. occur on more than one row .lines 2, 4.\. Each "
+                                                 "pawsx item has its own id"):
+        check_scored_split(_numbered(pairs + pairs[1:2]), "pawsx", "de", "test", "f")
+    nli = [{"premise": "p", "hypothesis": f"h{i}", "label": i % 3} for i in range(3)]
+    with pytest.raises(BenchmarkDataError, match=r"f: every item occurs more than once .6 rows, 3 distinct items by "
+                                                 r"premise\+hypothesis; lines 1, 4; lines 2, 5; lines 3, 6.\."):
+        check_scored_split(_numbered(nli + nli), "xnli", "de", "validation", "f")
+    with caplog.at_level("WARNING"):
+        check_scored_split(_numbered(nli + [nli[0] | {"label": 2}, nli[2]]), "xnli", "de", "validation", "g")
+    assert "warning: g: 2 item(s) occur more than once (same premise+hypothesis; lines 1, 4; lines 3, 5), 1 of them " \
+           "with different labels: each copy is scored, 2 extra row(s) in all" in caplog.text
+    assert "warning: g: 5 rows, the published xnli de validation split has 2490" in caplog.text
+    caplog.clear()
+    empty = [{"sentence1": "", "sentence2": "", "label": 0}] * 2  # left out by lm-eval in PAWS-X de: not items
+    with caplog.at_level("WARNING"):
+        check_scored_split(_numbered(empty + pairs), "pawsx", "de", "test", "e")
+    assert "occur more than once" not in caplog.text
+    caplog.clear()
+    full = [{"premise": "p", "hypothesis": f"h{i}", "label": i % 3} for i in range(2490)]
+    with caplog.at_level("WARNING"):  # a full copy (a --limit run included: lm-eval cuts after loading) is quiet
+        check_scored_split(_numbered(full), "xnli", "de", "validation", "h")
+    assert caplog.text == ""
+
+
+def test_a_winograd_sentence_needs_exactly_one_blank():
+    row = {"option1": "a", "option2": "b", "answer": "1"}
+    assert checked_rows(_numbered([row | {"sentence": "The cup fell because _ was heavy."}]), "xwinograd", "fr", "f")
+    with pytest.raises(BenchmarkDataError, match=r"f: column 'sentence' holds 1 value.s. with more than one `_`: "
+                                                 r"'The _ fell because _ was heavy.' .line 2.\. Each XWinograd "
+                                                 "sentence holds exactly one `_`"):
+        checked_rows(_numbered([row | {"sentence": "A _ b."}, row | {"sentence": "The _ fell because _ was heavy."}]),
+                     "xwinograd", "fr", "f")
+
+
+def test_a_demonstration_split_holding_scored_items_is_refused_when_drawn(tmp_path):
+    root = _test_only_copy(tmp_path / "data")
+    scored = _rows(data_loader.local_path(root, "xnli", "de", "validation"))
+    demos = _write(data_loader.local_path(root, "xnli", "de", "train"),
+                   [{"premise": "Other.", "hypothesis": "Other.", "label": 0}, scored[3] | {"label": 1}])
+    splits = data_loader.load_benchmark("xnli", "de", "de", data_dir=str(root))
+    with pytest.raises(BenchmarkDataError) as error:
+        splits["demos"].load()
+    assert str(error.value).startswith(f"{demos}: 1 demonstration row(s) are items of the scored split "
+                                       f"{data_loader.local_path(root, 'xnli', 'de', 'validation')} (same "
+                                       "premise+hypothesis): line 2 (= line 4).")
+    # English demonstrations for a German query (`_endemo`) share no text with it
+    assert len(data_loader.load_benchmark("xnli", "de", "en", data_dir=str(FIXTURE_DATA))["demos"].load()) == 8
+
+
 def test_missing_columns_and_mixed_types_are_named():
     rows = [{"sentence1": "a", "sentence2": "b", "label": 1}, {"sentence1": "a", "label": 0}]
     with pytest.raises(BenchmarkDataError, match="missing column.s. sentence2 .sentence2 is missing in 1 of 2 rows, "
@@ -184,8 +243,13 @@ def test_the_loader_converts_string_labels_and_needs_no_demonstration_file(tmp_p
 
 
 # ------------------------------------------------------------------------------- the real lm_eval command
-def _lm_eval(args, cwd, data_dir):
+def _lm_eval(args, cwd, data_dir, console_script=False):
+    """lm-eval's CLI in a fresh interpreter; `console_script`: the `lm_eval` command itself, (exit status, stderr)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XLING_DATA_DIR": str(data_dir)}
+    if console_script:
+        command = [os.path.join(os.path.dirname(sys.executable), "lm_eval"), *map(str, args)]
+        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+        return result.returncode, result.stderr
     command = [sys.executable, "-c", "import sys; from lm_eval.__main__ import cli_evaluate; sys.argv[0] = 'lm_eval'; "
                "cli_evaluate()", *map(str, args)]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
@@ -223,18 +287,83 @@ def test_lm_eval_scores_labels_of_the_other_type_like_the_hub_labels(tmp_path, t
     assert len(set(expected.values())) > 1  # the tiny model's scores differ by task: the comparison means something
 
 
-def test_lm_eval_stops_on_an_out_of_range_label(tmp_path, tiny_gpt2_folder):
+def test_lm_eval_and_xling_eval_stop_bad_data_with_the_same_line_and_no_traceback(tmp_path, tiny_gpt2_folder,
+                                                                                  monkeypatch, capsys):
+    """The real `lm_eval` console script on a file that is not UTF-8 (it ended in a traceback, exit status 1): one
+    `error:` line naming the file and the fix, exit status 2, no traceback; `xling-eval` prints the same message.
+    (The label and the other checks reach the user through the same line: the test below, and the unit tests.)"""
     root = _test_only_copy(tmp_path / "data")
+    latin = data_loader.local_path(root, "pawsx", "de", "test")
+    latin.write_bytes(latin.read_text(encoding="utf-8").replace("e", "é").encode("latin-1"))
+    model = ["--model", "hf", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu", "--num_fewshot", "0"]
+
+    # xling_xnli_de reads the 8-row fixture: a warning (a short copy), then the error that ends the run
+    code, stderr = _lm_eval([*model, "--tasks", "xling_xnli_de,xling_pawsx_de"], tmp_path, root, console_script=True)
+    assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
+    short = data_loader.local_path(root, "xnli", "de", "validation")
+    assert f"warning: {short}: 8 rows, the published xnli de validation split has 2490" in stderr
+    lm_eval_line = stderr.strip().splitlines()[-1]
+    assert lm_eval_line.startswith(f"lm_eval: error: {latin}, line 1, byte offset") and "not valid UTF-8" in lm_eval_line
+    assert "iconv" in lm_eval_line
+
+    monkeypatch.setenv("XLING_DATA_DIR", str(root))
+    monkeypatch.setattr(sys, "argv", ["xling-eval"])  # xling-eval's main sets sys.argv, as lm-eval reads it
+    code, stderr = _xling_eval_in_process([*model, "--tasks", "xling_pawsx_de"], capsys, monkeypatch)
+    assert code == 2 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == lm_eval_line.replace("lm_eval: ", "xling-eval: ", 1)
+
+
+def test_xling_eval_refuses_repeated_items_two_blanks_and_demonstrations_that_are_scored(tmp_path, tiny_gpt2_folder,
+                                                                                        monkeypatch, capsys):
+    """The command on three broken copies: each run ends with one `error:` line naming the file and the lines."""
+    model = ["--model", "hf", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu"]
+    monkeypatch.setattr(sys, "argv", ["xling-eval"])
+    cases = []
+    root = _test_only_copy(tmp_path / "copies")  # the PAWS-X test file appended to itself
     path = data_loader.local_path(root, "pawsx", "de", "test")
+    path.write_text(path.read_text(encoding="utf-8") * 2, encoding="utf-8")
+    cases.append((root, ["--tasks", "xling_pawsx_de", "--num_fewshot", "0"],
+                  f"{path}: 8 id value(s) occur on more than one row (lines 1, 9; lines 2, 10;"))
+    root = _test_only_copy(tmp_path / "blanks")
+    path = data_loader.local_path(root, "xwinograd", "fr", "test")
     rows = _rows(path)
-    rows[2]["label"] = -1
+    rows[1]["sentence"] = rows[1]["sentence"].replace("_", "_ _")
     _write(path, rows)
-    result = _lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu", "--tasks",
-                       "xling_pawsx_de", "--num_fewshot", "0"], tmp_path, root)
-    assert result.returncode != 0
-    last = result.stderr.strip().splitlines()[-1]
-    assert "BenchmarkDataError" in last and str(path) in last and "column 'label'" in last and "-1 (line 3)" in last
-    assert "one of 0, 1 (integers)" in last and "acc" not in result.stdout
+    cases.append((root, ["--tasks", "xling_xwinograd_fr", "--num_fewshot", "0"],
+                  f"{path}: column 'sentence' holds 1 value(s) with more than one `_`"))
+    root = _test_only_copy(tmp_path / "leak")
+    scored = data_loader.local_path(root, "xnli", "de", "validation")
+    demos = _write(data_loader.local_path(root, "xnli", "de", "train"), _rows(scored)[:3])
+    cases.append((root, ["--tasks", "xling_xnli_de", "--num_fewshot", "1"],
+                  f"{demos}: 3 demonstration row(s) are items of the scored split {scored}"))
+    for root, args, expected in cases:
+        monkeypatch.setenv("XLING_DATA_DIR", str(root))
+        code, stderr = _xling_eval_in_process([*model, *args], capsys, monkeypatch)
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+        assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
+        assert last.startswith(f"xling-eval: error: {expected}"), last
+
+
+def _xling_eval_in_process(args, capsys, monkeypatch) -> tuple[int, str]:
+    """`xling-eval run ARGS` in this process: (exit status, stderr). lm-eval's log handler is made afresh for each
+    run (it keeps the stderr of the run that created it, which pytest closes after each test)."""
+    import logging
+
+    import lm_eval.utils
+
+    from xling_align.commands import xling_eval
+
+    lm_eval_logger = logging.getLogger("lm_eval")
+    handlers = list(lm_eval_logger.handlers)
+    monkeypatch.setattr(lm_eval.utils, "_LOGGING_CONFIGURED", False)
+    capsys.readouterr()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            xling_eval.main(["run", *map(str, args)])
+    finally:
+        for handler in [h for h in lm_eval_logger.handlers if h not in handlers]:
+            lm_eval_logger.removeHandler(handler)
+    return stopped.value.code, capsys.readouterr().err
 
 
 def test_few_shot_on_a_test_only_copy_names_the_missing_demonstrations(tmp_path):

@@ -61,9 +61,32 @@ def test_sharding_configs_stop_at_once_on_a_cpu_naming_the_engine(tmp_path, conf
     assert result.returncode != 0, output[-3000:]
     assert engine in output
     assert not (tmp_path / "out" / "model.safetensors").exists()
-    if result.returncode == 2 or "xling-align train: error" in output:  # ours (without deepspeed, accelerate stops)
+    if "xling-align train: error" in output:  # ours (without deepspeed installed, accelerate stops first)
         assert f"xling-align train: error: {engine} was requested" in output
         assert not training_tracebacks(output)
+        assert_reported_once(result, f"xling-align train: error: {engine} was requested")
+
+
+def assert_reported_once(result, message_start: str) -> None:
+    """What a user reads under a launcher: the line once, and the launcher's report naming one failed process
+    (exit status 2) whose traceback line is that message; the launcher exits 1."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert len([line for line in output.splitlines() if line.startswith(message_start)]) == 1, output[-3000:]
+    assert "<NO_OTHER_FAILURES>" in output and "exitcode  : 2" in output
+    report_end = output.rstrip().splitlines()
+    assert report_end[-1].startswith("=====") and report_end[-2].strip().startswith(f"traceback : {message_start}")
+
+
+@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None,
+                    reason="torch's torchrun launcher is not installed next to this Python")
+def test_a_recipe_mistake_under_torchrun_is_printed_once(tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    command = [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "xling_align", "train",
+               "--config", "tiny", "--output_dir", "out", "--learning_rate", "fast"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert_reported_once(result, "xling-align train: error: command line: learning_rate: 'fast' is not a valid number")
 
 
 @pytest.mark.skipif(LAUNCHER is None, reason="the accelerate launcher is not installed next to this Python")
@@ -73,6 +96,7 @@ def test_contrastive_layer_beyond_depth_stops_under_ddp(tmp_path):
     assert result.returncode != 0
     assert "contrastive_layer=7 is outside the model's hidden states" in output and "has 2 decoder layers" in output
     assert not training_tracebacks(output)
+    assert_reported_once(result, "xling-align train: error: the trainer refused the data or settings")
 
 
 def test_requested_engine_without_gpu_is_refused(monkeypatch):

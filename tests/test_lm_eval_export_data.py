@@ -21,13 +21,16 @@ def fake_hub(monkeypatch):
                      "aps/super_glue": "xcopa", "Muennighoff/xwinograd": "xwinograd",
                      "allenai/winogrande": "xwinograd"}[path]
         table = BENCHMARKS[benchmark]
-        row = {column: f"{path}|{name}|{split}" for column in table.columns}
-        # the hub's types and values where the tasks check them
-        row.update({column: values[0] for column, values in table.column_values.items()})
-        row[table.label_column] = table.label_values[0]
-        if benchmark == "xwinograd":
-            row["sentence"] += " _ ."
-        return datasets.Dataset.from_list([row, row])
+        rows = []
+        for i in range(2):  # two distinct items (a file of copies is refused)
+            row = {column: f"{path}|{name}|{split}" + (f"|{i}" if i else "") for column in table.columns}
+            # the hub's types and values where the tasks check them
+            row.update({column: values[0] for column, values in table.column_values.items()})
+            row[table.label_column] = table.label_values[0]
+            if benchmark == "xwinograd":
+                row["sentence"] += " _ ."
+            rows.append(row)
+        return datasets.Dataset.from_list(rows)
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     return calls

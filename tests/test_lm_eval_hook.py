@@ -107,3 +107,37 @@ def test_our_task_folder_joins_the_include_path_once(tmp_path):
     assert lm_eval_plugin.with_our_tasks([other, ours]) == [other, ours]  # already there: unchanged
     assert lm_eval_plugin.with_our_tasks([os.path.join(ours, "clone"), other]) == [ours, other]  # covered by ours
     assert lm_eval_plugin.with_our_tasks([os.path.dirname(ours)]) == [os.path.dirname(ours)]  # contains ours
+
+
+def test_the_cli_wrapper_shortens_only_the_tasks_data_errors(monkeypatch, capsys):
+    """`HarnessCLI.execute` (wrapped): a BenchmarkDataError, also one lm-eval re-raised as another error, ends with
+    one line and exit status 2; any other exception reaches the caller untouched."""
+    import argparse
+
+    import pytest
+    from lm_eval._cli.harness import HarnessCLI
+
+    from xling_align import lm_eval_plugin
+    from xling_align.lm_eval_tasks.data_checks import BenchmarkDataError
+
+    lm_eval_plugin.patch_cli()
+    monkeypatch.setattr("sys.argv", ["/venv/bin/lm_eval"])
+
+    def fails_with(error):
+        def run(args):
+            raise error
+        return argparse.Namespace(func=run)
+
+    def wrapped(args):
+        try:
+            raise BenchmarkDataError("data/x.jsonl: bad")
+        except BenchmarkDataError as error:
+            raise RuntimeError("task failed") from error
+
+    for failing in (fails_with(BenchmarkDataError("data/x.jsonl: bad")), argparse.Namespace(func=wrapped)):
+        with pytest.raises(SystemExit) as stopped:
+            HarnessCLI().execute(failing)
+        assert stopped.value.code == 2
+        assert capsys.readouterr().err == "lm_eval: error: data/x.jsonl: bad\n"
+    with pytest.raises(KeyError, match="other"):
+        HarnessCLI().execute(fails_with(KeyError("other")))

@@ -82,18 +82,22 @@ WHERE_ARE_THE_SUBPACKAGES = "\n".join([
 
 
 def _synthetic_data(root: Path) -> Path:
-    """Two made-up rows for every file the xling tasks read, in the offline layout."""
+    """Two made-up rows for every file the xling tasks read, in the offline layout: distinct items, and no file's
+    item in another (a demonstration split holding a scored item is refused)."""
     from xling_align.benchmark_table import BENCHMARKS
     from xling_align.commands.export_data import planned_files
     from xling_align.lm_eval_tasks.data_loader import local_path
 
-    special = {"label": 0, "question": "cause", "answer": "1", "correct_answer_num": "2", "answer_right_ending": 1,
-               "sentence": "The cup fell because _ was heavy."}
+    special = {"label": 0, "question": "cause", "answer": "1", "correct_answer_num": "2", "answer_right_ending": 1}
     for benchmark, lang, source in planned_files(list(BENCHMARKS), None):
-        row = {column: special.get(column, f"Some {column} text.") for column in BENCHMARKS[benchmark].columns}
+        rows = [{column: special.get(column, f"Some {column} text, {source.split} row {i}.")
+                 for column in BENCHMARKS[benchmark].columns} for i in range(2)]
+        for i, row in enumerate(rows):
+            if "sentence" in row:
+                row["sentence"] = f"The cup {i} of the {source.split} split fell because _ was heavy."
         path = local_path(root, benchmark, lang, source.split)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text((json.dumps(row) + "\n") * 2, encoding="utf-8")
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return root
 
 

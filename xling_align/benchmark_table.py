@@ -91,6 +91,15 @@ class Benchmark:
         label_names (`tuple[str, ...]`): what each label value means, in the same order (error messages).
         column_values (`Mapping[str, tuple[str, ...]]`): the only values a non-label column may hold
             (XCOPA's `question` is `cause` or `effect`); other columns hold free text.
+        item_columns (`tuple[str, ...]`): the columns that make one scored item (what the prompt shows, the
+            label aside); two rows with equal values there ask the model the same question. Default: `columns`
+            without the label column.
+        id_columns (`tuple[str, ...]`): the hub's columns that identify an item (`id`, `idx`, `story_id`,
+            `link` + `question_number`), unique within a published split; empty where the hub has none (XNLI,
+            XWinograd). A local file need not have them; where it does, a repeated id is a copied row.
+        published_rows (`Mapping[str, int]`): rows of each published split (by split name; every language),
+            from the dataset cards; `published_rows_by_language` (`(language, split) -> rows`) where the
+            languages differ (XWinograd). A scored local file with fewer rows gets a warning.
 
         > Prompts (lm-eval's built-in prompts, word for word)
 
@@ -114,6 +123,10 @@ class Benchmark:
     label_values: tuple
     label_names: tuple[str, ...] = ()
     column_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    item_columns: tuple[str, ...] = ()
+    id_columns: tuple[str, ...] = ()
+    published_rows: Mapping[str, int] = field(default_factory=dict)
+    published_rows_by_language: Mapping[tuple[str, str], int] = field(default_factory=dict)
     english: str = "en"
     overrides: Mapping[tuple[str, str], HubSplit | None] = field(default_factory=dict)
     prompt_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -126,6 +139,10 @@ class Benchmark:
         object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
         object.__setattr__(self, "prompt_words", MappingProxyType(dict(self.prompt_words)))
         object.__setattr__(self, "column_values", MappingProxyType(dict(self.column_values)))
+        object.__setattr__(self, "published_rows", MappingProxyType(dict(self.published_rows)))
+        object.__setattr__(self, "published_rows_by_language", MappingProxyType(dict(self.published_rows_by_language)))
+        if not self.item_columns:
+            object.__setattr__(self, "item_columns", tuple(c for c in self.columns if c != self.label_column))
 
     def split(self, lang: str, role: str) -> HubSplit | None:
         """The split of `role` (`scored`, `demonstrations`, `dev`) for `lang`, or None if there is none."""
@@ -147,6 +164,10 @@ class Benchmark:
     def dev(self, lang: str) -> HubSplit | None:
         """The development split of `lang`, or None when the benchmark has none."""
         return self.split(lang, DEV)
+
+    def published_size(self, lang: str, split: str) -> int | None:
+        """Rows of the published `split` of `lang` (dataset cards), or None when the table does not record it."""
+        return self.published_rows_by_language.get((lang, split), self.published_rows.get(split))
 
     def words(self, lang: str) -> dict[str, str]:
         """The prompt words of `lang` by name, e.g. `{"right": "richtig", "yes": "Ja", "no": "Nein"}`."""
@@ -185,6 +206,7 @@ _XNLI = Benchmark(
     label_column="label",
     label_values=(0, 1, 2),
     label_names=("entailment", "neutral", "contradiction"),
+    published_rows={"validation": 2490, "test": 5010},
     # "{premise}, {right}? {yes|also|no}, {hypothesis}" (lm-eval's xnli/utils.py words)
     prompt_word_names=("right", "yes", "also", "no"),
     prompt_words={
@@ -225,6 +247,8 @@ _PAWSX = Benchmark(
     label_column="label",
     label_values=(0, 1),
     label_names=("not a paraphrase", "paraphrase"),
+    id_columns=("id",),
+    published_rows={"validation": 2000, "test": 2000},
     # "{sentence1}, {right}? {no|yes}, {sentence2}"
     prompt_word_names=("right", "yes", "no"),
     prompt_words={
@@ -266,6 +290,8 @@ _XCOPA = Benchmark(
     label_values=(0, 1),
     label_names=("choice1", "choice2"),
     column_values={"question": ("cause", "effect")},
+    id_columns=("idx",),
+    published_rows={"validation": 100, "test": 500},  # COPA's (English) validation split: 100 too
     # "{premise without its final mark} {because|therefore}" + " {alternative}"
     prompt_word_names=("because", "therefore"),
     prompt_words={
@@ -306,6 +332,8 @@ _XSTORYCLOZE = Benchmark(
     label_column="answer_right_ending",
     label_values=(1, 2),
     label_names=("sentence_quiz1", "sentence_quiz2"),
+    id_columns=("story_id",),
+    published_rows={"eval": 1511},
 )
 
 _XWINOGRAD = Benchmark(
@@ -331,6 +359,8 @@ _XWINOGRAD = Benchmark(
     label_column="answer",
     label_values=("1", "2"),  # strings on the hub
     label_names=("option1", "option2"),
+    published_rows_by_language={("en", "test"): 2325, ("fr", "test"): 83, ("jp", "test"): 959, ("pt", "test"): 263,
+                                ("ru", "test"): 315, ("zh", "test"): 504},
     notes=("XWinograd is test-only: in-language tasks other than English are 0-shot only (asking for shots is "
            "an error); English demonstrations come from WinoGrande (`allenai/winogrande`, `winogrande_xl`, "
            "train).",),
@@ -371,6 +401,8 @@ _BELEBELE = Benchmark(
     label_column="correct_answer_num",
     label_values=("1", "2", "3", "4"),  # strings on the hub
     label_names=("mc_answer1", "mc_answer2", "mc_answer3", "mc_answer4"),
+    id_columns=("link", "question_number"),
+    published_rows={"test": 900},
     notes=("Belebele is test-only and its passages are parallel across languages, so every demonstration "
            "would leak a translation of some query: 0-shot only, no `_endemo` variant.",),
 )

@@ -8,7 +8,7 @@ package promises that a plain `lm_eval --model xling --tasks 'xling_*'` works af
 
 How it is switched on: the wheel (and `pip install -e .`) installs a one-line `xling_align_lm_eval.pth` into
 site-packages (written by `setup.py`); at interpreter start it calls `install_import_hook()`, which puts a
-`sys.meta_path` finder in place that acts only when lm-eval itself imports one of two modules, right after
+`sys.meta_path` finder in place that acts only when lm-eval itself imports one of three modules, right after
 that module has run. Nothing else is imported at start (this module uses the standard library only).
 
 What it changes, all of it:
@@ -19,16 +19,18 @@ What it changes, all of it:
 | `lm_eval.tasks.TaskManager.__init__` | wrapped: this package's task folder goes first on `include_path` (unless a given path already contains it; a given path inside it is dropped, as the folder covers it) | the `xling_*` tasks; every folder is indexed once, so no task is reported as overriding itself |
 | logger `lm_eval.api.task` | a filter drops the "Custom kwargs can be passed to `--metadata`" warning of `xling*` tasks (`quiet_custom_dataset_notice`, installed when the tasks' loader is imported) | every `xling*` task loads through `custom_dataset`, for which lm-eval repeats that notice once per task |
 | `lm_eval.tasks.TaskManager.match_tasks` | wrapped: of the names a `--tasks` pattern matched, an `xling` task or group that a matched `xling` group already contains is dropped | `--tasks 'xling_*'` matches a group and its members; lm-eval would raise `Duplicate task` |
+| `lm_eval._cli.harness.HarnessCLI.execute` | wrapped: a `BenchmarkDataError` of the `xling_*` tasks' data loader (a user's local benchmark file that would be scored wrongly, or is missing) ends the command with one `<command>: error: <message>` line on stderr and exit status 2 (`xling_align.error_exit`: once under `accelerate launch`); every other exception passes through untouched | lm-eval lets every exception reach the interpreter, so a data mistake ended in a traceback with exit status 1, unlike `xling-eval` and the package's commands |
 
 Nothing else is changed; names outside the `xling` family are never touched. Every step is wrapped so that
 a failure prints one warning to stderr and leaves lm-eval as it was; `XLING_ALIGN_NO_LM_EVAL_HOOK=1` turns the
 hook off; `pip uninstall` removes the `.pth` (it is in the wheel's RECORD). `register()` does the same work
-explicitly (the `xling-eval` command, and Python users who prefer it).
+explicitly (the `xling-eval` command, and Python users who prefer it); `xling-eval` also calls `patch_cli()`.
 
 When it can be dropped: once lm-eval reads entry points for models and tasks (upstream pull requests 4013
 and 4015; `pyproject.toml` already declares `lm_eval.models: xling` and `lm_eval.tasks: xling`), the two
 registrations become declarations; the `match_tasks` de-duplication then remains only if lm-eval still
-raises on a glob that matches a group and its members. Remove `setup.py`'s `.pth` with the hook.
+raises on a glob that matches a group and its members, and the `execute` wrapper only until lm-eval reports a
+task loader's user-facing errors itself. Remove `setup.py`'s `.pth` with the hook.
 
 Example:
     >>> from xling_align import lm_eval_plugin
@@ -164,6 +166,48 @@ def patch_task_manager() -> None:
     TaskManager._xling_patched = True
 
 
+def _benchmark_data_error(error: BaseException) -> BaseException | None:
+    """`error` (or what it was raised from) when it is the tasks' `BenchmarkDataError`, else None."""
+    checks = sys.modules.get("xling_align.lm_eval_tasks.data_checks")
+    if checks is None:  # the xling tasks' loader never ran: the error is not ours
+        return None
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, checks.BenchmarkDataError):
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
+def _command_name() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "lm_eval" if name in ("", "__main__.py", "-c") else name
+
+
+def patch_cli() -> None:
+    """Wrap `HarnessCLI.execute`: bad benchmark data ends with one `error:` line and exit status 2."""
+    from lm_eval._cli.harness import HarnessCLI
+
+    if getattr(HarnessCLI, "_xling_patched", False):
+        return
+    original_execute = HarnessCLI.execute
+
+    def execute(self, args):
+        try:
+            return original_execute(self, args)
+        except Exception as error:
+            ours = _benchmark_data_error(error)
+            if ours is None:
+                raise
+            from xling_align.error_exit import report_error
+
+            raise SystemExit(report_error(f"{_command_name()}: error: {ours}")) from None
+
+    execute.__doc__ = original_execute.__doc__
+    HarnessCLI.execute = execute
+    HarnessCLI._xling_patched = True
+
+
 def register() -> None:
     """Register the model and the tasks now (imports lm-eval's light modules, not torch)."""
     register_model()
@@ -184,6 +228,7 @@ def _after(step_name: str, what: str):
 _AFTER_IMPORT = {
     "lm_eval.api.registry": _after("register_model", "register the `xling` model"),
     "lm_eval.tasks": _after("patch_task_manager", "add the xling_* tasks"),
+    "lm_eval._cli.harness": _after("patch_cli", "shorten the xling_* tasks' data errors"),
 }
 
 
@@ -207,7 +252,7 @@ class _LoaderThenRun:
 
 
 class LmEvalImportHook:
-    """`sys.meta_path` finder that only acts on the two lm-eval modules named in `_AFTER_IMPORT`."""
+    """`sys.meta_path` finder that only acts on the lm-eval modules named in `_AFTER_IMPORT`."""
 
     def find_spec(self, fullname, path=None, target=None):
         then = _AFTER_IMPORT.get(fullname)
@@ -233,6 +278,8 @@ def install_import_hook() -> None:
             return
         if "lm_eval.tasks" in sys.modules or "lm_eval.api.registry" in sys.modules:
             register()  # lm-eval is already imported: register directly
+            if "lm_eval._cli.harness" in sys.modules:
+                patch_cli()
             return
         sys.meta_path.insert(0, LmEvalImportHook())
     except Exception as err:

@@ -2,7 +2,8 @@
 
 The options are the fields of `ScriptArguments` (data), `AFPConfig` (method + TrainingArguments) and TRL's
 `ModelConfig` (model, LoRA); see `xling_align/training_script.py` and `xling-align train --help`.
-Mistakes in the recipe or on the command line end with one `error:` line (exit status 2), not a traceback.
+Mistakes in the recipe or on the command line end with one `error:` line (exit status 2), not a traceback;
+under `accelerate launch` / `torchrun` the line is printed once (`xling_align.error_exit`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     from xling_align.data import DataFormatError
     from xling_align.engines import UnsupportedSetupError
+    from xling_align.error_exit import report_error
     from xling_align.recipe_parser import RecipeError
     from xling_align.run_directory import OutputDirError
     from xling_align.training_data import TrainingDataError
@@ -24,6 +26,5 @@ def main(argv: list[str] | None = None) -> int:
         script_args, training_args, model_args = parse_recipe(argv)
         train(script_args, training_args, model_args)
     except (RecipeError, OutputDirError, TrainingDataError, DataFormatError, UnsupportedSetupError) as error:
-        print(f"xling-align train: error: {error}", file=sys.stderr)
-        return 2
+        return report_error(f"xling-align train: error: {error}")
     return 0
