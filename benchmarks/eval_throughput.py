@@ -10,17 +10,22 @@ machine hits both alike; only the time spent in `loglikelihood` is measured; the
 model and the median of the per-round ratios are reported.
 
 Reported per model: requests per second of wall-clock time and per CPU second (steadier on a machine
-shared with other jobs, with `--threads 1`); tokens processed, counted by a hook on the model's forward: real input
-tokens and padded positions (batch rows x padded width); the tokens a model sharing only whole contexts
+shared with other jobs, with `--threads 1`); tokens processed, counted by a hook on the model's forward (in
+the last round: with `--rounds 1` xling's counts include its one-time checks of the model): real input
+tokens, padded positions (batch rows x padded width) and forwards; the tokens a model sharing only whole contexts
 would run; and the ratio xling / hf. The script checks that every request's log-likelihood and
 `is_greedy` agree between the two (|difference| <= 1e-4, or 2e-6 relative for sums beyond 50, where one
-float32 rounding step of the sum is larger; `--reference-batch-size 1` shows how much hf's own numbers move
-with the batch; bf16: reported only) and exits with status 1 if they do not.
+float32 rounding step of the sum is larger; bf16: reported only) and exits with status 1 if they do not.
+`--envelope-batch-sizes 8,64 --envelope-float32` scores hf against itself (other batch sizes, float32,
+untimed): how far hf's own numbers move, and how many of xling's differences lie outside that envelope.
 
 Usage:
+    python benchmarks/eval_throughput.py --threads 1 --preset cpu-targets --languages de --docs 40
+        # the two CPU targets of issue 19 in one run: 1 layer d_model 16 (host work), 4 layers d_model 128
     python benchmarks/eval_throughput.py --threads 1            # CPU: 4-layer XGLM-shaped model, d 256
     python benchmarks/eval_throughput.py --docs 20 --rounds 1   # quicker
-    python benchmarks/eval_throughput.py --preset xglm-564m     # on a GPU: XGLM-564M's shape, bf16
+    python benchmarks/eval_throughput.py --preset xglm-564m --docs 200 --batch-size 32,64 \
+        --envelope-batch-sizes 8,64 --envelope-float32          # on a GPU: XGLM-564M's shape, bf16
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ def parse_args(argv=None):
                              "same English demonstrations for the same document index in every language)")
     parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (hf, xling) per model")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", default="16",
+                        help="batch size of both models; comma-separated sizes (e.g. 32,64) run one after the other")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--envelope-batch-sizes", default="",
                         help="comma-separated batch sizes at which hf also scores once (untimed), to show how much "
@@ -71,6 +77,8 @@ def parse_args(argv=None):
                         help="also score once with hf in float32 (untimed): how far the preset's dtype is from it")
     parser.add_argument("--xling-args", default="",
                         help="extra model arguments of xling, as in --model_args (e.g. pack_rows=False)")
+    parser.add_argument("--compare-packing", action="store_true",
+                        help="run xling twice, pack_rows=True and pack_rows=False, next to hf")
     parser.add_argument("--profile", metavar="DIR", default=None,
                         help="write a cProfile of each model's loglikelihood calls to DIR/<preset>-<model>.pstats "
                              "(profiled timings are slower than unprofiled ones)")
@@ -228,7 +236,7 @@ def largest_difference(reference: dict, other: dict) -> tuple[float, float, int]
     return absolute, relative, sum(reference[key][1] != other[key][1] for key in reference)
 
 
-def run_preset(args, name: str, languages: list[str]) -> dict:
+def run_preset(args, name: str, languages: list[str], batch_size: int) -> dict:
     """Build the preset's checkpoint and data, time hf and xling in turns; returns the figures."""
     import lm_eval
     import torch
@@ -246,14 +254,20 @@ def run_preset(args, name: str, languages: list[str]) -> dict:
         tasks = [f"xling_{benchmark}_{lang}_endemo" for benchmark in ("xnli", "pawsx") for lang in languages]
         task_manager = TaskManager(include_defaults=False)
         common = dict(pretrained=str(checkpoint), device=preset["device"], dtype=preset["dtype"],
-                      batch_size=args.batch_size)
+                      batch_size=batch_size)
 
         def evaluate(lm):
             return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=args.shots,
                                            log_samples=True, limit=args.docs, random_seed=args.seed,
                                            fewshot_random_seed=args.seed)
 
-        models = {"hf": HFLM(**common), "xling": XlingLM(**common, **xling_arguments(args.xling_args))}
+        extra = xling_arguments(args.xling_args)
+        models = {"hf": HFLM(**common)}
+        if args.compare_packing:  # both row layouts of xling, side by side
+            models["xling-packed"] = XlingLM(**common, **{**extra, "pack_rows": "True"})
+            models["xling-segments"] = XlingLM(**common, **{**extra, "pack_rows": "False"})
+        else:
+            models["xling"] = XlingLM(**common, **extra)
         counters, token_requests = {}, []
         profilers = {m: cProfile.Profile() for m in models} if args.profile else {}
         for model_name, lm in models.items():
@@ -278,7 +292,7 @@ def run_preset(args, name: str, languages: list[str]) -> dict:
                         hf_requests = list(token_requests)
                     scores[model_name] = per_request(output["samples"])
                     accuracy[model_name] = {task: output["results"][task]["acc,none"] for task in tasks}
-                print(f"{name}, round {round_index + 1}: {model_name:5s} {lm.seconds:7.2f} s, "
+                print(f"{name}, batch size {batch_size}, round {round_index + 1}: {model_name:5s} {lm.seconds:7.2f} s, "
                       f"{lm.cpu_seconds:7.2f} CPU s", flush=True)
         for model_name, profiler in profilers.items():
             path = Path(args.profile) / f"{name}-{model_name}.pstats"
@@ -287,8 +301,8 @@ def run_preset(args, name: str, languages: list[str]) -> dict:
             print(f"{name}: cProfile of {model_name}'s loglikelihood written to {path}", flush=True)
         # hf against itself: other batch sizes, float32 (untimed), the envelope xling's differences should lie in
         envelope = {}
-        for batch_size in [int(b) for b in args.envelope_batch_sizes.split(",") if b.strip()]:
-            envelope[f"hf, batch size {batch_size}"] = HFLM(**{**common, "batch_size": batch_size})
+        for other_size in [int(b) for b in args.envelope_batch_sizes.split(",") if b.strip()]:
+            envelope[f"hf, batch size {other_size}"] = HFLM(**{**common, "batch_size": other_size})
         if args.envelope_float32 and preset["dtype"] != "float32":
             envelope["hf, float32"] = HFLM(**{**common, "dtype": "float32"})
         for label, lm in envelope.items():
@@ -298,40 +312,42 @@ def run_preset(args, name: str, languages: list[str]) -> dict:
             del lm
             if preset["device"] == "cuda":
                 torch.cuda.empty_cache()
-    return dict(name=name, preset=preset, tasks=tasks, seconds=seconds, cpu_seconds=cpu_seconds, counts=counts,
+    return dict(name=name, batch_size=batch_size, preset=preset, tasks=tasks, seconds=seconds, cpu_seconds=cpu_seconds, counts=counts,
                 scores=scores, accuracy=accuracy, context_only=context_sharing_tokens(hf_requests))
 
 
 def report(args, figures: dict) -> bool:
-    """Print one preset's figures; returns whether xling reproduced hf (float32; always True otherwise)."""
+    """Print one preset's figures; returns whether every xling variant reproduced hf (float32; True otherwise)."""
     import torch
 
     name, preset, scores, counts = figures["name"], figures["preset"], figures["scores"], figures["counts"]
+    variants = [model for model in figures["seconds"] if model != "hf"]
     requests = len(scores["hf"])
     print(f"\n== {name}: {preset['layers']} layers, d_model {preset['d_model']}, {preset['dtype']} on "
-          f"{preset['device']}, batch size {args.batch_size}, {torch.get_num_threads()} CPU threads; "
+          f"{preset['device']}, batch size {figures['batch_size']}, {torch.get_num_threads()} CPU threads; "
           f"{len(figures['tasks'])} tasks ({', '.join(figures['tasks'])}), {args.docs} documents each, "
           f"{args.shots}-shot, {requests} log-likelihood requests; median of {args.rounds} rounds")
-    print(f"{'model':6s} {'wall s':>8s} {'ms/request':>11s} {'CPU s':>8s} {'CPU ms/request':>15s} "
+    print(f"{'model':14s} {'wall s':>8s} {'ms/request':>11s} {'CPU s':>8s} {'CPU ms/request':>15s} "
           f"{'real tokens':>12s} {'padded positions':>17s} {'forwards':>9s}")
     medians = {}
-    for model in ("hf", "xling"):
+    for model in figures["seconds"]:
         wall, cpu = statistics.median(figures["seconds"][model]), statistics.median(figures["cpu_seconds"][model])
         medians[model] = (wall, cpu)
         tokens, positions, forwards = counts[model]
-        print(f"{model:6s} {wall:8.2f} {1000 * wall / requests:11.2f} {cpu:8.2f} {1000 * cpu / requests:15.2f} "
+        print(f"{model:14s} {wall:8.2f} {1000 * wall / requests:11.2f} {cpu:8.2f} {1000 * cpu / requests:15.2f} "
               f"{tokens:12d} {positions:17d} {forwards:9d}")
     print(f"sharing whole contexts only would run {figures['context_only']} real tokens "
           f"({counts['hf'][0] / figures['context_only']:.2f}x fewer than hf)")
-    per_round = [h / x for h, x in zip(figures["seconds"]["hf"], figures["seconds"]["xling"], strict=True)]
-    cpu_per_round = [h / x for h, x in zip(figures["cpu_seconds"]["hf"], figures["cpu_seconds"]["xling"], strict=True)]
-    figures["cpu_speedup"] = medians["hf"][1] / medians["xling"][1]
-    figures["wall_speedup"] = medians["hf"][0] / medians["xling"][0]
-    print(f"xling / hf, CPU time: {figures['cpu_speedup']:.2f}x (per round "
-          f"{', '.join(f'{ratio:.2f}' for ratio in cpu_per_round)}); wall clock: {figures['wall_speedup']:.2f}x "
-          f"(per round {', '.join(f'{ratio:.2f}' for ratio in per_round)}); real tokens "
-          f"{counts['hf'][0] / counts['xling'][0]:.2f}x fewer, padded positions "
-          f"{counts['hf'][1] / counts['xling'][1]:.2f}x fewer, forwards {counts['hf'][2]} vs {counts['xling'][2]}")
+    figures["speedups"] = {}
+    for model in variants:
+        per_round = [h / x for h, x in zip(figures["seconds"]["hf"], figures["seconds"][model], strict=True)]
+        cpu_per_round = [h / x for h, x in zip(figures["cpu_seconds"]["hf"], figures["cpu_seconds"][model], strict=True)]
+        figures["speedups"][model] = (medians["hf"][1] / medians[model][1], medians["hf"][0] / medians[model][0])
+        print(f"{model} / hf, CPU time: {figures['speedups'][model][0]:.2f}x (per round "
+              f"{', '.join(f'{ratio:.2f}' for ratio in cpu_per_round)}); wall clock: "
+              f"{figures['speedups'][model][1]:.2f}x (per round {', '.join(f'{ratio:.2f}' for ratio in per_round)}); "
+              f"real tokens {counts['hf'][0] / counts[model][0]:.2f}x fewer, padded positions "
+              f"{counts['hf'][1] / counts[model][1]:.2f}x fewer, forwards {counts['hf'][2]} vs {counts[model][2]}")
 
     hf, accuracy = scores["hf"], figures["accuracy"]
     print(f"{'scored by':22s} {'vs hf: largest |diff|':>22s} {'relative':>9s} {'is_greedy diffs':>16s}  accuracy per task")
@@ -339,14 +355,25 @@ def report(args, figures: dict) -> bool:
         absolute, relative, greedy = largest_difference(hf, scores[label]) if label != "hf" else (0.0, 0.0, 0)
         print(f"{label:22s} {absolute:22.2e} {relative:9.1e} {greedy:16d}  "
               f"{' '.join(f'{accuracy[label][task]:.4f}' for task in figures['tasks'])}")
+    envelope = [label for label in scores if label.startswith("hf, ")]
+    if envelope:
+        # per request, the farthest hf moves from itself; each xling variant's difference against that
+        width = {key: max(abs(scores[label][key][0] - value[0]) for label in envelope) for key, value in hf.items()}
+        for model in variants:
+            excess = [abs(scores[model][key][0] - value[0]) - width[key] for key, value in hf.items()]
+            outside = [value for value in excess if value > 0]
+            print(f"hf's own envelope ({', '.join(envelope)}): {model}'s difference exceeds it on {len(outside)} "
+                  f"of {len(hf)} requests" + (f" (by at most {max(outside):.2e})" if outside else ""))
     if preset["dtype"] != "float32":
         return True
-    _, _, greedy = largest_difference(hf, scores["xling"])
-    agree = all(abs(value[0] - scores["xling"][key][0]) <= max(1e-4, 2e-6 * abs(value[0])) for key, value in hf.items())
-    if hf.keys() != scores["xling"].keys() or not agree or greedy or accuracy["hf"] != accuracy["xling"]:
-        print(f"MISMATCH ({name}): xling does not reproduce hf's scores", file=sys.stderr)
-        return False
-    return True
+    agreed = True
+    for model in variants:
+        _, _, greedy = largest_difference(hf, scores[model])
+        agree = all(abs(value[0] - scores[model][key][0]) <= max(1e-4, 2e-6 * abs(value[0])) for key, value in hf.items())
+        if hf.keys() != scores[model].keys() or not agree or greedy or accuracy["hf"] != accuracy[model]:
+            print(f"MISMATCH ({name}): {model} does not reproduce hf's scores", file=sys.stderr)
+            agreed = False
+    return agreed
 
 
 def main(argv=None) -> int:
@@ -367,14 +394,15 @@ def main(argv=None) -> int:
     import transformers
 
     transformers.logging.set_verbosity_error()
-    all_figures = [run_preset(args, name, languages) for name in names]
+    batch_sizes = [int(size) for size in args.batch_size.split(",") if size.strip()]
+    all_figures = [run_preset(args, name, languages, size) for name in names for size in batch_sizes]
     agreed = [report(args, figures) for figures in all_figures]
     if len(all_figures) > 1:
-        print("\nsummary: xling / hf (median of rounds)")
+        print("\nsummary: xling / hf (medians of rounds)")
         for figures in all_figures:
-            print(f"  {figures['name']:10s} CPU time {figures['cpu_speedup']:.2f}x, wall clock "
-                  f"{figures['wall_speedup']:.2f}x, forwards {figures['counts']['hf'][2]} vs "
-                  f"{figures['counts']['xling'][2]}")
+            for model, (cpu, wall) in figures["speedups"].items():
+                print(f"  {figures['name']:10s} batch size {figures['batch_size']:3d} {model:14s} CPU time {cpu:.2f}x, "
+                      f"wall clock {wall:.2f}x, forwards {figures['counts']['hf'][2]} vs {figures['counts'][model][2]}")
     return 0 if all(agreed) else 1
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU check of the package in one call (a lent GPU machine has no network): the AFP step-time
 # benchmark at XGLM-564M's shape, FSDP2/DDP on GPUs against one process, and the xling-vs-hf evaluation
-# throughput at XGLM-564M's shape in bf16. Each stage has its own time limit and log; a failing stage does
+# throughput at XGLM-564M's shape in bf16 (batch 32 and 64, with hf's own bf16 envelope: hf at other batch
+# sizes and in float32, and how many of xling's differences lie outside it). Each stage has its own time limit and log; a failing stage does
 # not stop the others. Logs go to $OUT (default: gpu-checks/).
 #
 #   bash benchmarks/gpu_checks.sh            # with the Python packages of pyproject.toml installed
@@ -42,8 +43,10 @@ for name in $STAGES; do
   case $name in
     sharding) stage sharding 120 "$PYTHON" benchmarks/gpu_sharding_check.py ;;
     afp_step_time) stage afp_step_time 170 "$PYTHON" benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989 ;;
-    eval_throughput) stage eval_throughput 170 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 \
-      --batch-size "${EVAL_BATCH_SIZE:-32}" ;;
+    # 2,000 requests at batch 32 and 64, and hf against itself (batch 8 and 64, float32): the bf16 envelope
+    eval_throughput) stage eval_throughput 330 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 \
+      --batch-size "${EVAL_BATCH_SIZE:-32,64}" --envelope-batch-sizes "${EVAL_ENVELOPE_BATCH_SIZES:-8,64}" \
+      --envelope-float32 ;;
     *) echo "unknown stage $name (sharding, afp_step_time, eval_throughput)"; exit 2 ;;
   esac
 done

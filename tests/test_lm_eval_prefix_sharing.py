@@ -211,7 +211,7 @@ def test_other_architectures_score_equal_hf(arch, tmp_path, caplog):
     ByT5Tokenizer().save_pretrained(tmp_path / "tokenizer")
     common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu",
                   batch_size=4)
-    xling, hf = XlingLM(**common), HFLM(**common)
+    xling, hf = XlingLM(pack_rows=True, **common), HFLM(**common)  # packed rows (on a CPU, not the default)
     hf_forwards = count_forwards(hf)
     with caplog.at_level(logging.WARNING, logger="xling_align.lm_eval_model"):
         ours = _evaluate(xling, ["xling_xnli_de_endemo", "xling_xwinograd_fr_endemo"], 5)

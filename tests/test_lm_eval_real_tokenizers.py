@@ -11,8 +11,8 @@ No pretrained hub checkpoint can be had offline here (tests download nothing), s
   SentencePiece unigram with `</s>` first (`<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, run with
   `prefix_token_id=2`). Each sits next to a tiny random model of its architecture with large weights.
 
-Parity: every request's log-likelihood within 1e-4 per 100 nats (at least 1e-4), the same `is_greedy`, the
-same accuracy per task.
+Parity, for both row layouts of xling (`pack_rows=True` and `False`): every request's log-likelihood within
+1e-4 per 100 nats (at least 1e-4), the same `is_greedy`, the same accuracy per task.
 """
 
 from __future__ import annotations
@@ -158,15 +158,19 @@ def test_real_tokenizer_files_give_hf_scores_zero_and_five_shot(style, texts, tm
     assert loaded.decode(ids, skip_special_tokens=True) == sample
     assert len(loaded) <= 384  # the model's vocabulary
 
-    common = dict(pretrained=str(tmp_path), device="cpu", batch_size=4, **model_args)
-    hf, xling = HFLM(**common), XlingLM(**common)
+    # a 512-token window (faster): a longer prompt is cut from the left, by both models alike
+    common = dict(pretrained=str(tmp_path), device="cpu", batch_size=4, max_length=512, **model_args)
+    hf = HFLM(**common)
+    both_layouts = [XlingLM(pack_rows=True, **common), XlingLM(pack_rows=False, **common)]
     for shots in (0, 5):
         theirs = evaluate(hf, TASKS, shots, chat)
-        ours = evaluate(xling, TASKS, shots, chat)
-        assert_same(ours, theirs)
+        for xling in both_layouts:
+            assert_same(evaluate(xling, TASKS, shots, chat), theirs)
         if chat:  # the prompt really went through the chat template
             assert "<|im_start|>" in next(iter(theirs[2].values()))[0]["arguments"][0][0]
-    assert xling.prefix_scoring_stats.forwards > 0 and xling._prefix_sharing_off is None
+    for xling in both_layouts:
+        assert xling.prefix_scoring_stats.forwards > 0 and xling._prefix_sharing_off is None
+    assert both_layouts[0]._prefix_scorer.pack_subtrees and not both_layouts[1]._prefix_scorer.pack_subtrees
 
 
 def test_the_shipped_pretrained_clone_model_gives_hf_scores_zero_and_five_shot():
@@ -179,10 +183,12 @@ def test_the_shipped_pretrained_clone_model_gives_hf_scores_zero_and_five_shot()
     # its own tasks: facts asked in L2 with 5 L1 demonstrations, in-context episodes, L1 facts 0-shot
     manager = TaskManager(include_defaults=False)
     common = dict(pretrained=str(PRETRAINED_DIRS["base"]), device="cpu", dtype="float32", batch_size=8)
-    hf, xling = HFLM(**common), XlingLM(**common)
+    hf = HFLM(**common)
+    both_layouts = [XlingLM(pack_rows=True, **common), XlingLM(pack_rows=False, **common)]
     for tasks, shots in [(["xling_clone_l1_heldout", "xling_clone_icl_l2_l1demo"], 0),
                          (["xling_clone_l2_heldout_l1demo"], 5)]:
         theirs = evaluate(hf, tasks, shots, limit=12, task_manager=manager)
-        ours = evaluate(xling, tasks, shots, limit=12, task_manager=manager)
-        assert_same(ours, theirs)
-    assert xling.prefix_scoring_stats.forwards > 0 and xling._prefix_sharing_off is None
+        for xling in both_layouts:
+            assert_same(evaluate(xling, tasks, shots, limit=12, task_manager=manager), theirs)
+    for xling in both_layouts:
+        assert xling.prefix_scoring_stats.forwards > 0 and xling._prefix_sharing_off is None

@@ -15,9 +15,10 @@ Log-likelihood requests are scored on a token prefix tree (`xling_align.prefix_t
 an item, the common start of its choices) run through the model once, and their key/value cache serves
 every request below them. The tokens are `hf`'s own (`_encode_pair`, the same left truncation to the
 model's window), so the scores are those of `--model hf` up to float rounding (1e-4 in float32).
-An item whose context and choices are few enough tokens runs as one forward row (a tree-shaped attention
-mask, positions per token), so a forward holds many items and xling runs fewer forwards than `hf`; a
-forward holds at most `batch_size` times the longest request's length in positions, `hf`'s largest.
+A forward holds at most `batch_size` times the longest request's length in positions, `hf`'s largest.
+With `pack_rows` (default on an accelerator, off on a CPU, where it was measured slower), an item whose
+context and choices are few enough tokens runs as one forward row (a tree-shaped attention mask,
+positions per token), so a forward holds many items and xling runs fewer forwards than `hf`.
 Requests that share nothing, `loglikelihood_rolling` and generation take `hf`'s own path; so does
 everything when `prefix_sharing=False`, or when a one-time check finds that the model's cache cannot be
 continued exactly (then a warning says so). A second one-time check does the same for packed rows: a
@@ -29,7 +30,7 @@ Every other argument is `hf`'s.
 Example (a shell; DIR is an AFPTrainer output folder):
     lm_eval --model xling --model_args pretrained=DIR,merge_lora=True --tasks xling_pawsx
     lm_eval --model xling --model_args pretrained=DIR,prefix_sharing=False --tasks xling_pawsx  # as hf
-    lm_eval --model xling --model_args pretrained=DIR,pack_rows=False --tasks xling_pawsx  # a segment per row
+    lm_eval --model xling --model_args pretrained=DIR,pack_rows=True --tasks xling_pawsx  # packed rows on a CPU too
 """
 
 from __future__ import annotations
@@ -81,17 +82,18 @@ class XlingLM(HFLM):
         base_model: the base of an adapter folder, instead of its `base_model_name_or_path`.
         merge_lora: merge the adapter into the base weights after loading.
         prefix_sharing: score log-likelihoods on a token prefix tree (default); False scores as `hf`.
-        pack_rows: run an item's context and choices in one forward row (default, after a one-time check);
-            False runs one prefix-tree segment per row.
+        pack_rows: run an item's context and choices in one forward row (after a one-time check): fewer,
+            larger forwards. "auto" (default): on an accelerator, where each forward has a fixed cost;
+            off on a CPU, where one segment per row was measured faster (README, "Faster scoring").
         **kwargs: `HFLM`'s arguments.
     """
 
     def __init__(self, pretrained, base_model: str | None = None, merge_lora: bool | str = False,
-                 prefix_sharing: bool | str = True, pack_rows: bool | str = True, **kwargs):
+                 prefix_sharing: bool | str = True, pack_rows: bool | str = "auto", **kwargs):
         try:
             merge_lora = model_argument_flag(merge_lora, "merge_lora")
             prefix_sharing = model_argument_flag(prefix_sharing, "prefix_sharing")
-            pack_rows = model_argument_flag(pack_rows, "pack_rows")
+            pack_rows = None if str(pack_rows).strip().lower() == "auto" else model_argument_flag(pack_rows, "pack_rows")
         except ValueError as error:
             _stop_on_the_command_line(error)
             raise
@@ -126,7 +128,7 @@ class XlingLM(HFLM):
             self._model = self._model.merge_and_unload()
         self.adapter_path = adapter
         self.prefix_sharing = prefix_sharing
-        self.pack_rows = pack_rows
+        self.pack_rows = pack_rows if pack_rows is not None else torch.device(self.device).type != "cpu"
         self._prefix_scorer: PrefixTreeScorer | None = None
         self._prefix_sharing_off: str | None = None  # why the one-time check turned sharing off
 

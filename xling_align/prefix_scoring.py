@@ -1,27 +1,34 @@
 """Run a prefix-tree plan (`xling_align.prefix_tree`) on a causal LM: each shared prefix runs once.
 
-`PrefixTreeScorer.score` runs the segments of a `PrefixPlan` in batches of up to `batch_size` rows,
-parents before children, depth first (so the caches of finished subtrees are freed early):
+`PrefixTreeScorer.score` turns the segments of a `PrefixPlan` into forward rows once per request list,
+then runs them parents before children, depth first (so the caches of finished subtrees are freed early):
 
-- a row is a segment's tokens on top of its parent's key/value cache; rows of one batch may have
-  parents of different lengths: the parents' caches are left-padded to the longest, the padding is
-  masked out (`attention_mask`), and each row's `position_ids` continue from its own parent's length
-  (models without `position_ids`, e.g. BLOOM, take positions from the mask);
-- a batch of rows with parents of equal length (e.g. the choices of one item) needs neither: the cache
-  is the parent's repeated along the batch dimension, and positions follow from the cache length;
+- a *packed* row holds a whole subtree of at most 1.5x the longest request's tokens (typically an item's
+  context and all its choices) one segment after the other, with a tree-shaped 4D attention mask (a token
+  sees its row's past, the segments above its own, and its own segment up to itself) and each token's
+  position in its request. So a forward holds many items and xling runs fewer forwards than `--model hf`;
+- a larger subtree's top segment (e.g. demonstrations every document shares) runs alone and keeps its
+  key/value cache; the rows below it run on top of that cache;
+- rows of one forward may have parents of different lengths: the parents' caches are left-padded to the
+  longest, the padding is masked out, and positions continue from each row's own parent (models without
+  `position_ids`, e.g. BLOOM, take positions from a 2D mask and get one segment per row, no packing);
+- a forward holds at most `batch_size` times the longest request in positions (rows x (past + width))
+  and that times the longest request in attention scores: never more than hf's largest forward;
 - every forward gets a fresh cache: one buffer per layer, `[rows, heads, past + width, head_dim]`, into
   which the parents' keys/values are copied once and the forward writes its own (transformers 5.x
   writes into the cache it is given). A stored prefix is never handed to the model itself, so it stays
   the same for all of its children, whichever batches they run in;
-- only the positions that are scored go through the LM head (`logits_to_keep`), and a shared segment
-  keeps its cache only while segments below it are still to run.
+- only the last positions up to the first scored one go through the LM head (`logits_to_keep`); the
+  scored log-probabilities and arg-max hits stay on the device, in one tensor per forward, and are moved
+  once at the end, where each request's are summed as one row of a tensor (HFLM's rounding).
 
 Log-probabilities are `log_softmax(logits)` in `softmax_dtype`, under the same autocast as `HFLM`, and
 `is_greedy` compares the arg-max of each scored position with its token, as `HFLM` does.
 
 `check_against_full_forward` runs a small plan that uses every path above (a shared segment, a cache
-continued by another shared segment, a batch of rows with parents of different lengths) and compares
-it with plain full forwards; the `xling` lm-eval model calls it once before trusting a model.
+continued by another shared segment, a batch of rows with parents of different lengths; with
+`packed=True`, packed rows on a cache and without one) and compares it with plain full forwards; the
+`xling` lm-eval model calls it once per path before trusting a model with it.
 
 Example:
     >>> import torch
