@@ -43,10 +43,11 @@ for name in $STAGES; do
   case $name in
     sharding) stage sharding 120 "$PYTHON" benchmarks/gpu_sharding_check.py ;;
     afp_step_time) stage afp_step_time 170 "$PYTHON" benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989 ;;
-    # 2,000 requests at batch 32 and 64, and hf against itself (batch 8 and 64, float32): the bf16 envelope
-    eval_throughput) stage eval_throughput 330 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 \
-      --batch-size "${EVAL_BATCH_SIZE:-32,64}" --envelope-batch-sizes "${EVAL_ENVELOPE_BATCH_SIZES:-8,64}" \
-      --envelope-float32 ;;
+    # 2,000 requests at batch 32 and 64, xling with packed rows (its default on a GPU) and one segment per row,
+    # and hf against itself (batch 8 and 64, float32): the bf16 envelope
+    eval_throughput) stage eval_throughput 360 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 \
+      --batch-size "${EVAL_BATCH_SIZE:-32,64}" --rounds 2 --compare-packing \
+      --envelope-batch-sizes "${EVAL_ENVELOPE_BATCH_SIZES:-8,64}" --envelope-float32 ;;
     *) echo "unknown stage $name (sharding, afp_step_time, eval_throughput)"; exit 2 ;;
   esac
 done
