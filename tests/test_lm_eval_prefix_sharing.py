@@ -157,6 +157,9 @@ def test_batch_size_one_gives_hf_scores(folders):
     xling = XlingLM(batch_size=1, **common)
     assert_same_scores(_evaluate(xling, SOME_FIVE_SHOT, 5, limit=3), theirs)
     assert xling.prefix_scoring_stats.forwards > 0
+    assert not xling._prefix_scorer.pack_subtrees  # pack_rows=auto: one segment per row on a CPU
+    with pytest.raises(ValueError, match="pack_rows=sometimes: expected True, False or auto"):
+        XlingLM(pack_rows="sometimes", **common)
 
 
 def test_requests_longer_than_the_window_are_truncated_as_hf_does(folders, caplog):

@@ -93,7 +93,13 @@ class XlingLM(HFLM):
         try:
             merge_lora = model_argument_flag(merge_lora, "merge_lora")
             prefix_sharing = model_argument_flag(prefix_sharing, "prefix_sharing")
-            pack_rows = None if str(pack_rows).strip().lower() == "auto" else model_argument_flag(pack_rows, "pack_rows")
+            if str(pack_rows).strip().lower() == "auto":
+                pack_rows = None  # decided by the device once the model is loaded
+            else:
+                try:
+                    pack_rows = model_argument_flag(pack_rows, "pack_rows")
+                except ValueError:
+                    raise ValueError(f"pack_rows={pack_rows}: expected True, False or auto.") from None
         except ValueError as error:
             _stop_on_the_command_line(error)
             raise
