@@ -216,7 +216,8 @@ def preset_names(text: str) -> list[str]:
     names = []
     for name in (part.strip() for part in text.split(",") if part.strip()):
         if name not in PRESETS and name not in PRESET_GROUPS:
-            raise SystemExit(f"--preset {name}: unknown; choose from {', '.join([*PRESETS, *PRESET_GROUPS])}")
+            print(f"--preset {name}: unknown; choose from {', '.join([*PRESETS, *PRESET_GROUPS])}", file=sys.stderr)
+            raise SystemExit(2)
         names.extend(PRESET_GROUPS.get(name, [name]))
     return names
 
@@ -225,7 +226,8 @@ def xling_arguments(text: str) -> dict:
     """`--xling-args pack_rows=False,...` as keyword arguments (strings, as lm-eval's --model_args gives them)."""
     pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
     if any(len(pair) != 2 for pair in pairs):
-        raise SystemExit(f"--xling-args {text!r}: expected key=value pairs separated by commas")
+        print(f"--xling-args {text!r}: expected key=value pairs separated by commas", file=sys.stderr)
+        raise SystemExit(2)
     return {key.strip(): value.strip() for key, value in pairs}
 
 
