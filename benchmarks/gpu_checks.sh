@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every GPU check of the package in one call (a lent GPU machine has no network): the AFP step-time
-# benchmark at XGLM-564M's shape (with its overhead breakdown, batch x length sweep and memory knobs), FSDP2/DDP on GPUs against one process, and the xling-vs-hf evaluation
-# throughput at XGLM-564M's shape in bf16. Each stage has its own time limit and log; a failing stage does
+# benchmark at XGLM-564M's shape (with its overhead breakdown, batch x length sweep and memory knobs), FSDP2/DDP
+# on GPUs against one process, and the xling-vs-hf evaluation throughput at XGLM-564M's shape in bf16 (batch 32
+# and 64, with hf's own bf16 envelope: hf at other batch sizes and in float32, and how many of xling's
+# differences lie outside it). Each stage has its own time limit and log; a failing stage does
 # not stop the others. Logs go to $OUT (default: gpu-checks/).
 #
 #   bash benchmarks/gpu_checks.sh            # with the Python packages of pyproject.toml installed
@@ -37,10 +39,11 @@ stage() {  # stage NAME SECONDS COMMAND...
   tail -n 40 "$OUT/$name.txt"
 }
 
-# issue 20's figures in two calls (each under the 10-minute limit of one command):
-#   STAGES="afp_step_time afp_sweep" bash benchmarks/gpu_checks.sh
-#   STAGES="afp_memory afp_padding_free" bash benchmarks/gpu_checks.sh
-STAGES=${STAGES:-sharding afp_step_time eval_throughput}  # e.g. STAGES="afp_step_time" for one stage
+# Every stage in one call takes up to ~25 minutes; under a 10-minute limit per command, three calls:
+#   STAGES="sharding eval_throughput" bash benchmarks/gpu_checks.sh        # issue 11's checks, issue 19's figures
+#   STAGES="afp_step_time afp_sweep" bash benchmarks/gpu_checks.sh         # issue 20: step time, breakdown, sweep
+#   STAGES="afp_memory afp_padding_free" bash benchmarks/gpu_checks.sh     # issue 20: memory knobs, padding-free
+STAGES=${STAGES:-sharding eval_throughput afp_step_time afp_sweep afp_memory afp_padding_free}  # e.g. STAGES="afp_step_time" for one stage
 BENCH="benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989"
 for name in $STAGES; do
   case $name in
@@ -59,8 +62,11 @@ for name in $STAGES; do
       fi ;;
     # AFP steps padded vs padding-free on Bactrian-X-shaped batches (Llama-shaped at XGLM-564M's size, sdpa)
     afp_padding_free) stage afp_padding_free 150 "$PYTHON" $BENCH --steps 8 --warmup 2 --skip-main --padding-free-check ;;
-    eval_throughput) stage eval_throughput 170 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 \
-      --batch-size "${EVAL_BATCH_SIZE:-32}" ;;
+    # 2,000 requests at batch 32 and 64, xling with packed rows (its default on a GPU) and one segment per row,
+    # and hf against itself (batch 8 and 64, float32): the bf16 envelope
+    eval_throughput) stage eval_throughput 360 "$PYTHON" benchmarks/eval_throughput.py --preset xglm-564m --docs 200 \
+      --batch-size "${EVAL_BATCH_SIZE:-32,64}" --rounds 2 --compare-packing \
+      --envelope-batch-sizes "${EVAL_ENVELOPE_BATCH_SIZES:-8,64}" --envelope-float32 ;;
     *) echo "unknown stage $name (sharding, afp_step_time, afp_sweep, afp_memory, afp_padding_free, eval_throughput)"; exit 2 ;;
   esac
 done

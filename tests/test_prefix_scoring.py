@@ -87,12 +87,13 @@ def model(request):
     return sensitive_model(request.param)
 
 
+@pytest.mark.parametrize("pack", [True, False], ids=["packed-rows", "segment-rows"])
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
-def test_scores_equal_full_forwards(model, batch_size):
+def test_scores_equal_full_forwards(model, batch_size, pack):
     requests = make_requests(model)
     plan = plan_prefix_tree(requests, min_shared_tokens=2)
     assert plan.unshared == [len(requests) - 2]
-    scorer = PrefixTreeScorer(model, batch_size=batch_size)
+    scorer = PrefixTreeScorer(model, batch_size=batch_size, pack_subtrees=pack)
     scores = scorer.score(requests, plan)
     expected = [full_forward(model, request) for request in requests]
     assert any(greedy for _, greedy in expected)  # is_greedy is really tested both ways
@@ -103,6 +104,37 @@ def test_scores_equal_full_forwards(model, batch_size):
         assert score[0] == pytest.approx(reference[0], abs=1e-4), index
         assert score[1] == reference[1], index
     assert scorer.stats.tokens < sum(request.input_length for request in requests) * 0.6
+
+
+def test_packed_rows_run_fewer_forwards_than_one_request_per_row(model):
+    # hf runs ceil(requests / batch_size) forwards; packing an item's context and choices into one row runs fewer
+    requests = make_requests(model)
+    plan = plan_prefix_tree(requests, min_shared_tokens=2)
+    packed, unpacked = PrefixTreeScorer(model, batch_size=4), PrefixTreeScorer(model, batch_size=4, pack_subtrees=False)
+    assert packed.score(requests, plan) is not None and unpacked.score(requests, plan) is not None
+    if packed.pack_subtrees:  # BLOOM takes no position_ids: one segment per row
+        hf_forwards = -(-(len(requests) - len(plan.unshared)) // 4)
+        assert packed.stats.forwards < hf_forwards <= unpacked.stats.forwards
+    assert packed.stats.tokens == unpacked.stats.tokens == plan.tokens_computed()
+
+
+def test_the_packed_check_catches_a_mask_that_lets_siblings_see_each_other():
+    for arch in ("llama", "xglm", "gpt2", "qwen2"):
+        scorer = PrefixTreeScorer(sensitive_model(arch), batch_size=4)
+        assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=True) < 1e-4
+        tree_mask = scorer._tree_mask
+
+        def causal_only(members, past, width):  # what a row would be without the tree: plain causal
+            mask = tree_mask(members, past, width)
+            causal = torch.ones(width, width, dtype=torch.bool).tril()
+            if mask.dtype == torch.bool:
+                mask[..., past:] = causal
+            else:
+                mask[..., past:] = torch.zeros(width, width).masked_fill_(~causal, torch.finfo(mask.dtype).min)
+            return mask
+
+        scorer._tree_mask = causal_only
+        assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=True) > 1e-2, arch
 
 
 def test_rows_with_parents_of_different_lengths_share_a_batch(model):
@@ -119,7 +151,7 @@ def test_rows_with_parents_of_different_lengths_share_a_batch(model):
     handle = model.register_forward_pre_hook(record, with_kwargs=True)
     try:
         requests = make_requests(model)
-        PrefixTreeScorer(model, batch_size=16).score(requests, plan_prefix_tree(requests, 2))
+        PrefixTreeScorer(model, batch_size=16, pack_subtrees=False).score(requests, plan_prefix_tree(requests, 2))
     finally:
         handle.remove()
     assert any(seen)

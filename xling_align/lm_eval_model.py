@@ -15,15 +15,22 @@ Log-likelihood requests are scored on a token prefix tree (`xling_align.prefix_t
 an item, the common start of its choices) run through the model once, and their key/value cache serves
 every request below them. The tokens are `hf`'s own (`_encode_pair`, the same left truncation to the
 model's window), so the scores are those of `--model hf` up to float rounding (1e-4 in float32).
+A forward holds at most `batch_size` times the longest request's length in positions, `hf`'s largest.
+With `pack_rows` (default on an accelerator, off on a CPU, where it was measured slower), an item whose
+context and choices are few enough tokens runs as one forward row (a tree-shaped attention mask,
+positions per token), so a forward holds many items and xling runs fewer forwards than `hf`.
 Requests that share nothing, `loglikelihood_rolling` and generation take `hf`'s own path; so does
 everything when `prefix_sharing=False`, or when a one-time check finds that the model's cache cannot be
-continued exactly (then a warning says so).
+continued exactly (then a warning says so). A second one-time check does the same for packed rows: a
+model that takes no `position_ids` or gives other scores with a tree mask (e.g. an attention kernel that
+ignores 4D masks) scores one segment per row, with a warning.
 
 Every other argument is `hf`'s.
 
 Example (a shell; DIR is an AFPTrainer output folder):
     lm_eval --model xling --model_args pretrained=DIR,merge_lora=True --tasks xling_pawsx
     lm_eval --model xling --model_args pretrained=DIR,prefix_sharing=False --tasks xling_pawsx  # as hf
+    lm_eval --model xling --model_args pretrained=DIR,pack_rows=True --tasks xling_pawsx  # packed rows on a CPU too
 """
 
 from __future__ import annotations
@@ -75,14 +82,24 @@ class XlingLM(HFLM):
         base_model: the base of an adapter folder, instead of its `base_model_name_or_path`.
         merge_lora: merge the adapter into the base weights after loading.
         prefix_sharing: score log-likelihoods on a token prefix tree (default); False scores as `hf`.
+        pack_rows: run an item's context and choices in one forward row (after a one-time check): fewer,
+            larger forwards. "auto" (default): on an accelerator, where each forward has a fixed cost;
+            off on a CPU, where one segment per row was measured faster (README, "Faster scoring").
         **kwargs: `HFLM`'s arguments.
     """
 
     def __init__(self, pretrained, base_model: str | None = None, merge_lora: bool | str = False,
-                 prefix_sharing: bool | str = True, **kwargs):
+                 prefix_sharing: bool | str = True, pack_rows: bool | str = "auto", **kwargs):
         try:
             merge_lora = model_argument_flag(merge_lora, "merge_lora")
             prefix_sharing = model_argument_flag(prefix_sharing, "prefix_sharing")
+            if str(pack_rows).strip().lower() == "auto":
+                pack_rows = None  # decided by the device once the model is loaded
+            else:
+                try:
+                    pack_rows = model_argument_flag(pack_rows, "pack_rows")
+                except ValueError:
+                    raise ValueError(f"pack_rows={pack_rows}: expected True, False or auto.") from None
         except ValueError as error:
             _stop_on_the_command_line(error)
             raise
@@ -117,6 +134,7 @@ class XlingLM(HFLM):
             self._model = self._model.merge_and_unload()
         self.adapter_path = adapter
         self.prefix_sharing = prefix_sharing
+        self.pack_rows = pack_rows if pack_rows is not None else torch.device(self.device).type != "cpu"
         self._prefix_scorer: PrefixTreeScorer | None = None
         self._prefix_sharing_off: str | None = None  # why the one-time check turned sharing off
 
@@ -171,7 +189,7 @@ class XlingLM(HFLM):
         if not isinstance(batch_size, int):  # "auto" / "auto:N": hf's own detection, once
             batch_size = self._detect_batch_size()
         scorer = PrefixTreeScorer(self.model, batch_size=batch_size, autocast_dtype=self.mixed_precision_dtype,
-                                  softmax_dtype=self.softmax_dtype)
+                                  softmax_dtype=self.softmax_dtype, pack_subtrees=self.pack_rows)
         compute_dtype = self.mixed_precision_dtype or next(self.model.parameters()).dtype
         tolerance = _CHECK_TOLERANCE.get(compute_dtype, _HALF_PRECISION_CHECK_TOLERANCE)
         reason = None
@@ -190,9 +208,29 @@ class XlingLM(HFLM):
             self._prefix_sharing_off = reason
             logger.warning("xling: prefix sharing is off for this model (%s); scoring as --model hf does.", reason)
             return None
+        packing_off = self._check_packing(scorer, sample, tolerance) if self.pack_rows else None
+        if packing_off is not None:
+            scorer.pack_subtrees = False
+            logger.warning("xling: packing an item's context and choices into one forward row is off for this "
+                           "model (%s); prefix sharing stays on, one segment per row.", packing_off)
         scorer.stats.reset()
         self._prefix_scorer = scorer
         return scorer
+
+    @staticmethod
+    def _check_packing(scorer: PrefixTreeScorer, sample: TokenRequest, tolerance: float) -> str | None:
+        """Why rows packed with a tree mask cannot be trusted for this model (None: they can)."""
+        if not scorer.pack_subtrees:
+            return "the model takes no position_ids"
+        try:
+            difference = scorer.check_against_full_forward(sample.tokens, packed=True)
+        except CachedScoringUnsupported as error:
+            return str(error)
+        except (RuntimeError, ValueError, TypeError) as error:  # e.g. an attention kernel refusing a 4D mask
+            return f"the model refused a 4D attention mask: {type(error).__name__}: {error}"
+        if not difference <= tolerance:
+            return f"packed rows differ from full forwards by {difference:.3g} (tolerated: {tolerance:g})"
+        return None
 
     @property
     def prefix_scoring_stats(self):

@@ -1,27 +1,34 @@
 """Run a prefix-tree plan (`xling_align.prefix_tree`) on a causal LM: each shared prefix runs once.
 
-`PrefixTreeScorer.score` runs the segments of a `PrefixPlan` in batches of up to `batch_size` rows,
-parents before children, depth first (so the caches of finished subtrees are freed early):
+`PrefixTreeScorer.score` turns the segments of a `PrefixPlan` into forward rows once per request list,
+then runs them parents before children, depth first (so the caches of finished subtrees are freed early):
 
-- a row is a segment's tokens on top of its parent's key/value cache; rows of one batch may have
-  parents of different lengths: the parents' caches are left-padded to the longest, the padding is
-  masked out (`attention_mask`), and each row's `position_ids` continue from its own parent's length
-  (models without `position_ids`, e.g. BLOOM, take positions from the mask);
-- a batch of rows with parents of equal length (e.g. the choices of one item) needs neither: the cache
-  is the parent's repeated along the batch dimension, and positions follow from the cache length;
+- a *packed* row holds a whole subtree of at most 1.5x the longest request's tokens (typically an item's
+  context and all its choices) one segment after the other, with a tree-shaped 4D attention mask (a token
+  sees its row's past, the segments above its own, and its own segment up to itself) and each token's
+  position in its request. So a forward holds many items and xling runs fewer forwards than `--model hf`;
+- a larger subtree's top segment (e.g. demonstrations every document shares) runs alone and keeps its
+  key/value cache; the rows below it run on top of that cache;
+- rows of one forward may have parents of different lengths: the parents' caches are left-padded to the
+  longest, the padding is masked out, and positions continue from each row's own parent (models without
+  `position_ids`, e.g. BLOOM, take positions from a 2D mask and get one segment per row, no packing);
+- a forward holds at most `batch_size` times the longest request in positions (rows x (past + width))
+  and that times the longest request in attention scores: never more than hf's largest forward;
 - every forward gets a fresh cache: one buffer per layer, `[rows, heads, past + width, head_dim]`, into
   which the parents' keys/values are copied once and the forward writes its own (transformers 5.x
   writes into the cache it is given). A stored prefix is never handed to the model itself, so it stays
   the same for all of its children, whichever batches they run in;
-- only the positions that are scored go through the LM head (`logits_to_keep`), and a shared segment
-  keeps its cache only while segments below it are still to run.
+- only the last positions up to the first scored one go through the LM head (`logits_to_keep`); the
+  scored log-probabilities and arg-max hits stay on the device, in one tensor per forward, and are moved
+  once at the end, where each request's are summed as one row of a tensor (HFLM's rounding).
 
 Log-probabilities are `log_softmax(logits)` in `softmax_dtype`, under the same autocast as `HFLM`, and
 `is_greedy` compares the arg-max of each scored position with its token, as `HFLM` does.
 
 `check_against_full_forward` runs a small plan that uses every path above (a shared segment, a cache
-continued by another shared segment, a batch of rows with parents of different lengths) and compares
-it with plain full forwards; the `xling` lm-eval model calls it once before trusting a model.
+continued by another shared segment, a batch of rows with parents of different lengths; with
+`packed=True`, packed rows on a cache and without one) and compares it with plain full forwards; the
+`xling` lm-eval model calls it once per path before trusting a model with it.
 
 Example:
     >>> import torch
@@ -46,6 +53,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers.cache_utils import Cache, DynamicLayer
@@ -79,6 +87,114 @@ class _PrefilledLayer(DynamicLayer):
 
 
 @dataclass
+class _Row:
+    """One forward row: a segment, or a whole subtree of segments packed one after the other.
+
+    `segments` are in depth-first order (a parent before its children); the first one's parent, if any,
+    is the row's past (its key/value cache). Inside the row a token attends to the past, to the segments
+    of the row above its own (its ancestors) and to its own segment up to itself: a tree-shaped mask.
+    The arrays are built once per `score` call; a forward only stacks them.
+    """
+
+    segments: list[int]
+    parent: int | None
+    past: int  # the first segment's start: the length of the parent's cache
+    keeps_cache: bool  # a single shared segment whose children run in later rows
+    finishes: int  # requests whose last scored position is in this row
+    tokens: np.ndarray  # input ids, [width]
+    positions: np.ndarray  # position of every token in its request, [width]
+    segment_of: np.ndarray  # which of `segments` each column belongs to, [width]
+    ancestors: np.ndarray  # [k, k] bool: segments[j] is segments[i] or above it
+    columns: np.ndarray  # scored columns, with their target token, request and rank in the request
+    targets: np.ndarray
+    owners: np.ndarray
+    ranks: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return len(self.tokens)
+
+
+def _subtree_tokens(plan: PrefixPlan) -> list[int]:
+    """Tokens of each segment and everything below it (children always come after their parent)."""
+    sizes = [len(segment.tokens) for segment in plan.segments]
+    for index in range(len(plan.segments) - 1, -1, -1):
+        parent = plan.segments[index].parent
+        if parent is not None:
+            sizes[parent] += sizes[index]
+    return sizes
+
+
+def _make_row(requests, plan: PrefixPlan, members: list[int], keeps_cache: bool) -> _Row:
+    segments = [plan.segments[index] for index in members]
+    local = {index: k for k, index in enumerate(members)}
+    ancestors = np.eye(len(members), dtype=bool)
+    for k, segment in enumerate(segments):
+        if segment.parent in local:
+            ancestors[k] |= ancestors[local[segment.parent]]
+    columns, targets, owners, ranks = [], [], [], []
+    column, finishes = 0, 0
+    for segment in segments:
+        for request_index in segment.scored_requests:
+            request = requests[request_index]
+            first = max(segment.start, request.first_scored)
+            columns.append(np.arange(column + first - segment.start, column + len(segment.tokens)))
+            targets.append(np.asarray(request.tokens[first + 1 : segment.end + 1]))
+            owners.append(np.full(segment.end - first, request_index))
+            ranks.append(np.arange(first - request.first_scored, segment.end - request.first_scored))
+            finishes += request.input_length <= segment.end
+        column += len(segment.tokens)
+
+    def joined(parts):
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+    return _Row(segments=members, parent=segments[0].parent, past=segments[0].start, keeps_cache=keeps_cache,
+                finishes=finishes, tokens=joined([np.asarray(s.tokens) for s in segments]),
+                positions=joined([np.arange(s.start, s.end) for s in segments]),
+                segment_of=joined([np.full(len(s.tokens), k) for k, s in enumerate(segments)]),
+                ancestors=ancestors, columns=joined(columns), targets=joined(targets), owners=joined(owners),
+                ranks=joined(ranks))
+
+
+def _plan_rows(requests, plan: PrefixPlan, row_width_limit: int | None):
+    """The rows of a plan; per row that keeps its cache, the rows that continue it (-1: the roots'); per row
+    on top of a cache, the row that keeps it.
+
+    A segment whose subtree holds at most `row_width_limit` tokens runs with its subtree in one row (None:
+    no packing, one segment per row); a larger one runs alone, keeps its cache, and its children are
+    planned the same way on top of it.
+    """
+    sizes = _subtree_tokens(plan)
+    rows: list[_Row] = []
+    below: dict[int, list[int]] = {}
+    parent_row: dict[int, int] = {}
+
+    def subtree(index: int) -> list[int]:
+        order, stack = [], [index]
+        while stack:
+            current = stack.pop()
+            order.append(current)
+            stack.extend(reversed(plan.segments[current].children))
+        return order
+
+    def add(index: int) -> int:  # recursion depth: the tree's depth in segments (a few per request)
+        segment = plan.segments[index]
+        packed = row_width_limit is not None and segment.children and sizes[index] <= row_width_limit
+        members = subtree(index) if packed else [index]
+        keeps = segment.shared and bool(segment.children) and not packed
+        rows.append(_make_row(requests, plan, members, keeps))
+        row = len(rows) - 1
+        if keeps:
+            below[row] = [add(child) for child in segment.children]
+            for child in below[row]:
+                parent_row[child] = row
+        return row
+
+    below[-1] = [add(index) for index in plan.roots]
+    return rows, below, parent_row
+
+
+@dataclass
 class ScoringStats:
     """What the model was asked to compute (summed over calls to `score`)."""
 
@@ -96,13 +212,17 @@ class PrefixTreeScorer:
     Args:
         model: a transformers causal LM (or a PEFT model around one) whose forward accepts a
             `DynamicCache` (`cache=` or `past_key_values=`).
-        batch_size: rows per forward.
+        batch_size: `--model hf`'s batch size: a forward holds at most `batch_size` times the longest
+            request's length in positions (rows x (past + width)), hf's largest forward.
         autocast_dtype: the dtype of `torch.autocast` around each forward (None: no autocast).
         softmax_dtype: the dtype of `log_softmax` (None: the logits' dtype).
+        pack_subtrees: run a small subtree (an item's context and all its choices) in one row with a
+            tree-shaped attention mask (needs a model that takes `position_ids` and a 4D mask; the `xling`
+            model checks it once and turns it off otherwise).
     """
 
     def __init__(self, model, batch_size: int, autocast_dtype: torch.dtype | None = None,
-                 softmax_dtype: torch.dtype | None = None):
+                 softmax_dtype: torch.dtype | None = None, pack_subtrees: bool = True):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model
@@ -115,6 +235,9 @@ class PrefixTreeScorer:
         self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
         self._takes_position_ids = "position_ids" in parameters
         self._takes_logits_to_keep = "logits_to_keep" in parameters
+        self._attention = getattr(getattr(inner, "config", None), "_attn_implementation", None)
+        self.pack_subtrees = pack_subtrees and self._takes_position_ids
+        self.row_width_limit: int | None = None  # None: twice the longest request
 
     @property
     def device(self) -> torch.device:
@@ -127,88 +250,118 @@ class PrefixTreeScorer:
 
         `progress(n)` is called with the number of requests finished by each forward.
         """
-        # per request, its scored log-probabilities in position order (ancestors run before descendants),
-        # summed at the end in one tensor as HFLM sums them: the same rounding as --model hf
-        pieces: list[list[torch.Tensor]] = [[] for _ in requests]
-        misses = torch.zeros(len(requests), dtype=torch.long)
-        caches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-        waiting_children = {index: len(segment.children) for index, segment in enumerate(plan.segments)}
-        ready = deque(plan.roots)
+        longest = max((len(s.tokens) + s.start for s in plan.segments), default=1)
+        width_limit = (self.row_width_limit or (3 * longest) // 2) if self.pack_subtrees else None
+        rows, below, parent_row = _plan_rows(requests, plan, width_limit)
+        budget = self.batch_size * longest  # positions (and attention scores, times longest) of hf's largest forward
+        values, hits = [], []  # per forward, on the device: scored log-probabilities and arg-max hits
+        caches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}  # per row that keeps its cache
+        waiting = {row: len(children) for row, children in below.items()}
+        ready = deque(below[-1])
+        order_owners, order_ranks = [], []
         while ready:
-            batch = self._next_batch(ready, plan)
-            finished = self._run_batch(requests, plan, batch, caches, pieces, misses)
-            children = [child for index in batch for child in plan.segments[index].children]
+            batch = self._next_batch(ready, rows, budget, longest)
+            batch_values, batch_hits = self._run_batch(rows, batch, caches, parent_row)
+            values.append(batch_values)
+            hits.append(batch_hits)
+            order_owners += [rows[index].owners for index in batch]
+            order_ranks += [rows[index].ranks for index in batch]
+            children = [child for index in batch for child in below.get(index, ())]
             ready.extendleft(reversed(children))  # depth first: finish a subtree, free its caches
             for index in batch:
-                parent = plan.segments[index].parent
-                if parent is not None:
-                    waiting_children[parent] -= 1
-                    if waiting_children[parent] == 0:
-                        del caches[parent]
+                above = parent_row.get(index)
+                if above is not None:
+                    waiting[above] -= 1
+                    if waiting[above] == 0:
+                        del caches[above]
             if progress is not None:
-                progress(finished)
+                progress(sum(rows[index].finishes for index in batch))
+        return self._sums(len(requests), plan, values, hits, order_owners, order_ranks)
+
+    @staticmethod
+    def _sums(count, plan, values, hits, owners, ranks) -> list[tuple[float, bool] | None]:
+        """Each request's scored log-probabilities in position order, summed as HFLM sums them (one row of
+        a tensor per request: the same rounding as `--model hf`), and whether every position was the arg-max."""
+        if not values:
+            return [None] * count
+        owners, ranks = np.concatenate(owners), np.concatenate(ranks)
+        order = np.lexsort((ranks, owners))
+        values = torch.cat(values).cpu()[torch.from_numpy(order)]
+        misses = np.bincount(owners, weights=~torch.cat(hits).cpu().numpy(), minlength=count)
+        counts = np.bincount(owners, minlength=count)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        sums = np.zeros(count)
+        for length in np.unique(counts[counts > 0]):
+            members = np.flatnonzero(counts == length)
+            grid = torch.from_numpy(starts[members][:, None] + np.arange(length))
+            sums[members] = values[grid].sum(dim=1).double().numpy()
         unshared = set(plan.unshared)
-        return [None if index in unshared else (float(torch.cat(pieces[index])[None].sum()), bool(misses[index] == 0))
-                for index in range(len(requests))]
+        return [None if index in unshared or counts[index] == 0 else (float(sums[index]), bool(misses[index] == 0))
+                for index in range(count)]
 
-    def _next_batch(self, ready: deque, plan: PrefixPlan) -> list[int]:
-        """The next segment in depth-first order, and ready segments of a similar shape to fill its batch.
+    def _next_batch(self, ready: deque, rows: list[_Row], budget: int, longest: int) -> list[int]:
+        """The next row in depth-first order, and ready rows of a similar shape, while the forward holds at
+        most `budget` positions (rows x (past + width)) and `budget x longest` attention scores
+        (rows x width x (past + width)), hf's largest forward; always at least one row.
 
-        Similar: width and parent length each within a factor of 2 of the first segment's (or at most 32
-        tokens apart), so that little of a batch is padding; segments passed over keep their place.
+        Similar: width and past each within a factor of 2 of the first row's (or at most 32 tokens apart),
+        so that little of a forward is padding; rows passed over keep their place.
         """
         def close(a: int, b: int) -> bool:
             return abs(a - b) <= max(32, min(a, b))
 
         batch = [ready.popleft()]
-        width, past = len(plan.segments[batch[0]].tokens), plan.segments[batch[0]].start
+        width, past = rows[batch[0]].width, rows[batch[0]].past
+        widest, longest_past = width, past
         passed = []
-        while ready and len(batch) < self.batch_size and len(passed) < 4 * self.batch_size:
+        while ready and len(passed) < 64:
             index = ready.popleft()
-            segment = plan.segments[index]
-            (batch if close(len(segment.tokens), width) and close(segment.start, past) else passed).append(index)
+            row = rows[index]
+            if not (close(row.width, width) and close(row.past, past)):
+                passed.append(index)
+                continue
+            new_width, new_past = max(widest, row.width), max(longest_past, row.past)
+            positions = (len(batch) + 1) * (new_width + new_past)
+            if positions > budget or positions * new_width > budget * longest:
+                ready.appendleft(index)
+                break
+            batch.append(index)
+            widest, longest_past = new_width, new_past
         ready.extendleft(reversed(passed))
         return batch
 
-    def _run_batch(self, requests, plan, batch, caches, pieces, misses) -> int:
-        segments = [plan.segments[index] for index in batch]
-        rows, width = len(segments), max(len(segment.tokens) for segment in segments)
-        past = max(segment.start for segment in segments)
+    def _run_batch(self, rows: list[_Row], batch: list[int], caches, parent_row) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward over the rows `batch`; stores the caches rows keep; returns the scored log-probabilities
+        and whether each is the arg-max, in the order of the rows' `columns`."""
+        members = [rows[index] for index in batch]
+        count, width = len(members), max(row.width for row in members)
+        past = max(row.past for row in members)
         device = self.device
-        input_ids = torch.full((rows, width), _PAD_ID, dtype=torch.long)
-        for row, segment in enumerate(segments):
-            input_ids[row, : len(segment.tokens)] = torch.tensor(segment.tokens, dtype=torch.long)
-        kwargs = {"input_ids": input_ids.to(device), "use_cache": past > 0 or any(s.shared for s in segments)}
+        input_ids = np.full((count, width), _PAD_ID, dtype=np.int64)
+        for r, row in enumerate(members):
+            input_ids[r, : row.width] = row.tokens
+        kwargs = {"input_ids": torch.from_numpy(input_ids).to(device),
+                  "use_cache": past > 0 or any(row.keeps_cache for row in members)}
         if past > 0:
-            kwargs[self._cache_argument] = self._stack_parent_caches(segments, caches, past, width)
-        if any(segment.start != past or len(segment.tokens) != width for segment in segments):
+            kwargs[self._cache_argument] = self._stack_parent_caches(
+                [caches[parent_row[index]] if index in parent_row else None for index in batch],
+                [row.past for row in members], past, width)
+        if any(len(row.segments) > 1 for row in members):
+            kwargs["attention_mask"] = self._tree_mask(members, past, width).to(device)
+            kwargs["position_ids"] = self._positions(members, width).to(device)
+        elif any(row.past != past or row.width != width for row in members):
             # right padding alone would need no mask (causal), but transformers warns about padded ids without one
-            mask = torch.zeros((rows, past + width), dtype=torch.long)
-            for row, segment in enumerate(segments):
-                mask[row, past - segment.start : past + len(segment.tokens)] = 1
-            kwargs["attention_mask"] = mask.to(device)
-            if self._takes_position_ids and any(segment.start != past for segment in segments):
-                starts = torch.tensor([segment.start for segment in segments])
-                ends = torch.tensor([segment.end for segment in segments])
-                # padding repeats a row's last position: never read, and never past the model's window
-                positions = torch.minimum(starts[:, None] + torch.arange(width), ends[:, None] - 1)
-                kwargs["position_ids"] = positions.to(device)
+            mask = np.zeros((count, past + width), dtype=np.int64)
+            for r, row in enumerate(members):
+                mask[r, past - row.past : past + row.width] = 1
+            kwargs["attention_mask"] = torch.from_numpy(mask).to(device)
+            if self._takes_position_ids and any(row.past != past for row in members):
+                kwargs["position_ids"] = self._positions(members, width).to(device)
 
-        # which (row, position) pairs are read, for which request, with which target token
-        owners, counts, row_index, offsets, targets = [], [], [], [], []
-        finished = 0
-        for row, segment in enumerate(segments):
-            for request_index in segment.scored_requests:
-                request = requests[request_index]
-                first = max(segment.start, request.first_scored)
-                count = segment.end - first
-                owners.append(request_index)
-                counts.append(count)
-                row_index += [row] * count
-                offsets += range(first - segment.start, segment.end - segment.start)
-                targets += request.tokens[first + 1 : segment.end + 1]
-                finished += request.input_length <= segment.end
-        keep = width - min(offsets) if offsets else 1
+        row_index = np.concatenate([np.full(len(row.columns), r) for r, row in enumerate(members)])
+        columns = np.concatenate([row.columns for row in members])
+        targets = np.concatenate([row.targets for row in members])
+        keep = width - int(columns.min()) if len(columns) else 1
         if self._takes_logits_to_keep:
             kwargs["logits_to_keep"] = keep
 
@@ -217,40 +370,65 @@ class PrefixTreeScorer:
         with torch.no_grad(), autocast:
             output = self.model(**kwargs)
         self.stats.forwards += 1
-        self.stats.tokens += sum(len(segment.tokens) for segment in segments)
-        self.stats.positions += rows * width
+        self.stats.tokens += sum(row.width for row in members)
+        self.stats.positions += count * width
 
-        if any(segment.shared and segment.children for segment in segments):
+        if any(row.keeps_cache for row in members):
             cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
             layers = self._continuable_layers(cache)
-            for row, (index, segment) in enumerate(zip(batch, segments, strict=True)):
-                if segment.shared and segment.children:
+            for r, (index, row) in enumerate(zip(batch, members, strict=True)):
+                if row.keeps_cache:
                     # this row's real keys/values: its parent's (after the left padding) and its own; a view,
-                    # not a copy: the batch's buffer lives until the last shared row's subtree is done
-                    window = slice(past - segment.start, past + len(segment.tokens))
-                    caches[index] = [(layer.keys[row : row + 1, :, window], layer.values[row : row + 1, :, window])
+                    # not a copy: the batch's buffer lives until the last kept row's subtree is done
+                    window = slice(past - row.past, past + row.width)
+                    caches[index] = [(layer.keys[r : r + 1, :, window], layer.values[r : r + 1, :, window])
                                      for layer in layers]
-        if offsets:
-            logits = output.logits[:, -keep:]
-            logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
-            rows_t = torch.tensor(row_index, device=device)
-            columns = torch.tensor(offsets, device=device) - (width - keep)
-            targets_t = torch.tensor(targets, device=device)
-            selected = logprobs[rows_t, columns, targets_t]
-            hits = logprobs[rows_t, columns].argmax(dim=-1) == targets_t
-            for request_index, chunk in zip(owners, selected.cpu().split(counts), strict=True):
-                pieces[request_index].append(chunk)
-            misses.index_add_(0, torch.tensor(owners).repeat_interleave(torch.tensor(counts)), (~hits).long().cpu())
-        return finished
+        if not len(columns):
+            empty = torch.zeros(0, device=device)
+            return empty, empty.bool()
+        logprobs = F.log_softmax(output.logits[:, -keep:], dim=-1, dtype=self.softmax_dtype)
+        rows_t = torch.from_numpy(row_index).to(device)
+        columns_t = torch.from_numpy(columns - (width - keep)).to(device)
+        targets_t = torch.from_numpy(targets).to(device)
+        selected = logprobs[rows_t, columns_t, targets_t]
+        hits = logprobs[rows_t, columns_t].argmax(dim=-1) == targets_t
+        return selected, hits
 
-    def _stack_parent_caches(self, segments, caches, past, width):
+    @staticmethod
+    def _positions(members: list[_Row], width: int) -> torch.Tensor:
+        """Each token's position in its request; padding repeats a row's last position (never read, and
+        never past the model's window)."""
+        positions = np.empty((len(members), width), dtype=np.int64)
+        for r, row in enumerate(members):
+            positions[r, : row.width] = row.positions
+            positions[r, row.width :] = row.positions[-1]
+        return torch.from_numpy(positions)
+
+    def _tree_mask(self, members: list[_Row], past: int, width: int) -> torch.Tensor:
+        """`[rows, 1, width, past + width]`: a token sees its row's real past, its ancestors in the row and its
+        own segment up to itself; a padding token sees only itself (a query that sees nothing gives NaN)."""
+        allowed = np.zeros((len(members), width, past + width), dtype=bool)
+        causal = np.tri(width, dtype=bool)
+        for r, row in enumerate(members):
+            n = row.width
+            allowed[r, :n, past - row.past : past] = True
+            inside = row.ancestors[row.segment_of[:, None], row.segment_of[None, :]] & causal[:n, :n]
+            allowed[r, :n, past : past + n] = inside
+            padding = np.arange(n, width)
+            allowed[r, padding, past + padding] = True
+        mask = torch.from_numpy(allowed)[:, None]
+        if self._attention == "sdpa":
+            return mask  # a boolean mask: True attends
+        dtype = self.autocast_dtype or next(self.model.parameters()).dtype  # eager adds the mask to the scores
+        return torch.zeros(mask.shape, dtype=dtype).masked_fill_(~mask, torch.finfo(dtype).min)
+
+    def _stack_parent_caches(self, parents, lengths, past, width):
         """A fresh cache holding each row's parent cache, left-padded to `past` positions.
 
         One buffer per layer holds the batch's past and the `width` positions the forward adds, so the
-        parents are copied once and the new keys/values are written in place (no concatenation). A root
-        segment in the batch (no parent) gets `past` masked positions of padding only.
+        parents are copied once and the new keys/values are written in place (no concatenation). A row
+        without a parent gets `past` masked positions of padding only.
         """
-        parents = [caches[segment.parent] if segment.parent is not None else None for segment in segments]
         some_parent = next(parent for parent in parents if parent is not None)
         same_parent = all(parent is parents[0] for parent in parents)
         layers = []
@@ -263,10 +441,9 @@ class PrefixTreeScorer:
                 if same_parent:
                     buffer[:, :, :past] = like
                 else:
-                    for row, parent in enumerate(parents):
+                    for r, (parent, length) in enumerate(zip(parents, lengths, strict=True)):
                         if parent is not None:
-                            length = parent[layer][kind].shape[-2]
-                            buffer[row, :, past - length : past] = parent[layer][kind][0]
+                            buffer[r, :, past - length : past] = parent[layer][kind][0]
                 buffers.append(buffer)
             layers.append(_PrefilledLayer(*buffers, past))
         return Cache(layers=layers)
@@ -283,16 +460,20 @@ class PrefixTreeScorer:
         return layers
 
     # ---------------------------------------------------------------------------------- self-check
-    def check_against_full_forward(self, sample: tuple[int, ...]) -> float:
+    def check_against_full_forward(self, sample: tuple[int, ...], packed: bool = False) -> float:
         """Largest difference of a request's log-likelihood, shared path versus plain full forwards.
 
         Runs a small plan built from the token ids `sample` (repeated to 40 tokens if shorter) that uses a
         shared segment continued by another, and a batch of rows whose parents differ in length; `is_greedy`
-        disagreeing counts as an infinite difference.
+        disagreeing counts as an infinite difference. `packed=False` checks one segment per row;
+        `packed=True` checks subtrees packed into rows (a tree mask), on top of a cache and without one.
 
         Raises:
-            CachedScoringUnsupported: the model's cache cannot be continued.
+            CachedScoringUnsupported: the model's cache cannot be continued (or, packed, the model takes
+                no `position_ids`).
         """
+        if packed and not self._takes_position_ids:
+            raise CachedScoringUnsupported("the model takes no position_ids, which packed rows need")
         tokens = tuple((list(sample) * (40 // max(len(sample), 1) + 1))[:40])
         backwards = tokens[::-1]  # starts with another token: a second root of another length
         requests = [TokenRequest(tokens[:24], 8),  # shares 16 tokens with the next, 8 with the third
@@ -301,11 +482,14 @@ class PrefixTreeScorer:
                     TokenRequest(backwards[:12] + backwards[13:19], 4),
                     TokenRequest(backwards[:12] + backwards[14:20], 3)]
         plan = plan_prefix_tree(requests, min_shared_tokens=1)
-        saved, self.batch_size = self.batch_size, 8
+        saved = self.batch_size, self.pack_subtrees, self.row_width_limit
+        # packed: the first root (41 tokens below it) runs alone; the subtree of 22 tokens below it is one
+        # row on its cache, next to a single leaf; the second root's subtree (23 tokens) is one row
+        self.batch_size, self.pack_subtrees, self.row_width_limit = 8, packed, 24
         try:
             shared = self.score(requests, plan)
         finally:
-            self.batch_size = saved
+            self.batch_size, self.pack_subtrees, self.row_width_limit = saved
         worst = 0.0
         for request, (value, greedy) in zip(requests, shared, strict=True):
             reference, reference_greedy = self._full_forward(request)
