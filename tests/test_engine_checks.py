@@ -72,7 +72,9 @@ def assert_reported_once(result, message_start: str) -> None:
     (exit status 2) whose traceback line is that message; the launcher exits 1."""
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]
-    assert len([line for line in output.splitlines() if line.startswith(message_start)]) == 1, output[-3000:]
+    printed = [line for line in output.splitlines() if line.startswith(message_start)]
+    quoted = [line for line in output.splitlines() if line.strip().startswith(f"traceback : {message_start}")]
+    assert len(printed) == 1 and output.count(message_start) == len(printed) + len(quoted), output[-3000:]
     assert "<NO_OTHER_FAILURES>" in output and "exitcode  : 2" in output
     report_end = output.rstrip().splitlines()
     assert report_end[-1].startswith("=====") and report_end[-2].strip().startswith(f"traceback : {message_start}")

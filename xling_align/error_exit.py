@@ -83,7 +83,8 @@ def report_error(line: str) -> int:
             time.sleep(STOP_WAIT_SECONDS)
         finally:
             signal.signal(signal.SIGTERM, previous)
-    print(line, file=sys.stderr, flush=True)
+    # under a launcher another process's progress bar may have left stderr mid-line: start the message on its own
+    print(("\n" if under_elastic_launcher() else "") + line, file=sys.stderr, flush=True)
     if under_elastic_launcher():
         record_for_launcher(line)
     return EXIT_STATUS
