@@ -6,7 +6,7 @@ then runs them parents before children, depth first (so the caches of finished s
 - a *packed* row holds a whole subtree of at most 1.5x the longest request's tokens (typically an item's
   context and all its choices) one segment after the other, with a tree-shaped 4D attention mask (a token
   sees its row's past, the segments above its own, and its own segment up to itself) and each token's
-  position in its request. So a forward holds many items and xling runs fewer forwards than `--model hf`;
+  position in its request. So a forward holds many items and xling runs fewer forwards than `lm_eval --model hf`;
 - a larger subtree's top segment (e.g. demonstrations every document shares) runs alone and keeps its
   key/value cache; the rows below it run on top of that cache;
 - rows of one forward may have parents of different lengths: the parents' caches are left-padded to the
@@ -212,7 +212,7 @@ class PrefixTreeScorer:
     Args:
         model: a transformers causal LM (or a PEFT model around one) whose forward accepts a
             `DynamicCache` (`cache=` or `past_key_values=`).
-        batch_size: `--model hf`'s batch size: a forward holds at most `batch_size` times the longest
+        batch_size: `lm_eval --model hf`'s batch size: a forward holds at most `batch_size` times the longest
             request's length in positions (rows x (past + width)), hf's largest forward.
         autocast_dtype: the dtype of `torch.autocast` around each forward (None: no autocast).
         softmax_dtype: the dtype of `log_softmax` (None: the logits' dtype).
@@ -281,7 +281,7 @@ class PrefixTreeScorer:
     @staticmethod
     def _sums(count, plan, values, hits, owners, ranks) -> list[tuple[float, bool] | None]:
         """Each request's scored log-probabilities in position order, summed as HFLM sums them (one row of
-        a tensor per request: the same rounding as `--model hf`), and whether every position was the arg-max."""
+        a tensor per request: the same rounding as `lm_eval --model hf`), and whether every position was the arg-max."""
         if not values:
             return [None] * count
         owners, ranks = np.concatenate(owners), np.concatenate(ranks)
