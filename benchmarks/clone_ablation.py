@@ -35,6 +35,8 @@ from xling_align.clone.alignment import ARMS, BEST_VARIANT, AlignmentSettings
 from xling_align.clone.experiment import ExperimentError, ExperimentPlan, run_experiment
 
 ALL_ARMS = ["base", "control", "cif", "mcl", "afp", "afp_mean", "afp_mid", "afp_entity"]
+# testbed v3's arms (xling_align/clone/README.md, "Testbed v3"): `--arms-set v3`
+V3_ARMS = ["base", "control", "afp", "afp_mid", "afp_layers", "afp_words", "cpt_align"]
 FIGURES = ["l1_heldout", "l2_bilingual", "l2_heldout", "l2_heldout_l1demo", "icl_l1", "icl_l2", "icl_l2_l1demo"]
 DEV_FIGURES = ["l1_heldout_dev", "l2_bilingual", "l2_heldout_dev", "l2_heldout_dev_l1demo"]
 DEV_TASKS = ["xling_clone_l1_heldout_dev", "xling_clone_l2_bilingual", "xling_clone_l2_heldout_dev",
@@ -45,6 +47,9 @@ DEV_GRIDS = {
     "lr": {"afp": ("learning_rate", (1e-4, 3e-4, 1e-3))},
     "variants": {"afp_mean": (None, (None,)), "afp_mid": ("middle_layer", (2, 3)),
                  "afp_entity": ("entity_share", (0.25, 0.5))},
+    # v3, run in this order (afp_words uses the layers chosen for afp_layers, set in ARMS before its grid)
+    "layers": {"afp_layers": ("layers", ([1, 2], [1, 2, 3], [1, 2, 3, 4]))},
+    "words": {"afp_words": ("word_share", (0.5, 1.0))},
 }
 
 
@@ -97,8 +102,10 @@ def _optimisation(args) -> AlignmentSettings:
 
 def ablation(args) -> str:
     output = Path(args.output)
-    arms = args.arms or ALL_ARMS
-    runs = run_seeds(args, arms, output, middle_layer=args.layer, entity_share=args.entity_share)
+    arms = args.arms or (V3_ARMS if args.arms_set == "v3" else ALL_ARMS)
+    runs = run_seeds(args, arms, output, middle_layer=args.layer, entity_share=args.entity_share,
+                     **({"layers": args.layers} if args.layers and {"afp_layers", "afp_words"} & set(arms) else {}),
+                     **({"word_share": args.word_share} if args.word_share is not None else {}))
     pairs = [(arm, "base") for arm in arms if arm != "base" and "base" in arms]
     pairs += [("afp", other) for other in arms if other not in ("base", "control", "afp") and "afp" in arms]
     lines = [f"# Clone ablation over alignment seeds {args.seeds}", "",
@@ -118,7 +125,7 @@ def dev_grid(args) -> str:
     record = {}
     for arm, (name, values) in DEV_GRIDS[args.dev_grid].items():
         for value in values:
-            setting = "-" if name is None else f"{name}={value}"
+            setting = "-" if name is None else f"{name}={value}".replace(" ", "")
             if name == "learning_rate":
                 args.learning_rate = value
                 fields = {}
@@ -153,8 +160,13 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--learning-rate", type=float, default=None, help="alignment peak lr (default: the demo's)")
     parser.add_argument("--layer", type=int, default=None, help="afp_mid's layer (default: the chosen one)")
     parser.add_argument("--entity-share", type=float, default=None, help="afp_entity's share (default: the chosen one)")
+    parser.add_argument("--layers", type=int, nargs="+", default=None,
+                        help="afp_layers' and afp_words' contrastive layers (default: the chosen ones)")
+    parser.add_argument("--word-share", type=float, default=None, help="afp_words' share (default: the chosen one)")
+    parser.add_argument("--arms-set", choices=("v2", "v3"), default="v2", help="default arms: v2's or v3's")
     parser.add_argument("--dev-grid", choices=sorted(DEV_GRIDS), default=None,
-                        help="run a pre-registered dev-split selection: 'lr' (shared learning rate) or 'variants'")
+                        help="run a pre-registered dev-split selection: 'lr' (shared learning rate), 'variants' (v2), "
+                             "'layers' then 'words' (v3)")
     parser.add_argument("--ship-arms", nargs="+", default=None, help=f"train and save shipped arms (e.g. cif mcl {BEST_VARIANT})")
     parser.add_argument("--arms-dir", default=None, help="where --ship-arms saves (default: the package's clone_arms/)")
     return parser
