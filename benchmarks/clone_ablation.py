@@ -36,7 +36,8 @@ from xling_align.clone.experiment import ExperimentError, ExperimentPlan, run_ex
 
 ALL_ARMS = ["base", "control", "cif", "mcl", "afp", "afp_mean", "afp_mid", "afp_entity"]
 # testbed v3's arms (xling_align/clone/README.md, "Testbed v3"): `--arms-set v3`
-V3_ARMS = ["base", "control", "afp", "afp_mid", "afp_layers", "afp_words", "cpt_align"]
+V3_ARMS = ["base", "afp", "afp_layers", "afp_words", "cpt_align"]
+V3_BASE = Path(__file__).resolve().parent.parent / "xling_align" / "resources" / "clone_v3_base"
 FIGURES = ["l1_heldout", "l2_bilingual", "l2_heldout", "l2_heldout_l1demo", "icl_l1", "icl_l2", "icl_l2_l1demo"]
 DEV_FIGURES = ["l1_heldout_dev", "l2_bilingual", "l2_heldout_dev", "l2_heldout_dev_l1demo"]
 DEV_TASKS = ["xling_clone_l1_heldout_dev", "xling_clone_l2_bilingual", "xling_clone_l2_heldout_dev",
@@ -85,8 +86,12 @@ def paired_table(runs: list[dict], pairs: list[tuple[str, str]]) -> list[str]:
 
 def run_seeds(args, arms: list[str], output: Path, **plan_fields) -> list[dict]:
     runs = []
+    base_dir = args.base_checkpoint or (V3_BASE if args.arms_set == "v3" else None)
     for seed in args.seeds:
-        plan = ExperimentPlan(arms=arms, live=tuple(ARMS), seed=seed, optimisation=_optimisation(args), **plan_fields)
+        plan = ExperimentPlan(arms=arms, live=tuple(ARMS), seed=seed, optimisation=_optimisation(args),
+                              base_dir=Path(base_dir) if base_dir else None,
+                              control_dir=Path(args.control_checkpoint) if args.control_checkpoint else None,
+                              **plan_fields)
         runs.append(run_experiment(plan, output / f"seed_{seed}"))
     return runs
 
@@ -163,7 +168,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layers", type=int, nargs="+", default=None,
                         help="afp_layers' and afp_words' contrastive layers (default: the chosen ones)")
     parser.add_argument("--word-share", type=float, default=None, help="afp_words' share (default: the chosen one)")
-    parser.add_argument("--arms-set", choices=("v2", "v3"), default="v2", help="default arms: v2's or v3's")
+    parser.add_argument("--arms-set", choices=("v2", "v3"), default="v2",
+                        help="v2: v2's arms on the shipped (v2) base; v3: v3's arms on resources/clone_v3_base")
+    parser.add_argument("--base-checkpoint", default=None, help="base checkpoint folder (default: per --arms-set)")
+    parser.add_argument("--control-checkpoint", default=None, help="control checkpoint folder (default: the shipped one)")
     parser.add_argument("--dev-grid", choices=sorted(DEV_GRIDS), default=None,
                         help="run a pre-registered dev-split selection: 'lr' (shared learning rate), 'variants' (v2), "
                              "'layers' then 'words' (v3)")

@@ -126,11 +126,12 @@ def contrastive_layers(settings: ArmSettings) -> list[int]:
 
 
 def continue_pretraining(base_model_dir: str | Path, output_dir: str | Path, seed: int = 0,
-                         progress: bool = True):
+                         optimisation: AlignmentSettings | None = None, progress: bool = True):
     """`cpt_align`: continue the base on its own corpus with word alignment and code-switching; return the model.
 
     The world and corpus mixture are the base's (its `clone_pretraining.json`); the fields of
-    `CONTINUED_PRETRAINING` are set on top, and the alignment seed picks the corpus stream.
+    `CONTINUED_PRETRAINING` are set on top, and the alignment seed picks the corpus stream. Its steps scale with
+    the AFP arms' (`optimisation.steps` / the default 400), so a short smoke run (`--steps 2`) stays short.
     """
     import json
 
@@ -138,7 +139,12 @@ def continue_pretraining(base_model_dir: str | Path, output_dir: str | Path, see
 
     recorded = json.loads((Path(base_model_dir) / PRETRAIN_FILE).read_text())
     known = {f for f in PretrainConfig.__dataclass_fields__}
-    config = replace(PretrainConfig(**{k: v for k, v in recorded.items() if k in known}), **CONTINUED_PRETRAINING,
+    settings = dict(CONTINUED_PRETRAINING)
+    if optimisation is not None:
+        scale = optimisation.steps / AlignmentSettings().steps
+        settings["steps"] = max(1, round(settings["steps"] * scale))
+        settings["warmup_steps"] = max(1, round(settings["warmup_steps"] * min(1.0, scale)))
+    config = replace(PretrainConfig(**{k: v for k, v in recorded.items() if k in known}), **settings,
                      init_from=str(base_model_dir), corpus_seed=_CONTINUED_CORPUS_SEED + seed)
     folder = pretrain(config, output_dir, progress=progress, description="continued pretraining (cpt_align)")
     model, _, _ = load_checkpoint(folder)

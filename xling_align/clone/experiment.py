@@ -173,7 +173,7 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
         settings = plan.settings(arm)
         if settings.method == "continued_pretraining":
             models[arm] = continue_pretraining(plan.checkpoint("base"), output / "runs" / arm, seed=plan.seed,
-                                               progress=progress)
+                                               optimisation=plan.optimisation, progress=progress)
         else:
             rows = alignment_rows(world, plan.optimisation.steps * plan.optimisation.batch_size, seed=plan.seed,
                                   entity_share=settings.entity_share)
