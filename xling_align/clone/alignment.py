@@ -64,8 +64,8 @@ ARMS: dict[str, ArmSettings] = {
     "afp_mid": ArmSettings(contrastive_layer=3),
     "afp_entity": ArmSettings(entity_share=0.25),
     # v3 (chosen on the dev split; see xling_align/clone/README.md)
-    "afp_layers": ArmSettings(contrastive_layer=[1, 2, 3]),
-    "afp_words": ArmSettings(contrastive_layer=[1, 2, 3], entity_share=1.0),
+    "afp_layers": ArmSettings(contrastive_layer=[1, 2, 3, 4]),
+    "afp_words": ArmSettings(contrastive_layer=[1, 2, 3, 4], entity_share=1.0),
     "cpt_align": ArmSettings(contrastive_weight=0.0, sft_weight=0.0, method="continued_pretraining"),
 }
 # the continued pretraining of `cpt_align`: the base's own pretraining corpus (read from its checkpoint) plus
