@@ -3,7 +3,13 @@
     python benchmarks/clone_ablation.py --output clone_ablation                 # all arms, seeds 0 1 2
     python benchmarks/clone_ablation.py --output clone_lr --dev-grid lr --seeds 0   # shared lr, dev split only
     python benchmarks/clone_ablation.py --output clone_dev --dev-grid variants      # variant settings, dev only
-    python benchmarks/clone_ablation.py --ship-arms cif mcl afp_entity --arms-dir xling_align/resources/clone_arms
+    python benchmarks/clone_ablation.py --ship-arms cif mcl cpt_align --arms-dir xling_align/resources/clone_arms
+    python benchmarks/clone_ablation.py --output clone_v3 --arms-set v3                   # testbed v3's test run
+    python benchmarks/clone_ablation.py --output clone_v3_layers --dev-grid layers --arms-set v3 --seeds 0
+    python benchmarks/clone_ablation.py --output clone_v3_words --dev-grid words --arms-set v3 --seeds 0
+
+`--arms-set v2` (the default) runs on the v2 checkpoints (`clone_base`, `clone_control`), `--arms-set v3` on the
+shipped v3 ones the demo uses (`clone_v3_base`, `clone_v3_control`); `--ship-arms` trains from the v3 base.
 
 Default mode: for each seed, every alignment arm is trained live from the shipped base with AFPTrainer and
 every arm (base and control included) is scored on all `xling_clone_*` tasks, with layer-wise retrieval;
@@ -37,7 +43,9 @@ from xling_align.clone.experiment import ExperimentError, ExperimentPlan, run_ex
 ALL_ARMS = ["base", "control", "cif", "mcl", "afp", "afp_mean", "afp_mid", "afp_entity"]
 # testbed v3's arms (xling_align/clone/README.md, "Testbed v3"): `--arms-set v3`
 V3_ARMS = ["base", "afp", "afp_layers", "afp_words", "cpt_align"]
-V3_BASE = Path(__file__).resolve().parent.parent / "xling_align" / "resources" / "clone_v3_base"
+# the shipped base and control are v3's; v2's arms-set runs on the v2 checkpoints, which stay in the package
+_RESOURCES = Path(__file__).resolve().parent.parent / "xling_align" / "resources"
+V2_CHECKPOINTS = {"base": _RESOURCES / "clone_base", "control": _RESOURCES / "clone_control"}
 FIGURES = ["l1_heldout", "l2_bilingual", "l2_heldout", "l2_heldout_l1demo", "icl_l1", "icl_l2", "icl_l2_l1demo"]
 DEV_FIGURES = ["l1_heldout_dev", "l2_bilingual", "l2_heldout_dev", "l2_heldout_dev_l1demo"]
 DEV_TASKS = ["xling_clone_l1_heldout_dev", "xling_clone_l2_bilingual", "xling_clone_l2_heldout_dev",
@@ -86,12 +94,13 @@ def paired_table(runs: list[dict], pairs: list[tuple[str, str]]) -> list[str]:
 
 def run_seeds(args, arms: list[str], output: Path, **plan_fields) -> list[dict]:
     runs = []
-    base_dir = args.base_checkpoint or (V3_BASE if args.arms_set == "v3" else None)
+    v2 = args.arms_set == "v2"
+    base_dir = args.base_checkpoint or (V2_CHECKPOINTS["base"] if v2 else None)
+    control_dir = args.control_checkpoint or (V2_CHECKPOINTS["control"] if v2 else None)
     for seed in args.seeds:
         plan = ExperimentPlan(arms=arms, live=tuple(ARMS), seed=seed, optimisation=_optimisation(args),
                               base_dir=Path(base_dir) if base_dir else None,
-                              control_dir=Path(args.control_checkpoint) if args.control_checkpoint else None,
-                              **plan_fields)
+                              control_dir=Path(control_dir) if control_dir else None, **plan_fields)
         runs.append(run_experiment(plan, output / f"seed_{seed}"))
     return runs
 
@@ -169,7 +178,8 @@ def make_parser() -> argparse.ArgumentParser:
                         help="afp_layers' and afp_words' contrastive layers (default: the chosen ones)")
     parser.add_argument("--word-share", type=float, default=None, help="afp_words' share (default: the chosen one)")
     parser.add_argument("--arms-set", choices=("v2", "v3"), default="v2",
-                        help="v2: v2's arms on the shipped (v2) base; v3: v3's arms on resources/clone_v3_base")
+                        help="v2: v2's arms on the v2 checkpoints (clone_base, clone_control); v3 (what the demo "
+                             "uses): v3's arms on clone_v3_base")
     parser.add_argument("--base-checkpoint", default=None, help="base checkpoint folder (default: per --arms-set)")
     parser.add_argument("--control-checkpoint", default=None, help="control checkpoint folder (default: the shipped one)")
     parser.add_argument("--dev-grid", choices=sorted(DEV_GRIDS), default=None,

@@ -86,3 +86,20 @@ def test_v3_arm_settings_and_plan_checks():
     assert arm_settings("cpt_align").method == "continued_pretraining"
     with pytest.raises(ExperimentError, match="layers=\\[1, 2\\] applies to the 'afp_layers' or 'afp_words'"):
         ExperimentPlan(arms=["base", "afp"], layers=[1, 2])
+
+
+def test_v3_checkpoints_record_the_shipped_v2_folders_they_continue_and_all_fit_the_wheel():
+    from xling_align.clone.checkpoints import ARMS_DIR, PRETRAINED_DIRS, RESOURCES
+    from xling_align.clone.checksum import verify_manifest
+    from xling_align.clone.pretrain import PRESETS
+    from xling_align.package_paths import resolve_path
+
+    for arm, preset in (("base", "base_v3"), ("control", "control_v3")):
+        record = json.loads((PRETRAINED_DIRS[arm] / PRETRAIN_FILE).read_text())
+        assert record["init_from"] == PRESETS[preset]["init_from"]
+        assert record["label_episode_share"] == PRESETS[preset]["label_episode_share"] > 0
+        verify_manifest(resolve_path(record["init_from"]))  # what v3 continues from ships, intact
+    folders = [p for p in RESOURCES.iterdir() if p.name.startswith("clone_") and p != ARMS_DIR]
+    folders += [p for p in ARMS_DIR.iterdir() if p.is_dir()]
+    total = sum(f.stat().st_size for folder in folders for f in folder.iterdir())
+    assert total < 20_000_000, f"shipped clone checkpoints take {total / 1e6:.1f} MB"

@@ -75,7 +75,7 @@ CONTINUED_PRETRAINING = {"word_alignment_weight": 1.0, "code_switch_share": 0.5,
 # the corpus stream of an alignment seed's continued pretraining (never the base's own stream)
 _CONTINUED_CORPUS_SEED = 50_000
 # chosen on the dev split of held-out entities (see xling_align/clone/README.md); the demo scores it
-BEST_VARIANT = "afp_mid"
+BEST_VARIANT = "cpt_align"
 ARM_TITLES = {
     "base": "base (no alignment)",
     "control": "control (PreAlign-style pretraining)",

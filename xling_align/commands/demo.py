@@ -1,4 +1,4 @@
-"""`xling-align demo`: the offline cloned-language testbed (v2), end to end, in a few minutes on a CPU.
+"""`xling-align demo`: the offline cloned-language testbed (v3), end to end, in a few minutes on a CPU.
 
 A small model was pretrained on an English-like language L1 and its clone L2 (same constructions, own
 words). Bilingual entities have their facts stated in both languages; held-out entities only in L1. The
@@ -33,7 +33,8 @@ def make_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="xling_demo", help="folder for results, summary and plots (default: xling_demo)")
     parser.add_argument("--arms", default=f"base,control,cif,mcl,afp,{BEST_VARIANT}",
-                        help="comma-separated arms to score (default: %(default)s); also: afp_mean, afp_mid, afp_entity")
+                        help="comma-separated arms to score (default: %(default)s); also: afp_mean, afp_mid, afp_entity, "
+                             "afp_layers, afp_words, cpt_align")
     parser.add_argument("--live", default=None,
                         help="comma-separated alignment arms always trained live (default: afp); 'all' trains every one")
     parser.add_argument("--seed", type=int, default=0, help="seed of the alignment data and training (default: 0)")
