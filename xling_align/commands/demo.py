@@ -1,13 +1,14 @@
 """`xling-align demo`: the offline cloned-language testbed (v3), end to end, in a few minutes on a CPU.
 
 A small model was pretrained on an English-like language L1 and its clone L2 (same constructions, own
-words). Bilingual entities have their facts stated in both languages; held-out entities only in L1. The
+words), then (v3) continued on text with label-word episodes so that it also learns in context. Bilingual entities have their facts stated in both languages; held-out entities only in L1. The
 demo scores, on the `xling_clone_*` lm-eval tasks:
 - `base`: the pretrained model, no alignment;
 - `control`: the positive control (PreAlign-style word alignment + code-switching in pretraining);
 - `cif`, `mcl`, `afp`: the paper's ablation (CIF only, MCL only, both), trained from the base with
   AFPTrainer (`afp` live; the others from shipped checkpoints when the settings match, else live);
-- the best AFP variant (chosen on the dev split; see `xling_align/clone/README.md`).
+- the best variant on the dev split (v3: `cpt_align`, continued pretraining with word alignment and
+  code-switching; see `xling_align/clone/README.md`).
 
 It writes `results_clone_<arm>.json` (lm-eval's result files), `summary.json` and `summary.md` (read back
 from those files), `accuracy.png` and `retrieval_by_layer.png`.
