@@ -3,7 +3,13 @@
     python benchmarks/clone_ablation.py --output clone_ablation                 # all arms, seeds 0 1 2
     python benchmarks/clone_ablation.py --output clone_lr --dev-grid lr --seeds 0   # shared lr, dev split only
     python benchmarks/clone_ablation.py --output clone_dev --dev-grid variants      # variant settings, dev only
-    python benchmarks/clone_ablation.py --ship-arms cif mcl afp_entity --arms-dir xling_align/resources/clone_arms
+    python benchmarks/clone_ablation.py --ship-arms cif mcl cpt_align --arms-dir xling_align/resources/clone_arms
+    python benchmarks/clone_ablation.py --output clone_v3 --arms-set v3                   # testbed v3's test run
+    python benchmarks/clone_ablation.py --output clone_v3_layers --dev-grid layers --arms-set v3 --seeds 0
+    python benchmarks/clone_ablation.py --output clone_v3_words --dev-grid words --arms-set v3 --seeds 0
+
+`--arms-set v2` (the default) runs on the v2 checkpoints (`clone_base`, `clone_control`), `--arms-set v3` on the
+shipped v3 ones the demo uses (`clone_v3_base`, `clone_v3_control`); `--ship-arms` trains from the v3 base.
 
 Default mode: for each seed, every alignment arm is trained live from the shipped base with AFPTrainer and
 every arm (base and control included) is scored on all `xling_clone_*` tasks, with layer-wise retrieval;
@@ -35,6 +41,11 @@ from xling_align.clone.alignment import ARMS, BEST_VARIANT, AlignmentSettings
 from xling_align.clone.experiment import ExperimentError, ExperimentPlan, run_experiment
 
 ALL_ARMS = ["base", "control", "cif", "mcl", "afp", "afp_mean", "afp_mid", "afp_entity"]
+# testbed v3's arms (xling_align/clone/README.md, "Testbed v3"): `--arms-set v3`
+V3_ARMS = ["base", "afp", "afp_layers", "afp_words", "cpt_align"]
+# the shipped base and control are v3's; v2's arms-set runs on the v2 checkpoints, which stay in the package
+_RESOURCES = Path(__file__).resolve().parent.parent / "xling_align" / "resources"
+V2_CHECKPOINTS = {"base": _RESOURCES / "clone_base", "control": _RESOURCES / "clone_control"}
 FIGURES = ["l1_heldout", "l2_bilingual", "l2_heldout", "l2_heldout_l1demo", "icl_l1", "icl_l2", "icl_l2_l1demo"]
 DEV_FIGURES = ["l1_heldout_dev", "l2_bilingual", "l2_heldout_dev", "l2_heldout_dev_l1demo"]
 DEV_TASKS = ["xling_clone_l1_heldout_dev", "xling_clone_l2_bilingual", "xling_clone_l2_heldout_dev",
@@ -45,6 +56,9 @@ DEV_GRIDS = {
     "lr": {"afp": ("learning_rate", (1e-4, 3e-4, 1e-3))},
     "variants": {"afp_mean": (None, (None,)), "afp_mid": ("middle_layer", (2, 3)),
                  "afp_entity": ("entity_share", (0.25, 0.5))},
+    # v3, run in this order (afp_words uses the layers chosen for afp_layers, set in ARMS before its grid)
+    "layers": {"afp_layers": ("layers", ([1, 2], [1, 2, 3], [1, 2, 3, 4]))},
+    "words": {"afp_words": ("word_share", (0.5, 1.0))},
 }
 
 
@@ -80,8 +94,13 @@ def paired_table(runs: list[dict], pairs: list[tuple[str, str]]) -> list[str]:
 
 def run_seeds(args, arms: list[str], output: Path, **plan_fields) -> list[dict]:
     runs = []
+    v2 = args.arms_set == "v2"
+    base_dir = args.base_checkpoint or (V2_CHECKPOINTS["base"] if v2 else None)
+    control_dir = args.control_checkpoint or (V2_CHECKPOINTS["control"] if v2 else None)
     for seed in args.seeds:
-        plan = ExperimentPlan(arms=arms, live=tuple(ARMS), seed=seed, optimisation=_optimisation(args), **plan_fields)
+        plan = ExperimentPlan(arms=arms, live=tuple(ARMS), seed=seed, optimisation=_optimisation(args),
+                              base_dir=Path(base_dir) if base_dir else None,
+                              control_dir=Path(control_dir) if control_dir else None, **plan_fields)
         runs.append(run_experiment(plan, output / f"seed_{seed}"))
     return runs
 
@@ -97,8 +116,10 @@ def _optimisation(args) -> AlignmentSettings:
 
 def ablation(args) -> str:
     output = Path(args.output)
-    arms = args.arms or ALL_ARMS
-    runs = run_seeds(args, arms, output, middle_layer=args.layer, entity_share=args.entity_share)
+    arms = args.arms or (V3_ARMS if args.arms_set == "v3" else ALL_ARMS)
+    runs = run_seeds(args, arms, output, middle_layer=args.layer, entity_share=args.entity_share,
+                     **({"layers": args.layers} if args.layers and {"afp_layers", "afp_words"} & set(arms) else {}),
+                     **({"word_share": args.word_share} if args.word_share is not None else {}))
     pairs = [(arm, "base") for arm in arms if arm != "base" and "base" in arms]
     pairs += [("afp", other) for other in arms if other not in ("base", "control", "afp") and "afp" in arms]
     lines = [f"# Clone ablation over alignment seeds {args.seeds}", "",
@@ -118,7 +139,7 @@ def dev_grid(args) -> str:
     record = {}
     for arm, (name, values) in DEV_GRIDS[args.dev_grid].items():
         for value in values:
-            setting = "-" if name is None else f"{name}={value}"
+            setting = "-" if name is None else f"{name}={value}".replace(" ", "")
             if name == "learning_rate":
                 args.learning_rate = value
                 fields = {}
@@ -153,8 +174,17 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--learning-rate", type=float, default=None, help="alignment peak lr (default: the demo's)")
     parser.add_argument("--layer", type=int, default=None, help="afp_mid's layer (default: the chosen one)")
     parser.add_argument("--entity-share", type=float, default=None, help="afp_entity's share (default: the chosen one)")
+    parser.add_argument("--layers", type=int, nargs="+", default=None,
+                        help="afp_layers' and afp_words' contrastive layers (default: the chosen ones)")
+    parser.add_argument("--word-share", type=float, default=None, help="afp_words' share (default: the chosen one)")
+    parser.add_argument("--arms-set", choices=("v2", "v3"), default="v2",
+                        help="v2: v2's arms on the v2 checkpoints (clone_base, clone_control); v3 (what the demo "
+                             "uses): v3's arms on clone_v3_base")
+    parser.add_argument("--base-checkpoint", default=None, help="base checkpoint folder (default: per --arms-set)")
+    parser.add_argument("--control-checkpoint", default=None, help="control checkpoint folder (default: the shipped one)")
     parser.add_argument("--dev-grid", choices=sorted(DEV_GRIDS), default=None,
-                        help="run a pre-registered dev-split selection: 'lr' (shared learning rate) or 'variants'")
+                        help="run a pre-registered dev-split selection: 'lr' (shared learning rate), 'variants' (v2), "
+                             "'layers' then 'words' (v3)")
     parser.add_argument("--ship-arms", nargs="+", default=None, help=f"train and save shipped arms (e.g. cif mcl {BEST_VARIANT})")
     parser.add_argument("--arms-dir", default=None, help="where --ship-arms saves (default: the package's clone_arms/)")
     return parser

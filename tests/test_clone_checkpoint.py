@@ -44,12 +44,12 @@ def test_tampered_file_fails_with_the_file_name_and_the_regenerate_command(tmp_p
     shutil.copytree(PRETRAINED_DIRS[arm], folder)
     config = folder / "config.json"
     config.write_text(config.read_text().replace("4", "5", 1))
-    with pytest.raises(ChecksumError, match=rf"config\.json fails its SHA-256 check.*--preset {arm} --output"):
+    with pytest.raises(ChecksumError, match=rf"config\.json fails its SHA-256 check.*--preset {arm}_v3 --output"):
         verify(folder, arm)
 
 
 def test_regenerate_commands_name_the_script_of_each_kind():
-    assert regenerate_command("base").startswith("python -m xling_align.clone.pretrain --preset base")
+    assert regenerate_command("base").startswith("python -m xling_align.clone.pretrain --preset base_v3 --output")
     assert "benchmarks/clone_ablation.py --ship-arms cif" in regenerate_command("cif")
 
 

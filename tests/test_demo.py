@@ -38,8 +38,12 @@ def test_demo_writes_results_summary_and_plots(demo_run):
     for plot in ("accuracy.png", "retrieval_by_layer.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"chance", "arms"} and summary["chance"] == pytest.approx(0.2)
-    assert list(summary["arms"]) == arms
+    assert set(summary) == {"chance", "arms", "testbed", "best_variant", "minus_base"}
+    assert summary["chance"] == pytest.approx(0.2) and summary["best_variant"] == BEST_VARIANT
+    assert summary["testbed"] == "v3" and list(summary["arms"]) == arms
+    for arm in arms[1:]:  # v3's paired differences, from the same figures
+        assert summary["minus_base"][arm]["l2_heldout"] == pytest.approx(
+            summary["arms"][arm]["l2_heldout"] - summary["arms"]["base"]["l2_heldout"])
     for arm, figures in summary["arms"].items():
         # every accuracy in the summary is the one lm-eval wrote to that arm's results file
         results = json.loads((out / f"results_clone_{arm}.json").read_text())["results"]
@@ -115,7 +119,7 @@ def test_a_tampered_checkpoint_is_refused_with_the_regenerate_command(tmp_path, 
     (folder / "tokenizer.json").write_text("{}")
     code, err = _demo(["--output", str(tmp_path / "out"), "--control-checkpoint", str(folder)], capsys)
     assert code == 2 and "tokenizer.json fails its SHA-256 check" in err
-    assert "python -m xling_align.clone.pretrain --preset control --output" in err
+    assert "python -m xling_align.clone.pretrain --preset control_v3 --output" in err
 
 
 def test_an_unwritable_output_is_refused(tmp_path, capsys):

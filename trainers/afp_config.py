@@ -35,10 +35,16 @@ class AFPConfig(SFTConfig):
 
         > Parameters of the sentence representation
 
-        contrastive_layer (`int`, defaults to `1`):
+        contrastive_layer (`int` or `list[int]`, defaults to `1`):
             Index into `hidden_states` whose pooled vector represents a sentence: 0 = embedding output, 1 = first
             decoder block, -1 = last block. The pair forward stops at this layer. Checked against the model's depth
-            when the trainer is built.
+            when the trainer is built. Several indices (`[1, 2, 3]` in Python or a recipe, `--contrastive_layer 1
+            2 3` on the command line, or the string `"1,2,3"`): one InfoNCE term per layer on that layer's pooled
+            vectors, **averaged** over the layers (not summed, so `contrastive_weight` keeps its meaning whatever
+            the number of layers, and a one-layer list is exactly the one-layer loss); the logged
+            `contrastive_loss` / `contrastive_accuracy` are the means over the layers. The pair forward stops
+            after the deepest one (one forward for all of them). A one-element list is stored as its integer;
+            `contrastive_layers` is always the list.
         contrastive_pooling (`str`, defaults to `"last"`):
             `"last"` (last non-pad token that is not a special token: an EOS appended by the tokenizer is not
             pooled) or `"mean"` (mean over non-pad tokens). See `xling_align.pooling`.
@@ -75,11 +81,13 @@ class AFPConfig(SFTConfig):
     contrastive_temperature: float = field(
         default=0.05, metadata={"help": "Temperature dividing the cosine similarities of the InfoNCE loss (> 0)."}
     )
-    contrastive_layer: int = field(
-        default=1,
+    # `| str`: transformers' argument parser accepts a Union only with str in it; it then parses a list of ints
+    # (`--contrastive_layer 1 2 3`), and a default_factory is how it learns the default of a list-typed field
+    contrastive_layer: int | list[int] | str = field(
+        default_factory=lambda: 1,
         metadata={
             "help": "hidden_states index pooled into a sentence vector: 0 = embeddings, 1 = first block, -1 = last. "
-            "The pair forward stops there."
+            "The pair forward stops there. Several (e.g. 1 2 3): the InfoNCE term is averaged over those layers."
         },
     )
     contrastive_pooling: str = field(
@@ -141,8 +149,8 @@ class AFPConfig(SFTConfig):
                 f"contrastive_temperature={self.contrastive_temperature!r} must be a positive finite number "
                 "(AFP uses 0.05)."
             )
-        if not isinstance(self.contrastive_layer, int) or isinstance(self.contrastive_layer, bool):
-            raise ValueError(f"contrastive_layer={self.contrastive_layer!r} must be an integer (1 = first block).")
+        layers = _layer_list(self.contrastive_layer)
+        self.contrastive_layer = layers[0] if len(layers) == 1 else layers
         check_pooling(self.contrastive_pooling, "contrastive_pooling")
         if self.contrastive_max_length is not None and self.contrastive_max_length < 1:
             raise ValueError(
@@ -155,6 +163,33 @@ class AFPConfig(SFTConfig):
                 raise ValueError(f"{name}={value!r} must be a positive integer.")
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length={self.max_length!r} must be a positive number of tokens or None.")
+
+
+    @property
+    def contrastive_layers(self) -> list[int]:
+        """`contrastive_layer` as a list (one element for a single layer)."""
+        layer = self.contrastive_layer
+        return list(layer) if isinstance(layer, (list, tuple)) else [layer]
+
+
+def _layer_list(value) -> list[int]:
+    """`contrastive_layer` as given (an int, a list of ints, "1,2,3" or "1 2 3") -> a non-empty list of ints."""
+    expected = ("must be a hidden_states index (1 = first block) or a list of them, e.g. 1 or [1, 2, 3] "
+                "(on the command line: --contrastive_layer 1 2 3)")
+    items = value
+    if isinstance(value, str):
+        items = value.replace(",", " ").split()
+        try:
+            items = [int(item) for item in items]
+        except ValueError:
+            raise ValueError(f"contrastive_layer={value!r} {expected}.") from None
+    elif not isinstance(value, (list, tuple)):
+        items = [value]
+    if not items or not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
+        raise ValueError(f"contrastive_layer={value!r} {expected}.")
+    if len(set(items)) != len(items):
+        raise ValueError(f"contrastive_layer={value!r} names a layer twice; list each hidden_states index once.")
+    return list(items)
 
 
 def _has_accelerator() -> bool:

@@ -19,7 +19,8 @@ from xling_align import pair_head as pair_heads
 from xling_align.contrastive_loss import CITATION, ContrastiveOutput, contrastive_loss_and_accuracy
 from xling_align.engines import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
 from xling_align.layer_forward import compute_inside_forward
-from xling_align.model_parts import decoder_blocks, hidden_size, normalize_layer, tied_parameter_names, unwrap_model
+from xling_align.model_parts import (decoder_blocks, hidden_size, normalize_layer, num_decoder_layers,
+                                     tied_parameter_names, unwrap_model)
 from xling_align.padding_free import padding_free_mismatch
 from xling_align.pooling import pad_right, pool_hidden_states, sentence_token_ids
 
@@ -45,9 +46,9 @@ class AFPTrainer(SFTTrainer):
 
         sft_weight * SFT(instructions) + contrastive_weight * InfoNCE(pooled source vectors, pooled target vectors)
 
-    where the pair vectors are `hidden_states[contrastive_layer]` pooled with `contrastive_pooling`. The pair
-    forward runs the sources and targets of the batch together, stops after block `contrastive_layer` and never
-    builds logits. The InfoNCE term is divided by the gradient-accumulation steps exactly when TRL's SFT loss is
+    where the pair vectors are `hidden_states[contrastive_layer]` pooled with `contrastive_pooling` (with several
+    layers, the InfoNCE term is the mean of the layers' terms). The pair forward runs the sources and targets of
+    the batch together, stops after block `contrastive_layer` (the deepest one) and never builds logits. The InfoNCE term is divided by the gradient-accumulation steps exactly when TRL's SFT loss is
     normalised over the whole accumulation window, so both terms keep their weights under accumulation. A batch
     whose (global) number of pairs is below 2 has no negatives: its contrastive term is skipped and counted
     (`contrastive_skipped` metric, `self.contrastive_skipped_batches`). Rows with only a pair enter the
@@ -162,9 +163,14 @@ class AFPTrainer(SFTTrainer):
             super().__init__(model, args, *positional, **kwargs)
         _refuse_inexact_padding_free(self.model, args)
         try:
-            normalize_layer(self.model, args.contrastive_layer, "contrastive_layer")
+            self._pair_layers = [normalize_layer(self.model, layer, "contrastive_layer")
+                                 for layer in args.contrastive_layers]
         except ValueError as error:
             raise UnsupportedSetupError(f"AFPConfig.contrastive_layer: {error}") from None
+        if len(set(self._pair_layers)) != len(self._pair_layers):
+            raise UnsupportedSetupError(
+                f"AFPConfig.contrastive_layer={args.contrastive_layer!r} names the same hidden state twice on this "
+                f"model (as indices 0..{num_decoder_layers(self.model)}: {self._pair_layers}); list each layer once.")
         if args.contrastive_weight > 0 or args.alignment_eval_file:
             try:  # the pair pass (and the alignment callback) needs the decoder blocks: fail now, not at step 1
                 decoder_blocks(self.model)
@@ -372,8 +378,8 @@ class AFPTrainer(SFTTrainer):
         """Sentence vectors of the stacked sources and targets: pooled `hidden_states[contrastive_layer]`,
         through `pair_head` when the trainer has one.
 
-        Runs inside the model's forward (through the engine's wrapper) and only up to block `contrastive_layer`:
-        no later block, no logits.
+        Runs inside the model's forward (through the engine's wrapper) and only up to block `contrastive_layer`
+        (the deepest one when several are set): no later block, no logits.
 
         Args:
             model: the model as `compute_loss` receives it (possibly DDP-, FSDP-, DeepSpeed- or PEFT-wrapped).
@@ -381,12 +387,12 @@ class AFPTrainer(SFTTrainer):
             attention_mask: `(2 * pairs, seq_len)`.
 
         Returns:
-            `(2 * pairs, dim)` tensor (`dim` = the hidden size, or the head's output size).
+            `(2 * pairs, dim)` tensor (`dim` = the hidden size, or the head's output size); with several
+            `contrastive_layer`s, `(layers, 2 * pairs, dim)`, in the order of `AFPConfig.contrastive_layers`.
         """
-        layer, pooling, head = self.args.contrastive_layer, self.args.contrastive_pooling, self.pair_head
+        layers, pooling, head = self._pair_layers, self.args.contrastive_pooling, self.pair_head
 
-        def pooled_vectors(states: dict[int, torch.Tensor]) -> torch.Tensor:
-            (hidden,) = states.values()
+        def pooled(hidden: torch.Tensor) -> torch.Tensor:
             # no empty-row check here (a host sync in the middle of the step): every pair was checked when tokenized
             vectors = pool_hidden_states(hidden, attention_mask, pooling, check_empty_rows=False)
             if head is None:
@@ -394,7 +400,12 @@ class AFPTrainer(SFTTrainer):
             dtype = pair_heads.head_input_dtype(head)
             return head(vectors.to(dtype) if dtype is not None else vectors)
 
-        return compute_inside_forward(model, input_ids, attention_mask, [layer], pooled_vectors)
+        def pooled_vectors(states: dict[int, torch.Tensor]) -> torch.Tensor:
+            if len(layers) == 1:
+                return pooled(states[layers[0]])
+            return torch.stack([pooled(states[layer]) for layer in layers])
+
+        return compute_inside_forward(model, input_ids, attention_mask, layers, pooled_vectors)
 
     def compute_contrastive_loss(
         self, source_embeddings: torch.Tensor, target_embeddings: torch.Tensor
@@ -437,18 +448,17 @@ class AFPTrainer(SFTTrainer):
         if input_ids is not None and input_ids.numel() > 0:
             vectors = self._checked_pair_vectors(self.encode_pairs(model, input_ids, attention_mask), input_ids, mode)
             num_pairs = input_ids.shape[0] // 2
-            source_vectors, target_vectors = vectors[:num_pairs], vectors[num_pairs:]
+            source_vectors, target_vectors = vectors[..., :num_pairs, :], vectors[..., num_pairs:, :]
         elif self.accelerator.num_processes > 1:
             # no pair on this process: the others' pair forward is a collective (FSDP / ZeRO-3 gathers, DDP's buffer
             # broadcast), so join it with a one-token stand-in whose vector is then dropped
             stand_in = torch.full((1, 1), self._tokenizer.pad_token_id or 0, dtype=torch.long, device=device)
             vectors = self._checked_pair_vectors(
-                self.encode_pairs(model, stand_in, torch.ones_like(stand_in)), stand_in, mode)[:0]
+                self.encode_pairs(model, stand_in, torch.ones_like(stand_in)), stand_in, mode)[..., :0, :]
             source_vectors = target_vectors = vectors
         else:
             source_vectors = target_vectors = torch.zeros(0, hidden_size(model), device=device)
-        output = self._checked_contrastive_output(
-            self.compute_contrastive_loss(source_vectors, target_vectors), vectors, mode)
+        output = self._layers_contrastive_output(source_vectors, target_vectors, vectors, mode)
         if output.loss is None:
             self.contrastive_skipped_batches += 1
             self._metrics[mode]["contrastive_skipped"].append(1.0)
@@ -470,18 +480,38 @@ class AFPTrainer(SFTTrainer):
             return output.loss + vectors.sum() * 0.0  # the stand-in pass joins the graph (zero gradients)
         return output.loss
 
+    def _layers_contrastive_output(self, source_vectors, target_vectors, vectors, mode: str) -> ContrastiveOutput:
+        """`compute_contrastive_loss` on one layer's vectors, or its mean over several layers' (see AFPConfig)."""
+        if source_vectors.dim() == 2:
+            return self._checked_contrastive_output(
+                self.compute_contrastive_loss(source_vectors, target_vectors), vectors, mode)
+        outputs = [self._checked_contrastive_output(self.compute_contrastive_loss(source, target), vectors, mode)
+                   for source, target in zip(source_vectors, target_vectors, strict=True)]
+        if any(output.loss is None for output in outputs):
+            return ContrastiveOutput(loss=None, num_correct=0, num_sources=0, num_pairs=outputs[0].num_pairs)
+        # correct and sources summed over layers: the logged accuracy is the mean of the layers' accuracies
+        return ContrastiveOutput(
+            loss=torch.stack([output.loss.reshape(()) for output in outputs]).mean(),
+            num_correct=sum(output.num_correct for output in outputs),
+            num_sources=sum(output.num_sources for output in outputs),
+            num_pairs=outputs[0].num_pairs,
+        )
+
     # an override's result, checked where it is used: a wrong shape or a vector without gradient would otherwise
     # fail deep inside the loss or, worse, train nothing without a word
     def _checked_pair_vectors(self, vectors, input_ids: torch.Tensor, mode: str) -> torch.Tensor:
         method = f"{type(self).__name__}.encode_pairs"
         rows = input_ids.shape[0]
+        layers = len(self._pair_layers)
+        shape = f"({rows}, dim)" if layers == 1 else f"({layers}, {rows}, dim), one (2 * pairs, dim) slice per layer"
         if not isinstance(vectors, torch.Tensor):
             raise TypeError(f"{method} returned a {type(vectors).__name__}; it must return one tensor of shape "
-                            f"(2 * pairs, dim) = ({rows}, dim): the sources' vectors, then the targets'.")
-        if vectors.dim() != 2 or vectors.shape[0] != rows:
+                            f"{shape}: the sources' vectors, then the targets'.")
+        wanted = (rows,) if layers == 1 else (layers, rows)
+        if vectors.dim() != len(wanted) + 1 or tuple(vectors.shape[:-1]) != wanted:
             raise ValueError(f"{method} returned shape {tuple(vectors.shape)} for {rows} sentences ({rows // 2} pairs, "
-                             f"sources then targets); it must return ({rows}, dim): one pooled vector per sentence "
-                             "(pool over the tokens, keep both halves).")
+                             f"sources then targets) and {layers} contrastive layer(s); it must return {shape}: one "
+                             "pooled vector per sentence (pool over the tokens, keep both halves).")
         if mode == "train" and torch.is_grad_enabled() and not vectors.requires_grad:
             raise RuntimeError(f"{method} returned vectors without a gradient, so the contrastive loss would train "
                                "nothing: they were detached or computed under torch.no_grad(), or no trainable weight "

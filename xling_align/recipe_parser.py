@@ -98,7 +98,10 @@ class RecipeParser(TrlParser):
         self.recipe_keys |= set(kwargs)
         for action in self._actions:
             if action.dest in kwargs and action.type in (int, float):
-                _check_number(action.dest, kwargs[action.dest], action.type)
+                value = kwargs[action.dest]
+                # a list-valued setting (nargs="+", e.g. contrastive_layer: [1, 2, 3]): each item is checked
+                for item in (value if isinstance(value, list) and action.nargs == "+" else [value]):
+                    _check_number(action.dest, item, action.type)
         return super().set_defaults_with_config(**kwargs)
 
     def error(self, message: str):

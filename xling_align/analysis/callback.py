@@ -10,6 +10,9 @@ of the contrastive loss) and adds to the evaluation metrics
 - `eval_alignment_retrieval_accuracy_<a>_to_<b>` for every direction;
 - `eval_alignment_mexa` and `eval_alignment_cosine_margin` (means over language pairs).
 
+With several layers (AFP's `contrastive_layer` as a list) every figure above is the mean over the layers, as
+the contrastive loss is, and `eval_alignment_retrieval_accuracy_layer<k>` gives each layer's own.
+
 How it reaches best-model selection and the logs (transformers 5.23, `Trainer.evaluate`): the trainer logs
 the evaluation metrics first, then calls `on_evaluate(metrics=...)` with the same dict it returns to the
 training loop, which passes it to `_determine_best_metric`. Adding keys to that dict in place is therefore
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 
 from transformers import TrainerCallback
 
@@ -51,8 +55,8 @@ class AlignmentEvalCallback(TrainerCallback):
     Args:
         pairs_file: parallel file of held-out pairs (any format of `xling_align.data.load_parallel_pairs`);
             read and checked at construction.
-        layer: `hidden_states` index to pool (0 = embeddings, 1 = first block, -1 = last); use the layer of
-            the contrastive loss to watch what AFP trains.
+        layer: `hidden_states` index to pool (0 = embeddings, 1 = first block, -1 = last), or a list of them
+            (figures averaged over the layers); use the layer(s) of the contrastive loss to watch what AFP trains.
         pooling: `"mean"` or `"last"`.
         batch_size: sentences per forward pass.
         max_pairs: use at most this many pairs per language pair (None: all). Cost per evaluation is one
@@ -64,7 +68,7 @@ class AlignmentEvalCallback(TrainerCallback):
     def __init__(
         self,
         pairs_file: str | os.PathLike,
-        layer: int = -1,
+        layer: int | Sequence[int] = -1,
         pooling: str = "mean",
         batch_size: int = 32,
         max_pairs: int | None = 1000,
@@ -73,6 +77,8 @@ class AlignmentEvalCallback(TrainerCallback):
         check_pooling(pooling, "AlignmentEvalCallback: pooling")
         self.pairs_file = str(pairs_file)
         self.pairs = load_analysis_pairs(pairs_file, max_pairs=max_pairs).pairs
+        if isinstance(layer, (list, tuple)) and not layer:
+            raise ValueError("AlignmentEvalCallback: layer is an empty list; name at least one hidden_states index.")
         self.layer = layer
         self.pooling = pooling
         self.batch_size = batch_size
@@ -81,11 +87,20 @@ class AlignmentEvalCallback(TrainerCallback):
 
     def compute(self, model, tokenizer) -> dict[str, float]:
         """The alignment metrics of `model` on the held-out pairs, keyed as they appear in the metrics."""
+        if not isinstance(self.layer, (list, tuple)):
+            return self._compute_at(model, tokenizer, self.layer)
+        per_layer = [self._compute_at(model, tokenizer, layer) for layer in self.layer]
+        values = {key: sum(figures[key] for figures in per_layer) / len(per_layer) for key in per_layer[0]}
+        for layer, figures in zip(self.layer, per_layer, strict=True):
+            values[f"{METRIC_PREFIX}_retrieval_accuracy_layer{layer}"] = figures[f"{METRIC_PREFIX}_retrieval_accuracy"]
+        return values
+
+    def _compute_at(self, model, tokenizer, layer: int) -> dict[str, float]:
         values: dict[str, float] = {}
         accuracies, mexa, margins = [], [], []
         for (lang_a, lang_b), pairs in self.pairs.items():
-            side_a = embed_sentences(model, tokenizer, [a for a, _ in pairs], self.layer, self.pooling, self.batch_size)
-            side_b = embed_sentences(model, tokenizer, [b for _, b in pairs], self.layer, self.pooling, self.batch_size)
+            side_a = embed_sentences(model, tokenizer, [a for a, _ in pairs], layer, self.pooling, self.batch_size)
+            side_b = embed_sentences(model, tokenizer, [b for _, b in pairs], layer, self.pooling, self.batch_size)
             result = alignment_metrics(side_a, side_b)
             values[f"{METRIC_PREFIX}_retrieval_accuracy_{lang_a}_to_{lang_b}"] = result.retrieval_accuracy_a_to_b
             values[f"{METRIC_PREFIX}_retrieval_accuracy_{lang_b}_to_{lang_a}"] = result.retrieval_accuracy_b_to_a

@@ -1,17 +1,20 @@
 """The checkpoints shipped with the testbed, where they live, how each is verified and regenerated.
 
-- `clone_base/`: the base model (plain pretraining on the bilingual corpus);
-- `clone_control/`: the positive control (same corpus and size, PreAlign-style word alignment and
-  code-switching during pretraining);
-- `clone_arms/<arm>/`: alignment arms trained from the base with `AFPTrainer` (seed 0, the default
-  alignment settings), so the demo can score them without training them; `alignment.json` records how.
+- `clone_v3_base/`: the base model the demo uses (testbed v3): `clone_base/` continued on a corpus with
+  label-word episodes, so that it binds labels in context;
+- `clone_v3_control/`: the positive control, `clone_control/` continued the same way (keeping its word
+  alignment and code-switching);
+- `clone_base/`, `clone_control/`: the v2 models (plain pretraining on the bilingual corpus; the control with
+  PreAlign-style word alignment and code-switching during pretraining), what v3 continues from;
+- `clone_arms/<arm>/`: alignment arms trained from the (v3) base (seed 0, the default alignment settings), so
+  the demo can score them without training them; `alignment.json` records how.
 
 Every folder carries a `SHA256SUMS` manifest; a damaged file stops the demo with the command that rebuilds
 the folder. Weights are stored in float16 and loaded in float32.
 
 Example:
     >>> regenerate_command("control")
-    'python -m xling_align.clone.pretrain --preset control --output {folder}'
+    'python -m xling_align.clone.pretrain --preset control_v3 --output {folder}'
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from pathlib import Path
 from xling_align.clone.checksum import verify_manifest, write_manifest
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-PRETRAINED_DIRS = {"base": RESOURCES / "clone_base", "control": RESOURCES / "clone_control"}
+PRETRAINED_DIRS = {"base": RESOURCES / "clone_v3_base", "control": RESOURCES / "clone_v3_control"}
+# the pretraining preset of each shipped folder (v2's folders are v3's starting points)
+PRESET_OF_FOLDER = {"clone_v3_base": "base_v3", "clone_v3_control": "control_v3", "clone_base": "base",
+                    "clone_control": "control"}
 ARMS_DIR = RESOURCES / "clone_arms"
 ALIGNMENT_FILE = "alignment.json"
 
@@ -30,7 +36,8 @@ ALIGNMENT_FILE = "alignment.json"
 def regenerate_command(arm: str) -> str:
     """The command that rebuilds a shipped checkpoint (`{folder}`: where it goes)."""
     if arm in PRETRAINED_DIRS:
-        return f"python -m xling_align.clone.pretrain --preset {arm} --output {{folder}}"
+        preset = PRESET_OF_FOLDER[PRETRAINED_DIRS[arm].name]
+        return f"python -m xling_align.clone.pretrain --preset {preset} --output {{folder}}"
     return f"python benchmarks/clone_ablation.py --ship-arms {arm} --arms-dir {{folder}}/.."
 
 

@@ -23,7 +23,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-from xling_align.clone.world import FACT_KINDS, LABELS, PARAPHRASES, World
+from xling_align.clone.world import FACT_KINDS, INTRANSITIVE_VERBS, LABELS, OBJECTS, PARAPHRASES, PLACES, \
+    TRANSITIVE_VERBS, World
 
 SEPARATOR = " . "
 
@@ -37,6 +38,9 @@ class CorpusConfig:
         fact_share: fraction of units (in either language) that state a fact.
         episode_share: fraction of units that are in-context episodes.
         episode_lines: (fewest, most) lines of an episode.
+        label_episode_share: fraction of units that are label-word episodes (v3): episodes whose labels are
+            arbitrary words drawn per episode from about a hundred (`label_words`), not the five digits, so the
+            only way to predict a repeated line's label is to look it up in the context (0 = none, as in v2).
         code_switch_share: fraction of L1 units that are code-switched (0 = none; the control uses it).
         code_switch_rate: fraction of the words of a code-switched unit replaced by their L2 word.
     """
@@ -45,16 +49,20 @@ class CorpusConfig:
     fact_share: float = field(default=0.45, metadata={"help": "fraction of units that state a fact"})
     episode_share: float = field(default=0.25, metadata={"help": "fraction of units that are in-context episodes"})
     episode_lines: tuple[int, int] = field(default=(5, 10), metadata={"help": "(fewest, most) lines per episode"})
+    label_episode_share: float = field(default=0.0, metadata={"help": "fraction of units that are label-word "
+                                                                      "episodes (arbitrary labels; v3)"})
     code_switch_share: float = field(default=0.0, metadata={"help": "fraction of L1 units code-switched"})
     code_switch_rate: float = field(default=0.3, metadata={"help": "fraction of words switched in such a unit"})
 
     def __post_init__(self):
-        for name in ("l2_share", "fact_share", "episode_share", "code_switch_share", "code_switch_rate"):
+        for name in ("l2_share", "fact_share", "episode_share", "label_episode_share", "code_switch_share",
+                     "code_switch_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"CorpusConfig.{name}={value} is not a fraction; use a value in [0, 1].")
-        if self.fact_share + self.episode_share > 1.0:
-            raise ValueError(f"CorpusConfig.fact_share + episode_share = {self.fact_share + self.episode_share} "
+        total = self.fact_share + self.episode_share + self.label_episode_share
+        if total > 1.0:
+            raise ValueError(f"CorpusConfig.fact_share + episode_share + label_episode_share = {total} "
                              "exceeds 1; lower one of them.")
         low, high = self.episode_lines
         if not 2 <= low <= high:
@@ -86,6 +94,23 @@ def episode_unit(world: World, lang: str, rng: random.Random, lines: tuple[int, 
     return [world.episode_sentence(e, labels[e], lang) for e in order]
 
 
+def label_words(world: World, lang: str) -> tuple[str, ...]:
+    """The label pool of label-word episodes in `lang`: the digits, places, objects, verbs and entity names
+    (106 words). Colour and category words are left out, so no episode line pairs an entity with a fact word."""
+    l1_words = (*LABELS, *PLACES, *OBJECTS, *TRANSITIVE_VERBS, *INTRANSITIVE_VERBS, *world.entities)
+    return tuple(world.word(w, lang) if w not in LABELS else w for w in l1_words)
+
+
+def label_episode_unit(world: World, lang: str, rng: random.Random, lines: tuple[int, int]) -> list[str]:
+    """An episode like `episode_unit` whose labels are arbitrary words drawn for this episode (Chan et al. 2022:
+    in-context learning emerges when the labels are many and each is rare, in-weights learning when they are few)."""
+    count = rng.randint(*lines)
+    entities = rng.sample(world.entities, rng.randint(2, min(len(LABELS), count - 1)))
+    labels = dict(zip(entities, rng.sample(label_words(world, lang), len(entities))))
+    order = entities + [rng.choice(entities) for _ in range(count - len(entities))]
+    return [f"{world.episode_prompt(e, lang)} {labels[e]}" for e in order]
+
+
 def code_switch(world: World, sentence: str, rate: float, rng: random.Random) -> str:
     """Replace each word by its L2 word with probability `rate`."""
     return " ".join(world.word(w, "l2") if rng.random() < rate else w for w in sentence.split())
@@ -107,6 +132,8 @@ def sample_unit(world: World, config: CorpusConfig, rng: random.Random) -> tuple
         sentences = [fact_unit(world, lang, rng)]
     elif kind < config.fact_share + config.episode_share:
         sentences = episode_unit(world, lang, rng, config.episode_lines)
+    elif kind < config.fact_share + config.episode_share + config.label_episode_share:
+        sentences = label_episode_unit(world, lang, rng, config.episode_lines)
     else:
         sentences = [world.translate(world.filler_sentence(rng), lang)]
     if lang == "l1" and config.code_switch_share and rng.random() < config.code_switch_share \

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xling_align.clone.alignment import (
-    ARMS, PRETRAINED_ARMS, AlignmentSettings, align, arm_settings,
+    ARMS, PRETRAINED_ARMS, AlignmentSettings, align, arm_settings, continue_pretraining, contrastive_layers,
 )
 from xling_align.clone.checkpoints import (
     PRETRAINED_DIRS, read_alignment_record, save_arm, shipped_arm_dir, verify,
@@ -45,6 +45,8 @@ class ExperimentPlan:
     optimisation: AlignmentSettings = field(default_factory=AlignmentSettings)
     middle_layer: int | None = None
     entity_share: float | None = None
+    layers: list[int] | None = None
+    word_share: float | None = None
     seed: int = 0
     limit: int | None = None
     tasks: list[str] | None = None
@@ -58,10 +60,12 @@ class ExperimentPlan:
             raise ExperimentError(f"unknown arm(s) {unknown}; the arms are {list(known)}.")
         if len(set(self.arms)) != len(self.arms):
             raise ExperimentError(f"arms {self.arms} name an arm twice; list each once.")
-        for name, arm in (("middle_layer", "afp_mid"), ("entity_share", "afp_entity")):
-            if getattr(self, name) is not None and arm not in self.arms:
-                raise ExperimentError(f"{name}={getattr(self, name)} applies to the {arm!r} arm only, which is not "
-                                      f"among the arms {self.arms}; add {arm} or drop the setting.")
+        for name, arms in (("middle_layer", ("afp_mid",)), ("entity_share", ("afp_entity",)),
+                           ("layers", ("afp_layers", "afp_words")), ("word_share", ("afp_words",))):
+            if getattr(self, name) is not None and not any(arm in self.arms for arm in arms):
+                named = " or ".join(repr(arm) for arm in arms)
+                raise ExperimentError(f"{name}={getattr(self, name)} applies to the {named} arm only, which is not "
+                                      f"among the arms {self.arms}; add {arms[0]} or drop the setting.")
         self.live = tuple(a for a in self.live if a in self.arms and a in ARMS)
         if self.optimisation.steps < 1 or self.optimisation.batch_size < 1:
             raise ExperimentError(f"alignment steps={self.optimisation.steps} and batch size="
@@ -77,8 +81,11 @@ class ExperimentPlan:
 
     def record(self, arm: str) -> dict:
         """What identifies an alignment arm's training (compared with a shipped arm's `alignment.json`)."""
-        return {"arm": arm, "settings": arm_settings(arm, self.middle_layer, self.entity_share).to_dict(),
+        return {"arm": arm, "settings": self.settings(arm).to_dict(),
                 "optimisation": asdict(self.optimisation), "seed": self.seed}
+
+    def settings(self, arm: str):
+        return arm_settings(arm, self.middle_layer, self.entity_share, self.layers, self.word_share)
 
 
 def _load_pretrained(plan: ExperimentPlan, arm: str):
@@ -132,9 +139,10 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
     depth = num_decoder_layers(base_model)
     for arm in plan.arms:
         if arm in ARMS:
-            layer = arm_settings(arm, plan.middle_layer, plan.entity_share).contrastive_layer
+            layers = contrastive_layers(plan.settings(arm))
             try:
-                normalize_layer(base_model, layer)
+                for layer in layers:
+                    normalize_layer(base_model, layer)
             except ValueError:
                 raise ExperimentError(f"arm {arm!r} asks for contrastive layer {layer}, but the base model has "
                                       f"{depth} decoder layers (hidden_states 0..{depth}); pass a layer in "
@@ -162,11 +170,15 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
         log(f"[2/4] alignment with AFPTrainer from the base: {', '.join(to_train)} "
             f"({opt.steps} steps x {opt.batch_size} rows, peak lr {opt.learning_rate:g}, seed {plan.seed})")
     for arm in to_train:
-        settings = arm_settings(arm, plan.middle_layer, plan.entity_share)
-        rows = alignment_rows(world, plan.optimisation.steps * plan.optimisation.batch_size, seed=plan.seed,
-                              entity_share=settings.entity_share)
-        models[arm] = align(plan.checkpoint("base"), tokenizer, rows, settings, plan.optimisation,
-                            output / "runs" / arm, seed=plan.seed, progress=progress)
+        settings = plan.settings(arm)
+        if settings.method == "continued_pretraining":
+            models[arm] = continue_pretraining(plan.checkpoint("base"), output / "runs" / arm, seed=plan.seed,
+                                               optimisation=plan.optimisation, progress=progress)
+        else:
+            rows = alignment_rows(world, plan.optimisation.steps * plan.optimisation.batch_size, seed=plan.seed,
+                                  entity_share=settings.entity_share)
+            models[arm] = align(plan.checkpoint("base"), tokenizer, rows, settings, plan.optimisation,
+                                output / "runs" / arm, seed=plan.seed, progress=progress)
         if plan.save_arms_to is not None:
             save_arm(models[arm], tokenizer, Path(plan.save_arms_to) / arm, plan.record(arm),
                      plan.checkpoint("base") / WORLD_FILE)

@@ -6,6 +6,8 @@ build it reproduces the shipped weights bit for bit (compare `SHA256SUMS`):
 
     python -m xling_align.clone.pretrain --preset base --output /tmp/clone_base
     python -m xling_align.clone.pretrain --preset control --output /tmp/clone_control
+    python -m xling_align.clone.pretrain --preset base_v3 --output /tmp/clone_v3_base        # v3: continues
+    python -m xling_align.clone.pretrain --preset control_v3 --output /tmp/clone_v3_control  # the v2 ones
 
 `base` is plain next-token pretraining on the bilingual corpus. `control` is the positive control: the same
 corpus and model plus PreAlign-style word-level alignment (Li et al., EMNLP 2024): an InfoNCE loss that
@@ -56,6 +58,9 @@ class PretrainConfig:
     l2_share: float = field(default=0.3, metadata={"help": "fraction of units in L2"})
     fact_share: float = field(default=0.45, metadata={"help": "fraction of units stating a fact"})
     episode_share: float = field(default=0.25, metadata={"help": "fraction of units that are in-context episodes"})
+    label_episode_share: float = field(
+        default=0.0, metadata={"help": "fraction of units that are label-word episodes (arbitrary labels; v3)"}
+    )
     code_switch_share: float = field(default=0.0, metadata={"help": "fraction of L1 units code-switched (control)"})
     code_switch_rate: float = field(default=0.3, metadata={"help": "fraction of words switched in such a unit"})
     # word-level alignment (control)
@@ -77,6 +82,13 @@ class PretrainConfig:
     warmup_steps: int = field(default=200, metadata={"help": "linear warm-up steps before the cosine decay"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     storage_dtype: str = field(default="float16", metadata={"help": "dtype of the saved weights"})
+    # continued pretraining (v3)
+    init_from: str = field(
+        default="", metadata={"help": "checkpoint folder to continue from ('' = fresh initialisation; a shipped "
+                              "one as pkg://xling_align/resources/clone_base); its world must be this run's"}
+    )
+    corpus_seed: int = field(default=-1, metadata={"help": "seed of the corpus stream (-1 = seed); a continued "
+                                                    "run uses another one so it does not replay the first text"})
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.block_size < 8:
@@ -99,6 +111,7 @@ class PretrainConfig:
 
     def corpus_config(self) -> CorpusConfig:
         return CorpusConfig(l2_share=self.l2_share, fact_share=self.fact_share, episode_share=self.episode_share,
+                            label_episode_share=self.label_episode_share,
                             code_switch_share=self.code_switch_share, code_switch_rate=self.code_switch_rate)
 
 
@@ -106,6 +119,15 @@ PRESETS: dict[str, dict] = {
     "base": {},
     "control": {"word_alignment_weight": 1.0, "code_switch_share": 0.5},
 }
+# testbed v3: the v2 checkpoints continued on a corpus with label-word episodes (in-context label binding),
+# the same continuation for both, the control keeping its alignment and code-switching (see the README)
+_V3_CONTINUATION = {"corpus_seed": 1, "steps": 1200, "learning_rate": 3e-3, "warmup_steps": 50,
+                    "fact_share": 0.35, "episode_share": 0.1, "label_episode_share": 0.4}
+PRESETS["base_v3"] = {**_V3_CONTINUATION, "init_from": "pkg://xling_align/resources/clone_base"}
+PRESETS["control_v3"] = {**_V3_CONTINUATION, **PRESETS["control"],
+                         "init_from": "pkg://xling_align/resources/clone_control"}
+# fields added for v3: written to a checkpoint's record only when set, so v2 runs keep their manifests
+_V3_FIELDS = ("label_episode_share", "init_from", "corpus_seed")
 
 
 def build_model(config: PretrainConfig, vocab_size: int, pad_token_id: int) -> LlamaForCausalLM:
@@ -148,6 +170,23 @@ def word_alignment_loss(model, pairs: torch.Tensor, temperature: float) -> torch
     return total / len(hidden)
 
 
+def _continued_model(config: PretrainConfig, world: World, vocab: dict[str, int]) -> LlamaForCausalLM:
+    """The model of `config.init_from` in float32, checked to belong to this run's world and vocabulary."""
+    from xling_align.package_paths import resolve_path
+
+    folder = Path(resolve_path(config.init_from))
+    start_world = load_world(folder)
+    if start_world.config != world.config:
+        raise ValueError(f"init_from={config.init_from!r} was pretrained on world {start_world.config}, not this run's "
+                         f"{world.config}; pass matching world fields or another checkpoint.")
+    model, tokenizer, _ = load_checkpoint(folder)
+    if tokenizer.get_vocab() != vocab:
+        raise ValueError(f"init_from={config.init_from!r} has another vocabulary than this run's world; it was not "
+                         "pretrained by this version of the testbed. Regenerate it.")
+    model.train()
+    return model
+
+
 def _learning_rate(step: int, config: PretrainConfig) -> float:
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
@@ -173,7 +212,8 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, 
     world = build_world(config.world_config())
     tokenizer = build_tokenizer(world)
     vocab = tokenizer.get_vocab()
-    blocks = token_blocks(world, config.corpus_config(), vocab, seed=config.seed,
+    corpus_seed = config.seed if config.corpus_seed < 0 else config.corpus_seed
+    blocks = token_blocks(world, config.corpus_config(), vocab, seed=corpus_seed,
                           num_blocks=config.steps * config.batch_size, block_size=config.block_size)
     data = torch.tensor(blocks, dtype=torch.long).view(config.steps, config.batch_size, config.block_size)
     pairs = dictionary_pairs(world, vocab)
@@ -184,8 +224,9 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, 
     torch.use_deterministic_algorithms(True)
     try:
         torch.manual_seed(config.seed)
-        pair_generator = torch.Generator().manual_seed(config.seed + 1)
-        model = build_model(config, len(tokenizer), tokenizer.pad_token_id)
+        pair_generator = torch.Generator().manual_seed(corpus_seed + 1)
+        model = (_continued_model(config, world, vocab) if config.init_from
+                 else build_model(config, len(tokenizer), tokenizer.pad_token_id))
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                       weight_decay=config.weight_decay, betas=(0.9, 0.98))
         model.train()
@@ -223,7 +264,9 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, 
     tokenizer.save_pretrained(output)
     (output / WORLD_FILE).write_text(json.dumps(world.config.to_dict(), indent=2, sort_keys=True) + "\n")
     # no timings in the shipped files: they would change the manifest from run to run
-    (output / PRETRAIN_FILE).write_text(json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
+    record = {k: v for k, v in asdict(config).items()
+              if k not in _V3_FIELDS or v != PretrainConfig.__dataclass_fields__[k].default}
+    (output / PRETRAIN_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     readable_by_all(output)
     write_manifest(output)
     if progress:

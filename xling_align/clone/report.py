@@ -28,7 +28,7 @@ def write_report(arms: dict[str, dict], output: str | Path, plan, seconds: float
     table = accuracy_table(arms)
     opt = plan.optimisation
     lines = [
-        "# xling-align demo: cloned-language testbed (v2)",
+        "# xling-align demo: cloned-language testbed (v3)",
         "",
         f"Base checkpoint `{plan.checkpoint('base')}`; alignment seed {plan.seed}; {opt.steps} steps x "
         f"{opt.batch_size} rows per alignment run, peak learning rate {opt.learning_rate:g}; "

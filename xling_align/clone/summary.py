@@ -1,6 +1,8 @@
 """The demo's summary: `summary.json`, a Markdown table and PNG plots, built from the lm-eval results files.
 
-`summary.json` is `{"chance": float, "arms": {arm: {figure: value}}}`; an arm's figures are the clone
+`summary.json` is `{"chance": float, "arms": {arm: {figure: value}}, "testbed": "v3", "best_variant": arm,
+"minus_base": {arm: {figure: arm - base}}}` (the last three added with v3; `minus_base` for the transfer
+figures `PAIRED_FIGURES`, when the base was scored); an arm's figures are the clone
 tasks' accuracies under their short names (`l1_heldout`, `l2_bilingual`, `l2_heldout`,
 `l2_heldout_l1demo`, the `_dev` ones, `icl_*`), read back from `results_clone_<arm>.json`, plus the
 layer-wise retrieval (`sentence_retrieval` with mean pooling, `sentence_retrieval_last` with last-token
@@ -63,8 +65,20 @@ def arm_figures(results_file: str | Path, retrieval: dict[str, dict[int, float]]
     return figures
 
 
+TESTBED_VERSION = "v3"
+# transfer figures whose difference to the base (same seed) the summary adds
+PAIRED_FIGURES = ("l2_heldout", "l2_heldout_l1demo", "icl_l2_l1demo")
+
+
 def write_summary_json(arms: dict[str, dict], output_file: str | Path) -> dict:
-    summary = {"chance": chance_level(), "arms": arms}
+    from xling_align.clone.alignment import BEST_VARIANT
+
+    summary = {"chance": chance_level(), "arms": arms, "testbed": TESTBED_VERSION, "best_variant": BEST_VARIANT}
+    base = arms.get("base", {})
+    summary["minus_base"] = {
+        arm: {f: round(figures[f] - base[f], 6) for f in PAIRED_FIGURES if f in figures and f in base}
+        for arm, figures in arms.items() if arm != "base" and base
+    }
     Path(output_file).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -1,13 +1,14 @@
-"""`xling-align demo`: the offline cloned-language testbed (v2), end to end, in a few minutes on a CPU.
+"""`xling-align demo`: the offline cloned-language testbed (v3), end to end, in a few minutes on a CPU.
 
 A small model was pretrained on an English-like language L1 and its clone L2 (same constructions, own
-words). Bilingual entities have their facts stated in both languages; held-out entities only in L1. The
+words), then (v3) continued on text with label-word episodes so that it also learns in context. Bilingual entities have their facts stated in both languages; held-out entities only in L1. The
 demo scores, on the `xling_clone_*` lm-eval tasks:
 - `base`: the pretrained model, no alignment;
 - `control`: the positive control (PreAlign-style word alignment + code-switching in pretraining);
 - `cif`, `mcl`, `afp`: the paper's ablation (CIF only, MCL only, both), trained from the base with
   AFPTrainer (`afp` live; the others from shipped checkpoints when the settings match, else live);
-- the best AFP variant (chosen on the dev split; see `xling_align/clone/README.md`).
+- the best variant on the dev split (v3: `cpt_align`, continued pretraining with word alignment and
+  code-switching; see `xling_align/clone/README.md`).
 
 It writes `results_clone_<arm>.json` (lm-eval's result files), `summary.json` and `summary.md` (read back
 from those files), `accuracy.png` and `retrieval_by_layer.png`.
@@ -33,7 +34,8 @@ def make_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="xling_demo", help="folder for results, summary and plots (default: xling_demo)")
     parser.add_argument("--arms", default=f"base,control,cif,mcl,afp,{BEST_VARIANT}",
-                        help="comma-separated arms to score (default: %(default)s); also: afp_mean, afp_mid, afp_entity")
+                        help="comma-separated arms to score (default: %(default)s); also: afp_mean, afp_mid, afp_entity, "
+                             "afp_layers, afp_words, cpt_align")
     parser.add_argument("--live", default=None,
                         help="comma-separated alignment arms always trained live (default: afp); 'all' trains every one")
     parser.add_argument("--seed", type=int, default=0, help="seed of the alignment data and training (default: 0)")
