@@ -26,22 +26,14 @@ import torch
 
 from xling_align.clone.pretrain import PretrainConfig, pretrain
 from xling_align.clone.probe import episode_accuracy, fact_accuracy
+from xling_align.clone.tasks import episode_rows
 from xling_align.clone.world import LABELS
 
 PILOT_DOCUMENT_SEED = 424_242  # not the tasks' seed: the scored in-context documents are never used here
 
 
 def pilot_documents(world, query_lang: str, demo_lang: str, seed: int = PILOT_DOCUMENT_SEED) -> list[dict]:
-    rng = random.Random(seed)
-    rows = []
-    for entity in (e for e in world.entities if e not in world.anchors):
-        shown = [entity, *rng.sample([e for e in world.entities if e != entity], len(LABELS) - 1)]
-        labels = dict(zip(shown, rng.sample(LABELS, len(LABELS))))
-        rng.shuffle(shown)
-        demos = [world.episode_sentence(e, labels[e], demo_lang) for e in shown]
-        rows.append({"query": " . ".join([*demos, world.episode_prompt(entity, query_lang)]),
-                     "choices": list(LABELS), "label": LABELS.index(labels[entity])})
-    return rows
+    return episode_rows(world, query_lang, demo_lang, seed=seed)
 
 
 def label_word_documents(world, lang: str, seed: int = PILOT_DOCUMENT_SEED) -> list[dict]:

@@ -44,3 +44,15 @@ def byte_tokenizer():
     from transformers import ByT5Tokenizer
 
     return ByT5Tokenizer()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`): tiny models
+    gain nothing from threads, and on a busy machine idle-spinning threads slow them down many times."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

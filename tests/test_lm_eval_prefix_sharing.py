@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lm_eval"
 FIXED_DEMO_TASK = "xling_test_xnli_de_fixed_demos"
@@ -30,12 +29,7 @@ ZERO_SHOT = ["xling_xnli_de", "xling_pawsx_ja", "xling_xcopa_et", "xling_xstoryc
 SOME_FIVE_SHOT = ["xling_xnli_de_endemo", "xling_xwinograd_fr_endemo", FIXED_DEMO_TASK]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models gain nothing from threads; idle-spinning ones slow a busy machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

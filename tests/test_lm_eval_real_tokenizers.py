@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lm_eval"
 TASKS = ["xling_xnli_de_endemo", "xling_xcopa_et"]
@@ -32,12 +31,7 @@ CHAT_TEMPLATE = (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fixture_text() -> list[str]:

@@ -73,13 +73,7 @@ def make_requests(model, seed: int = 0) -> list[TokenRequest]:
     return requests
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models gain nothing from threads, and on a busy machine idle-spinning threads slow them 100x
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=ARCHITECTURES)

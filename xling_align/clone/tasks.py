@@ -98,10 +98,11 @@ def fact_questions(split: str = "test", query_lang: str = "l2", demo_lang: str |
     })
 
 
-def episode_rows(world: World, query_lang: str, demo_lang: str) -> list[dict]:
+def episode_rows(world: World, query_lang: str, demo_lang: str, seed: int | None = None) -> list[dict]:
     """In-context documents, one per entity with a distinct L2 name: five demonstrations (that entity and four
-    others, labels 1-5 drawn for the document), then the query about that entity."""
-    rng = random.Random(world.config.seed + _EPISODE_SEED_OFFSET)
+    others, labels 1-5 drawn for the document), then the query about that entity. `seed` draws other documents
+    than the scored ones (the v3 pilot's)."""
+    rng = random.Random(world.config.seed + _EPISODE_SEED_OFFSET if seed is None else seed)
     rows = []
     for entity in (e for e in world.entities if e not in world.anchors):
         shown = [entity, *rng.sample([e for e in world.entities if e != entity], len(LABELS) - 1)]
