@@ -164,7 +164,6 @@ class AFPConfig(SFTConfig):
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length={self.max_length!r} must be a positive number of tokens or None.")
 
-
     @property
     def contrastive_layers(self) -> list[int]:
         """`contrastive_layer` as a list (one element for a single layer)."""

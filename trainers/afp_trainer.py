@@ -48,7 +48,8 @@ class AFPTrainer(SFTTrainer):
 
     where the pair vectors are `hidden_states[contrastive_layer]` pooled with `contrastive_pooling` (with several
     layers, the InfoNCE term is the mean of the layers' terms). The pair forward runs the sources and targets of
-    the batch together, stops after block `contrastive_layer` (the deepest one) and never builds logits. The InfoNCE term is divided by the gradient-accumulation steps exactly when TRL's SFT loss is
+    the batch together, stops after block `contrastive_layer` (the deepest one) and never builds logits. The
+    InfoNCE term is divided by the gradient-accumulation steps exactly when TRL's SFT loss is
     normalised over the whole accumulation window, so both terms keep their weights under accumulation. A batch
     whose (global) number of pairs is below 2 has no negatives: its contrastive term is skipped and counted
     (`contrastive_skipped` metric, `self.contrastive_skipped_batches`). Rows with only a pair enter the

@@ -237,7 +237,7 @@ class PrefixTreeScorer:
         self._takes_logits_to_keep = "logits_to_keep" in parameters
         self._attention = getattr(getattr(inner, "config", None), "_attn_implementation", None)
         self.pack_subtrees = pack_subtrees and self._takes_position_ids
-        self.row_width_limit: int | None = None  # None: twice the longest request
+        self.row_width_limit: int | None = None  # None: 1.5x the longest request
 
     @property
     def device(self) -> torch.device:
