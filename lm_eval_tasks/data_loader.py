@@ -16,7 +16,8 @@ Which hub dataset, config and split hold each language, and which columns a file
 `xling_align.benchmark_table` (the one table of benchmark facts). Local rows are checked (and labels of the
 other type converted) by `data_checks` before lm-eval sees them, the scored split also for repeated items and
 its size (`load_scored_split`); the demonstration split is deferred (`demonstrations.DeferredSplit`), read
-only when a demonstration is drawn, and then refused if it holds an item of the scored split.
+only when a demonstration is drawn; rows of it that are items of the scored split are then dropped with one
+warning (a few, as in a published release) or the split is refused (mostly such rows).
 
 Example:
     >>> from xling_align.lm_eval_tasks.data_loader import local_path
@@ -27,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -111,21 +113,28 @@ def load_hub_split(name: str, source: HubSplit):
 
 
 def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None, demonstrations: bool = False,
-               not_in: ScoredItems | None = None):
+               not_in: ScoredItems | None = None, order: Callable[[int], list[int]] | None = None):
     """One split as a `datasets.Dataset`, from `data_dir` (or `$XLING_DATA_DIR`) if set, else the hub.
 
     Local rows are checked first (`data_checks`), so wrong labels or types stop the run instead of being scored;
-    `not_in`: the scored split's items, which a demonstration split must not hold.
+    `not_in`: the scored split's items, which a demonstration split must not hold (a few are dropped with a
+    warning, a pool made of them is refused: `data_checks.check_demonstrations`); `order(n)`: the order of the
+    split's n rows, applied before those rows are dropped, so the others keep their places in it.
     """
     import datasets
 
     folder, origin = resolve_data_dir(data_dir)
     if folder is None:
-        return load_hub_split(name, source)
+        dataset = load_hub_split(name, source)
+        return dataset if order is None else dataset.select(order(len(dataset)))
     path = local_path(folder, name, lang, source.split)
     numbered, rows = _read_local_split(path, name, lang, source.split, origin, demonstrations)
+    if order is not None:
+        places = order(len(rows))
+        numbered, rows = [numbered[i] for i in places], [rows[i] for i in places]
     if not_in is not None:
-        check_demonstrations(numbered, name, str(path), not_in)
+        kept = {line for line, _ in check_demonstrations(numbered, name, str(path), not_in)}
+        rows = [row for (line, _), row in zip(numbered, rows, strict=True) if line in kept]
     return datasets.Dataset.from_list(rows)
 
 
