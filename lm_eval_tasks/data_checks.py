@@ -53,6 +53,10 @@ class MissingBenchmarkDataError(BenchmarkDataError, FileNotFoundError):
     """A local benchmark file that is not there; the message names the path expected and how to write it."""
 
 
+class UnreachableBenchmarkDataError(BenchmarkDataError, ConnectionError):
+    """Hub data that could not be reached; the message names the dataset and the local alternative."""
+
+
 # --------------------------------------------------------------------------------------- the file
 def read_rows(path: Path, name: str) -> list[tuple[int, dict]]:
     """`(line, row)` for every object of a benchmark file: JSON lines, or one JSON array of objects.

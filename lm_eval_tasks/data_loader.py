@@ -9,8 +9,10 @@ Local layout (the hub's column names and split names):
     <data_dir>/<benchmark>/<lang>/<split>.jsonl
 
 `data_dir` is `--metadata '{"data_dir": "..."}'` or else the environment variable `XLING_DATA_DIR`;
-with neither, the data are read from the hub with `datasets.load_dataset`, with the same dataset ids
-lm-eval 0.4.13 uses for its built-in tasks. `xling-align export-data` writes the local layout once.
+with neither, the data are read from the hub (`xling_align.hub_data`: `datasets.load_dataset` for data-only
+repositories, the repository's own files for those with a loading script, which `datasets` >= 4 refuses),
+with the same dataset ids lm-eval 0.4.13 uses for its built-in tasks. `xling-align export-data` writes the
+local layout once (from the hub, or `--from-release` from the benchmarks' release files).
 
 Which hub dataset, config and split hold each language, and which columns a file must have, are read from
 `xling_align.benchmark_table` (the one table of benchmark facts). Local rows are checked (and labels of the
@@ -37,6 +39,7 @@ from xling_align.benchmark_table import HubSplit, benchmark
 from xling_align.lm_eval_tasks.data_checks import (
     MissingBenchmarkDataError,
     ScoredItems,
+    UnreachableBenchmarkDataError,
     check_demonstrations,
     check_hub_split,
     check_scored_split,
@@ -103,11 +106,23 @@ def _read_local_split(path: Path, name: str, lang: str, split: str, origin: str,
     return numbered, checked_rows(numbered, name, lang, str(path))
 
 
-def load_hub_split(name: str, source: HubSplit):
-    """One split from the hub (`datasets.load_dataset`), its columns and label values checked."""
-    import datasets
+def load_hub_split(name: str, source: HubSplit, base: str | None = None):
+    """One split from the hub, its columns and label values checked.
 
-    dataset = datasets.load_dataset(source.path, source.name, split=source.split)
+    Data-only repositories go through `datasets.load_dataset(path, config)`; repositories with a loading script
+    (refused by `datasets` >= 4) through their own files (`xling_align.hub_data`; `base` replaces
+    `hf://datasets/<path>`, for tests).
+    """
+    from xling_align.hub_data import HubUnreachableError, load_hub_dataset
+
+    offline = (f"Offline, point the tasks at a local copy: {DATA_DIR_ENV}=DIR or lm_eval --metadata "
+               f"'{{\"data_dir\": \"DIR\"}}', DIR holding {name}/<lang>/<split>.jsonl (written by `xling-align "
+               "export-data` where the hub can be reached, or by `xling-align export-data --from-release` from the "
+               "benchmark's release files).")
+    try:
+        dataset = load_hub_dataset(source.path, source.name, source.split, offline, base=base)
+    except HubUnreachableError as error:  # one `error:` line from lm_eval, like the other data errors
+        raise UnreachableBenchmarkDataError(str(error)) from None
     check_hub_split(dataset, name, f"{source.path} ({source.name}, {source.split})")
     return dataset
 

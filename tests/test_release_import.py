@@ -189,3 +189,11 @@ def test_a_bad_xcopa_row_and_a_folder_without_release_files_are_named(tmp_path, 
     (tmp_path / "empty").mkdir()
     assert export_data.main(["--from-release", str(tmp_path / "empty"), "--output", str(tmp_path / "o")]) == 2
     assert "no release files of" in capsys.readouterr().err
+
+
+def test_the_module_examples_hold():
+    import doctest
+
+    from xling_align import release_import
+
+    assert doctest.testmod(release_import).failed == 0
