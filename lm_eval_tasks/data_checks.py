@@ -321,18 +321,20 @@ def check_scored_split(rows: list[tuple[int, dict]], name: str, lang: str, split
 
 @dataclass(frozen=True)
 class ScoredItems:
-    """The items of a scored split, to keep them out of a demonstration split: `item_key` -> first line."""
+    """The items of a scored split, to keep them out of a demonstration split: `item_key` -> first line (`unit`:
+    `line` of a local file, `row` of a hub split)."""
 
     where: str
     first_line: dict
+    unit: str = "line"
 
     @classmethod
-    def of(cls, rows: list[tuple[int, dict]], name: str, where: str) -> ScoredItems:
+    def of(cls, rows, name: str, where: str, unit: str = "line") -> ScoredItems:
         table = benchmark(name)
         first: dict = {}
         for line, row in rows:
             first.setdefault(item_key(row, table), line)
-        return cls(where, first)
+        return cls(where, first, unit)
 
 
 # A pool with more scored items than this share is a copy of the scored split, not a release's quirk (the largest
@@ -340,8 +342,8 @@ class ScoredItems:
 MOST_SHARED_DEMONSTRATIONS = 0.10
 
 
-def check_demonstrations(rows: list[tuple[int, dict]], name: str, where: str,
-                         scored: ScoredItems) -> list[tuple[int, dict]]:
+def check_demonstrations(rows: list[tuple[int, dict]], name: str, where: str, scored: ScoredItems,
+                         unit: str = "line") -> list[tuple[int, dict]]:
     """The demonstration rows that are no item of the scored split: a query must never come with its own answer.
 
     A few shared rows (at most `MOST_SHARED_DEMONSTRATIONS` of the pool) are a quirk of real releases (PAWS-X's
@@ -353,7 +355,7 @@ def check_demonstrations(rows: list[tuple[int, dict]], name: str, where: str,
               if (key := item_key(row, table)) in scored.first_line]
     if not shared:
         return rows
-    pairs = ", ".join(f"line {line} (= line {scored_line})" for line, scored_line in shared[:_SHOWN])
+    pairs = ", ".join(f"{unit} {line} (= {scored.unit} {scored_line})" for line, scored_line in shared[:_SHOWN])
     more = f" and {len(shared) - _SHOWN} more" if len(shared) > _SHOWN else ""
     what = (f"{where}: {len(shared)} of {len(rows)} demonstration row(s) are items of the scored split {scored.where} "
             f"(same {'+'.join(table.item_columns)}): {pairs}{more}")

@@ -123,8 +123,17 @@ def load_hub_split(name: str, source: HubSplit, base: str | None = None):
         dataset = load_hub_dataset(source.path, source.name, source.split, offline, base=base)
     except HubUnreachableError as error:  # one `error:` line from lm_eval, like the other data errors
         raise UnreachableBenchmarkDataError(str(error)) from None
-    check_hub_split(dataset, name, f"{source.path} ({source.name}, {source.split})")
+    check_hub_split(dataset, name, _hub_where(source))
     return dataset
+
+
+def _hub_where(source: HubSplit) -> str:
+    return f"{source.path} ({source.name}, {source.split})"
+
+
+def _hub_items(dataset, name: str) -> list[dict]:
+    """The columns of every row that make its item (`data_checks.item_key`), read once."""
+    return list(dataset.select_columns(list(benchmark(name).item_columns)))
 
 
 def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None, demonstrations: bool = False,
@@ -132,16 +141,23 @@ def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = No
     """One split as a `datasets.Dataset`, from `data_dir` (or `$XLING_DATA_DIR`) if set, else the hub.
 
     Local rows are checked first (`data_checks`), so wrong labels or types stop the run instead of being scored;
-    `not_in`: the scored split's items, which a demonstration split must not hold (a few are dropped with a
-    warning, a pool made of them is refused: `data_checks.check_demonstrations`); `order(n)`: the order of the
-    split's n rows, applied before those rows are dropped, so the others keep their places in it.
+    `not_in`: the scored split's items, which a demonstration split (local or from the hub) must not hold (a
+    few are dropped with a warning, a pool made of them is refused: `data_checks.check_demonstrations`);
+    `order(n)`: the order of the split's n rows, applied before those rows are dropped, so the others keep their
+    places in it.
     """
     import datasets
 
     folder, origin = resolve_data_dir(data_dir)
     if folder is None:
         dataset = load_hub_split(name, source)
-        return dataset if order is None else dataset.select(order(len(dataset)))
+        places = list(range(len(dataset))) if order is None else order(len(dataset))
+        if not_in is not None:  # a published split may share items with the scored one (PAWS-X's dev and test)
+            items = _hub_items(dataset, name)
+            numbered = [(place + 1, items[place]) for place in places]
+            kept = check_demonstrations(numbered, name, _hub_where(source), not_in, unit="row")
+            places = [row - 1 for row, _ in kept]
+        return dataset if order is None and not_in is None else dataset.select(places)
     path = local_path(folder, name, lang, source.split)
     numbered, rows = _read_local_split(path, name, lang, source.split, origin, demonstrations)
     if order is not None:
@@ -154,7 +170,7 @@ def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = No
 
 
 def load_scored_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None):
-    """The split a task scores, as `load_split`, plus its items (None from the hub) to keep out of demonstrations.
+    """The split a task scores, as `load_split`, plus its items, to keep them out of demonstrations.
 
     A local file also goes through `data_checks.check_scored_split` (repeated items; fewer rows than published).
     """
@@ -162,7 +178,9 @@ def load_scored_split(name: str, lang: str, source: HubSplit, data_dir: str | No
 
     folder, origin = resolve_data_dir(data_dir)
     if folder is None:
-        return load_hub_split(name, source), None
+        dataset = load_hub_split(name, source)
+        items = ScoredItems.of(enumerate(_hub_items(dataset, name), start=1), name, _hub_where(source), unit="row")
+        return dataset, items
     path = local_path(folder, name, lang, source.split)
     numbered, rows = _read_local_split(path, name, lang, source.split, origin)
     check_scored_split(numbered, name, lang, source.split, str(path))

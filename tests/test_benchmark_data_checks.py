@@ -222,6 +222,30 @@ def test_a_few_demonstrations_that_are_scored_items_leave_the_sampler_pool_with_
     assert all(len(sampler.sample(5, eval_doc=None)) == 5 for _ in range(20))
 
 
+def test_hub_splits_that_share_items_are_handled_like_local_files(monkeypatch, caplog):
+    """The hub's PAWS-X validation and test share items too: the dev pool of the paper protocol loses them."""
+    import datasets
+
+    from xling_align.lm_eval_tasks import paper_tasks
+
+    test = [{"id": i, "sentence1": f"句子 {i}。", "sentence2": f"另一句 {i}。", "label": i % 2} for i in range(60)]
+    validation = [{"id": 100 + i, "sentence1": f"开发 {i}。", "sentence2": f"开发句 {i}。", "label": i % 2}
+                  for i in range(60)]
+    validation[9] = test[4] | {"id": 109}
+    served = {"test": test, "validation": validation}
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda path, name=None, split=None, **kwargs: datasets.Dataset.from_list(served[split]))
+    monkeypatch.delenv(data_loader.DATA_DIR_ENV, raising=False)
+    with caplog.at_level("WARNING"):
+        splits = paper_tasks.load_paper_protocol("pawsx", "zh", "zh", demo_seed=0)
+    assert len(splits["dev"]) == 59 and 109 not in splits["dev"]["id"]
+    assert [message for message in caplog.messages if "demonstration row(s)" in message] == [
+        "warning: google-research-datasets/paws-x (zh, validation): 1 of 60 demonstration row(s) are items of the "
+        "scored split google-research-datasets/paws-x (zh, test) (same sentence1+sentence2): row 10 (= row 5). "
+        "They are left out of the demonstrations (a published release may share a few items between its splits); "
+        "59 rows remain to draw from."]
+
+
 def test_the_paper_protocol_keeps_the_seeded_order_of_the_rows_it_keeps(tmp_path, monkeypatch):
     """A dropped dev row leaves the reference's order of the others as it was (the first k stay the reference's)."""
     from xling_align.lm_eval_tasks import paper_tasks

@@ -30,14 +30,14 @@ STORY_HEADER = ("story_id\tinput_sentence_1\tinput_sentence_2\tinput_sentence_3\
                 "sentence_quiz2\tanswer_right_ending")
 
 
-def _story_file(path: Path, stories: int) -> None:
+def _story_file(path: Path, stories: int, split: str) -> None:
     """An XStoryCloze TSV with the quirks its script handled: quotes, `NA`, leading spaces, short and long rows."""
     lines = [STORY_HEADER,
              '1a\t"Tak," skazal on.\tNA\tOn skazal "privet".\t  chetyre\tpyat\tshest\t2',
              "short\ta\tb\tc\td\te",  # six fields: the script skipped it
              "long\ta\tb\tc\td\te\tf\t1\textra",  # nine fields: skipped too
              ""]
-    lines += [f"s{i}\tOdin {i}.\tDva.\tTri.\tChetyre.\tPyat.\tShest.\t{1 + i % 2}" for i in range(stories)]
+    lines += [f"s{i}\tOdin {split} {i}.\tDva.\tTri.\tChetyre.\tPyat.\tShest.\t{1 + i % 2}" for i in range(stories)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -59,8 +59,8 @@ def hub_folder(tmp_path, monkeypatch):
     stories = tmp_path / "juletxara" / "xstory_cloze"
     stories.mkdir(parents=True)
     (stories / "xstory_cloze.py").write_text(SCRIPT, encoding="utf-8")
-    for split, count in (("train", 6), ("eval", 12)):
-        _story_file(stories / f"spring2016.val.ru.tsv.split_20_80_{split}.tsv", count)
+    for split, count in (("train", 20), ("eval", 12)):
+        _story_file(stories / f"spring2016.val.ru.tsv.split_20_80_{split}.tsv", count, split)
     winograd = tmp_path / "Muennighoff" / "xwinograd"
     (winograd / "test").mkdir(parents=True)
     (winograd / "xwinograd.py").write_text(SCRIPT, encoding="utf-8")
@@ -85,7 +85,8 @@ def test_the_script_route_fails_on_these_folders(hub_folder):
     """What a loader that handed the repository to `load_dataset` would meet: no such config (or the script)."""
     import datasets
 
-    for repo, config in (("juletxara/xstory_cloze", "ru"), ("Muennighoff/xwinograd", "fr"), (BACTRIAN_X_HUB_NAME, "de")):
+    for repo, config in (("juletxara/xstory_cloze", "ru"), ("Muennighoff/xwinograd", "fr"),
+                         (BACTRIAN_X_HUB_NAME, "de")):
         with pytest.raises(Exception):
             datasets.load_dataset(str(hub_folder / repo), config, split="train" if "Bactrian" in repo else "test")
 
@@ -93,8 +94,9 @@ def test_the_script_route_fails_on_these_folders(hub_folder):
 def test_xstorycloze_is_read_as_its_script_read_it(hub_folder):
     for split in ("train", "eval"):
         loaded = load_hub_dataset("juletxara/xstory_cloze", "ru", split, "offline hint")
-        expected = _as_the_script_read_it(hub_folder / "juletxara/xstory_cloze" / f"spring2016.val.ru.tsv.split_20_80_{split}.tsv")
-        assert list(loaded) == expected and len(expected) == {"train": 7, "eval": 13}[split]
+        path = hub_folder / "juletxara/xstory_cloze" / f"spring2016.val.ru.tsv.split_20_80_{split}.tsv"
+        expected = _as_the_script_read_it(path)
+        assert list(loaded) == expected and len(expected) == {"train": 21, "eval": 13}[split]
         assert loaded.features["answer_right_ending"].dtype == "int32" and loaded.features["story_id"].dtype == "string"
     assert list(loaded)[0]["input_sentence_1"] == "Tak, skazal on." and list(loaded)[0]["input_sentence_2"] == "NA"
 
@@ -102,7 +104,8 @@ def test_xstorycloze_is_read_as_its_script_read_it(hub_folder):
 def test_the_tasks_hub_loader_reads_script_repositories_and_checks_them(hub_folder):
     """`lm_eval_tasks.data_loader` without a data folder: XStoryCloze and XWinograd scored splits from the "hub"."""
     splits = data_loader.load_benchmark("xstorycloze", "ru", "ru")
-    assert len(splits["eval"]) == 13 and len(splits["demos"].load()) == 7
+    # the story with quotes is in both files: the hub's demonstrations lose it, as a local file's would
+    assert len(splits["eval"]) == 13 and len(splits["demos"].load()) == 20
     winograd = data_loader.load_benchmark("xwinograd", "fr")["test"]
     assert winograd["answer"] == ["1", "2", "1", "2", "1"] and winograd.features["answer"].dtype == "string"
     assert set(winograd.column_names) == set(BENCHMARKS["xwinograd"].columns)
@@ -145,7 +148,8 @@ def test_without_the_hub_one_message_names_the_dataset_and_the_local_alternative
         "from xling_align.data.bactrian_x import HubBactrianX\n"
         "from xling_align.data.readers import InvalidRecords\n"
         "from collections import Counter\n"
-        "for repo, config, split in (('juletxara/xstory_cloze', 'ru', 'eval'), ('google-research-datasets/paws-x', 'de', 'test')):\n"
+        "for repo, config, split in (('juletxara/xstory_cloze', 'ru', 'eval'),\n"
+        "                            ('google-research-datasets/paws-x', 'de', 'test')):\n"
         "    try:\n"
         "        data_loader.load_hub_split('pawsx', HubSplit(repo, config, split))\n"
         "    except Exception as error:\n"

@@ -40,8 +40,9 @@ def imported(shared_data_dir, tmp_path_factory):
 
 def test_the_real_releases_become_the_hub_layout_with_the_hub_types(imported, shared_data_dir):
     written = sorted(str(path.relative_to(imported)) for path in imported.rglob("*.jsonl"))
-    assert written == sorted([f"pawsx/{lang}/{split}.jsonl" for lang in PAWSX_LANGS for split in ("test", "validation")]
-                             + [f"xcopa/{lang}/{split}.jsonl" for lang in XCOPA_LANGS for split in ("test", "validation")])
+    splits = ("test", "validation")
+    assert written == sorted([f"pawsx/{lang}/{split}.jsonl" for lang in PAWSX_LANGS for split in splits]
+                             + [f"xcopa/{lang}/{split}.jsonl" for lang in XCOPA_LANGS for split in splits])
     for lang in PAWSX_LANGS:
         with open(shared_data_dir / "pawsx" / lang / "test_2k.tsv", encoding="utf-8", newline="") as handle:
             release = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
@@ -89,6 +90,22 @@ def test_every_data_check_of_the_tasks_passes_on_the_real_releases(imported, cap
         for lang in XCOPA_LANGS:  # the tasks' own: validation gives the demonstrations, test is scored
             splits = data_loader.load_benchmark("xcopa", lang, lang, data_dir=str(imported))
             assert len(splits["test"]) == 500 and len(splits["demos"].load()) == 100
+
+
+def test_the_tasks_own_demonstrations_and_endemo_pass_on_the_real_releases(shared_data_dir, tmp_path, caplog):
+    """`--dev-as-demonstrations`: xling_pawsx_<lang> (its own dev rows) and _endemo (English dev rows) draw from
+    pools without scored items; XCOPA has its own demonstration split."""
+    out = tmp_path / "data"
+    assert export_data.main(["--from-release", str(shared_data_dir), "--output", str(out), "--benchmarks", "pawsx",
+                             "--dev-as-demonstrations"]) == 0
+    expected_shared = {"de": 18, "zh": 17, "fr": 6, "es": 2, "ja": 1, "en": 0}
+    with caplog.at_level(logging.WARNING):
+        for lang in PAWSX_LANGS:
+            own = data_loader.load_benchmark("pawsx", lang, lang, data_dir=str(out))["demos"].load()
+            assert len(own) == 2000 - expected_shared[lang]
+            english = data_loader.load_benchmark("pawsx", lang, "en", data_dir=str(out))["demos"].load()
+            assert len(english) == 2000  # English rows are no item of another language's test file
+    assert not (out / "xcopa").exists()
 
 
 def test_the_paws_x_pool_no_longer_holds_a_scored_item(imported):
@@ -153,8 +170,10 @@ def test_xnli_and_xstorycloze_release_files_are_read_as_the_hub_scripts_read_the
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("id\tsentence1\tlabel\n1\ta\t1\n", r"dev_2k.tsv, line 1: the header lacks sentence2 \(it has: id, sentence1, label\)"),
-    ("id\tsentence1\tsentence2\tlabel\n1\ta\tb\tyes\n", r"dev_2k.tsv, line 2: label 'yes' is not 0 or 1\. PAWS-X labels"),
+    ("id\tsentence1\tlabel\n1\ta\t1\n",
+     r"dev_2k.tsv, line 1: the header lacks sentence2 \(it has: id, sentence1, label\)"),
+    ("id\tsentence1\tsentence2\tlabel\n1\ta\tb\tyes\n",
+     r"dev_2k.tsv, line 2: label 'yes' is not 0 or 1\. PAWS-X labels"),
     ("id\tsentence1\tsentence2\tlabel\n1\ta\tb\n", r"dev_2k.tsv, line 2: 3 tab-separated fields, the header has 4"),
     ("id\tsentence1\tsentence2\tlabel\nx1\ta\tb\t1\n", r"dev_2k.tsv, line 2: id 'x1' is not an integer"),
 ])

@@ -74,8 +74,8 @@ def _read_repository_files(repo: str, files: RepositoryFiles, config: str | None
         last = files.columns[-1]
         dataset = dataset.filter(lambda row: all(row[column] is not None for column in files.columns)
                                  and row[last].strip() != "")
-    features = datasets.Features({column: datasets.Value(files.types.get(column, "string")) for column in files.columns})
-    return dataset.cast(features)
+    types = {column: datasets.Value(files.types.get(column, "string")) for column in files.columns}
+    return dataset.cast(datasets.Features(types))
 
 
 def load_hub_dataset(repo: str, config: str | None, split: str, offline_hint: str, base: str | None = None,

@@ -11,7 +11,7 @@ Release layouts read (DIR may be the release's own folder, the folder above it, 
 |---|---|---|
 | PAWS-X | `x-final/<lang>/{dev_2k,test_2k}.tsv`, `translated_train.tsv` (`en`: `train.tsv`) | validation, test, train |
 | XCOPA | `data/<lang>/{val,test}.<lang>.jsonl` | validation, test |
-| XNLI | `XNLI-1.0/xnli.{dev,test}.tsv` (all languages in one file); `XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv` | validation, test, train |
+| XNLI | `XNLI-1.0/xnli.{dev,test}.tsv` (every language); `XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv` | all 3 |
 | XStoryCloze | `spring2016.val.<lang>.tsv.split_20_80_{train,eval}.tsv` | train, eval |
 
 What each reader does to the fields is what the hub's loading script did (PAWS-X: tab-separated without quoting,
@@ -209,7 +209,7 @@ _XCOPA_COLUMNS = ("premise", "choice1", "choice2", "question", "label", "idx", "
 
 
 def read_xcopa(file: ReleaseFile) -> tuple[list[dict], str | None]:
-    """XCOPA rows with the release's (= the hub's) fields: `premise, choice1, choice2, question, label, idx, changed`."""
+    """XCOPA rows with the release's (= the hub's) fields: premise, choice1, choice2, question, label, idx, changed."""
     rows = []
     try:
         records = list(iter_jsonl(file.path))
@@ -223,7 +223,8 @@ def read_xcopa(file: ReleaseFile) -> tuple[list[dict], str | None]:
                          f"XCOPA rows have {', '.join(_XCOPA_COLUMNS)}.")
         label = record["label"]
         if isinstance(label, bool) or label not in (0, 1):
-            raise _error(file.path, line, f"label {label!r} is not 0 or 1", "XCOPA labels are 0 (choice1) or 1 (choice2).")
+            raise _error(file.path, line, f"label {label!r} is not 0 or 1",
+                         "XCOPA labels are 0 (choice1) or 1 (choice2).")
         if record["question"] not in ("cause", "effect"):
             raise _error(file.path, line, f"question {record['question']!r} is not 'cause' or 'effect'",
                          "Fix that row (XCOPA asks for a cause or an effect).")
@@ -252,7 +253,8 @@ def read_xnli(file: ReleaseFile) -> dict[str, list[dict]]:
         record = dict(zip(header, fields))
         gold = record["label" if train else "gold_label"].strip()
         if gold not in _XNLI_LABELS:
-            raise _error(file.path, line, f"label {gold!r} is not entailment, neutral or contradiction", "Fix that row.")
+            raise _error(file.path, line, f"label {gold!r} is not entailment, neutral or contradiction",
+                         "Fix that row.")
         lang = file.lang if train else record["language"].strip()
         by_lang.setdefault(lang, []).append({
             "premise": record["premise" if train else "sentence1"],
