@@ -74,6 +74,52 @@ def _stop_on_the_command_line(error: Exception) -> None:
         raise SystemExit(2) from None
 
 
+def encode_like_hf(lm: HFLM, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+    """`(context_enc, continuation_enc)` of every `(context, continuation)`, exactly as `HFLM.loglikelihood` gives
+    them (its `_encode_pair`: trailing spaces of the context move to the continuation, the continuation is what
+    `tok(context + continuation)` adds after `tok(context)`; an empty context becomes `prefix_token_id`), with
+    each distinct string encoded once, in one batched tokenizer call per set of special-token arguments.
+    """
+    bos_text = lm.tokenizer.decode(lm.prefix_token_id)
+    default = {} if lm.add_bos_token is None else {"add_special_tokens": lm.add_bos_token}
+    strings: dict[tuple[str, bool | None], list[int] | None] = {}  # (text, add_special_tokens) -> ids
+
+    def wanted(text: str, add_special_tokens: bool | None = None) -> tuple[str, bool | None]:
+        # HFLM.tok_encode: an explicit add_special_tokens wins; else no special tokens before a leading BOS text
+        if add_special_tokens is None:
+            add_special_tokens = False if text.startswith(bos_text) else default.get("add_special_tokens")
+        key = (text, add_special_tokens)
+        strings.setdefault(key, None)
+        return key
+
+    plans = []
+    for context, continuation in pairs:
+        if context == "":
+            plans.append((None, wanted(continuation, False)))
+            continue
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        plans.append((wanted(context), wanted(context + continuation)))
+    by_arguments: dict[bool | None, list[str]] = {}
+    for text, add_special_tokens in strings:
+        by_arguments.setdefault(add_special_tokens, []).append(text)
+    for add_special_tokens, texts in by_arguments.items():
+        arguments = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
+        for text, ids in zip(texts, lm.tokenizer(texts, **arguments)["input_ids"], strict=True):
+            strings[text, add_special_tokens] = ids
+    encoded = []
+    for context_key, whole_key in plans:
+        whole = strings[whole_key]
+        if context_key is None:  # an empty context: hf's prefix token, unless the continuation starts with it
+            encoded.append(([lm.prefix_token_id], list(whole)) if lm.prefix_token_id != whole[0]
+                           else (whole[:1], whole[1:]))
+        else:
+            context = strings[context_key]
+            encoded.append((list(context), whole[len(context):]))
+    return encoded
+
+
 class XlingLM(HFLM):
     """`HFLM` with AFP adapter folders and prefix-shared log-likelihoods (see the module docstring).
 
@@ -139,6 +185,16 @@ class XlingLM(HFLM):
         self._prefix_sharing_off: str | None = None  # why the one-time check turned sharing off
 
     # ------------------------------------------------------------------------ prefix-shared scoring
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        # hf's tokens, encoded in a few batched tokenizer calls, each distinct context once (hf: twice per request)
+        if not self.prefix_sharing or self.backend != "causal" or getattr(self, "enable_thinking", False):
+            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+        pairs = [request.args for request in requests]
+        encoded = encode_like_hf(self, pairs)
+        return self._loglikelihood_tokens([(pair, context, continuation)
+                                           for pair, (context, continuation) in zip(pairs, encoded, strict=True)],
+                                          disable_tqdm=disable_tqdm)
+
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
         # loglikelihood_rolling passes windows without a request key and its own batch size: hf's path
         if (not self.prefix_sharing or self.backend != "causal" or override_bs is not None
