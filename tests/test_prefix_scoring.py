@@ -167,7 +167,7 @@ def test_the_check_catches_a_model_whose_positions_go_wrong():
         assert scorer.check_against_full_forward(tuple(range(5, 90, 3))) > 1e-2, arch
 
 
-def sliding_window_model(family: str):
+def sliding_window_model(family: str, window: int | None = None):
     """A tiny random sliding-window model (weights x10, as `sensitive_model`) whose window (5 or 6 tokens) is far
     shorter than `make_requests`' contexts (20 to 60 tokens), so the window decides what a token sees."""
     import transformers as tf
@@ -180,7 +180,7 @@ def sliding_window_model(family: str):
                                      layer_types=["sliding_attention", "full_attention", "sliding_attention"])
         model = tf.Gemma3ForCausalLM(config)
     elif family == "mistral":  # one window for every layer, no layer_types
-        model = tf.MistralForCausalLM(tf.MistralConfig(**common, num_hidden_layers=2, sliding_window=5))
+        model = tf.MistralForCausalLM(tf.MistralConfig(**common, num_hidden_layers=2, sliding_window=window or 5))
     else:  # qwen2 with use_sliding_window: sliding layers from max_window_layers on
         model = tf.Qwen2ForCausalLM(tf.Qwen2Config(**common, num_hidden_layers=2, use_sliding_window=True,
                                                    sliding_window=5, max_window_layers=1))
@@ -208,12 +208,22 @@ def test_sliding_window_models_score_equal_full_forwards(family):
         assert scorer.stats.tokens < sum(request.input_length for request in requests) * 0.6  # shared, not hf's path
 
 
-@pytest.mark.parametrize("family", ["gemma3", "mistral"])
-def test_the_check_catches_a_window_left_out_of_the_mask(family):
-    # the window bites in the check: masks without it (every past key visible) give other scores
-    scorer = PrefixTreeScorer(sliding_window_model(family), batch_size=4)
+@pytest.mark.parametrize(("family", "window"), [("gemma3", None), ("mistral", None), ("mistral", 64)])
+def test_the_check_catches_a_window_left_out_of_the_mask(family, window):
+    # the window bites in the check, also one longer than its 40-token sample: masks without it (every past key
+    # visible) give other scores
+    scorer = PrefixTreeScorer(sliding_window_model(family, window), batch_size=4)
     assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=True) < 1e-4
-    scorer._windows = {kind: None for kind in scorer._windows}
+    windowed = scorer._windowed_masks
+
+    def without_the_window(*args):
+        windows, scorer._windows = scorer._windows, {kind: None for kind in scorer._windows}
+        try:
+            return windowed(*args)
+        finally:
+            scorer._windows = windows
+
+    scorer._windowed_masks = without_the_window
     assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=True) > 1e-2
     assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=False) > 1e-2
 

@@ -13,12 +13,15 @@ stops at once with a message that names it and says what is expected (exit code 
 Log-likelihood requests are scored on a token prefix tree (`xling_align.prefix_tree`,
 `xling_align.prefix_scoring`): tokens shared by several requests (the demonstrations, the context of
 an item, the common start of its choices) run through the model once, and their key/value cache serves
-every request below them. The tokens are `hf`'s own (`_encode_pair`, the same left truncation to the
-model's window), so the scores are those of `--model hf` up to float rounding (1e-4 in float32).
-A forward holds at most `batch_size` times the longest request's length in positions, `hf`'s largest.
-With `pack_rows` (default on an accelerator, off on a CPU, where it was measured slower), an item whose
-context and choices are few enough tokens runs as one forward row (a tree-shaped attention mask,
-positions per token), so a forward holds many items and xling runs fewer forwards than `hf`.
+every request below them. The tokens are `hf`'s own (`_encode_pair`'s split and special tokens, the same
+left truncation to the model's window; encoded in a few batched tokenizer calls, each distinct context
+once), so the scores are those of `--model hf` up to float rounding (1e-4 in float32). Sliding-window
+models (Gemma 2/3, Mistral, Qwen2 with `use_sliding_window`) are served exactly: the window is part of
+the attention masks. A forward holds at most `batch_size` times the longest request's length in positions,
+`hf`'s largest. With `pack_rows` (default `auto`: on an accelerator, and on a CPU for a model with at least
+20M parameters outside its embeddings), an item whose context and choices are few enough tokens runs as
+one forward row (a tree-shaped attention mask, positions per token), so a forward holds many items and
+xling runs fewer forwards than `hf`.
 Requests that share nothing, `loglikelihood_rolling` and generation take `hf`'s own path; so does
 everything when `prefix_sharing=False`, or when a one-time check finds that the model's cache cannot be
 continued exactly (then a warning says so). A second one-time check does the same for packed rows: a
@@ -153,8 +156,8 @@ class XlingLM(HFLM):
         merge_lora: merge the adapter into the base weights after loading.
         prefix_sharing: score log-likelihoods on a token prefix tree (default); False scores as `hf`.
         pack_rows: run an item's context and choices in one forward row (after a one-time check): fewer,
-            larger forwards. "auto" (default): on an accelerator, where each forward has a fixed cost;
-            off on a CPU, where one segment per row was measured faster (README, "Faster scoring").
+            larger forwards. "auto" (default): by the model's cost (`packing_pays`): on an accelerator, and
+            on a CPU for a model whose blocks cost more than the host work packing adds (README, "Faster scoring").
         **kwargs: `HFLM`'s arguments.
     """
 
@@ -164,7 +167,7 @@ class XlingLM(HFLM):
             merge_lora = model_argument_flag(merge_lora, "merge_lora")
             prefix_sharing = model_argument_flag(prefix_sharing, "prefix_sharing")
             if str(pack_rows).strip().lower() == "auto":
-                pack_rows = None  # decided by the device once the model is loaded
+                pack_rows = None  # decided by the model's cost once it is loaded
             else:
                 try:
                     pack_rows = model_argument_flag(pack_rows, "pack_rows")

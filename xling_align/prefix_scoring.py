@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -268,6 +269,8 @@ class PrefixTreeScorer:
         # the LM head runs only at scored positions: a hook gathers its input (None: the model has no head module)
         self._head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
         self.pack_subtrees = pack_subtrees and self._takes_position_ids
+        # the one-time check covers a window up to this many tokens (its full forwards cost that length)
+        self._longest_check = min(getattr(text_config, "max_position_embeddings", None) or 2048, 2048)
         self.row_width_limit: int | None = None  # None: 1.5x the longest request
 
     @property
@@ -557,7 +560,8 @@ class PrefixTreeScorer:
         """Largest difference of a request's log-likelihood, shared path versus plain full forwards.
 
         Runs a small plan built from the token ids `sample` (repeated to 40 tokens if shorter) that uses a
-        shared segment continued by another, and a batch of rows whose parents differ in length; `is_greedy`
+        shared segment continued by another, and a batch of rows whose parents differ in length (for a
+        sliding-window model, also a shared prefix longer than its window, continued by two requests); `is_greedy`
         disagreeing counts as an infinite difference. `packed=False` checks one segment per row;
         `packed=True` checks subtrees packed into rows (a tree mask), on top of a cache and without one.
 
@@ -574,6 +578,13 @@ class PrefixTreeScorer:
                     TokenRequest(tokens[:8] + tokens[9:21], 5),
                     TokenRequest(backwards[:12] + backwards[13:19], 4),
                     TokenRequest(backwards[:12] + backwards[14:20], 3)]
+        windows = [window for window in (self._windows or {}).values() if window]
+        if windows and min(windows) + 24 <= self._longest_check:
+            # a shared prefix longer than the window, continued by two requests: the window cuts their past
+            window = min(windows)
+            long = tuple(random.Random(window).choices(tokens, k=window + 24))  # not periodic: the cut shows
+            requests += [TokenRequest(long[: window + 16] + long[window + 17 : window + 24], 6),
+                         TokenRequest(long[: window + 20], 5)]
         plan = plan_prefix_tree(requests, min_shared_tokens=1)
         saved = self.batch_size, self.pack_subtrees, self.row_width_limit
         # packed: the first root (41 tokens below it) runs alone; the subtree of 22 tokens below it is one
