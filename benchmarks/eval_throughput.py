@@ -61,9 +61,10 @@ PRESETS = {
     "sliding-mistral": dict(arch="mistral", d_model=128, layers=4, heads=4, ffn=512, window=64, target=2.0),
     # a head that outweighs its blocks: Gemma 3's vocabulary of 262,144 over a small random body (2 layers, d_model
     # 64); the tokenizer is the benchmark's 4,096-token BPE (its ids are the first 4,096 of the vocabulary: the head
-    # and the log-softmax cost the same for any ids). Batch 4: hf's logits at batch 16 would take 11 GB here
+    # and the log-softmax cost the same for any ids). Batch 4 and at most 8 documents per task: hf's logits at
+    # batch 16 would take 11 GB here
     "head-heavy": dict(arch="gemma3", d_model=64, layers=2, heads=2, ffn=256, window=64, vocab=262144,
-                       batch_size=4, target=3.0),
+                       batch_size=4, max_docs=8, target=3.0),
     # XGLM-564M's shape (random weights, its vocabulary size), for a GPU session
     "xglm-564m": dict(d_model=1024, layers=24, heads=16, ffn=4096, vocab=256008, dtype="bfloat16", device="cuda"),
 }
