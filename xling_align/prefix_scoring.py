@@ -532,13 +532,17 @@ class PrefixTreeScorer:
             buffers = []
             for kind in (0, 1):  # keys, values
                 like = some_parent[layer][kind]
-                # zeros, not empty: masked scores still multiply the padding, which must be finite
-                buffer = like.new_zeros((len(parents), like.shape[1], past + width, like.shape[-1]))
+                # the forward writes the last `width` positions; the past is copied, its left padding zeroed
+                # (masked scores still multiply the padding, which must be finite)
+                buffer = like.new_empty((len(parents), like.shape[1], past + width, like.shape[-1]))
                 if same_parent:
                     buffer[:, :, :past] = like
                 else:
                     for r, (parent, length) in enumerate(zip(parents, lengths, strict=True)):
-                        if parent is not None:
+                        if parent is None:
+                            buffer[r, :, :past].zero_()
+                        else:
+                            buffer[r, :, : past - length].zero_()
                             buffer[r, :, past - length : past] = parent[layer][kind][0]
                 buffers.append(buffer)
             layers.append(_PrefilledLayer(*buffers, past))
