@@ -66,7 +66,12 @@ PRESETS = {
     "head-heavy": dict(arch="gemma3", d_model=64, layers=2, heads=2, ffn=256, window=64, vocab=262144,
                        batch_size=4, max_docs=8, target=3.0),
     # XGLM-564M's shape (random weights, its vocabulary size), for a GPU session
-    "xglm-564m": dict(d_model=1024, layers=24, heads=16, ffn=4096, vocab=256008, dtype="bfloat16", device="cuda"),
+    "xglm-564m": dict(d_model=1024, layers=24, heads=16, ffn=4096, vocab=256008, dtype="bfloat16", device="cuda",
+                      target=2.0),
+    # Gemma-3-270M's shape (random weights: 18 layers, d_model 640, window 512, 262,144-token vocabulary), for a GPU
+    # session; the benchmark's 5-shot contexts are shorter than 512 tokens, so --shots 10 makes the window bite
+    "gemma3-270m": dict(arch="gemma3", d_model=640, layers=18, heads=4, ffn=2048, window=512, vocab=262144,
+                        dtype="bfloat16", device="cuda", target=2.0),
 }
 for _preset in PRESETS.values():
     for _key, _value in dict(arch="xglm", vocab=None, tokenizer_vocab=4096, dtype="float32", device="cpu",
@@ -189,7 +194,7 @@ def build_checkpoint(folder: Path, texts: list[str], preset: dict, seed: int) ->
     elif preset["arch"] == "gemma3":
         layer_types = ["full_attention" if (index + 1) % 6 == 0 or index == preset["layers"] - 1
                        else "sliding_attention" for index in range(preset["layers"])]
-        head_dim = preset["d_model"] // preset["heads"]
+        head_dim = preset["d_model"] // preset["heads"]  # Gemma 3 270M's own is 256: this shape is approximate
         model = tf.Gemma3ForCausalLM(tf.Gemma3TextConfig(
             vocab_size=vocab, hidden_size=preset["d_model"], num_hidden_layers=preset["layers"],
             num_attention_heads=preset["heads"], num_key_value_heads=1, head_dim=head_dim,
@@ -527,7 +532,7 @@ def summary(all_figures: list[dict]) -> None:
         for model, (cpu, wall, low, high, memory) in figures["speedups"].items():
             same, absolute, greedy = figures["parity"][model]
             layout = "packed" if figures["layouts"][model] else "segments"
-            met = "-" if target is None or model != "xling" else ("yes" if wall >= target else "NO")
+            met = "-" if target is None else ("yes" if wall >= target else "NO")
             print(f"  {figures['name']:16s} {figures['batch_size']:5d} {model:15s} {layout:9s} "
                   f"{wall:6.2f}x ({low:.2f}-{high:.2f}) {cpu:8.2f}x {('>= %.1fx' % target) if target else '-':>7s} "
                   f"{met:>4s} {memory:14.2f}x  {'equal' if same else 'DIFFERENT'} (largest |diff| {absolute:.1e}, "
