@@ -14,12 +14,17 @@ shared with other jobs, with `--threads 1`); tokens processed, counted by a hook
 the last round: with `--rounds 1` xling's counts include its one-time checks of the model): real input
 tokens, padded positions (batch rows x padded width) and forwards; the tokens a model sharing only whole contexts
 would run; and the ratio xling / hf. The script checks that every request's log-likelihood and
-`is_greedy` agree between the two (|difference| <= 1e-4, or 2e-6 relative for sums beyond 50, where one
-float32 rounding step of the sum is larger; bf16: reported only) and exits with status 1 if they do not.
+`is_greedy` agree between the two (|difference| <= max(1e-4, 1e-6 |log-likelihood|): one float32 rounding step
+of a long sum; bf16: reported only) and exits with status 1 if they do not. Peak memory: what each model's
+`loglikelihood` adds (CUDA: the allocator's peak; CPU: resident memory sampled every 2 ms). The closing summary
+lists every xling variant of every preset against hf and the preset's target (README, "Faster scoring").
 `--envelope-batch-sizes 8,64 --envelope-float32` scores hf against itself (other batch sizes, float32,
 untimed): how far hf's own numbers move, and how many of xling's differences lie outside that envelope.
 
 Usage:
+    python benchmarks/eval_throughput.py --preset issue-table --languages de --docs 40 --rounds 3
+        # every row of the README's scoring table: host (vocabulary 320), host-4096, small, the real SmolLM2
+        # (skipped, with the reason, where it cannot be built), sliding (Gemma-3-shaped), head-heavy (262k)
     python benchmarks/eval_throughput.py --threads 1 --preset cpu-targets --languages de --docs 40
         # the two CPU targets of issue 19 in one run: 1 layer d_model 16 (host work), 4 layers d_model 128
     python benchmarks/eval_throughput.py --threads 1            # CPU: 4-layer XGLM-shaped model, d 256
@@ -460,7 +465,8 @@ def report(args, figures: dict) -> bool:
     requests = len(scores["hf"])
     shape = ("the real SmolLM2-135M-Instruct" if preset["arch"] == "smollm2" else
              f"{preset['arch']}, {preset['layers']} layers, d_model {preset['d_model']}, vocabulary "
-             f"{preset['vocab'] or preset['tokenizer_vocab']}" + (f", window {preset['window']}" if preset.get("window") else ""))
+             f"{preset['vocab'] or preset['tokenizer_vocab']}"
+             + (f", window {preset['window']}" if preset.get("window") else ""))
     print(f"\n== {name}: {shape}, {preset['dtype']} on {preset['device']}, batch size {figures['batch_size']}, "
           f"{torch.get_num_threads()} CPU threads; {len(figures['tasks'])} tasks ({', '.join(figures['tasks'])}), "
           f"{figures['docs']} documents each, {args.shots}-shot, {requests} log-likelihood requests; "
@@ -480,7 +486,8 @@ def report(args, figures: dict) -> bool:
     figures["speedups"], figures["parity"] = {}, {}
     for model in variants:
         per_round = [h / x for h, x in zip(figures["seconds"]["hf"], figures["seconds"][model], strict=True)]
-        cpu_per_round = [h / x for h, x in zip(figures["cpu_seconds"]["hf"], figures["cpu_seconds"][model], strict=True)]
+        cpu_per_round = [h / x for h, x in zip(figures["cpu_seconds"]["hf"], figures["cpu_seconds"][model],
+                                               strict=True)]
         # the headline: the median of the per-round ratios (each round runs both models back to back)
         figures["speedups"][model] = (statistics.median(cpu_per_round), statistics.median(per_round),
                                       min(per_round), max(per_round), medians[model][2] / max(medians["hf"][2], 1e-9))
@@ -509,7 +516,8 @@ def report(args, figures: dict) -> bool:
     agreed = True
     for model in variants:
         absolute, _, greedy = largest_difference(hf, scores[model])
-        agree = all(abs(value[0] - scores[model][key][0]) <= max(1e-4, 1e-6 * abs(value[0])) for key, value in hf.items())
+        agree = all(abs(value[0] - scores[model][key][0]) <= max(1e-4, 1e-6 * abs(value[0]))
+                    for key, value in hf.items())
         same = hf.keys() == scores[model].keys() and agree and not greedy and accuracy["hf"] == accuracy[model]
         figures["parity"][model] = (same, absolute, greedy)
         if preset["dtype"] == "float32" and not same:

@@ -74,6 +74,7 @@ for name in $STAGES; do
     eval_sliding) stage eval_sliding 360 "$PYTHON" benchmarks/eval_throughput.py --preset gemma3-270m --docs 100 \
       --shots 10 --batch-size "${EVAL_BATCH_SIZE:-32,64}" --rounds 2 --compare-packing \
       --envelope-batch-sizes "${EVAL_ENVELOPE_BATCH_SIZES:-8}" --envelope-float32 ;;
-    *) echo "unknown stage $name (sharding, afp_step_time, afp_sweep, afp_memory, afp_padding_free, eval_throughput, eval_sliding)"; exit 2 ;;
+    *) echo "unknown stage $name (sharding, afp_step_time, afp_sweep, afp_memory, afp_padding_free, eval_throughput," \
+         "eval_sliding)"; exit 2 ;;
   esac
 done

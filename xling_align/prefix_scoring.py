@@ -18,9 +18,15 @@ then runs them parents before children, depth first (so the caches of finished s
   which the parents' keys/values are copied once and the forward writes its own (transformers 5.x
   writes into the cache it is given). A stored prefix is never handed to the model itself, so it stays
   the same for all of its children, whichever batches they run in;
-- only the last positions up to the first scored one go through the LM head (`logits_to_keep`); the
-  scored log-probabilities and arg-max hits stay on the device, in one tensor per forward, and are moved
-  once at the end, where each request's are summed as one row of a tensor (HFLM's rounding).
+- only the scored positions go through the LM head and the log-softmax: a hook on the model's output
+  embeddings hands the head the scored hidden states alone (`[1, scored, d]`; a final soft-capping after
+  the head is elementwise and still applies), where hf runs both over the whole vocabulary at every
+  position; the scored log-probabilities and arg-max hits stay on the device, in one tensor per forward,
+  and are moved once at the end, where each request's are summed as one row of a tensor (HFLM's rounding);
+- sliding-window layers (Gemma 2/3, Mistral, Qwen2 with `use_sliding_window`): every forward gets explicit
+  4D masks, one per kind of layer (`config.layer_types`), with the window folded in (a token sees the keys
+  of its own path at most `window - 1` positions back), and a cache of plain layers that keeps the whole
+  prefix (the model's own sliding-window cache keeps only its last window).
 
 Log-probabilities are `log_softmax(logits)` in `softmax_dtype`, under the same autocast as `HFLM`, and
 `is_greedy` compares the arg-max of each scored position with its token, as `HFLM` does.
