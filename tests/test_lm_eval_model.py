@@ -197,3 +197,22 @@ def test_a_hub_id_still_goes_to_hf(monkeypatch, tmp_path):
         with pytest.raises(RuntimeError, match="stop here"):
             XlingLM(pretrained=hub_id)
         assert received["pretrained"] == hub_id
+
+
+def test_pack_rows_auto_chooses_by_the_model_cost_not_only_the_device(real_checkpoint_dir):
+    # a CPU: a tiny model scores one segment per row, a model with a real body (SmolLM2-135M, ~106M parameters
+    # outside its tied embeddings) packed rows; an accelerator always packs
+    import transformers as tf
+
+    from xling_align.lm_eval_model import PACKING_MIN_BODY_PARAMETERS, body_parameters, packing_pays
+    from xling_align.tiny_models import build_tiny_model
+
+    tiny, _ = build_tiny_model("xling-align/tiny-random-llama")
+    config = tf.AutoConfig.from_pretrained(real_checkpoint_dir)
+    with torch.device("meta"):  # the shape is enough: no weights are read
+        real = tf.AutoModelForCausalLM.from_config(config)
+    embeddings = config.vocab_size * config.hidden_size
+    assert body_parameters(real) == sum(p.numel() for p in real.parameters()) - embeddings  # tied: counted once
+    assert body_parameters(real) > PACKING_MIN_BODY_PARAMETERS > body_parameters(tiny)
+    assert not packing_pays(tiny, "cpu") and packing_pays(real, "cpu")
+    assert packing_pays(tiny, "cuda:0")

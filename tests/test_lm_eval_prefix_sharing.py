@@ -251,24 +251,49 @@ def test_prefix_sharing_false_is_hf(folders):
     assert ours == _evaluate(HFLM(**common), ["xling_pawsx_de_endemo"], 5)  # the same code: bit for bit
 
 
-def test_a_model_whose_cache_cannot_be_continued_falls_back_to_hf(tmp_path, caplog):
+@pytest.mark.parametrize("family", ["gemma3", "mistral"])
+def test_sliding_window_models_score_equal_hf(family, tmp_path, caplog):
+    # windows of 5-6 tokens against 5-shot contexts of hundreds: the window cuts every shared prefix
+    from lm_eval.models.huggingface import HFLM
+    from transformers import ByT5Tokenizer
+
+    from tests.test_prefix_scoring import sliding_window_model
+    from xling_align.lm_eval_model import XlingLM
+
+    sliding_window_model(family).save_pretrained(tmp_path / "model")
+    ByT5Tokenizer().save_pretrained(tmp_path / "tokenizer")
+    common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu",
+                  batch_size=4)
+    tasks = ["xling_xnli_de_endemo", "xling_xwinograd_fr_endemo"]
+    for pack_rows in ("True", "False"):
+        xling = XlingLM(pack_rows=pack_rows, **common)
+        with caplog.at_level(logging.WARNING, logger="xling_align.lm_eval_model"):
+            ours = _evaluate(xling, tasks, 5)
+        assert "xling:" not in caplog.text  # no fallback, no warning
+        assert xling.prefix_scoring_stats.forwards > 0  # the shared path ran
+        assert_same_scores(ours, _evaluate(HFLM(**common), tasks, 5))
+
+
+def test_a_model_the_check_cannot_show_equal_falls_back_to_hf(tmp_path, caplog):
+    # Gemma 3 with bidirectional attention (an embedding model's setting): tokens see their future, which a
+    # continued cache cannot give; the check finds it, a warning says so, and the scores are hf's
     import transformers as tf
     from lm_eval.models.huggingface import HFLM
 
     from xling_align.lm_eval_model import XlingLM
 
-    config = tf.Qwen2Config(vocab_size=384, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, use_sliding_window=True,
-                            sliding_window=16, max_window_layers=0, pad_token_id=0, eos_token_id=1,
-                            max_position_embeddings=1024)
-    tf.AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "model")
+    config = tf.Gemma3TextConfig(vocab_size=384, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=8,
+                                 sliding_window=12, use_bidirectional_attention=True, pad_token_id=0,
+                                 max_position_embeddings=1024)
+    tf.Gemma3ForCausalLM(config).save_pretrained(tmp_path / "model")
     tf.ByT5Tokenizer().save_pretrained(tmp_path / "tokenizer")
     common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu",
                   batch_size=4)
     xling = XlingLM(**common)
     with caplog.at_level(logging.WARNING, logger="xling_align.lm_eval_model"):
         ours = _evaluate(xling, ["xling_xnli_de_endemo"], 2)
-    assert "prefix sharing is off" in caplog.text and "DynamicSlidingWindowLayer" in caplog.text
+    assert "prefix sharing is off" in caplog.text and "differ from full forwards" in caplog.text
     assert ours == _evaluate(HFLM(**common), ["xling_xnli_de_endemo"], 2)
 
 

@@ -186,3 +186,67 @@ def test_the_shipped_pretrained_clone_model_gives_hf_scores_zero_and_five_shot()
             assert_same(evaluate(xling, tasks, shots, limit=12, task_manager=manager), theirs)
     for xling in both_layouts:
         assert xling.prefix_scoring_stats.forwards > 0 and xling._prefix_sharing_off is None
+
+
+def tricky_pairs(texts) -> list[tuple[str, str]]:
+    """(context, continuation) pairs as lm-eval's tasks make them, and the edge cases of hf's encoding: repeated
+    contexts (choices), trailing spaces and newlines moved to the continuation, an empty context, a context that
+    starts with the prefix token's text, accents and scripts a byte fallback or an unknown token must handle."""
+    demonstrations = "\n\n".join(texts[:5])
+    pairs = []
+    for text in texts[5:25]:
+        context = f"{demonstrations}\n\n{text}, right?"
+        pairs += [(context, " Yes, " + text[:20]), (context, " No, " + text[:20]), (context + " ", "Also")]
+    pairs += [("", " schläft der Hund?"), ("", "Ja"), ("Frage:\n", "\nAntwort"), ("Ça   ", "  va"),
+              ("Der Hund schläft.", " 東京は大きい。"), ("x", "y")]
+    return pairs
+
+
+def requests_as_tokens(lm, pairs):
+    """The `(context_enc, continuation_enc)` that `lm.loglikelihood` hands to `_loglikelihood_tokens`."""
+    from lm_eval.api.instance import Instance
+
+    seen = []
+
+    def capture(requests, **kwargs):
+        seen.extend((list(context), list(continuation)) for _, context, continuation in requests)
+        return [(0.0, True)] * len(requests)
+
+    lm._loglikelihood_tokens = capture
+    lm.loglikelihood([Instance("loglikelihood", {}, pair, index) for index, pair in enumerate(pairs)])
+    return seen
+
+
+@pytest.mark.parametrize("source", [*STYLES, "smollm2-real", "clone-word-level"])
+def test_batched_encoding_gives_hf_token_ids(source, texts, tmp_path, request):
+    # xling encodes each distinct string once, in batched tokenizer calls; the ids must be hf's, request by request
+    import transformers as tf
+    from lm_eval.models.huggingface import HFLM
+
+    from xling_align.lm_eval_model import XlingLM
+
+    model_args = {}
+    if source in STYLES:
+        build, _, model_args, _ = STYLES[source]
+        tokenizer, special = build(texts)
+        tf.PreTrainedTokenizerFast(tokenizer_object=tokenizer, **special).save_pretrained(tmp_path)
+        folder = tmp_path
+    elif source == "smollm2-real":
+        folder = request.getfixturevalue("real_checkpoint_dir")
+    else:
+        from xling_align.clone.checkpoints import PRETRAINED_DIRS
+
+        folder = PRETRAINED_DIRS["base"]
+    loaded = tf.AutoTokenizer.from_pretrained(folder)
+    config = tf.LlamaConfig(vocab_size=len(loaded), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                            num_attention_heads=2, num_key_value_heads=2)
+    model = tf.LlamaForCausalLM(config).eval()  # never run: only the tokens are compared
+    pairs = tricky_pairs(texts)
+    for extra in ({}, {"add_bos_token": True}):
+        arguments = dict(pretrained=model, tokenizer=loaded, batch_size=4, **{**model_args, **extra})
+        hf = HFLM(**arguments)
+        prefix_text = loaded.decode(hf.prefix_token_id)  # hf adds no special tokens to a text that starts with it
+        with_prefix = pairs + [(prefix_text + "Der Hund", " schläft"), (prefix_text, " schläft")]
+        theirs = requests_as_tokens(hf, with_prefix)
+        ours = requests_as_tokens(XlingLM(**arguments), with_prefix)
+        assert len(theirs) == len(with_prefix) and ours == theirs, extra

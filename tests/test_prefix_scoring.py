@@ -167,14 +167,71 @@ def test_the_check_catches_a_model_whose_positions_go_wrong():
         assert scorer.check_against_full_forward(tuple(range(5, 90, 3))) > 1e-2, arch
 
 
-def test_a_sliding_window_cache_is_refused():
+def sliding_window_model(family: str, window: int | None = None):
+    """A tiny random sliding-window model (weights x10, as `sensitive_model`) whose window (5 or 6 tokens) is far
+    shorter than `make_requests`' contexts (20 to 60 tokens), so the window decides what a token sees."""
     import transformers as tf
 
-    config = tf.Qwen2Config(vocab_size=384, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, use_sliding_window=True,
-                            sliding_window=4, max_window_layers=0, pad_token_id=0)
-    scorer = PrefixTreeScorer(tf.AutoModelForCausalLM.from_config(config).eval(), batch_size=4)
-    with pytest.raises(CachedScoringUnsupported, match="DynamicSlidingWindowLayer"):
+    common = dict(vocab_size=384, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
+                  pad_token_id=0, max_position_embeddings=1024)
+    if family == "gemma3":  # sliding layers around a full-attention one, as Gemma 3 mixes them
+        config = tf.Gemma3TextConfig(**common, num_hidden_layers=3, head_dim=8, query_pre_attn_scalar=8,
+                                     sliding_window=6,
+                                     layer_types=["sliding_attention", "full_attention", "sliding_attention"])
+        model = tf.Gemma3ForCausalLM(config)
+    elif family == "mistral":  # one window for every layer, no layer_types
+        model = tf.MistralForCausalLM(tf.MistralConfig(**common, num_hidden_layers=2, sliding_window=window or 5))
+    else:  # qwen2 with use_sliding_window: sliding layers from max_window_layers on
+        model = tf.Qwen2ForCausalLM(tf.Qwen2Config(**common, num_hidden_layers=2, use_sliding_window=True,
+                                                   sliding_window=5, max_window_layers=1))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() >= 2:
+                parameter.mul_(10)
+    return model.eval()
+
+
+@pytest.mark.parametrize("family", ["gemma3", "mistral", "qwen2"])
+def test_sliding_window_models_score_equal_full_forwards(family):
+    model = sliding_window_model(family)
+    requests = make_requests(model)
+    plan = plan_prefix_tree(requests, min_shared_tokens=2)
+    expected = [full_forward(model, request) for request in requests]
+    for pack in (True, False):
+        scorer = PrefixTreeScorer(model, batch_size=3, pack_subtrees=pack)
+        assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=pack) < 1e-4
+        scores = scorer.score(requests, plan)
+        for index, (score, reference) in enumerate(zip(scores, expected, strict=True)):
+            if index not in plan.unshared:
+                assert score[0] == pytest.approx(reference[0], abs=1e-4), (pack, index)
+                assert score[1] == reference[1], (pack, index)
+        assert scorer.stats.tokens < sum(request.input_length for request in requests) * 0.6  # shared, not hf's path
+
+
+@pytest.mark.parametrize(("family", "window"), [("gemma3", None), ("mistral", None), ("mistral", 64)])
+def test_the_check_catches_a_window_left_out_of_the_mask(family, window):
+    # the window bites in the check, also one longer than its 40-token sample: masks without it (every past key
+    # visible) give other scores
+    scorer = PrefixTreeScorer(sliding_window_model(family, window), batch_size=4)
+    assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=True) < 1e-4
+    windowed = scorer._windowed_masks
+
+    def without_the_window(*args):
+        windows, scorer._windows = scorer._windows, {kind: None for kind in scorer._windows}
+        try:
+            return windowed(*args)
+        finally:
+            scorer._windows = windows
+
+    scorer._windowed_masks = without_the_window
+    assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=True) > 1e-2
+    assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=False) > 1e-2
+
+
+def test_an_attention_kind_without_a_known_mask_is_refused():
+    scorer = PrefixTreeScorer(sliding_window_model("gemma3"), batch_size=4)
+    scorer._windows = {**scorer._windows, "chunked_attention": None}
+    with pytest.raises(CachedScoringUnsupported, match="chunked_attention"):
         scorer.check_against_full_forward(tuple(range(5, 60)))
 
 

@@ -13,12 +13,15 @@ stops at once with a message that names it and says what is expected (exit code 
 Log-likelihood requests are scored on a token prefix tree (`xling_align.prefix_tree`,
 `xling_align.prefix_scoring`): tokens shared by several requests (the demonstrations, the context of
 an item, the common start of its choices) run through the model once, and their key/value cache serves
-every request below them. The tokens are `hf`'s own (`_encode_pair`, the same left truncation to the
-model's window), so the scores are those of `--model hf` up to float rounding (1e-4 in float32).
-A forward holds at most `batch_size` times the longest request's length in positions, `hf`'s largest.
-With `pack_rows` (default on an accelerator, off on a CPU, where it was measured slower), an item whose
-context and choices are few enough tokens runs as one forward row (a tree-shaped attention mask,
-positions per token), so a forward holds many items and xling runs fewer forwards than `hf`.
+every request below them. The tokens are `hf`'s own (`_encode_pair`'s split and special tokens, the same
+left truncation to the model's window; encoded in a few batched tokenizer calls, each distinct context
+once), so the scores are those of `--model hf` up to float rounding (1e-4 in float32). Sliding-window
+models (Gemma 2/3, Mistral, Qwen2 with `use_sliding_window`) are served exactly: the window is part of
+the attention masks. A forward holds at most `batch_size` times the longest request's length in positions,
+`hf`'s largest. With `pack_rows` (default `auto`: on an accelerator, and on a CPU for a model with at least
+20M parameters outside its embeddings), an item whose context and choices are few enough tokens runs as
+one forward row (a tree-shaped attention mask, positions per token), so a forward holds many items and
+xling runs fewer forwards than `hf`.
 Requests that share nothing, `loglikelihood_rolling` and generation take `hf`'s own path; so does
 everything when `prefix_sharing=False`, or when a one-time check finds that the model's cache cannot be
 continued exactly (then a warning says so). A second one-time check does the same for packed rows: a
@@ -56,6 +59,8 @@ _TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "tokenizer.model"
 # largest tolerated difference of one request's log-likelihood in the one-time check of the cache
 _CHECK_TOLERANCE = {torch.float32: 1e-3, torch.float64: 1e-6}
 _HALF_PRECISION_CHECK_TOLERANCE = 0.25
+# pack_rows=auto on a CPU: packed rows for models with at least this many parameters outside the embeddings
+PACKING_MIN_BODY_PARAMETERS = 20_000_000
 
 
 def _running_lm_eval_command() -> bool:
@@ -74,6 +79,74 @@ def _stop_on_the_command_line(error: Exception) -> None:
         raise SystemExit(2) from None
 
 
+def body_parameters(model) -> int:
+    """Parameters a token's forward multiplies by outside the embeddings and the LM head (its cost per token:
+    xling runs the head only at scored positions)."""
+    total = sum(parameter.numel() for parameter in model.parameters())
+    embeddings = {id(module.weight): module.weight.numel() for module in (model.get_input_embeddings(),
+                  model.get_output_embeddings()) if module is not None and getattr(module, "weight", None) is not None}
+    return total - sum(embeddings.values())
+
+
+def packing_pays(model, device) -> bool:
+    """`pack_rows=auto`: packed rows (fewer, larger forwards, each with a tree mask built on the host) pay where a
+    token's forward costs more than that host work: on an accelerator (each forward has a fixed cost), and on a
+    CPU for a model with at least `PACKING_MIN_BODY_PARAMETERS` parameters in its blocks (README, "Faster scoring":
+    measured faster on the real SmolLM2-135M, slower on 1-4 layer models of d_model 16-128)."""
+    if torch.device(device).type != "cpu":
+        return True
+    try:
+        return body_parameters(model) >= PACKING_MIN_BODY_PARAMETERS
+    except (AttributeError, NotImplementedError):  # no embeddings to tell apart: count everything
+        return sum(parameter.numel() for parameter in model.parameters()) >= PACKING_MIN_BODY_PARAMETERS
+
+
+def encode_like_hf(lm: HFLM, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+    """`(context_enc, continuation_enc)` of every `(context, continuation)`, exactly as `HFLM.loglikelihood` gives
+    them (its `_encode_pair`: trailing spaces of the context move to the continuation, the continuation is what
+    `tok(context + continuation)` adds after `tok(context)`; an empty context becomes `prefix_token_id`), with
+    each distinct string encoded once, in one batched tokenizer call per set of special-token arguments.
+    """
+    bos_text = lm.tokenizer.decode(lm.prefix_token_id)
+    default = {} if lm.add_bos_token is None else {"add_special_tokens": lm.add_bos_token}
+    strings: dict[tuple[str, bool | None], list[int] | None] = {}  # (text, add_special_tokens) -> ids
+
+    def wanted(text: str, add_special_tokens: bool | None = None) -> tuple[str, bool | None]:
+        # HFLM.tok_encode: an explicit add_special_tokens wins; else no special tokens before a leading BOS text
+        if add_special_tokens is None:
+            add_special_tokens = False if text.startswith(bos_text) else default.get("add_special_tokens")
+        key = (text, add_special_tokens)
+        strings.setdefault(key, None)
+        return key
+
+    plans = []
+    for context, continuation in pairs:
+        if context == "":
+            plans.append((None, wanted(continuation, False)))
+            continue
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        plans.append((wanted(context), wanted(context + continuation)))
+    by_arguments: dict[bool | None, list[str]] = {}
+    for text, add_special_tokens in strings:
+        by_arguments.setdefault(add_special_tokens, []).append(text)
+    for add_special_tokens, texts in by_arguments.items():
+        arguments = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
+        for text, ids in zip(texts, lm.tokenizer(texts, **arguments)["input_ids"], strict=True):
+            strings[text, add_special_tokens] = ids
+    encoded = []
+    for context_key, whole_key in plans:
+        whole = strings[whole_key]
+        if context_key is None:  # an empty context: hf's prefix token, unless the continuation starts with it
+            encoded.append(([lm.prefix_token_id], list(whole)) if lm.prefix_token_id != whole[0]
+                           else (whole[:1], whole[1:]))
+        else:
+            context = strings[context_key]
+            encoded.append((list(context), whole[len(context):]))
+    return encoded
+
+
 class XlingLM(HFLM):
     """`HFLM` with AFP adapter folders and prefix-shared log-likelihoods (see the module docstring).
 
@@ -83,8 +156,8 @@ class XlingLM(HFLM):
         merge_lora: merge the adapter into the base weights after loading.
         prefix_sharing: score log-likelihoods on a token prefix tree (default); False scores as `hf`.
         pack_rows: run an item's context and choices in one forward row (after a one-time check): fewer,
-            larger forwards. "auto" (default): on an accelerator, where each forward has a fixed cost;
-            off on a CPU, where one segment per row was measured faster (README, "Faster scoring").
+            larger forwards. "auto" (default): by the model's cost (`packing_pays`): on an accelerator, and
+            on a CPU for a model whose blocks cost more than the host work packing adds (README, "Faster scoring").
         **kwargs: `HFLM`'s arguments.
     """
 
@@ -94,7 +167,7 @@ class XlingLM(HFLM):
             merge_lora = model_argument_flag(merge_lora, "merge_lora")
             prefix_sharing = model_argument_flag(prefix_sharing, "prefix_sharing")
             if str(pack_rows).strip().lower() == "auto":
-                pack_rows = None  # decided by the device once the model is loaded
+                pack_rows = None  # decided by the model's cost once it is loaded
             else:
                 try:
                     pack_rows = model_argument_flag(pack_rows, "pack_rows")
@@ -134,11 +207,21 @@ class XlingLM(HFLM):
             self._model = self._model.merge_and_unload()
         self.adapter_path = adapter
         self.prefix_sharing = prefix_sharing
-        self.pack_rows = pack_rows if pack_rows is not None else torch.device(self.device).type != "cpu"
+        self.pack_rows = pack_rows if pack_rows is not None else packing_pays(self.model, self.device)
         self._prefix_scorer: PrefixTreeScorer | None = None
         self._prefix_sharing_off: str | None = None  # why the one-time check turned sharing off
 
     # ------------------------------------------------------------------------ prefix-shared scoring
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        # hf's tokens, encoded in a few batched tokenizer calls, each distinct context once (hf: twice per request)
+        if not self.prefix_sharing or self.backend != "causal" or getattr(self, "enable_thinking", False):
+            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+        pairs = [request.args for request in requests]
+        encoded = encode_like_hf(self, pairs)
+        return self._loglikelihood_tokens([(pair, context, continuation)
+                                           for pair, (context, continuation) in zip(pairs, encoded, strict=True)],
+                                          disable_tqdm=disable_tqdm)
+
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
         # loglikelihood_rolling passes windows without a request key and its own batch size: hf's path
         if (not self.prefix_sharing or self.backend != "causal" or override_bs is not None

@@ -18,9 +18,15 @@ then runs them parents before children, depth first (so the caches of finished s
   which the parents' keys/values are copied once and the forward writes its own (transformers 5.x
   writes into the cache it is given). A stored prefix is never handed to the model itself, so it stays
   the same for all of its children, whichever batches they run in;
-- only the last positions up to the first scored one go through the LM head (`logits_to_keep`); the
-  scored log-probabilities and arg-max hits stay on the device, in one tensor per forward, and are moved
-  once at the end, where each request's are summed as one row of a tensor (HFLM's rounding).
+- only the scored positions go through the LM head and the log-softmax: a hook on the model's output
+  embeddings hands the head the scored hidden states alone (`[1, scored, d]`; a final soft-capping after
+  the head is elementwise and still applies), where hf runs both over the whole vocabulary at every
+  position; the scored log-probabilities and arg-max hits stay on the device, in one tensor per forward,
+  and are moved once at the end, where each request's are summed as one row of a tensor (HFLM's rounding);
+- sliding-window layers (Gemma 2/3, Mistral, Qwen2 with `use_sliding_window`): every forward gets explicit
+  4D masks, one per kind of layer (`config.layer_types`), with the window folded in (a token sees the keys
+  of its own path at most `window - 1` positions back), and a cache of plain layers that keeps the whole
+  prefix (the model's own sliding-window cache keeps only its last window).
 
 Log-probabilities are `log_softmax(logits)` in `softmax_dtype`, under the same autocast as `HFLM`, and
 `is_greedy` compares the arg-max of each scored position with its token, as `HFLM` does.
@@ -49,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +71,30 @@ _PAD_ID = 0  # right padding is never attended to by real tokens (causal), so an
 
 
 class CachedScoringUnsupported(RuntimeError):
-    """The model does not give a plain key/value cache that can be continued (e.g. sliding-window layers)."""
+    """The model does not give a plain key/value cache that can be continued (e.g. an unknown attention kind)."""
+
+
+_KNOWN_LAYER_TYPES = {"full_attention", "sliding_attention"}
+
+
+def attention_windows(config) -> dict[str | None, int | None] | None:
+    """The sliding windows of a model's attention: None when every layer attends to its whole past (one plain
+    causal mask); else, per kind of layer the model takes a mask for (`config.layer_types`: Gemma 2/3, Qwen2,
+    Ministral), its window (None: no window); the single key None: one mask for every layer (Mistral, Phi-3).
+
+    A window `w` lets a query at position p see the keys at positions p - w + 1 .. p, as transformers' own
+    `sliding_window_overlay` does.
+    """
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    window = getattr(config, "sliding_window", None)
+    if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
+        return None
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types is None:
+        return {None: window}
+    if "sliding_attention" not in layer_types:
+        return None
+    return {kind: window if kind == "sliding_attention" else None for kind in set(layer_types)}
 
 
 class _PrefilledLayer(DynamicLayer):
@@ -235,8 +265,18 @@ class PrefixTreeScorer:
         self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
         self._takes_position_ids = "position_ids" in parameters
         self._takes_logits_to_keep = "logits_to_keep" in parameters
-        self._attention = getattr(getattr(inner, "config", None), "_attn_implementation", None)
+        config = getattr(inner, "config", None)
+        self._attention = getattr(config, "_attn_implementation", None)
+        # sliding-window layers: every forward gets explicit 4D masks with the window folded in, and a cache of
+        # plain layers (the model's own sliding-window cache keeps only the last window of a prefix)
+        self._windows = attention_windows(config) if config is not None else None
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        self._num_layers = getattr(text_config, "num_hidden_layers", None)
+        # the LM head runs only at scored positions: a hook gathers its input (None: the model has no head module)
+        self._head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
         self.pack_subtrees = pack_subtrees and self._takes_position_ids
+        # the one-time check covers a window up to this many tokens (its full forwards cost that length)
+        self._longest_check = min(getattr(text_config, "max_position_embeddings", None) or 2048, 2048)
         self.row_width_limit: int | None = None  # None: 1.5x the longest request
 
     @property
@@ -340,13 +380,20 @@ class PrefixTreeScorer:
         input_ids = np.full((count, width), _PAD_ID, dtype=np.int64)
         for r, row in enumerate(members):
             input_ids[r, : row.width] = row.tokens
-        kwargs = {"input_ids": torch.from_numpy(input_ids).to(device),
-                  "use_cache": past > 0 or any(row.keeps_cache for row in members)}
+        keeps_cache = any(row.keeps_cache for row in members)
+        kwargs = {"input_ids": torch.from_numpy(input_ids).to(device), "use_cache": past > 0 or keeps_cache}
         if past > 0:
             kwargs[self._cache_argument] = self._stack_parent_caches(
                 [caches[parent_row[index]] if index in parent_row else None for index in batch],
                 [row.past for row in members], past, width)
-        if any(len(row.segments) > 1 for row in members):
+        elif keeps_cache and self._windows is not None:
+            if self._num_layers is None:
+                raise CachedScoringUnsupported("the model's config gives no num_hidden_layers for a plain cache")
+            kwargs[self._cache_argument] = Cache(layers=[DynamicLayer() for _ in range(self._num_layers)])
+        if self._windows is not None:
+            kwargs["attention_mask"] = self._windowed_masks(members, past, width, device)
+            kwargs["position_ids"] = self._positions(members, width).to(device)
+        elif any(len(row.segments) > 1 for row in members):
             kwargs["attention_mask"] = self._tree_mask(members, past, width).to(device)
             kwargs["position_ids"] = self._positions(members, width).to(device)
         elif any(row.past != past or row.width != width for row in members):
@@ -364,16 +411,35 @@ class PrefixTreeScorer:
         keep = width - int(columns.min()) if len(columns) else 1
         if self._takes_logits_to_keep:
             kwargs["logits_to_keep"] = keep
+        rows_t = torch.from_numpy(row_index).to(device)
+        columns_t = torch.from_numpy(columns).to(device)  # in the row, [0, width)
 
+        # the LM head sees only the scored positions: its input [rows, positions, d] becomes [1, scored, d]
+        # (any final soft-capping after the head is elementwise, so it still applies)
+        gathered = []
+
+        def scored_hidden_only(module, args):
+            hidden = args[0]
+            if gathered or hidden.dim() != 3 or hidden.shape[0] != count or hidden.shape[1] not in (keep, width):
+                return None  # not the one call on this forward's hidden states: leave it alone
+            gathered.append(True)
+            return (hidden[rows_t, columns_t - (width - hidden.shape[1])].unsqueeze(0), *args[1:])
+
+        hook = (self._head.register_forward_pre_hook(scored_hidden_only)
+                if self._head is not None and len(columns) else None)
         autocast = (torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
                     if self.autocast_dtype is not None else contextlib.nullcontext())
-        with torch.no_grad(), autocast:
-            output = self.model(**kwargs)
+        try:
+            with torch.no_grad(), autocast:
+                output = self.model(**kwargs)
+        finally:
+            if hook is not None:
+                hook.remove()
         self.stats.forwards += 1
         self.stats.tokens += sum(row.width for row in members)
         self.stats.positions += count * width
 
-        if any(row.keeps_cache for row in members):
+        if keeps_cache:
             cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
             layers = self._continuable_layers(cache)
             for r, (index, row) in enumerate(zip(batch, members, strict=True)):
@@ -386,12 +452,15 @@ class PrefixTreeScorer:
         if not len(columns):
             empty = torch.zeros(0, device=device)
             return empty, empty.bool()
-        logprobs = F.log_softmax(output.logits[:, -keep:], dim=-1, dtype=self.softmax_dtype)
-        rows_t = torch.from_numpy(row_index).to(device)
-        columns_t = torch.from_numpy(columns - (width - keep)).to(device)
+        logits = output.logits
+        if gathered:
+            logits = logits[0]
+        else:  # a model whose head was not hooked: its logits of the last `keep` (or all) positions
+            logits = logits[rows_t, columns_t - (width - logits.shape[1])]
+        logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)  # [scored positions, vocabulary]
         targets_t = torch.from_numpy(targets).to(device)
-        selected = logprobs[rows_t, columns_t, targets_t]
-        hits = logprobs[rows_t, columns_t].argmax(dim=-1) == targets_t
+        selected = logprobs.gather(-1, targets_t[:, None])[:, 0]
+        hits = logprobs.argmax(dim=-1) == targets_t
         return selected, hits
 
     @staticmethod
@@ -404,8 +473,8 @@ class PrefixTreeScorer:
             positions[r, row.width :] = row.positions[-1]
         return torch.from_numpy(positions)
 
-    def _tree_mask(self, members: list[_Row], past: int, width: int) -> torch.Tensor:
-        """`[rows, 1, width, past + width]`: a token sees its row's real past, its ancestors in the row and its
+    def _allowed(self, members: list[_Row], past: int, width: int) -> np.ndarray:
+        """`[rows, width, past + width]` bool: a token sees its row's real past, its ancestors in the row and its
         own segment up to itself; a padding token sees only itself (a query that sees nothing gives NaN)."""
         allowed = np.zeros((len(members), width, past + width), dtype=bool)
         causal = np.tri(width, dtype=bool)
@@ -416,11 +485,44 @@ class PrefixTreeScorer:
             allowed[r, :n, past : past + n] = inside
             padding = np.arange(n, width)
             allowed[r, padding, past + padding] = True
+        return allowed
+
+    def _mask_tensor(self, allowed: np.ndarray) -> torch.Tensor:
         mask = torch.from_numpy(allowed)[:, None]
         if self._attention == "sdpa":
             return mask  # a boolean mask: True attends
         dtype = self.autocast_dtype or next(self.model.parameters()).dtype  # eager adds the mask to the scores
         return torch.zeros(mask.shape, dtype=dtype).masked_fill_(~mask, torch.finfo(dtype).min)
+
+    def _tree_mask(self, members: list[_Row], past: int, width: int) -> torch.Tensor:
+        """`[rows, 1, width, past + width]`: the tree mask of `_allowed`, as the model's attention takes it."""
+        return self._mask_tensor(self._allowed(members, past, width))
+
+    def _windowed_masks(self, members: list[_Row], past: int, width: int, device):
+        """The tree mask cut to each kind of layer's window: a token at position p sees, along its own path,
+        only the keys at positions above p - window. A dict per layer kind (models with `layer_types`), or one mask.
+
+        Along a path the positions are consecutive (a parent's cache, then the segments below it), so the
+        window counts exactly the tokens the request itself would have in its window in a full forward.
+        """
+        allowed = self._allowed(members, past, width)
+        query = np.zeros((len(members), width), dtype=np.int64)
+        key = np.zeros((len(members), past + width), dtype=np.int64)
+        for r, row in enumerate(members):
+            query[r, : row.width] = row.positions
+            key[r, past - row.past : past] = np.arange(row.past)
+            key[r, past : past + row.width] = row.positions
+        distance = query[:, :, None] - key[:, None, :]
+        padding = np.zeros((len(members), width), dtype=bool)
+        for r, row in enumerate(members):
+            padding[r, row.width :] = True
+        masks = {}
+        for kind, window in self._windows.items():
+            if kind is not None and kind not in _KNOWN_LAYER_TYPES:
+                raise CachedScoringUnsupported(f"the model has {kind} layers, whose mask xling cannot build")
+            cut = allowed if window is None else allowed & ((distance < window) | padding[:, :, None])
+            masks[kind] = self._mask_tensor(cut).to(device)
+        return masks[None] if None in masks else masks
 
     def _stack_parent_caches(self, parents, lengths, past, width):
         """A fresh cache holding each row's parent cache, left-padded to `past` positions.
@@ -436,13 +538,17 @@ class PrefixTreeScorer:
             buffers = []
             for kind in (0, 1):  # keys, values
                 like = some_parent[layer][kind]
-                # zeros, not empty: masked scores still multiply the padding, which must be finite
-                buffer = like.new_zeros((len(parents), like.shape[1], past + width, like.shape[-1]))
+                # the forward writes the last `width` positions; the past is copied, its left padding zeroed
+                # (masked scores still multiply the padding, which must be finite)
+                buffer = like.new_empty((len(parents), like.shape[1], past + width, like.shape[-1]))
                 if same_parent:
                     buffer[:, :, :past] = like
                 else:
                     for r, (parent, length) in enumerate(zip(parents, lengths, strict=True)):
-                        if parent is not None:
+                        if parent is None:
+                            buffer[r, :, :past].zero_()
+                        else:
+                            buffer[r, :, : past - length].zero_()
                             buffer[r, :, past - length : past] = parent[layer][kind][0]
                 buffers.append(buffer)
             layers.append(_PrefilledLayer(*buffers, past))
@@ -455,7 +561,7 @@ class PrefixTreeScorer:
             kinds = sorted({type(layer).__name__ for layer in layers or []}) or [type(cache).__name__]
             raise CachedScoringUnsupported(
                 f"the model returned a {type(cache).__name__} with {', '.join(kinds)} layers; prefix sharing "
-                "needs a cache of plain DynamicLayer layers (no sliding window)"
+                "needs a cache of plain DynamicLayer layers"
             )
         return layers
 
@@ -464,7 +570,8 @@ class PrefixTreeScorer:
         """Largest difference of a request's log-likelihood, shared path versus plain full forwards.
 
         Runs a small plan built from the token ids `sample` (repeated to 40 tokens if shorter) that uses a
-        shared segment continued by another, and a batch of rows whose parents differ in length; `is_greedy`
+        shared segment continued by another, and a batch of rows whose parents differ in length (for a
+        sliding-window model, also a shared prefix longer than its window, continued by two requests); `is_greedy`
         disagreeing counts as an infinite difference. `packed=False` checks one segment per row;
         `packed=True` checks subtrees packed into rows (a tree mask), on top of a cache and without one.
 
@@ -481,6 +588,13 @@ class PrefixTreeScorer:
                     TokenRequest(tokens[:8] + tokens[9:21], 5),
                     TokenRequest(backwards[:12] + backwards[13:19], 4),
                     TokenRequest(backwards[:12] + backwards[14:20], 3)]
+        windows = [window for window in (self._windows or {}).values() if window]
+        if windows and min(windows) + 24 <= self._longest_check:
+            # a shared prefix longer than the window, continued by two requests: the window cuts their past
+            window = min(windows)
+            long = tuple(random.Random(window).choices(tokens, k=window + 24))  # not periodic: the cut shows
+            requests += [TokenRequest(long[: window + 16] + long[window + 17 : window + 24], 6),
+                         TokenRequest(long[: window + 20], 5)]
         plan = plan_prefix_tree(requests, min_shared_tokens=1)
         saved = self.batch_size, self.pack_subtrees, self.row_width_limit
         # packed: the first root (41 tokens below it) runs alone; the subtree of 22 tokens below it is one
