@@ -42,27 +42,30 @@ def _reference_loss(model, tokenizer, features, sft_weight, replay_weight):
     sums = {False: 0.0, True: 0.0}
     counts = {False: 0, True: 0}
     for feature in features:
-        ids = torch.tensor([feature["input_ids"]])
-        labels = torch.tensor([feature["labels"]])
-        logits = model(input_ids=ids).logits[:, :-1]
-        targets = labels[:, 1:]
-        token_losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                       ignore_index=-100, reduction="sum")
         kind = bool(feature.get(REPLAY_FLAG))
-        sums[kind] = sums[kind] + token_losses
-        counts[kind] += int(targets.ne(-100).sum())
+        start = 0
+        for length in feature.get("seq_lengths") or [len(feature["input_ids"])]:  # a packed row's sequences apart
+            ids = torch.tensor([feature["input_ids"][start:start + length]])
+            targets = torch.tensor([feature["labels"][start:start + length]])[:, 1:]
+            start += length
+            logits = model(input_ids=ids).logits[:, :-1]
+            sums[kind] = sums[kind] + F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                                      ignore_index=-100, reduction="sum")
+            counts[kind] += int(targets.ne(-100).sum())
     return sft_weight * sums[False] / counts[False] + replay_weight * sums[True] / counts[True]
 
 
-@pytest.mark.parametrize("padding_free", [False, True])
-def test_mixed_loss_matches_plain_torch(tmp_path, byte_tokenizer, padding_free):
-    trainer = _trainer(tmp_path, byte_tokenizer, contrastive_weight=0.0, sft_weight=1.5, replay_weight=0.7,
-                       padding_free=padding_free)
+@pytest.mark.parametrize("layout", ["padded", "padding_free", "packed"])
+def test_mixed_loss_matches_plain_torch(tmp_path, byte_tokenizer, layout):
+    options = {"padded": {}, "padding_free": {"padding_free": True},
+               "packed": {"packing": True, "max_length": 48, "packing_strategy": "bfd"}}[layout]
+    trainer = _trainer(tmp_path, byte_tokenizer, contrastive_weight=0.0, sft_weight=1.5, replay_weight=0.7, **options)
     features = [trainer.train_dataset[index] for index in range(len(trainer.train_dataset))]
-    assert sum(bool(f[REPLAY_FLAG]) for f in features) == 4  # share 0.5 of 4 instructions: 4 replay rows
+    if layout != "packed":
+        assert sum(bool(f[REPLAY_FLAG]) for f in features) == 4  # share 0.5 of 4 instructions: 4 replay rows
     model = trainer.model.eval()
     batch = trainer.data_collator(features)
-    assert batch["input_ids"].shape[0] == (1 if padding_free else 4)
+    assert batch["input_ids"].shape[0] == (4 if layout == "padded" else 1)
     with torch.no_grad():
         loss = trainer.compute_loss(model, dict(batch))
         expected = _reference_loss(model, byte_tokenizer, features, 1.5, 0.7)
@@ -103,11 +106,12 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path, byte_tokenizer):
         assert torch.allclose(a, b, atol=1e-5)
 
 
-@pytest.mark.parametrize("strategy", ["bfd", "wrapped"])
-def test_packing_keeps_replay_rows_apart_and_trains(tmp_path, byte_tokenizer, strategy):
-    trainer = _trainer(tmp_path, byte_tokenizer, packing=True, packing_strategy=strategy, max_length=64)
+@pytest.mark.parametrize("strategy,contrastive_weight", [("bfd", 1.0), ("wrapped", 1.0), ("bfd", 0.0)])
+def test_packing_keeps_replay_rows_apart_and_trains(tmp_path, byte_tokenizer, strategy, contrastive_weight):
+    trainer = _trainer(tmp_path, byte_tokenizer, packing=True, packing_strategy=strategy, max_length=64,
+                       contrastive_weight=contrastive_weight)
     replay_rows = [row for row in trainer.train_dataset if row[REPLAY_FLAG]]
-    assert replay_rows and all(not row["source_input_ids"] for row in replay_rows)
+    assert replay_rows and all(not row.get("source_input_ids") for row in replay_rows)
     trainer.train()
     logged = [entry for entry in trainer.state.log_history if "replay_loss" in entry]
     assert logged and logged[0]["replay_loss"] > 0
@@ -147,7 +151,7 @@ def test_errors_name_the_input(tmp_path, byte_tokenizer):
         _config(tmp_path, replay_file="x.txt")
     with pytest.raises(ValueError, match="replay_share=0.5 but no replay text"):
         _trainer(tmp_path, byte_tokenizer, replay=None, replay_share=0.5)
-    with pytest.raises(FileNotFoundError, match="replay_file='missing.txt' does not exist"):
+    with pytest.raises(ValueError, match="replay_file='missing.txt' does not exist"):
         _trainer(tmp_path, byte_tokenizer, replay=None, replay_share=0.5, replay_file="missing.txt")
     with pytest.raises(ValueError, match="needs a 'text' column"):
         AFPTrainer(model=build_tiny_model("llama"), args=_config(tmp_path, replay_share=0.5),

@@ -30,7 +30,7 @@ def load_replay_texts(path: str) -> list[str]:
     """The documents of a replay file: a `.txt` file (one document per non-empty line) or a json / jsonl /
     parquet / csv file with a `text` column."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"replay_file={path!r} does not exist; give a .txt file (one document per line) "
+        raise ValueError(f"replay_file={path!r} does not exist; give a .txt file (one document per line) "
                                 "or a json/jsonl/parquet/csv file with a 'text' column.")
     suffix = os.path.splitext(path)[1].lower()
     if suffix in _TEXT_SUFFIXES:
