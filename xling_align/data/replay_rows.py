@@ -21,7 +21,8 @@ def read_replay_file(path: str) -> list[str]:
     with open(path, encoding="utf-8") as handle:
         texts = [line.strip() for line in handle if line.strip()]
     if not texts:
-        raise ValueError(f"--replay-file {path}: no non-empty line; give plain text, one document per line")
+        raise ValueError(f"xling-align data build --replay-file {path}: no non-empty line; give plain text, one "
+                         "document per line")
     return texts
 
 
@@ -35,7 +36,8 @@ class ReplayInterleaver:
 
     def __init__(self, texts: list[str], share: float, seed: int, language: str = ""):
         if not 0 < share < 1:
-            raise ValueError(f"--replay-share {share}: give the share of replay rows, a number in (0, 1)")
+            raise ValueError(f"xling-align data build --replay-share {share}: give the share of replay rows, a number "
+                             "in (0, 1)")
         self.texts, self.share, self.language = texts, share, language
         self.order = list(range(len(texts)))
         random.Random(seed).shuffle(self.order)
