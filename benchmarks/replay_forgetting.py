@@ -67,7 +67,8 @@ def train(model_dir: Path, rows: list[dict], replay: list[str] | None, args, out
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     config = AFPConfig(output_dir=str(output), max_steps=args.steps, per_device_train_batch_size=args.batch_size,
-                       learning_rate=args.learning_rate, lr_scheduler_type="cosine", warmup_steps=max(1, args.steps // 20),
+                       learning_rate=args.learning_rate, lr_scheduler_type="cosine",
+                       warmup_steps=max(1, args.steps // 20),
                        max_length=args.max_length, contrastive_max_length=args.max_length, seed=args.seed,
                        bf16=False, use_cpu=True, activation_checkpointing=False, logging_steps=max(1, args.steps // 6),
                        save_strategy="no", report_to="none", disable_tqdm=False,

@@ -18,7 +18,8 @@ ROWS = {
     "source_sentence": ["Good morning", "Thank you very much", "Yes", "The cat sleeps"],
     "target_sentence": ["Guten Morgen", "Danke schön", "Ja", "Le chat dort"],
 }
-REPLAY_TEXTS = ["The river runs to the sea.", "Der Hund schläft im Garten.", "Le soleil brille.", "Snow fell at night."]
+REPLAY_TEXTS = ["The river runs to the sea.", "Der Hund schläft im Garten.", "Le soleil brille.",
+                "Snow fell at night."]
 
 
 def _config(tmp_path, **overrides):

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xling_align.clone.alignment import (
-    ARMS, COMBINED_REPLAY_ARMS, PRETRAINED_ARMS, AlignmentSettings, align, arm_settings, continue_pretraining, contrastive_layers,
+    ARMS, COMBINED_REPLAY_ARMS, PRETRAINED_ARMS, AlignmentSettings, align, arm_settings, continue_pretraining,
+    contrastive_layers,
 )
 from xling_align.clone.checkpoints import (
     PRETRAINED_DIRS, read_alignment_record, save_arm, shipped_arm_dir, verify,

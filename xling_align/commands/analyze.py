@@ -3,9 +3,9 @@
     xling-align analyze --model DIR [--compare DIR2] --pairs FILE [--layers all|1,6,12] --output OUT
 
 OUT receives `metrics.json` (per model, language pair and layer; and the held-out perplexity of each
-language's sentences per model, whose change with --compare shows what alignment cost), `summary.md`, and PNG plots: metrics
-versus layer (base and compared model on the same charts) and a 2-D PCA projection of sentence vectors
-coloured by language, one panel per model. Sentence vectors are cached in OUT/embeddings_cache (or
+language's sentences per model, whose change with --compare shows what alignment cost), `summary.md`, and PNG
+plots: metrics versus layer (base and compared model on the same charts) and a 2-D PCA projection of sentence
+vectors coloured by language, one panel per model. Sentence vectors are cached in OUT/embeddings_cache (or
 --cache-dir), so re-running with other plots or metrics does not embed again.
 """
 

@@ -9,8 +9,9 @@ The build flags are the fields of `xling_align.data.DataBuildConfig` (help inclu
 `--input_dir` both work), so a new field is a new flag; `BuildOutput` adds where the rows go.
 `--source bactrian-x` without `--input-dir` streams `MBZUAI/Bactrian-X` from the hub. An output path ending
 in `.jsonl` gets JSON lines; any other path a `datasets.save_to_disk` folder. Statistics per direction and
-kind are printed at the end. `--replay-file` interleaves documents of plain text (one per line) as replay rows
-(`replay_text` column; `xling_align.data.replay_rows`), `--replay-share` of all rows, for AFPTrainer's replay term. Exit status: 0 done, 1 bad input data, 2 bad options.
+kind are printed at the end. `--replay-file` interleaves documents of plain text (one per line) as replay
+rows (`replay_text` column; `xling_align.data.replay_rows`), `--replay-share` of all rows, for AFPTrainer's
+replay term. Exit status: 0 done, 1 bad input data, 2 bad options.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class BuildOutput:
         default=None, metadata={"help": "Plain text (one document per line) to add as replay rows (replay_text "
                                 "column), trained on all tokens by AFPTrainer's replay term. JSONL output only."}
     )
-    replay_share: float = field(default=0.25, metadata={"help": "Share of all rows that are replay rows (0 < share < 1)."})
+    replay_share: float = field(default=0.25,
+                                metadata={"help": "Share of all rows that are replay rows (0 < share < 1)."})
     replay_lang: str = field(default="", metadata={"help": "Language code written as source_lang of replay rows."})
 
 
