@@ -154,6 +154,8 @@ def test_errors_name_the_input(tmp_path, byte_tokenizer):
         _trainer(tmp_path, byte_tokenizer, replay=None, replay_share=0.5)
     with pytest.raises(ValueError, match="replay_file='missing.txt' does not exist"):
         _trainer(tmp_path, byte_tokenizer, replay=None, replay_share=0.5, replay_file="missing.txt")
+    with pytest.raises(ValueError, match="was not prepared"):
+        _trainer(tmp_path, byte_tokenizer, dataset_kwargs={"skip_prepare_dataset": True})
     with pytest.raises(ValueError, match="needs a 'text' column"):
         AFPTrainer(model=build_tiny_model("llama"), args=_config(tmp_path, replay_share=0.5),
                    train_dataset=Dataset.from_dict(ROWS), processing_class=byte_tokenizer,

@@ -169,6 +169,11 @@ class AFPTrainer(SFTTrainer):
         with _padding_free_length_check_passed(self, args):
             super().__init__(model, args, *positional, **kwargs)
         _refuse_inexact_padding_free(self.model, args)
+        if self._replay_source is not None and not self._replay_enabled:
+            # SFTTrainer skips _prepare_dataset with skip_prepare_dataset: the replay rows were never added
+            raise ValueError("replay_share / replay_file (or replay_dataset=) were given but the training dataset "
+                             "was not prepared (dataset_kwargs={'skip_prepare_dataset': True}), so no replay row "
+                             "was added. Let AFPTrainer prepare the dataset, or add the replay rows yourself.")
         try:
             self._pair_layers = [normalize_layer(self.model, layer, "contrastive_layer")
                                  for layer in args.contrastive_layers]
