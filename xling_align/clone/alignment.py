@@ -92,13 +92,13 @@ ARMS: dict[str, ArmSettings] = {
     "afp_layers": ArmSettings(contrastive_layer=[1, 2, 3, 4]),
     "afp_words": ArmSettings(contrastive_layer=[1, 2, 3, 4], entity_share=1.0),
     "cpt_align": ArmSettings(contrastive_weight=0.0, sft_weight=0.0, method="continued_pretraining"),
-    # v4 (see xling_align/clone/README.md); the combined arms' share is chosen on the dev split
+    # v4 (see xling_align/clone/README.md); the combined arms use the replay share chosen on the dev split (0.25)
     "afp_replay25": ArmSettings(replay_share=0.25),
     "afp_replay50": ArmSettings(replay_share=0.5),
     "afp_lora": ArmSettings(lora=True),
     "afp_lowlr": ArmSettings(learning_rate=3e-4),
-    "afp_words_replay": ArmSettings(contrastive_layer=[1, 2, 3, 4], entity_share=1.0, replay_share=0.5),
-    "replay_words": ArmSettings(sft_weight=0.0, contrastive_layer=[1, 2, 3, 4], entity_share=1.0, replay_share=0.5),
+    "afp_words_replay": ArmSettings(contrastive_layer=[1, 2, 3, 4], entity_share=1.0, replay_share=0.25),
+    "replay_words": ArmSettings(sft_weight=0.0, contrastive_layer=[1, 2, 3, 4], entity_share=1.0, replay_share=0.25),
 }
 # the continued pretraining of `cpt_align`: the base's own pretraining corpus (read from its checkpoint) plus
 # these fields of `xling_align.clone.pretrain.PretrainConfig` (the control's alignment and code-switching)
