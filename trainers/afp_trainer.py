@@ -59,8 +59,15 @@ class AFPTrainer(SFTTrainer):
     instruction forward as one EOS token without label, so the SFT term of a batch without instructions is
     exactly 0 (TRL's token-count normalisation is clamped at 1); with `contrastive_weight=0` they are dropped.
 
+    Replay (`AFPConfig.replay_share`, `replay_file` or `replay_dataset=`; rows with `replay_text`): plain-text rows
+    mixed into the batches against forgetting (`trainers/afp_replay.py`). The collator splits them off into their
+    own sub-batch, scored in a third forward (after the pair pass, before the instruction pass, on every process,
+    a one-token stand-in when a batch has none); the loss gains `replay_weight * replay_loss`, the replay rows'
+    token loss summed and divided by the replay tokens of the accumulation window (of every process), as the SFT
+    term is by its own tokens.
+
     Logged metrics (train and `eval_` prefixed): `contrastive_loss`, `contrastive_accuracy` (in-batch top-1
-    retrieval of the right translation), `contrastive_skipped`, plus SFTTrainer's. When
+    retrieval of the right translation), `contrastive_skipped`, `replay_loss` (with replay), plus SFTTrainer's. When
     `args.alignment_eval_file` is set, `AlignmentEvalCallback` adds `eval_alignment_retrieval_accuracy`.
 
     The instruction forward runs even with `sft_weight=0`: under DDP it is the pass that synchronises gradients.
@@ -100,6 +107,8 @@ class AFPTrainer(SFTTrainer):
         model: model id, `PreTrainedModel` or `PeftModel`, as for SFTTrainer.
         args: an `AFPConfig` (an `SFTConfig` or `TrainingArguments` is converted with AFP's defaults).
         pair_head: optional `nn.Module` applied to the pooled pair vectors (see above).
+        replay_dataset: optional `datasets.Dataset` with a `text` column to draw replay rows from (instead of
+            `AFPConfig.replay_file`; needs `replay_share` > 0).
         All other arguments are SFTTrainer's (`train_dataset`, `eval_dataset`, `processing_class`, `peft_config`,
         `callbacks`, ...). A custom `data_collator` is wrapped like the default one.
 
