@@ -75,3 +75,11 @@ def test_analyze_reports_perplexity_before_and_after(tmp_path, monkeypatch, caps
             assert report["perplexity"][label][language]["perplexity"] == pytest.approx(expected, rel=1e-4)
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "Held-out perplexity" in summary and "| en | 4 |" in summary
+
+
+def test_module_example():
+    import doctest
+
+    from xling_align.analysis import perplexity
+
+    assert doctest.testmod(perplexity).failed == 0

@@ -60,3 +60,11 @@ def test_a_short_lora_replay_alignment_returns_a_merged_model(tmp_path):
                   tmp_path, progress=False)
     assert type(model).__name__ == "LlamaForCausalLM" and not model.training  # LoRA merged, eval mode
     assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def test_module_examples():
+    import doctest
+
+    from xling_align.clone import alignment
+
+    assert doctest.testmod(alignment).failed == 0

@@ -32,8 +32,9 @@ Testbed v4 arms (forgetting: AFP that keeps what the base could do; see the READ
 `base` and `control` are the two pretrained checkpoints (no alignment run).
 
 Example:
-    >>> sorted(ARMS)
-    ['afp', 'afp_entity', 'afp_layers', 'afp_mean', 'afp_mid', 'afp_words', 'cif', 'cpt_align', 'mcl']
+    >>> sorted(ARMS)  # doctest: +NORMALIZE_WHITESPACE
+    ['afp', 'afp_entity', 'afp_layers', 'afp_lora', 'afp_lowlr', 'afp_mean', 'afp_mid', 'afp_replay25',
+     'afp_replay50', 'afp_words', 'afp_words_replay', 'cif', 'cpt_align', 'mcl', 'replay_words']
     >>> ARMS["afp"].contrastive_layer, ARMS["afp"].contrastive_pooling
     (1, 'last')
 """
