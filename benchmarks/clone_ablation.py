@@ -7,6 +7,9 @@
     python benchmarks/clone_ablation.py --output clone_v3 --arms-set v3                   # testbed v3's test run
     python benchmarks/clone_ablation.py --output clone_v3_layers --dev-grid layers --arms-set v3 --seeds 0
     python benchmarks/clone_ablation.py --output clone_v3_words --dev-grid words --arms-set v3 --seeds 0
+    python benchmarks/clone_ablation.py --output clone_v4 --arms-set v4                   # v4: forgetting arms
+    python benchmarks/clone_ablation.py --output clone_v4_combined --arms-set v4-combined --replay-share S
+    python benchmarks/clone_ablation.py --output merged --merge run_seed0 run_seed1 run_seed2   # one seed per process
 
 `--arms-set v2` (the default) runs on the v2 checkpoints (`clone_base`, `clone_control`), `--arms-set v3` on the
 shipped v3 ones the demo uses (`clone_v3_base`, `clone_v3_control`); `--ship-arms` trains from the v3 base.
@@ -43,6 +46,12 @@ from xling_align.clone.experiment import ExperimentError, ExperimentPlan, run_ex
 ALL_ARMS = ["base", "control", "cif", "mcl", "afp", "afp_mean", "afp_mid", "afp_entity"]
 # testbed v3's arms (xling_align/clone/README.md, "Testbed v3"): `--arms-set v3`
 V3_ARMS = ["base", "afp", "afp_layers", "afp_words", "cpt_align"]
+# testbed v4 (the README's v4 part): AFP that keeps the base's abilities; the combined arms run second, with the
+# replay share chosen on the dev figures of the first run
+ARMS_SETS = {"v3": V3_ARMS, "v4": ["base", "afp_replay25", "afp_replay50", "afp_lora", "afp_lowlr"],
+             "v4-combined": ["base", "afp_words_replay", "replay_words"]}
+# retention: what an arm keeps of the base's L1 abilities (arm / base, same seed), next to its transfer
+RETENTION_FIGURES = ["icl_l1", "l1_heldout"]
 # the shipped base and control are v3's; v2's arms-set runs on the v2 checkpoints, which stay in the package
 _RESOURCES = Path(__file__).resolve().parent.parent / "xling_align" / "resources"
 V2_CHECKPOINTS = {"base": _RESOURCES / "clone_base", "control": _RESOURCES / "clone_control"}
@@ -92,6 +101,29 @@ def paired_table(runs: list[dict], pairs: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
+def retention_table(runs: list[dict], arms: list[str]) -> list[str]:
+    lines = ["| arm | " + " | ".join(f"{f} / base" for f in RETENTION_FIGURES) + " | l2_heldout - base |",
+             "|" + "---|" * (len(RETENTION_FIGURES) + 2)]
+    for arm in arms:
+        if arm == "base":
+            continue
+        cells = [mean_and_spread([run[arm][f] / max(run["base"][f], 1e-9) for run in runs]) for f in RETENTION_FIGURES]
+        cells.append(mean_and_spread([run[arm]["l2_heldout"] - run["base"]["l2_heldout"] for run in runs]))
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def layer_table(runs: list[dict], arms: list[str]) -> list[str]:
+    lines = ["| arm | sentence, last token | entity words |", "|---|---|---|"]
+    for arm in arms:
+        cells = []
+        for kind in ("sentence_retrieval_last", "entity_retrieval"):
+            layers = sorted(runs[0][arm][kind], key=int)
+            cells.append(" ".join(f"{statistics.mean(run[arm][kind][layer] for run in runs):.2f}" for layer in layers))
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def run_seeds(args, arms: list[str], output: Path, **plan_fields) -> list[dict]:
     runs = []
     v2 = args.arms_set == "v2"
@@ -116,16 +148,34 @@ def _optimisation(args) -> AlignmentSettings:
 
 def ablation(args) -> str:
     output = Path(args.output)
-    arms = args.arms or (V3_ARMS if args.arms_set == "v3" else ALL_ARMS)
+    arms = args.arms or ARMS_SETS.get(args.arms_set, ALL_ARMS)
+    if args.merge:
+        # runs of the same arms made by separate processes (e.g. one seed each), read back from their ablation.json
+        runs, seeds = [], []
+        for folder in args.merge:
+            record = json.loads((Path(folder) / "ablation.json").read_text())
+            runs += record["runs"]
+            seeds += record["seeds"]
+        args.seeds = seeds
+        output.mkdir(parents=True, exist_ok=True)
+        return _ablation_text(args, arms, runs, output)
     runs = run_seeds(args, arms, output, middle_layer=args.layer, entity_share=args.entity_share,
+                     **({"replay_share": args.replay_share} if args.replay_share is not None else {}),
                      **({"layers": args.layers} if args.layers and {"afp_layers", "afp_words"} & set(arms) else {}),
                      **({"word_share": args.word_share} if args.word_share is not None else {}))
+    return _ablation_text(args, arms, runs, output)
+
+
+def _ablation_text(args, arms: list[str], runs: list[dict], output: Path) -> str:
     pairs = [(arm, "base") for arm in arms if arm != "base" and "base" in arms]
     pairs += [("afp", other) for other in arms if other not in ("base", "control", "afp") and "afp" in arms]
     lines = [f"# Clone ablation over alignment seeds {args.seeds}", "",
              "Test split of held-out entities; mean ± sample standard deviation over seeds (chance 0.200):", "",
              *figure_table(runs, arms, FIGURES), "",
              "Paired differences (same seed), mean ± sd:", "", *paired_table(runs, pairs), "",
+             *(["Retention (arm / base, same seed), mean ± sd:", "", *retention_table(runs, arms), ""]
+               if "base" in arms else []),
+             "Retrieval by layer (mean over seeds; hidden_states 0..depth):", "", *layer_table(runs, arms), "",
              "Dev split (selection only):", "", *figure_table(runs, arms, DEV_FIGURES, retrieval=False), ""]
     (output / "ablation.json").write_text(json.dumps({"seeds": args.seeds, "runs": runs}, indent=2) + "\n")
     return "\n".join(lines)
@@ -177,9 +227,13 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layers", type=int, nargs="+", default=None,
                         help="afp_layers' and afp_words' contrastive layers (default: the chosen ones)")
     parser.add_argument("--word-share", type=float, default=None, help="afp_words' share (default: the chosen one)")
-    parser.add_argument("--arms-set", choices=("v2", "v3"), default="v2",
+    parser.add_argument("--arms-set", choices=("v2", "v3", "v4", "v4-combined"), default="v2",
                         help="v2: v2's arms on the v2 checkpoints (clone_base, clone_control); v3 (what the demo "
-                             "uses): v3's arms on clone_v3_base")
+                             "uses): v3's arms on clone_v3_base; v4 / v4-combined: the forgetting arms, on v3's base")
+    parser.add_argument("--merge", nargs="+", default=None,
+                        help="no run: the tables of the ablation.json files in these folders together (same arms)")
+    parser.add_argument("--replay-share", type=float, default=None,
+                        help="replay share of afp_words_replay and replay_words (default: the chosen one)")
     parser.add_argument("--base-checkpoint", default=None, help="base checkpoint folder (default: per --arms-set)")
     parser.add_argument("--control-checkpoint", default=None, help="control checkpoint folder (default: the shipped one)")
     parser.add_argument("--dev-grid", choices=sorted(DEV_GRIDS), default=None,

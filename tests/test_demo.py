@@ -35,15 +35,20 @@ def test_demo_writes_results_summary_and_plots(demo_run):
     assert code == 0
     arms = ["base", "control", "cif", "mcl", "afp", BEST_VARIANT]
     assert sorted(p.name for p in out.glob("results_*.json")) == sorted(f"results_clone_{a}.json" for a in arms)
-    for plot in ("accuracy.png", "retrieval_by_layer.png"):
+    for plot in ("accuracy.png", "retrieval_by_layer.png", "retention.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"chance", "arms", "testbed", "best_variant", "minus_base"}
+    assert set(summary) == {"chance", "arms", "testbed", "best_variant", "minus_base", "retention"}
     assert summary["chance"] == pytest.approx(0.2) and summary["best_variant"] == BEST_VARIANT
     assert summary["testbed"] == "v3" and list(summary["arms"]) == arms
     for arm in arms[1:]:  # v3's paired differences, from the same figures
         assert summary["minus_base"][arm]["l2_heldout"] == pytest.approx(
             summary["arms"][arm]["l2_heldout"] - summary["arms"]["base"]["l2_heldout"])
+    for arm in arms[1:]:  # v4's retention: the arm's L1 figures over the base's
+        for figure in ("icl_l1", "l1_heldout"):
+            assert summary["retention"][arm][figure] == pytest.approx(
+                summary["arms"][arm][figure] / summary["arms"]["base"][figure], abs=1e-6)
+    assert "ICL L1 kept" in stdout and "ICL L1 kept" in (out / "summary.md").read_text()
     for arm, figures in summary["arms"].items():
         # every accuracy in the summary is the one lm-eval wrote to that arm's results file
         results = json.loads((out / f"results_clone_{arm}.json").read_text())["results"]

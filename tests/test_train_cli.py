@@ -251,3 +251,21 @@ def test_lora_run_saves_an_adapter_that_reloads(tmp_path):
 
     for name in lora_weights:
         assert torch.equal(dict(reloaded.named_parameters())[name], trained[name])
+
+
+def test_replay_from_the_command_line_with_lora(tmp_path):
+    from xling_align.training_script import main, parse_recipe
+
+    replay = tmp_path / "replay.txt"
+    replay.write_text("The river runs to the sea.\nDer Hund schläft im Garten.\nLe soleil brille.\n", encoding="utf-8")
+    args = parse_recipe(
+        ["--config", str(TINY), "--output_dir", str(tmp_path / "replay"), "--use_peft", "true", "--lora_r", "4",
+         "--lora_target_modules", "all-linear", "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
+         "--load_best_model_at_end", "false", "--alignment_eval_file", "", "--disable_tqdm", "true",
+         "--logging_steps", "1", "--replay_file", str(replay), "--replay_share", "0.25", "--replay_weight", "0.5"]
+    )
+    assert args[1].replay_share == 0.25 and args[1].replay_weight == 0.5
+    trainer = main(*args)
+    replay_rows = sum(trainer.train_dataset["afp_replay"])
+    assert replay_rows == round(0.25 * (len(trainer.train_dataset) - replay_rows) / 0.75)
+    assert any(entry.get("replay_loss", 0) > 0 for entry in trainer.state.log_history)

@@ -51,6 +51,24 @@ class AFPConfig(SFTConfig):
         contrastive_max_length (`int` or `None`, defaults to `128`):
             Sentences of a pair are truncated to this many tokens. `None`: no truncation.
 
+        > Parameters of replay (plain text against forgetting)
+
+        replay_share (`float`, defaults to `0.0`):
+            Share of the training rows that are replay rows: documents of plain text drawn from `replay_file` (or
+            the trainer's `replay_dataset=` argument), `round(share * n / (1 - share))` of them for `n` other rows
+            (repeated when the source holds fewer), shuffled in with the rest, so a batch of `B` rows holds about
+            `share * B` of them; at a fixed number of steps the model then sees `1 - share` as many instructions.
+            In `[0, 1)`; 0 turns replay off. Rows that already carry `replay_text` (written by
+            `xling-align data build --replay-file`) are replay rows whatever this value (set it 0 then).
+        replay_file (`str` or `None`, defaults to `None`):
+            Plain text to replay: a `.txt` file (one document per line) or a json/jsonl/parquet/csv file with a
+            `text` column (the base's pretraining-style data, or monolingual text per language).
+        replay_weight (`float`, defaults to `1.0`):
+            Weight of the replay term: the language-modelling loss on all tokens of the replay rows (each
+            document's first token excepted: nothing precedes it), averaged over the replay tokens of the
+            gradient-accumulation window, as the SFT term is over its completion tokens, so the two weights
+            compare per token. Logged as `replay_loss` (the unweighted mean).
+
         > Parameters of evaluation
 
         alignment_eval_file (`str` or `None`, defaults to `None`):
@@ -105,6 +123,17 @@ class AFPConfig(SFTConfig):
         default=128,
         metadata={"help": "Truncate each sentence of a translation pair to this many tokens (None: keep all)."},
     )
+    replay_share: float = field(
+        default=0.0, metadata={"help": "Share of the training rows that are replay rows of plain text (0 <= share < 1; "
+                               "drawn from replay_file)."}
+    )
+    replay_file: str | None = field(
+        default=None, metadata={"help": "Plain text to replay: .txt (one document per line) or json/jsonl/parquet/csv "
+                                "with a 'text' column."}
+    )
+    replay_weight: float = field(
+        default=1.0, metadata={"help": "Weight of the replay term (mean token loss on the replay rows)."}
+    )
     alignment_eval_file: str | None = field(
         default=None,
         metadata={
@@ -138,7 +167,7 @@ class AFPConfig(SFTConfig):
             )
 
     def _check_afp_fields(self) -> None:
-        for name in ("contrastive_weight", "sft_weight"):
+        for name in ("contrastive_weight", "sft_weight", "replay_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0 or value != value:
                 raise ValueError(f"{name}={value!r} must be a number >= 0.")
@@ -149,6 +178,13 @@ class AFPConfig(SFTConfig):
                 f"contrastive_temperature={self.contrastive_temperature!r} must be a positive finite number "
                 "(AFP uses 0.05)."
             )
+        share = self.replay_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1:
+            raise ValueError(f"replay_share={share!r} must be a number in [0, 1): the share of training rows that are "
+                             "replay rows (0: no replay).")
+        if self.replay_file and share == 0:
+            raise ValueError(f"replay_file={self.replay_file!r} is set but replay_share=0, so none of it would be "
+                             "used. Set replay_share (e.g. 0.25) or drop replay_file.")
         layers = _layer_list(self.contrastive_layer)
         self.contrastive_layer = layers[0] if len(layers) == 1 else layers
         check_pooling(self.contrastive_pooling, "contrastive_pooling")

@@ -26,6 +26,9 @@ from xling_align.pooling import pad_right, pool_hidden_states, sentence_token_id
 
 from .afp_config import AFPConfig
 from .afp_packing import pack_rows_with_pairs, pair_lists_of_batch
+from .afp_replay import (REPLAY_FLAG, REPLAY_PREFIX, REPLAY_TEXT_COLUMN, drawn_replay_texts, load_replay_texts,
+                         merged_with_replay, packed_replay_rows, replay_row_count, replay_texts_of, stand_in_feature,
+                         tokenize_replay_rows)
 
 logger = logging.get_logger(__name__)
 
@@ -56,8 +59,15 @@ class AFPTrainer(SFTTrainer):
     instruction forward as one EOS token without label, so the SFT term of a batch without instructions is
     exactly 0 (TRL's token-count normalisation is clamped at 1); with `contrastive_weight=0` they are dropped.
 
+    Replay (`AFPConfig.replay_share`, `replay_file` or `replay_dataset=`; rows with `replay_text`): plain-text rows
+    mixed into the batches against forgetting (`trainers/afp_replay.py`). The collator splits them off into their
+    own sub-batch, scored in a third forward (after the pair pass, before the instruction pass, on every process,
+    a one-token stand-in when a batch has none); the loss gains `replay_weight * replay_loss`, the replay rows'
+    token loss summed and divided by the replay tokens of the accumulation window (of every process), as the SFT
+    term is by its own tokens.
+
     Logged metrics (train and `eval_` prefixed): `contrastive_loss`, `contrastive_accuracy` (in-batch top-1
-    retrieval of the right translation), `contrastive_skipped`, plus SFTTrainer's. When
+    retrieval of the right translation), `contrastive_skipped`, `replay_loss` (with replay), plus SFTTrainer's. When
     `args.alignment_eval_file` is set, `AlignmentEvalCallback` adds `eval_alignment_retrieval_accuracy`.
 
     The instruction forward runs even with `sft_weight=0`: under DDP it is the pass that synchronises gradients.
@@ -97,6 +107,8 @@ class AFPTrainer(SFTTrainer):
         model: model id, `PreTrainedModel` or `PeftModel`, as for SFTTrainer.
         args: an `AFPConfig` (an `SFTConfig` or `TrainingArguments` is converted with AFP's defaults).
         pair_head: optional `nn.Module` applied to the pooled pair vectors (see above).
+        replay_dataset: optional `datasets.Dataset` with a `text` column to draw replay rows from (instead of
+            `AFPConfig.replay_file`; needs `replay_share` > 0).
         All other arguments are SFTTrainer's (`train_dataset`, `eval_dataset`, `processing_class`, `peft_config`,
         `callbacks`, ...). A custom `data_collator` is wrapped like the default one.
 
@@ -136,7 +148,7 @@ class AFPTrainer(SFTTrainer):
     }
 
     def __init__(self, model, args: AFPConfig | None = None, *positional, pair_head: nn.Module | None = None,
-                 **kwargs):
+                 replay_dataset: Dataset | None = None, **kwargs):
         if args is None:
             model_name = model if isinstance(model, str) else model.config._name_or_path or "model"
             args = AFPConfig(f"{str(model_name).split('/')[-1]}-AFP")
@@ -157,12 +169,20 @@ class AFPTrainer(SFTTrainer):
                     "unset: with a pair_head AFPTrainer sets it to False (every parameter gets a gradient each step)."
                 )
         self.contrastive_skipped_batches = 0
+        self._replay_source = _replay_source(args, replay_dataset)  # documents to draw replay rows from, or None
+        self._replay_enabled = False  # set when a prepared dataset holds replay rows
+        self._replay_items_in_window: torch.Tensor | None = None
         self._pending_pair_metrics: dict[str, list[torch.Tensor]] = {}  # per mode: (loss, accuracy) tensors per step
         self.pair_head: nn.Module | None = None
         self._pair_pooling = args.contrastive_pooling
         with _padding_free_length_check_passed(self, args):
             super().__init__(model, args, *positional, **kwargs)
         _refuse_inexact_padding_free(self.model, args)
+        if self._replay_source is not None and not self._replay_enabled:
+            # SFTTrainer skips _prepare_dataset with skip_prepare_dataset: the replay rows were never added
+            raise ValueError("replay_share / replay_file (or replay_dataset=) were given but the training dataset "
+                             "was not prepared (dataset_kwargs={'skip_prepare_dataset': True}), so no replay row "
+                             "was added. Let AFPTrainer prepare the dataset, or add the replay rows yourself.")
         try:
             self._pair_layers = [normalize_layer(self.model, layer, "contrastive_layer")
                                  for layer in args.contrastive_layers]
@@ -184,7 +204,9 @@ class AFPTrainer(SFTTrainer):
             if args.ddp_find_unused_parameters is None:
                 args.ddp_find_unused_parameters = False
         # wrapped after SFTTrainer.__init__, which sets the pad token only when it builds its own collator
-        self.data_collator = AFPDataCollator(self.data_collator, pad_token_id=self._tokenizer.pad_token_id)
+        eos_id = self._tokenizer.eos_token_id if self._tokenizer.eos_token_id is not None else 0
+        self.data_collator = AFPDataCollator(self.data_collator, pad_token_id=self._tokenizer.pad_token_id,
+                                             replay=self._replay_enabled, eos_id=eos_id)
         if args.alignment_eval_file:
             from xling_align.analysis.callback import AlignmentEvalCallback
 
@@ -202,12 +224,47 @@ class AFPTrainer(SFTTrainer):
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
         self._signature_columns = list(self._signature_columns) + [
-            c for c in PAIR_TOKEN_COLUMNS if c not in self._signature_columns
+            c for c in (*PAIR_TOKEN_COLUMNS, REPLAY_FLAG) if c not in self._signature_columns
         ]
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
         with _quiet_about_appended_eos(self._tokenizer), _max_length_given_back(self, args):
-            return self._prepare_afp_dataset(dataset, processing_class, args, packing, formatting_func, dataset_name)
+            dataset, replay_texts = self._replay_texts_split_off(dataset, dataset_name)
+            if dataset_name == "train" and self._replay_source is not None:
+                count = replay_row_count(len(dataset), args.replay_share)
+                replay_texts = replay_texts + drawn_replay_texts(self._replay_source, count, args.seed)
+            prepared = self._prepare_afp_dataset(dataset, processing_class, args, packing, formatting_func,
+                                                 dataset_name)
+            if not replay_texts:
+                return prepared
+            if not isinstance(prepared, Dataset):
+                raise ValueError(f"replay rows need a map-style {dataset_name} dataset; load it with streaming=False.")
+            keep_overflow = packing and args.packing_strategy in {"bfd_split", "wrapped"}
+            replay = tokenize_replay_rows(replay_texts, self._tokenizer, None if keep_overflow else args.max_length)
+            if packing:
+                replay = packed_replay_rows(replay, args.max_length, args.packing_strategy)
+            self._replay_enabled = True
+            merged = merged_with_replay(prepared, replay)
+            return merged.shuffle(seed=args.seed) if args.shuffle_dataset else merged
+
+    def _replay_texts_split_off(self, dataset, dataset_name: str):
+        """The dataset without its `replay_text` rows, and their texts (the rows `xling-align data build` adds)."""
+        if REPLAY_TEXT_COLUMN not in _column_names(dataset):
+            return dataset, []
+        if isinstance(dataset, IterableDataset):
+            raise ValueError(f"the {dataset_name} dataset is an IterableDataset (streaming); AFPTrainer needs a "
+                             "map-style datasets.Dataset. Load it with streaming=False.")
+        if self._replay_source is not None and dataset_name == "train":
+            raise ValueError(f"the {dataset_name} dataset already holds replay rows (column {REPLAY_TEXT_COLUMN!r}) "
+                             "and replay_share/replay_file (or replay_dataset=) asks for more: use one of the two. "
+                             "Set replay_share=0 to train on the dataset's own replay rows.")
+        texts = [text for text in dataset[REPLAY_TEXT_COLUMN] if isinstance(text, str) and text.strip()]
+        rest = dataset.filter(lambda example: not (example[REPLAY_TEXT_COLUMN] or "").strip())
+        rest = rest.remove_columns(REPLAY_TEXT_COLUMN)
+        if len(rest) == 0:
+            raise ValueError(f"the {dataset_name} dataset holds only replay rows (column {REPLAY_TEXT_COLUMN!r}); "
+                             "AFP needs instruction and/or translation-pair rows beside them.")
+        return rest, texts
 
     def _prepare_afp_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
         # Pairs are tokenized here, once, rather than in the collator: the result is cached with the dataset,
@@ -429,6 +486,9 @@ class AFPTrainer(SFTTrainer):
             # the pair pass first: under DDP with find_unused_parameters, the LAST forward of a step decides which
             # parameters count as used, and the instruction pass uses them all
             contrastive = self._contrastive_term(model, pair_input_ids, pair_attention_mask, mode)
+        replay_inputs = {key[len(REPLAY_PREFIX):]: inputs.pop(key) for key in list(inputs)
+                         if key.startswith(REPLAY_PREFIX)}
+        replay = self._replay_term(model, replay_inputs, num_items_in_batch, mode) if replay_inputs else None
         result = super().compute_loss(
             model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
         )
@@ -439,9 +499,42 @@ class AFPTrainer(SFTTrainer):
             # (num_items_in_batch given), Trainer no longer divides by the accumulation steps, so do it here
             steps = self.current_gradient_accumulation_steps if num_items_in_batch is not None else 1
             loss = loss + self.args.contrastive_weight * contrastive / steps
+        if replay is not None:
+            loss = loss + self.args.replay_weight * replay
         if mode == "train":
             self._refuse_modules_outside_the_model()
         return (loss, outputs) if return_outputs else loss
+
+    def _replay_term(self, model, replay_inputs: dict, num_items_in_batch, mode: str) -> torch.Tensor:
+        """Language-modelling loss on the replay rows: summed over their tokens, divided by the replay tokens of
+        the accumulation window (of every process, as TRL counts the SFT tokens), or of the batch when the
+        trainer gives no window count. Runs before the instruction pass, which stays the last forward."""
+        outputs = model(**replay_inputs, use_cache=False, fused_lm_head=True)
+        token_loss_sum = -outputs.log_probs.sum()
+        count = outputs.label_mask.sum()
+        window = self._replay_items_in_window if num_items_in_batch is not None else None
+        if window is not None:
+            term = token_loss_sum / torch.as_tensor(window).clamp(min=1)
+            if self.args.average_tokens_across_devices:
+                term = term * self.accelerator.num_processes  # DDP averages the gradients over the processes
+        else:
+            term = token_loss_sum / count.clamp(min=1)
+        gathered = self.accelerator.gather_for_metrics(
+            torch.stack([token_loss_sum.detach().float(), count.float()]).reshape(1, 2))
+        total, tokens = gathered.sum(dim=0).tolist()
+        if tokens > 0:  # a batch without replay rows says nothing about the replay loss
+            self._metrics[mode]["replay_loss"].append(total / tokens)
+        return term
+
+    def _get_num_items_in_batch(self, batch_samples: list, device):
+        # the replay tokens of the window, counted as Trainer counts the SFT labels (shifted, every process)
+        self._replay_items_in_window = None
+        if self._replay_enabled and batch_samples and REPLAY_PREFIX + "labels" in batch_samples[0]:
+            count = sum(batch[REPLAY_PREFIX + "labels"][..., 1:].ne(-100).sum() for batch in batch_samples)
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                count = self.accelerator.gather(count.to(device)).sum()
+            self._replay_items_in_window = count.to(device)
+        return super()._get_num_items_in_batch(batch_samples, device)
 
     def _contrastive_term(self, model, input_ids, attention_mask, mode: str) -> torch.Tensor | None:
         device = self.accelerator.device
@@ -628,10 +721,24 @@ class AFPDataCollator:
 
     base_collator: Any
     pad_token_id: int
+    replay: bool = False
+    eos_id: int = 0
 
     def __call__(self, features: list[dict[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
-        instruction_features = [{k: v for k, v in f.items() if k not in PAIR_TOKEN_COLUMNS} for f in features]
-        batch = self.base_collator(instruction_features)
+        dropped = (*PAIR_TOKEN_COLUMNS, REPLAY_FLAG)
+        instruction_features = [{k: v for k, v in f.items() if k not in dropped}
+                                for f in features if not f.get(REPLAY_FLAG)]
+        if not self.replay:
+            return self._with_pairs(self.base_collator(instruction_features), features)
+        replay_features = [{k: v for k, v in f.items() if k not in dropped} for f in features if f.get(REPLAY_FLAG)]
+        packed = bool(features) and "seq_lengths" in features[0]
+        # a batch lacking one kind gets a one-token unlabelled stand-in: both forwards run on every process
+        batch = self.base_collator(instruction_features or [stand_in_feature(self.eos_id, packed)])
+        replay_batch = self.base_collator(replay_features or [stand_in_feature(self.eos_id, packed)])
+        batch.update({REPLAY_PREFIX + key: value for key, value in replay_batch.items()})
+        return self._with_pairs(batch, features)
+
+    def _with_pairs(self, batch: dict[str, Any], features: list[dict[str, Any]]) -> dict[str, Any]:
         sources, targets = pair_lists_of_batch(features)  # one pair per row, or a packed row's pairs
         if sources:
             batch["pair_input_ids"], batch["pair_attention_mask"] = pad_right(sources + targets, self.pad_token_id)
@@ -639,6 +746,27 @@ class AFPDataCollator:
             batch["pair_input_ids"] = torch.zeros(0, 0, dtype=torch.long)
             batch["pair_attention_mask"] = torch.zeros(0, 0, dtype=torch.long)
         return batch
+
+
+def _replay_source(args, replay_dataset) -> list[str] | None:
+    """The documents the trainer draws replay rows from (`replay_dataset=` or `AFPConfig.replay_file`), or None."""
+    share = getattr(args, "replay_share", 0.0)
+    if replay_dataset is not None and getattr(args, "replay_file", None):
+        raise ValueError("AFPTrainer got both replay_dataset= and AFPConfig.replay_file; give one of them.")
+    if replay_dataset is None and not getattr(args, "replay_file", None):
+        if share > 0:
+            raise ValueError(f"replay_share={share} but no replay text: set AFPConfig.replay_file (a .txt file, one "
+                             "document per line, or a file with a 'text' column) or pass replay_dataset=.")
+        return None
+    if share == 0:
+        raise ValueError("AFPTrainer got replay_dataset= but replay_share=0, so none of it would be used; set "
+                         "AFPConfig.replay_share (e.g. 0.25).")
+    if replay_dataset is not None:
+        texts = replay_texts_of(replay_dataset, "replay_dataset")
+        if not texts:
+            raise ValueError("replay_dataset holds no non-empty 'text'; fill it or leave replay_dataset out.")
+        return texts
+    return load_replay_texts(args.replay_file)
 
 
 def _column_names(dataset) -> list[str]:

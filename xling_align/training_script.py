@@ -88,6 +88,7 @@ def parse_recipe(argv: list[str]):
         for name in ("dataset_path", "data_input", "eval_dataset_path"):
             setattr(script_args, name, resolve_path(getattr(script_args, name)))
         training_args.alignment_eval_file = resolve_path(training_args.alignment_eval_file)
+        training_args.replay_file = resolve_path(training_args.replay_file)
     except FileNotFoundError as error:
         raise RecipeError(str(error)) from error
     if model_args.model_name_or_path is None:

@@ -56,6 +56,7 @@ def run_analysis(
     verbose: bool = True,
     skip_invalid: bool = False,
     languages: tuple[str, str] | None = None,
+    perplexity: bool = True,
 ) -> list[str]:
     """Analyse one model (and optionally a second on the same charts); write metrics.json, summary.md, PNGs.
 
@@ -74,6 +75,8 @@ def run_analysis(
         verbose: print a progress line per model to stderr.
         skip_invalid: skip malformed records of `pairs_file` (counted and reported) instead of stopping.
         languages: the two language columns/keys of `pairs_file` to read, for a file with more than two.
+        perplexity: also score the held-out sentences of each language (`xling_align.analysis.perplexity`),
+            per model: with `compare`, the change shows what alignment cost each language (forgetting).
 
     Returns:
         Paths written: metrics.json, summary.md, then the PNGs.
@@ -108,6 +111,14 @@ def run_analysis(
                 described = ", ".join(f"{pair_name(key)} ({len(p)} pairs)" for key, p in pairs.pairs.items())
                 print(f"[analyze] {label}: {source.path} ({source.depth} layers) on {described}", file=sys.stderr)
             alignments.append(analyze_model(source, pairs, settings, cache, label=label))
+        perplexities = {}
+        if perplexity:
+            from xling_align.analysis.perplexity import language_perplexities
+
+            for label, source in sources:
+                model_, tokenizer = source.load()
+                perplexities[label] = language_perplexities(model_, tokenizer, pairs.pairs, settings.batch_size,
+                                                            settings.max_length)
 
         metrics = BY_LAYER_METRICS + (SEPARABILITY_METRICS if settings.separability else ())
         plots = [
@@ -119,7 +130,7 @@ def run_analysis(
         if tsne:
             plots.append(plot_projection(alignments, layer, output / f"tsne_layer{layer}.png", "tsne", seed=settings.seed))
     written = [
-        write_metrics_json(output / "metrics.json", alignments, pairs, settings, plots),
-        write_markdown_summary(output / "summary.md", alignments, pairs, settings, plots),
+        write_metrics_json(output / "metrics.json", alignments, pairs, settings, plots, perplexities),
+        write_markdown_summary(output / "summary.md", alignments, pairs, settings, plots, perplexities),
     ]
     return written + plots

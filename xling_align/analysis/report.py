@@ -19,7 +19,9 @@ metrics.json layout:
                                           "mexa_alignment_mean_over_layers": ..., "mexa_alignment_max_over_layers": ...}}},
         "compare": {...same, when --compare is given...}
       },
-      "plots": ["retrieval_accuracy_by_layer.png", ...]
+      "plots": ["retrieval_accuracy_by_layer.png", ...],
+      "perplexity": {"base": {"en": {"perplexity": ..., "mean_nll": ..., "tokens": ..., "texts": ...}, "de": ...},
+                     "compare": {...}}   (held-out sentences of each language; absent with --no-perplexity)
     }
 """
 
@@ -73,6 +75,7 @@ def write_metrics_json(
     pairs: AnalysisPairs,
     settings: AnalysisSettings,
     plots: Sequence[str] = (),
+    perplexity: dict | None = None,
 ) -> str:
     """Write metrics.json (see the module docstring for its layout); returns the path."""
     document = {
@@ -83,6 +86,8 @@ def write_metrics_json(
         "models": {alignment.label: alignment.to_json() for alignment in alignments},
         "plots": [os.path.basename(plot) for plot in plots],
     }
+    if perplexity:
+        document["perplexity"] = perplexity
     Path(path).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return str(path)
 
@@ -135,12 +140,29 @@ def _change_tables(base: ModelAlignment, other: ModelAlignment) -> list[str]:
     return lines
 
 
+def _perplexity_table(perplexity: dict) -> list[str]:
+    """Held-out perplexity per language and model, and the relative change of the second model (forgetting)."""
+    labels = list(perplexity)
+    languages = list(perplexity[labels[0]])
+    titles = [f"perplexity {label}" for label in labels] + (["change"] if len(labels) == 2 else [])
+    lines = ["## Held-out perplexity (language modelling of the pairs' sentences; lower is better)", "",
+             "| language | sentences | " + " | ".join(titles) + " |", "|---|---:|" + "---:|" * len(titles)]
+    for language in languages:
+        values = [perplexity[label][language]["perplexity"] for label in labels]
+        cells = [f"{value:.2f}" for value in values]
+        if len(labels) == 2:
+            cells.append(f"{(values[1] / values[0] - 1):+.1%}")
+        lines.append(f"| {language} | {perplexity[labels[0]][language]['texts']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def write_markdown_summary(
     path: str | os.PathLike,
     alignments: Sequence[ModelAlignment],
     pairs: AnalysisPairs,
     settings: AnalysisSettings,
     plots: Sequence[str] = (),
+    perplexity: dict | None = None,
 ) -> str:
     """Write a human-readable summary: overview table, per-layer tables, plots, metric definitions."""
     lines = ["# Cross-lingual alignment analysis", ""]
@@ -165,6 +187,8 @@ def write_markdown_summary(
                 f"| {_number(summary['mexa_alignment_max_over_layers'])} |"
             )
     lines.append("")
+    if perplexity:
+        lines += _perplexity_table(perplexity)
     if len(alignments) == 2:
         lines += _change_tables(*alignments)
     if plots:

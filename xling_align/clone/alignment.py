@@ -19,11 +19,22 @@ Testbed v3 arms (what v2 found missing: alignment carried through the layers whe
   the control's PreAlign-style word alignment at every layer and code-switching (`CONTINUED_PRETRAINING`),
   i.e. the control's recipe applied after pretraining instead of during it.
 
+Testbed v4 arms (forgetting: AFP that keeps what the base could do; see the README's v4 part):
+- `afp_replay25`, `afp_replay50`: AFP with replay rows of the base's own pretraining-style corpus
+  (`replay_documents`: a fresh stream of its corpus mixture, 64-token documents), 25% / 50% of the rows;
+- `afp_lora`: AFP training LoRA adapters (rank 8, alpha 16, every linear layer of the blocks) instead of
+  every weight, merged before scoring;
+- `afp_lowlr`: AFP at a peak learning rate of 3e-4 instead of 1e-3;
+- `afp_words_replay`: `afp_words` plus replay (share chosen on the dev split from the two replay arms');
+- `replay_words`: `cpt_align`'s idea inside AFPTrainer: word pairs at layers 1-4 plus replay of the corpus,
+  no instructions (`sft_weight=0`; same share as `afp_words_replay`).
+
 `base` and `control` are the two pretrained checkpoints (no alignment run).
 
 Example:
-    >>> sorted(ARMS)
-    ['afp', 'afp_entity', 'afp_layers', 'afp_mean', 'afp_mid', 'afp_words', 'cif', 'cpt_align', 'mcl']
+    >>> sorted(ARMS)  # doctest: +NORMALIZE_WHITESPACE
+    ['afp', 'afp_entity', 'afp_layers', 'afp_lora', 'afp_lowlr', 'afp_mean', 'afp_mid', 'afp_replay25',
+     'afp_replay50', 'afp_words', 'afp_words_replay', 'cif', 'cpt_align', 'mcl', 'replay_words']
     >>> ARMS["afp"].contrastive_layer, ARMS["afp"].contrastive_pooling
     (1, 'last')
 """
@@ -50,9 +61,24 @@ class ArmSettings:
     contrastive_temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature"})
     entity_share: float = field(default=0.0, metadata={"help": "share of entity dictionary rows in the data"})
     method: str = field(default="afp", metadata={"help": "'afp' (AFPTrainer) or 'continued_pretraining'"})
+    replay_share: float = field(default=0.0, metadata={"help": "share of replay rows of the base's corpus"})
+    lora: bool = field(default=False, metadata={"help": "train LoRA adapters (merged afterwards), not every weight"})
+    learning_rate: float | None = field(default=None, metadata={"help": "peak lr of this arm (None: the shared one)"})
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # fields added for v4 only when set: the shipped arms' records (alignment.json) keep matching
+        return {key: value for key, value in asdict(self).items()
+                if key not in _V4_FIELDS or value != _V4_DEFAULTS[key]}
+
+
+_V4_FIELDS = ("replay_share", "lora", "learning_rate")
+_V4_DEFAULTS = {"replay_share": 0.0, "lora": False, "learning_rate": None}
+# LoRA of `afp_lora` (pre-registered in the README's v4 part)
+LORA = {"r": 8, "lora_alpha": 16, "target_modules": "all-linear", "lora_dropout": 0.0}
+# words per replay document of the v4 arms (one row; the AFP rows are shorter, the pretraining blocks 128)
+REPLAY_DOCUMENT_WORDS = 64
+# the corpus stream of an alignment seed's replay documents (neither the base's nor cpt_align's stream)
+_REPLAY_CORPUS_SEED = 60_000
 
 
 ARMS: dict[str, ArmSettings] = {
@@ -67,6 +93,13 @@ ARMS: dict[str, ArmSettings] = {
     "afp_layers": ArmSettings(contrastive_layer=[1, 2, 3, 4]),
     "afp_words": ArmSettings(contrastive_layer=[1, 2, 3, 4], entity_share=1.0),
     "cpt_align": ArmSettings(contrastive_weight=0.0, sft_weight=0.0, method="continued_pretraining"),
+    # v4 (see xling_align/clone/README.md); the combined arms use the replay share chosen on the dev split (0.25)
+    "afp_replay25": ArmSettings(replay_share=0.25),
+    "afp_replay50": ArmSettings(replay_share=0.5),
+    "afp_lora": ArmSettings(lora=True),
+    "afp_lowlr": ArmSettings(learning_rate=3e-4),
+    "afp_words_replay": ArmSettings(contrastive_layer=[1, 2, 3, 4], entity_share=1.0, replay_share=0.25),
+    "replay_words": ArmSettings(sft_weight=0.0, contrastive_layer=[1, 2, 3, 4], entity_share=1.0, replay_share=0.25),
 }
 # the continued pretraining of `cpt_align`: the base's own pretraining corpus (read from its checkpoint) plus
 # these fields of `xling_align.clone.pretrain.PretrainConfig` (the control's alignment and code-switching)
@@ -88,6 +121,12 @@ ARM_TITLES = {
     "afp_layers": "AFP, several layers",
     "afp_words": "AFP, word pairs at several layers",
     "cpt_align": "continued pretraining + word alignment",
+    "afp_replay25": "AFP + 25% replay",
+    "afp_replay50": "AFP + 50% replay",
+    "afp_lora": "AFP with LoRA",
+    "afp_lowlr": "AFP, lr 3e-4",
+    "afp_words_replay": "AFP, word pairs + replay",
+    "replay_words": "word pairs + replay, no CIF",
 }
 
 
@@ -101,7 +140,8 @@ class AlignmentSettings:
 
 
 def arm_settings(arm: str, layer: int | None = None, entity_share: float | None = None,
-                 layers: list[int] | None = None, word_share: float | None = None) -> ArmSettings:
+                 layers: list[int] | None = None, word_share: float | None = None,
+                 replay_share: float | None = None) -> ArmSettings:
     """The settings of `arm`, with the variant's free setting overridden when given (dev-split selection):
     `layer` for afp_mid, `entity_share` for afp_entity, `layers` for afp_layers and afp_words, `word_share` for
     afp_words."""
@@ -117,7 +157,34 @@ def arm_settings(arm: str, layer: int | None = None, entity_share: float | None 
         settings = replace(settings, contrastive_layer=list(layers))
     if word_share is not None and arm == "afp_words":
         settings = replace(settings, entity_share=word_share)
+    if replay_share is not None and arm in COMBINED_REPLAY_ARMS:
+        settings = replace(settings, replay_share=replay_share)
     return settings
+
+
+# the v4 arms whose replay share is the one chosen on the dev split (`--replay-share` overrides it)
+COMBINED_REPLAY_ARMS = ("afp_words_replay", "replay_words")
+
+
+def replay_documents(base_model_dir: str | Path, count: int, seed: int = 0) -> list[str]:
+    """`count` documents of the base's own pretraining-style text: units of its corpus mixture (read from its
+    checkpoint) from a stream no other run uses, joined to about `REPLAY_DOCUMENT_WORDS` words each."""
+    import json
+
+    from xling_align.clone.corpus import unit_stream
+    from xling_align.clone.pretrain import PRETRAIN_FILE, PretrainConfig, load_world
+
+    recorded = json.loads((Path(base_model_dir) / PRETRAIN_FILE).read_text())
+    known = set(PretrainConfig.__dataclass_fields__)
+    config = PretrainConfig(**{k: v for k, v in recorded.items() if k in known})
+    stream = unit_stream(load_world(base_model_dir), config.corpus_config(), _REPLAY_CORPUS_SEED + seed)
+    documents = []
+    while len(documents) < count:
+        words: list[str] = []
+        while len(words) < REPLAY_DOCUMENT_WORDS:
+            words.extend(next(stream)[1].split() + ["."])
+        documents.append(" ".join(words[:REPLAY_DOCUMENT_WORDS]))
+    return documents
 
 
 def contrastive_layers(settings: ArmSettings) -> list[int]:
@@ -179,6 +246,8 @@ def align(base_model_dir: str | Path, tokenizer, rows: list[dict], settings: Arm
     from xling_align import AFPConfig, AFPTrainer
     from xling_align.model_parts import normalize_layer
 
+    from xling_align.trainers.afp_replay import replay_row_count
+
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=torch.float32)
     for layer in contrastive_layers(settings):
@@ -187,7 +256,7 @@ def align(base_model_dir: str | Path, tokenizer, rows: list[dict], settings: Arm
         output_dir=str(output_dir),
         max_steps=optimisation.steps,
         per_device_train_batch_size=optimisation.batch_size,
-        learning_rate=optimisation.learning_rate,
+        learning_rate=settings.learning_rate or optimisation.learning_rate,
         lr_scheduler_type="cosine",
         warmup_steps=max(1, optimisation.steps // 20),
         contrastive_weight=settings.contrastive_weight,
@@ -206,13 +275,26 @@ def align(base_model_dir: str | Path, tokenizer, rows: list[dict], settings: Arm
         use_cpu=True,
         dataloader_num_workers=0,
         disable_tqdm=not progress,
+        replay_share=settings.replay_share,
     )
-    trainer = AFPTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    replay = None
+    if settings.replay_share > 0:
+        count = replay_row_count(len(rows), settings.replay_share)
+        replay = Dataset.from_dict({"text": replay_documents(base_model_dir, count, seed=seed)})
+    peft_config = None
+    if settings.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(task_type="CAUSAL_LM", **LORA)
+    trainer = AFPTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                         replay_dataset=replay, peft_config=peft_config)
     if progress:
         # keep the step bar, drop the end-of-training metrics line it would print
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(_StepBarOnly)
     trainer.train()
     trained = trainer.model
+    if settings.lora:
+        trained = trained.merge_and_unload()  # scored and saved as an ordinary model
     trained.eval()
     return trained

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xling_align.clone.alignment import (
-    ARMS, PRETRAINED_ARMS, AlignmentSettings, align, arm_settings, continue_pretraining, contrastive_layers,
+    ARMS, COMBINED_REPLAY_ARMS, PRETRAINED_ARMS, AlignmentSettings, align, arm_settings, continue_pretraining,
+    contrastive_layers,
 )
 from xling_align.clone.checkpoints import (
     PRETRAINED_DIRS, read_alignment_record, save_arm, shipped_arm_dir, verify,
@@ -47,6 +48,7 @@ class ExperimentPlan:
     entity_share: float | None = None
     layers: list[int] | None = None
     word_share: float | None = None
+    replay_share: float | None = None
     seed: int = 0
     limit: int | None = None
     tasks: list[str] | None = None
@@ -61,7 +63,8 @@ class ExperimentPlan:
         if len(set(self.arms)) != len(self.arms):
             raise ExperimentError(f"arms {self.arms} name an arm twice; list each once.")
         for name, arms in (("middle_layer", ("afp_mid",)), ("entity_share", ("afp_entity",)),
-                           ("layers", ("afp_layers", "afp_words")), ("word_share", ("afp_words",))):
+                           ("layers", ("afp_layers", "afp_words")), ("word_share", ("afp_words",)),
+                           ("replay_share", COMBINED_REPLAY_ARMS)):
             if getattr(self, name) is not None and not any(arm in self.arms for arm in arms):
                 named = " or ".join(repr(arm) for arm in arms)
                 raise ExperimentError(f"{name}={getattr(self, name)} applies to the {named} arm only, which is not "
@@ -85,7 +88,8 @@ class ExperimentPlan:
                 "optimisation": asdict(self.optimisation), "seed": self.seed}
 
     def settings(self, arm: str):
-        return arm_settings(arm, self.middle_layer, self.entity_share, self.layers, self.word_share)
+        return arm_settings(arm, self.middle_layer, self.entity_share, self.layers, self.word_share,
+                            self.replay_share)
 
 
 def _load_pretrained(plan: ExperimentPlan, arm: str):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from xling_align.clone.alignment import ARM_TITLES
 from xling_align.clone.summary import (
-    DEV_COLUMNS, accuracy_table, plot_accuracies, plot_retrieval, retrieval_table, write_summary_json,
+    DEV_COLUMNS, accuracy_table, plot_accuracies, plot_retention, plot_retrieval, retention_table, retrieval_table,
+    write_summary_json,
 )
 
 
@@ -44,6 +45,11 @@ def write_report(arms: dict[str, dict], output: str | Path, plan, seconds: float
         "",
         table,
         "",
+        "Forgetting next to transfer: what each arm kept of the base's L1 abilities (arm / base; 1.00 = nothing "
+        "forgotten) and its gain on L2 held-out facts:",
+        "",
+        retention_table(arms),
+        "",
         "Dev split of held-out entities (used to choose variant settings, never the test split):",
         "",
         accuracy_table(arms, DEV_COLUMNS, retrieval=False),
@@ -62,10 +68,13 @@ def write_report(arms: dict[str, dict], output: str | Path, plan, seconds: float
         "",
         retrieval_table(arms, "entity_retrieval"),
         "",
-        "Plots: `accuracy.png`, `retrieval_by_layer.png`.",
+        "Plots: `accuracy.png`, `retrieval_by_layer.png`, `retention.png` (retention against transfer).",
         "",
     ]
     (output / "summary.md").write_text("\n".join(lines))
     plot_accuracies(arms, chance, output / "accuracy.png")
     plot_retrieval(arms, output / "retrieval_by_layer.png")
+    plot_retention(arms, output / "retention.png")
+    if "base" in arms:
+        table = table + "\n\nForgetting next to transfer (arm / base):\n\n" + retention_table(arms)
     return summary, table

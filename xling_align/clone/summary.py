@@ -1,8 +1,10 @@
 """The demo's summary: `summary.json`, a Markdown table and PNG plots, built from the lm-eval results files.
 
 `summary.json` is `{"chance": float, "arms": {arm: {figure: value}}, "testbed": "v3", "best_variant": arm,
-"minus_base": {arm: {figure: arm - base}}}` (the last three added with v3; `minus_base` for the transfer
-figures `PAIRED_FIGURES`, when the base was scored); an arm's figures are the clone
+"minus_base": {arm: {figure: arm - base}}, "retention": {arm: {figure: arm / base}}}` (`testbed`,
+`best_variant`, `minus_base` added with v3, `retention` with v4; `minus_base` for the transfer figures
+`PAIRED_FIGURES`, `retention` for what the base could already do, `RETENTION_FIGURES`: in-context learning in
+L1 and L1 facts; both only when the base was scored); an arm's figures are the clone
 tasks' accuracies under their short names (`l1_heldout`, `l2_bilingual`, `l2_heldout`,
 `l2_heldout_l1demo`, the `_dev` ones, `icl_*`), read back from `results_clone_<arm>.json`, plus the
 layer-wise retrieval (`sentence_retrieval` with mean pooling, `sentence_retrieval_last` with last-token
@@ -68,6 +70,30 @@ def arm_figures(results_file: str | Path, retrieval: dict[str, dict[int, float]]
 TESTBED_VERSION = "v3"
 # transfer figures whose difference to the base (same seed) the summary adds
 PAIRED_FIGURES = ("l2_heldout", "l2_heldout_l1demo", "icl_l2_l1demo")
+# what the base could do before alignment; an arm's figure over the base's = the share it kept (forgetting)
+RETENTION_FIGURES = {"icl_l1": "ICL L1 kept", "l1_heldout": "L1 facts kept"}
+
+
+def retention(arms: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """`{arm: {figure: arm / base}}` for `RETENTION_FIGURES` (1.0 = nothing forgotten); empty without a base."""
+    base = arms.get("base", {})
+    return {arm: {f: round(figures[f] / base[f], 6) for f in RETENTION_FIGURES
+                  if f in figures and base.get(f)}
+            for arm, figures in arms.items() if arm != "base" and base}
+
+
+def retention_table(arms: dict[str, dict]) -> str:
+    """Markdown: per arm, what it kept of the base's L1 abilities next to its transfer (L2 held-out - base)."""
+    kept = retention(arms)
+    base = arms.get("base", {})
+    titles = list(RETENTION_FIGURES.values()) + ["L2 held-out gain (transfer)"]
+    lines = ["| arm | " + " | ".join(titles) + " |", "|" + "---|" * (len(titles) + 1)]
+    for arm, ratios in kept.items():
+        cells = [f"{ratios[f]:.2f}" if f in ratios else "-" for f in RETENTION_FIGURES]
+        gain = arms[arm].get("l2_heldout")
+        cells.append(f"{gain - base['l2_heldout']:+.3f}" if gain is not None and "l2_heldout" in base else "-")
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def write_summary_json(arms: dict[str, dict], output_file: str | Path) -> dict:
@@ -79,6 +105,7 @@ def write_summary_json(arms: dict[str, dict], output_file: str | Path) -> dict:
         arm: {f: round(figures[f] - base[f], 6) for f in PAIRED_FIGURES if f in figures and f in base}
         for arm, figures in arms.items() if arm != "base" and base
     }
+    summary["retention"] = retention(arms)
     Path(output_file).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -169,6 +196,38 @@ def plot_retrieval(arms: dict[str, dict], output_file: str | Path) -> Path:
         ax.set_ylim(0, 1.02)
     axes[0].set_ylabel("top-1 retrieval accuracy")
     axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(output_file, dpi=110)
+    plt.close(fig)
+    return Path(output_file)
+
+
+def plot_retention(arms: dict[str, dict], output_file: str | Path) -> Path | None:
+    """Forgetting against transfer: x = L2 held-out gain over the base, y = share of the base's L1 in-context
+    accuracy (circles) and L1 fact accuracy (squares) the arm kept; None without a scored base."""
+    kept = retention(arms)
+    base = arms.get("base", {})
+    if not kept or "l2_heldout" not in base:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    for index, (arm, ratios) in enumerate(kept.items()):
+        gain = arms[arm].get("l2_heldout", float("nan")) - base["l2_heldout"]
+        color = f"C{index % 10}"
+        for figure, marker in (("icl_l1", "o"), ("l1_heldout", "s")):
+            if figure in ratios:
+                ax.scatter([gain], [ratios[figure]], marker=marker, color=color, s=50, zorder=3)
+        ax.annotate(arm, (gain, ratios.get("icl_l1", ratios.get("l1_heldout", 0))), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.axvline(0.0, color="grey", linestyle=":", linewidth=1)
+    ax.scatter([], [], marker="o", color="black", label="ICL L1 kept (arm / base)")
+    ax.scatter([], [], marker="s", color="black", label="L1 facts kept (arm / base)")
+    ax.set_xlabel("transfer: L2 held-out accuracy - base (test split)")
+    ax.set_ylabel("retention: arm / base")
+    ax.set_ylim(0, 1.15)
+    ax.set_title("What each arm kept of the base (forgetting) against what it transferred")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(output_file, dpi=110)
     plt.close(fig)

@@ -2,9 +2,10 @@
 
     xling-align analyze --model DIR [--compare DIR2] --pairs FILE [--layers all|1,6,12] --output OUT
 
-OUT receives `metrics.json` (per model, language pair and layer), `summary.md`, and PNG plots: metrics
-versus layer (base and compared model on the same charts) and a 2-D PCA projection of sentence vectors
-coloured by language, one panel per model. Sentence vectors are cached in OUT/embeddings_cache (or
+OUT receives `metrics.json` (per model, language pair and layer; and the held-out perplexity of each
+language's sentences per model, whose change with --compare shows what alignment cost), `summary.md`, and PNG
+plots: metrics versus layer (base and compared model on the same charts) and a 2-D PCA projection of sentence
+vectors coloured by language, one panel per model. Sentence vectors are cached in OUT/embeddings_cache (or
 --cache-dir), so re-running with other plots or metrics does not embed again.
 """
 
@@ -42,6 +43,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16", "auto"), help="weights dtype (default float32)")
     parser.add_argument("--seed", type=int, default=0, help="seed of subsamples and of the probe's split")
+    parser.add_argument("--no-perplexity", action="store_true",
+                        help="skip the held-out perplexity of each language's sentences (with --compare it shows "
+                             "what alignment cost each language)")
     return parser
 
 
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             dtype=args.dtype,
             skip_invalid=args.skip_invalid,
             languages=tuple(args.languages) if args.languages else None,
+            perplexity=not args.no_perplexity,
         )
     except (ValueError, FileNotFoundError, ModelLoadError) as error:
         print(f"xling-align analyze: error: {error}", file=sys.stderr)

@@ -2,14 +2,16 @@
 
     xling-align data build --source bactrian-x --input-dir DIR --languages en zh [--mode bilingual|pivot]
         [--cross-probability 0.5] [--repeat 3] [--seed 0] [--translation-file FILE] [--skip-invalid]
-        --output OUT.jsonl
+        [--replay-file TEXT.txt --replay-share 0.25 [--replay-lang en]] --output OUT.jsonl
     xling-align data build --source parallel --input FILE.tsv --languages en de [--seed 0] --output OUT.jsonl
 
 The build flags are the fields of `xling_align.data.DataBuildConfig` (help included; `--input-dir` and
 `--input_dir` both work), so a new field is a new flag; `BuildOutput` adds where the rows go.
 `--source bactrian-x` without `--input-dir` streams `MBZUAI/Bactrian-X` from the hub. An output path ending
 in `.jsonl` gets JSON lines; any other path a `datasets.save_to_disk` folder. Statistics per direction and
-kind are printed at the end. Exit status: 0 done, 1 bad input data, 2 bad options.
+kind are printed at the end. `--replay-file` interleaves documents of plain text (one per line) as replay
+rows (`replay_text` column; `xling_align.data.replay_rows`), `--replay-share` of all rows, for AFPTrainer's
+replay term. Exit status: 0 done, 1 bad input data, 2 bad options.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from transformers import HfArgumentParser
 
 from xling_align.commands.options import add_deprecated_alias
 from xling_align.data import DataBuildConfig, DataFormatError, RowBuilder, save_rows_to_disk, write_jsonl, write_pairs
+from xling_align.data.replay_rows import ReplayInterleaver, read_replay_file
 from xling_align.languages import UnknownLanguageError
 
 DEFAULT_HELDOUT_SIZE = 200  # items held out when --heldout-output is given without --heldout-size
@@ -44,6 +47,13 @@ class BuildOutput:
     pretraining_tokens: int | None = field(
         default=None, metadata={"help": "Print the built tokens as a fraction of this many pre-training tokens."}
     )
+    replay_file: str | None = field(
+        default=None, metadata={"help": "Plain text (one document per line) to add as replay rows (replay_text "
+                                "column), trained on all tokens by AFPTrainer's replay term. JSONL output only."}
+    )
+    replay_share: float = field(default=0.25,
+                                metadata={"help": "Share of all rows that are replay rows (0 < share < 1)."})
+    replay_lang: str = field(default="", metadata={"help": "Language code written as source_lang of replay rows."})
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -75,6 +85,11 @@ def _check_output_options(output: BuildOutput, config: DataBuildConfig) -> None:
             raise ValueError(f"--heldout-output {output.heldout_output}: several language pairs need a .jsonl file")
         if Path(output.output).resolve() == Path(output.heldout_output).resolve():
             raise ValueError("--output and --heldout-output must be different files")
+    if output.replay_file and not output.output.lower().endswith(".jsonl"):
+        raise ValueError(f"--replay-file adds a replay_text column, written to JSON lines only: give an --output "
+                         f"ending in .jsonl (got {output.output})")
+    if output.replay_file and not 0 < output.replay_share < 1:
+        raise ValueError(f"--replay-share {output.replay_share}: give the share of replay rows, a number in (0, 1)")
     if output.pretraining_tokens is not None and output.pretraining_tokens <= 0:
         raise ValueError("--pretraining-tokens must be a positive number of tokens")
 
@@ -118,6 +133,11 @@ def build(args: argparse.Namespace) -> int:
     try:
         builder = RowBuilder(config)
         rows = _refuse_nothing(builder.rows(), builder, config)
+        replay = None
+        if output.replay_file:
+            replay = ReplayInterleaver(read_replay_file(output.replay_file), output.replay_share, config.seed,
+                                       output.replay_lang)
+            rows = replay.rows(rows)
         count = write_jsonl(rows, output.output) if output_format == "jsonl" else save_rows_to_disk(rows, output.output)
         if output.heldout_output:
             write_pairs(builder.heldout, output.heldout_output)
@@ -128,6 +148,8 @@ def build(args: argparse.Namespace) -> int:
         print(f"xling-align data build: error: {error}", file=sys.stderr)
         return 1
     print(f"wrote {count} rows to {output.output} ({output_format})")
+    if replay is not None:
+        print(f"of which {replay.added} replay rows from {output.replay_file} ({replay.added / max(count, 1):.1%})")
     if output.heldout_output:
         print(f"wrote {len(builder.heldout)} held-out pairs to {output.heldout_output}")
     print(builder.stats.format(output.pretraining_tokens))

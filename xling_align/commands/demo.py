@@ -11,7 +11,8 @@ demo scores, on the `xling_clone_*` lm-eval tasks:
   code-switching; see `xling_align/clone/README.md`).
 
 It writes `results_clone_<arm>.json` (lm-eval's result files), `summary.json` and `summary.md` (read back
-from those files), `accuracy.png` and `retrieval_by_layer.png`.
+from those files; with each arm's retention of the base's L1 abilities next to its transfer), `accuracy.png`,
+`retrieval_by_layer.png` and `retention.png` (forgetting against transfer).
 
     xling-align demo --output demo_out
 """
@@ -131,7 +132,8 @@ def run_demo(args: argparse.Namespace) -> dict:
     summary, table = write_report(arms, output, plan, seconds)
     print()
     print(table)
-    print(f"\nwrote summary.json, summary.md, accuracy.png, retrieval_by_layer.png and results_clone_*.json to "
+    print(f"\nwrote summary.json, summary.md, accuracy.png, retrieval_by_layer.png, retention.png and "
+          f"results_clone_*.json to "
           f"{output} in {seconds:.0f} s")
     return {"summary": summary, "seconds": seconds, "output": output}
 
