@@ -50,8 +50,8 @@ def parse_args(argv=None):
     parser.add_argument("--output", type=Path, default=Path("runs/real_pipeline"))
     parser.add_argument("--release-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data",
                         help="the PAWS-X and XCOPA release files (pawsx/<lang>/*.tsv, xcopa/<lang>/*.jsonl)")
-    parser.add_argument("--limit", type=int, default=40, help="documents scored per task")
-    parser.add_argument("--steps", type=int, default=16, help="AFP optimizer steps")
+    parser.add_argument("--limit", type=int, default=30, help="documents scored per task")
+    parser.add_argument("--steps", type=int, default=12, help="AFP optimizer steps")
     parser.add_argument("--analysis-items", type=int, default=50, help="held-out dev items (2 pairs each)")
     parser.add_argument("--batch-size", type=int, default=8, help="lm_eval batch size (both models)")
     parser.add_argument("--threads", type=int, default=2)
@@ -70,12 +70,20 @@ def wilson(successes: float, total: int, z: float = 1.959964) -> tuple[float, fl
 
 
 class Stages:
-    """Wall-clock seconds of each stage, in order."""
+    """Wall-clock seconds of each stage, in order, kept in `folder/seconds.json` (a rerun keeps finished stages)."""
 
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
+    def __init__(self, folder: Path):
+        self.file = folder / "seconds.json"
+        self.seconds: dict[str, float] = json.loads(self.file.read_text()) if self.file.is_file() else {}
 
-    def run(self, name: str, command: list[str], env: dict | None = None, log: Path | None = None) -> None:
+    def run(self, name: str, command: list[str], env: dict | None = None, log: Path | None = None,
+            done: Path | None = None) -> None:
+        """Run one stage's command; a stage whose `done` file exists (an earlier run of the same folder) is kept."""
+        if done is not None and done.exists():
+            print(f"[{name}] kept from an earlier run: {done}", flush=True)
+            return
+        if log:
+            log.parent.mkdir(parents=True, exist_ok=True)
         print(f"[{name}] {' '.join(map(str, command))}", flush=True)
         start = time.perf_counter()
         with open(log, "w") if log else open(os.devnull, "w") as sink:
@@ -84,11 +92,15 @@ class Stages:
         if completed.returncode:
             sys.exit(f"stage {name} failed with exit status {completed.returncode}: see {log}")
         print(f"[{name}] {self.seconds[name]:.1f} s", flush=True)
+        if done is not None:
+            done.touch()
+        self.file.write_text(json.dumps(self.seconds, indent=1))
 
     def timed(self, name: str, function, *args):
         start = time.perf_counter()
         result = function(*args)
         self.seconds[name] = time.perf_counter() - start
+        self.file.write_text(json.dumps(self.seconds, indent=1))
         return result
 
 
@@ -119,9 +131,15 @@ def translation_pairs(release: Path, analysis_items: int, seed: int) -> tuple[li
                 for item in items for column in ("sentence1", "sentence2")
                 if dev["en"][item][column].strip() and dev["de"][item][column].strip()]
 
+    held_out = pairs(usable[:analysis_items])
+    # PAWS-X builds several items from one source sentence: a training pair may not repeat a held-out sentence
+    held_out_sentences = {pair[lang].strip() for pair in held_out for lang in PAIR_LANGUAGES}
+    training = pairs(usable[analysis_items:])
+    kept = [pair for pair in training if not any(pair[lang].strip() in held_out_sentences for lang in PAIR_LANGUAGES)]
     counts = dict(dev_items_in_both=len(shared_ids), dropped_as_test_items=len(in_test),
-                  analysis_items=analysis_items, training_items=len(usable) - analysis_items)
-    return pairs(usable[analysis_items:]), pairs(usable[:analysis_items]), counts
+                  analysis_items=analysis_items, training_items=len(usable) - analysis_items,
+                  training_pairs_dropped_for_a_held_out_sentence=len(training) - len(kept))
+    return kept, held_out, counts
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -156,10 +174,12 @@ def local_layout(release: Path, data_dir: Path) -> str:
 
 
 # ------------------------------------------------------------------ reading results
-def lm_eval_results(folder: Path) -> tuple[dict, dict]:
-    """(task -> acc, acc_stderr, n), ((task, doc, choice) -> (log-likelihood, is_greedy)) of one run."""
+def lm_eval_results(folder: Path) -> tuple[dict, dict, float]:
+    """(task -> acc, acc_stderr, n), ((task, doc, choice) -> (log-likelihood, is_greedy)) and lm-eval's own
+    evaluation time (model loading included) of one run."""
     results_file = max(folder.rglob("results_*.json"), key=lambda path: path.stat().st_mtime)
     results = json.loads(results_file.read_text())
+    seconds = float(results.get("total_evaluation_time_seconds", "nan"))
     accuracy = {task: (values["acc,none"], values["acc_stderr,none"], results["n-samples"][task]["effective"])
                 for task, values in results["results"].items()}
     scores = {}
@@ -169,7 +189,7 @@ def lm_eval_results(folder: Path) -> tuple[dict, dict]:
             sample = json.loads(line)
             for choice, response in enumerate(sample["resps"]):
                 scores[(task, sample["doc_id"], choice)] = (float(response[0][0]), response[0][1] == "True")
-    return accuracy, scores
+    return accuracy, scores, seconds
 
 
 def compare_scores(ours: dict, theirs: dict) -> dict:
@@ -182,8 +202,19 @@ def compare_scores(ours: dict, theirs: dict) -> dict:
 
 
 def alignment_figures(metrics_file: Path) -> dict:
-    """Per model and layer: retrieval both ways and MEXA, from `analyze`'s metrics.json."""
-    return json.loads(metrics_file.read_text())
+    """model -> layer -> retrieval (both directions pooled, with its Wilson 95% interval), MEXA, cosine margin."""
+    metrics = json.loads(metrics_file.read_text())
+    figures = {}
+    for model_name, model in metrics["models"].items():
+        figures[model_name] = {}
+        for layer, values in model["metrics"]["en-de"].items():
+            n = values["n_pairs"]
+            retrieved = round(values["retrieval_accuracy"] * 2 * n)  # both directions: 2n queries
+            figures[model_name][layer] = dict(
+                n_pairs=n, retrieval=values["retrieval_accuracy"], wilson95=list(wilson(retrieved, 2 * n)),
+                en_to_de=values["retrieval_accuracy_en_to_de"], de_to_en=values["retrieval_accuracy_de_to_en"],
+                mexa=values["mexa_alignment"], cosine_margin=values["cosine_margin"])
+    return figures
 
 
 # ------------------------------------------------------------------ the pipeline
@@ -209,7 +240,7 @@ def main(argv=None) -> int:
     output.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": str(args.threads),
            "TOKENIZERS_PARALLELISM": "false"}
-    stages = Stages()
+    stages = Stages(output)
     spec = importlib.util.spec_from_file_location("real_checkpoint", REPO_ROOT / "scripts" / "real_checkpoint.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -230,42 +261,52 @@ def main(argv=None) -> int:
     recipe_file.write_text(recipe(checkpoint, rows, output / "afp_lora", args.steps, args.threads, args.seed))
     adapter = output / "afp_lora"
     stages.run("train (AFP, LoRA)", [BIN / "xling-align", "train", "--config", recipe_file], env,
-               output / "train.log")
+               output / "train.log", done=output / "train.done")
     state = json.loads((adapter / "trainer_state.json").read_text())
     training_log = [entry for entry in state["log_history"] if "contrastive_loss" in entry]
 
     stages.run("analyze (base vs aligned)",
                [BIN / "xling-align", "analyze", "--model", checkpoint, "--compare", adapter, "--pairs",
                 output / "analysis_pairs.jsonl", "--output", output / "analysis", "--layers", LAYERS,
-                "--device", "cpu", "--no-separability", "--seed", args.seed], env, output / "analyze.log")
+                "--device", "cpu", "--no-separability", "--seed", args.seed], env, output / "analyze.log",
+               done=output / "analyze.done")
 
     evaluations = {}
     metadata = json.dumps({"data_dir": str(data_dir)})
-    runs = [(model, shots) for model in ("base", "aligned") for shots in (0, 5)]
-    for model_name, shots in runs + [("base-hf", 5)]:
+    # the base model's 5-shot PAWS-X run holds that task alone, so that its time compares with hf's on it
+    runs = [("base", 0, TASKS[0]), ("base", 5, [HF_COMPARISON_TASK]),
+            ("base", 5, [task for task in TASKS[5] if task != HF_COMPARISON_TASK]),
+            ("aligned", 0, TASKS[0]), ("aligned", 5, TASKS[5]), ("base-hf", 5, [HF_COMPARISON_TASK])]
+    for model_name, shots, tasks in runs:
         pretrained = adapter if model_name == "aligned" else checkpoint
-        folder = output / "lm_eval" / f"{model_name}_{shots}shot"
-        shutil.rmtree(folder, ignore_errors=True)
-        tasks = TASKS[shots] if model_name != "base-hf" else [HF_COMPARISON_TASK]
+        folder = output / "lm_eval" / f"{model_name}_{shots}shot_{'+'.join(tasks)}"
+        done = folder.with_suffix(".done")
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
         lm_model = "hf" if model_name == "base-hf" else "xling"
-        stages.run(f"lm_eval {lm_model} {model_name} {shots}-shot",
+        stages.run(f"lm_eval {lm_model} {model_name} {shots}-shot {'+'.join(tasks)}",
                    [BIN / "lm_eval", "run", "--model", lm_model, "--model_args", f"pretrained={pretrained},dtype=float32",
                     "--tasks", ",".join(tasks), "--num_fewshot", shots, "--limit", args.limit, "--batch_size",
                     args.batch_size, "--device", "cpu", "--metadata", metadata, "--log_samples",
-                    "--output_path", folder], env, folder.with_suffix(".log"))
-        evaluations[(model_name, shots)] = lm_eval_results(folder)
+                    "--output_path", folder], env, folder.with_suffix(".log"), done=done)
+        accuracy, scores, seconds = lm_eval_results(folder)
+        previous = evaluations.get((model_name, shots), ({}, {}, {}))
+        evaluations[(model_name, shots)] = ({**previous[0], **accuracy}, {**previous[1], **scores},
+                                            {**previous[2], "+".join(tasks): seconds})
 
     # xling against hf on the same requests: only the PAWS-X task of the base 5-shot run
     xling_scores = {key: value for key, value in evaluations[("base", 5)][1].items() if key[0] == HF_COMPARISON_TASK}
     parity = compare_scores(xling_scores, evaluations[("base-hf", 5)][1])
     parity["accuracy_xling"] = evaluations[("base", 5)][0][HF_COMPARISON_TASK][0]
     parity["accuracy_hf"] = evaluations[("base-hf", 5)][0][HF_COMPARISON_TASK][0]
+    parity["lm_eval_seconds_xling"] = evaluations[("base", 5)][2][HF_COMPARISON_TASK]
+    parity["lm_eval_seconds_hf"] = evaluations[("base-hf", 5)][2][HF_COMPARISON_TASK]
 
     report = dict(layout=layout, pairs=dict(pair_counts, training_pairs=len(train_pairs),
                                             analysis_pairs=len(analysis_pairs)),
                   training=dict(steps=args.steps, log=training_log), accuracy={}, parity=parity,
                   seconds=stages.seconds, limit=args.limit, threads=args.threads)
-    for (model_name, shots), (accuracy, _) in evaluations.items():
+    for (model_name, shots), (accuracy, _, _) in evaluations.items():
         for task, (acc, stderr, n) in accuracy.items():
             low, high = wilson(acc * n, n)
             report["accuracy"][f"{model_name} {shots}-shot {task}"] = dict(acc=acc, stderr=stderr, n=n,
@@ -292,7 +333,13 @@ def print_report(report: dict) -> None:
     print("\nseconds per stage:")
     for name, seconds in report["seconds"].items():
         print(f"  {name:<35} {seconds:8.1f}")
-    print(f"\nalignment: see {json.dumps(list(report['alignment'])[:5])} in report.json")
+    print("\nretrieval of held-out translations (en<->de, both directions pooled, Wilson 95%), MEXA:")
+    for model_name, layers in report["alignment"].items():
+        for layer, values in layers.items():
+            low, high = values["wilson95"]
+            print(f"  {model_name:<8} layer {layer:>2}: {values['retrieval']:.3f} [{low:.3f}, {high:.3f}]  "
+                  f"MEXA {values['mexa']:.3f}  margin {values['cosine_margin']:.3f}  (n={values['n_pairs']}, "
+                  f"chance {1 / values['n_pairs']:.3f})")
 
 
 if __name__ == "__main__":
