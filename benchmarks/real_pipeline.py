@@ -19,6 +19,7 @@ Prints a report (accuracies with Wilson 95% intervals, retrieval per layer, time
 
     python benchmarks/real_pipeline.py --output runs/real_pipeline
     python benchmarks/real_pipeline.py --output /tmp/rp --limit 4 --steps 2 --analysis-items 10   # a smoke run
+    python benchmarks/real_pipeline.py --markdown runs/real_pipeline/report.json   # the README's tables again
 """
 
 from __future__ import annotations
@@ -153,9 +154,9 @@ def local_layout(release: Path, data_dir: Path) -> str:
     """The release files in the package's local layout; the importer where this branch has it."""
     importer = subprocess.run([BIN / "xling-align", "export-data", "--help"], capture_output=True, text=True)
     if "--from-release" in importer.stdout:  # the release importer: the files as users download them
-        subprocess.run([BIN / "xling-align", "export-data", "--from-release", release, "--output", data_dir],
-                       check=True)
-        how = "the release importer (xling-align export-data --from-release)"
+        subprocess.run([BIN / "xling-align", "export-data", "--from-release", release, "--output", data_dir,
+                        "--benchmarks", "pawsx", "xcopa", "--dev-as-demonstrations", "--overwrite"], check=True)
+        how = "the release importer (xling-align export-data --from-release --dev-as-demonstrations)"
     else:
         for lang in ("de", "en"):
             write_jsonl(data_dir / "pawsx" / lang / "test.jsonl", read_pawsx(release / "pawsx" / lang / "test_2k.tsv"))
@@ -314,6 +315,7 @@ def main(argv=None) -> int:
     report["alignment"] = alignment_figures(output / "analysis" / "metrics.json")
     (output / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     print_report(report)
+    print_markdown(report)
     return 0
 
 
@@ -342,5 +344,32 @@ def print_report(report: dict) -> None:
                   f"chance {1 / values['n_pairs']:.3f})")
 
 
+def print_markdown(report: dict) -> None:
+    """The README's tables, from a report (`--markdown OUTPUT/report.json` prints them again)."""
+    print("\n| task | shots | model | accuracy | Wilson 95% | n |\n|---|---:|---|---:|---|---:|")
+    rows = []
+    for name, values in report["accuracy"].items():
+        model_name, shots, task = name.split(" ")
+        rows.append((task, shots, model_name, values))
+    for task, shots, model_name, values in sorted(rows, key=lambda row: (row[0], row[1], row[2])):
+        low, high = values["wilson95"]
+        print(f"| {task} | {shots.split('-')[0]} | {model_name} | {values['acc']:.3f} | [{low:.2f}, {high:.2f}] | "
+              f"{values['n']} |")
+    print("\n| layer | retrieval base | Wilson 95% | retrieval aligned | Wilson 95% | MEXA base | MEXA aligned |"
+          "\n|---:|---:|---|---:|---|---:|---:|")
+    base, aligned = report["alignment"]["base"], report["alignment"]["compare"]
+    for layer in base:
+        b, a = base[layer], aligned[layer]
+        print(f"| {layer} | {b['retrieval']:.3f} | [{b['wilson95'][0]:.3f}, {b['wilson95'][1]:.3f}] | "
+              f"{a['retrieval']:.3f} | [{a['wilson95'][0]:.3f}, {a['wilson95'][1]:.3f}] | {b['mexa']:.3f} | "
+              f"{a['mexa']:.3f} |")
+    print("\n| stage | seconds |\n|---|---:|")
+    for name, seconds in report["seconds"].items():
+        print(f"| {name} | {seconds:.1f} |")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--markdown"]:
+        print_markdown(json.loads(Path(sys.argv[2]).read_text()))
+        sys.exit(0)
     sys.exit(main())
