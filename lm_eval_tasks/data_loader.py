@@ -9,14 +9,17 @@ Local layout (the hub's column names and split names):
     <data_dir>/<benchmark>/<lang>/<split>.jsonl
 
 `data_dir` is `--metadata '{"data_dir": "..."}'` or else the environment variable `XLING_DATA_DIR`;
-with neither, the data are read from the hub with `datasets.load_dataset`, with the same dataset ids
-lm-eval 0.4.13 uses for its built-in tasks. `xling-align export-data` writes the local layout once.
+with neither, the data are read from the hub (`xling_align.hub_data`: `datasets.load_dataset` for data-only
+repositories, the repository's own files for those with a loading script, which `datasets` >= 4 refuses),
+with the same dataset ids lm-eval 0.4.13 uses for its built-in tasks. `xling-align export-data` writes the
+local layout once (from the hub, or `--from-release` from the benchmarks' release files).
 
 Which hub dataset, config and split hold each language, and which columns a file must have, are read from
 `xling_align.benchmark_table` (the one table of benchmark facts). Local rows are checked (and labels of the
 other type converted) by `data_checks` before lm-eval sees them, the scored split also for repeated items and
 its size (`load_scored_split`); the demonstration split is deferred (`demonstrations.DeferredSplit`), read
-only when a demonstration is drawn, and then refused if it holds an item of the scored split.
+only when a demonstration is drawn; rows of it that are items of the scored split are then dropped with one
+warning (a few, as in a published release) or the split is refused (mostly such rows).
 
 Example:
     >>> from xling_align.lm_eval_tasks.data_loader import local_path
@@ -27,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,7 @@ from xling_align.benchmark_table import HubSplit, benchmark
 from xling_align.lm_eval_tasks.data_checks import (
     MissingBenchmarkDataError,
     ScoredItems,
+    UnreachableBenchmarkDataError,
     check_demonstrations,
     check_hub_split,
     check_scored_split,
@@ -101,36 +106,73 @@ def _read_local_split(path: Path, name: str, lang: str, split: str, origin: str,
     return numbered, checked_rows(numbered, name, lang, str(path))
 
 
-def load_hub_split(name: str, source: HubSplit):
-    """One split from the hub (`datasets.load_dataset`), its columns and label values checked."""
-    import datasets
+def load_hub_split(name: str, source: HubSplit, base: str | None = None):
+    """One split from the hub, its columns and label values checked.
 
-    dataset = datasets.load_dataset(source.path, source.name, split=source.split)
-    check_hub_split(dataset, name, f"{source.path} ({source.name}, {source.split})")
+    Data-only repositories go through `datasets.load_dataset(path, config)`; repositories with a loading script
+    (refused by `datasets` >= 4) through their own files (`xling_align.hub_data`; `base` replaces
+    `hf://datasets/<path>`, for tests).
+    """
+    from xling_align.hub_data import HubUnreachableError, load_hub_dataset
+
+    offline = (f"Offline, point the tasks at a local copy: {DATA_DIR_ENV}=DIR or lm_eval --metadata "
+               f"'{{\"data_dir\": \"DIR\"}}', DIR holding {name}/<lang>/<split>.jsonl (written by `xling-align "
+               "export-data` where the hub can be reached, or by `xling-align export-data --from-release` from the "
+               "benchmark's release files).")
+    try:
+        dataset = load_hub_dataset(source.path, source.name, source.split, offline, base=base)
+    except HubUnreachableError as error:  # one `error:` line from lm_eval, like the other data errors
+        raise UnreachableBenchmarkDataError(str(error)) from None
+    check_hub_split(dataset, name, _hub_where(source))
     return dataset
 
 
+def _hub_where(source: HubSplit) -> str:
+    return f"{source.path} ({source.name}, {source.split})"
+
+
+def _hub_items(dataset, name: str) -> list[dict]:
+    """The columns of every row that make its item (`data_checks.item_key`), read once, by column (fast)."""
+    columns = list(benchmark(name).item_columns)
+    values = dataset.select_columns(columns).to_dict()
+    return [dict(zip(columns, row)) for row in zip(*(values[column] for column in columns))]
+
+
 def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None, demonstrations: bool = False,
-               not_in: ScoredItems | None = None):
+               not_in: ScoredItems | None = None, order: Callable[[int], list[int]] | None = None):
     """One split as a `datasets.Dataset`, from `data_dir` (or `$XLING_DATA_DIR`) if set, else the hub.
 
     Local rows are checked first (`data_checks`), so wrong labels or types stop the run instead of being scored;
-    `not_in`: the scored split's items, which a demonstration split must not hold.
+    `not_in`: the scored split's items, which a demonstration split (local or from the hub) must not hold (a
+    few are dropped with a warning, a pool made of them is refused: `data_checks.check_demonstrations`);
+    `order(n)`: the order of the split's n rows, applied before those rows are dropped, so the others keep their
+    places in it.
     """
     import datasets
 
     folder, origin = resolve_data_dir(data_dir)
     if folder is None:
-        return load_hub_split(name, source)
+        dataset = load_hub_split(name, source)
+        places = list(range(len(dataset))) if order is None else order(len(dataset))
+        if not_in is not None:  # a published split may share items with the scored one (PAWS-X's dev and test)
+            items = _hub_items(dataset, name)
+            numbered = [(place + 1, items[place]) for place in places]
+            kept = check_demonstrations(numbered, name, _hub_where(source), not_in, unit="row")
+            places = [row - 1 for row, _ in kept]
+        return dataset if order is None and not_in is None else dataset.select(places)
     path = local_path(folder, name, lang, source.split)
     numbered, rows = _read_local_split(path, name, lang, source.split, origin, demonstrations)
+    if order is not None:
+        places = order(len(rows))
+        numbered, rows = [numbered[i] for i in places], [rows[i] for i in places]
     if not_in is not None:
-        check_demonstrations(numbered, name, str(path), not_in)
+        kept = {line for line, _ in check_demonstrations(numbered, name, str(path), not_in)}
+        rows = [row for (line, _), row in zip(numbered, rows, strict=True) if line in kept]
     return datasets.Dataset.from_list(rows)
 
 
 def load_scored_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None):
-    """The split a task scores, as `load_split`, plus its items (None from the hub) to keep out of demonstrations.
+    """The split a task scores, as `load_split`, plus its items, to keep them out of demonstrations.
 
     A local file also goes through `data_checks.check_scored_split` (repeated items; fewer rows than published).
     """
@@ -138,7 +180,9 @@ def load_scored_split(name: str, lang: str, source: HubSplit, data_dir: str | No
 
     folder, origin = resolve_data_dir(data_dir)
     if folder is None:
-        return load_hub_split(name, source), None
+        dataset = load_hub_split(name, source)
+        items = ScoredItems.of(enumerate(_hub_items(dataset, name), start=1), name, _hub_where(source), unit="row")
+        return dataset, items
     path = local_path(folder, name, lang, source.split)
     numbered, rows = _read_local_split(path, name, lang, source.split, origin)
     check_scored_split(numbered, name, lang, source.split, str(path))

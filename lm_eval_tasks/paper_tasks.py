@@ -8,7 +8,8 @@ The protocol's facts live in `xling_align.paper_protocol`; the task YAMLs (`afp/
   data_dir`). Every row gets its rendered texts (`afp_query_texts`, `afp_example_texts`) and its gold index
   (`afp_gold`); the dev split is put in the order the demonstration seed gives it (`demo_seed` from
   `--metadata`, default 0 as in the reference's config), so its first k rows are the reference's k
-  demonstrations;
+  demonstrations; dev rows that are items of the scored split (a few in PAWS-X's release) are then dropped
+  with a warning, the others keeping their order;
 - `query_texts` / `example_texts` / `gold` (`doc_to_choice`, `fewshot_config.doc_to_choice`, `doc_to_target`);
 - `PaperDemonstrations` (`fewshot_config.sampler`): the first k rows of that order for every test item.
 
@@ -19,6 +20,7 @@ Example (a shell; DIR holds the local data layout):
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from lm_eval.api.samplers import ContextSampler
@@ -76,8 +78,10 @@ def load_paper_protocol(
     scored = entry.scored(xling_lang)
     dev = entry.demonstration_source(xling_prompt_lang)
     test_rows, test_items = load_scored_split(xling_benchmark, xling_lang, scored, data_dir)
-    dev_rows = load_split(xling_benchmark, xling_prompt_lang, dev, data_dir, not_in=test_items)
-    dev_rows = dev_rows.select(reference_order(len(dev_rows), seed))
+    # the seed orders the whole dev split (the reference's order); scored items are dropped after, so the others
+    # keep their places and the first k demonstrations are the reference's wherever none of them was dropped
+    dev_rows = load_split(xling_benchmark, xling_prompt_lang, dev, data_dir, not_in=test_items,
+                          order=partial(reference_order, seed=seed))
     dev_where = f"{xling_benchmark} {xling_prompt_lang} {dev.split} ({dev.path}, {len(dev_rows)} rows, seed {seed})"
     return datasets.DatasetDict({
         scored.split: _with_texts(test_rows, xling_benchmark, xling_prompt_lang,

@@ -173,7 +173,7 @@ def test_a_winograd_sentence_needs_exactly_one_blank():
                      "xwinograd", "fr", "f")
 
 
-def test_a_demonstration_split_holding_scored_items_is_refused_when_drawn(tmp_path):
+def test_a_demonstration_split_mostly_of_scored_items_is_refused_when_drawn(tmp_path):
     root = _test_only_copy(tmp_path / "data")
     scored = _rows(data_loader.local_path(root, "xnli", "de", "validation"))
     demos = _write(data_loader.local_path(root, "xnli", "de", "train"),
@@ -181,11 +181,86 @@ def test_a_demonstration_split_holding_scored_items_is_refused_when_drawn(tmp_pa
     splits = data_loader.load_benchmark("xnli", "de", "de", data_dir=str(root))
     with pytest.raises(BenchmarkDataError) as error:
         splits["demos"].load()
-    assert str(error.value).startswith(f"{demos}: 1 demonstration row(s) are items of the scored split "
+    assert str(error.value).startswith(f"{demos}: 1 of 2 demonstration row(s) are items of the scored split "
                                        f"{data_loader.local_path(root, 'xnli', 'de', 'validation')} (same "
-                                       "premise+hypothesis): line 2 (= line 4).")
+                                       "premise+hypothesis): line 2 (= line 4). That is more than 10% of the pool")
     # English demonstrations for a German query (`_endemo`) share no text with it
     assert len(data_loader.load_benchmark("xnli", "de", "en", data_dir=str(FIXTURE_DATA))["demos"].load()) == 8
+
+
+def _pool_with_scored_items(root: Path, shared_lines: list[int], size: int = 40) -> tuple[Path, list[dict]]:
+    """A 40-row xnli de demonstration pool whose rows at `shared_lines` (1-based) are items of the scored split."""
+    scored = _rows(data_loader.local_path(root, "xnli", "de", "validation"))
+    pool = [{"premise": f"Demo premise {i}.", "hypothesis": f"Demo hypothesis {i}.", "label": i % 3}
+            for i in range(size)]
+    for n, line in enumerate(shared_lines):
+        pool[line - 1] = scored[n] | {"label": scored[n]["label"]}
+    return _write(data_loader.local_path(root, "xnli", "de", "train"), pool), pool
+
+
+def test_a_few_demonstrations_that_are_scored_items_leave_the_sampler_pool_with_one_warning(tmp_path, caplog):
+    """What lm-eval's sampler draws from (`DemonstrationSampler.fewshot_docs`) no longer holds them."""
+    from xling_align.lm_eval_tasks.demonstrations import DemonstrationSampler
+
+    root = _test_only_copy(tmp_path / "data")
+    demos, pool = _pool_with_scored_items(root, [5, 17, 30])  # 3 of 40 rows: 7.5%
+    with caplog.at_level("WARNING"):
+        for _ in range(2):  # several tasks read one file: one warning
+            sampler = DemonstrationSampler(list(data_loader.load_benchmark("xnli", "de", "de", data_dir=str(root))
+                                                ["demos"]), rnd=1234)
+            drawn_from = sampler.fewshot_docs()
+            assert len(drawn_from) == 37
+    scored_pairs = {(row["premise"], row["hypothesis"]) for row in
+                    _rows(data_loader.local_path(root, "xnli", "de", "validation"))}
+    assert not {(doc["premise"], doc["hypothesis"]) for doc in drawn_from} & scored_pairs
+    assert [doc["premise"] for doc in drawn_from] == [row["premise"] for i, row in enumerate(pool, 1)
+                                                      if i not in (5, 17, 30)]
+    warnings = [record.getMessage() for record in caplog.records if "demonstration row(s)" in record.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"warning: {demos}: 3 of 40 demonstration row(s) are items of the scored split ")
+    assert "left out of the demonstrations" in warnings[0] and "37 rows remain to draw from" in warnings[0]
+    assert all(len(sampler.sample(5, eval_doc=None)) == 5 for _ in range(20))
+
+
+def test_hub_splits_that_share_items_are_handled_like_local_files(monkeypatch, caplog):
+    """The hub's PAWS-X validation and test share items too: the dev pool of the paper protocol loses them."""
+    import datasets
+
+    from xling_align.lm_eval_tasks import paper_tasks
+
+    test = [{"id": i, "sentence1": f"句子 {i}。", "sentence2": f"另一句 {i}。", "label": i % 2} for i in range(60)]
+    validation = [{"id": 100 + i, "sentence1": f"开发 {i}。", "sentence2": f"开发句 {i}。", "label": i % 2}
+                  for i in range(60)]
+    validation[9] = test[4] | {"id": 109}
+    served = {"test": test, "validation": validation}
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda path, name=None, split=None, **kwargs: datasets.Dataset.from_list(served[split]))
+    monkeypatch.delenv(data_loader.DATA_DIR_ENV, raising=False)
+    with caplog.at_level("WARNING"):
+        splits = paper_tasks.load_paper_protocol("pawsx", "zh", "zh", demo_seed=0)
+    assert len(splits["dev"]) == 59 and 109 not in splits["dev"]["id"]
+    assert [message for message in caplog.messages if "demonstration row(s)" in message] == [
+        "warning: google-research-datasets/paws-x (zh, validation): 1 of 60 demonstration row(s) are items of the "
+        "scored split google-research-datasets/paws-x (zh, test) (same sentence1+sentence2): row 10 (= row 5). "
+        "They are left out of the demonstrations (a published release may share a few items between its splits); "
+        "59 rows remain to draw from."]
+
+
+def test_the_paper_protocol_keeps_the_seeded_order_of_the_rows_it_keeps(tmp_path, monkeypatch):
+    """A dropped dev row leaves the reference's order of the others as it was (the first k stay the reference's)."""
+    from xling_align.lm_eval_tasks import paper_tasks
+    from xling_align.paper_protocol import reference_order
+
+    scored = _rows(FIXTURE_DATA / "pawsx" / "zh" / "test.jsonl")
+    root = tmp_path / "data"
+    _write(data_loader.local_path(root, "pawsx", "zh", "test"), scored)
+    dev = [{"id": 100 + i, "sentence1": f"第一句 {i}。", "sentence2": f"第二句 {i}。", "label": i % 2} for i in range(40)]
+    dev[7] = scored[0] | {"id": 107}
+    dev[21] = scored[1] | {"id": 121}
+    _write(data_loader.local_path(root, "pawsx", "zh", "validation"), dev)
+    splits = paper_tasks.load_paper_protocol("pawsx", "zh", "zh", data_dir=str(root), demo_seed=3)
+    expected = [dev[i]["id"] for i in reference_order(40, 3) if i not in (7, 21)]
+    assert splits[paper_tasks.DEMONSTRATION_SPLIT]["id"] == expected
 
 
 def test_missing_columns_and_mixed_types_are_named():
@@ -335,7 +410,7 @@ def test_xling_eval_refuses_repeated_items_two_blanks_and_demonstrations_that_ar
     scored = data_loader.local_path(root, "xnli", "de", "validation")
     demos = _write(data_loader.local_path(root, "xnli", "de", "train"), _rows(scored)[:3])
     cases.append((root, ["--tasks", "xling_xnli_de", "--num_fewshot", "1"],
-                  f"{demos}: 3 demonstration row(s) are items of the scored split {scored}"))
+                  f"{demos}: 3 of 3 demonstration row(s) are items of the scored split {scored}"))
     for root, args, expected in cases:
         monkeypatch.setenv("XLING_DATA_DIR", str(root))
         code, stderr = _xling_eval_in_process([*model, *args], capsys, monkeypatch)

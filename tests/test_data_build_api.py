@@ -119,18 +119,34 @@ def test_instruction_file_source_aligned_by_id(tmp_path):
 
 
 def test_hub_sources_through_a_local_stand_in(monkeypatch, tmp_path):
+    """Bactrian-X from a folder laid out like its hub repository (script included), WMT through a stand-in."""
+    import gzip
+
     import datasets
+
+    from xling_align import hub_data
 
     bactrian = {
         "en": [{"id": "1", "instruction": "Count to two.", "input": "", "output": "One, two."}],
         "de": [{"id": "1", "instruction": "Zähle bis zwei.", "input": "", "output": "Eins, zwei."}],
     }
+    repository = tmp_path / "MBZUAI" / "Bactrian-X"
+    (repository / "data").mkdir(parents=True)
+    (repository / "Bactrian-X.py").write_text("raise RuntimeError('the loading script ran')\n", encoding="utf-8")
+    for lang, records in bactrian.items():
+        with gzip.open(repository / "data" / f"{lang}.json.gz", "wt", encoding="utf-8") as handle:
+            json.dump(records, handle)
+    monkeypatch.setattr(hub_data, "HUB_FILES", str(tmp_path) + "/{repo}")
     wmt = [{"translation": {"de": "Guten Tag.", "en": "Good day."}}]
     calls = []
+    real_load_dataset = datasets.load_dataset
 
     def fake_load_dataset(name, config=None, split=None, streaming=False, **kwargs):
         calls.append((name, config, split, streaming))
-        return iter(bactrian[config] if name == "MBZUAI/Bactrian-X" else wmt)
+        if name in ("json", "csv"):  # datasets' own builders on the repository's files
+            return real_load_dataset(name, config, split=split, streaming=streaming, **kwargs)
+        assert name != "MBZUAI/Bactrian-X", "the script repository was handed to load_dataset"
+        return iter(wmt)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     rows = list(iter_rows(DataBuildConfig(languages=["en", "de"], cross_probability=1.0, repeat=1)))

@@ -27,6 +27,7 @@ SHOWN_BY = [
     ("xling_align/commands/data.py", ["data build"]),
     ("xling_align/commands/demo.py", ["demo"]),
     ("xling_align/commands/export_data.py", ["export-data"]),
+    ("xling_align/release_import.py", ["export-data"]),  # read only by `export-data --from-release`
     ("xling_align/commands/report.py", ["report"]),
     ("xling_align/commands/reproduce.py", ["reproduce"]),
     ("xling_align/reproduction.py", ["reproduce"]),

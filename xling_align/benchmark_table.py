@@ -53,6 +53,42 @@ class HubSplit:
 
 
 @dataclass(frozen=True)
+class RepositoryFiles:
+    """A hub repository with a loading script (refused by `datasets` >= 4), read from its own data files instead.
+
+    `xling_align.hub_data` reads `file(config, split)` with `datasets`' `builder` and gives the rows the script's
+    `columns` and `types`; what the script did beyond that is in `builder_options` and `drop_incomplete`.
+
+    Parameters:
+        script (`str`): the loading script's file name in the repository (the file `datasets` refuses).
+        builder (`str`): `json` or `csv`.
+        pattern (`str`): one split's file in the repository, with `{config}` and `{split}` filled in.
+        splits (`tuple[str, ...]`): the split names the script gave.
+        columns (`tuple[str, ...]`): the script's field names, in its order (`csv`: read by position).
+        types (`Mapping[str, str]`): `datasets` value types other than `string`, e.g. `{"label": "int32"}`.
+        builder_options (`Mapping[str, object]`): options of the builder (`csv`: separator, quoting).
+        drop_incomplete (`bool`): rows lacking a field are left out (the script skipped them).
+    """
+
+    script: str
+    builder: str
+    pattern: str
+    splits: tuple[str, ...]
+    columns: tuple[str, ...]
+    types: Mapping[str, str] = field(default_factory=dict)
+    builder_options: Mapping[str, object] = field(default_factory=dict)
+    drop_incomplete: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "types", MappingProxyType(dict(self.types)))
+        object.__setattr__(self, "builder_options", MappingProxyType(dict(self.builder_options)))
+
+    def file(self, config: str | None, split: str) -> str:
+        """The repository path of one split's file."""
+        return self.pattern.format(config=config, split=split)
+
+
+@dataclass(frozen=True)
 class Paper:
     """The paper that introduced a benchmark (task READMEs cite it)."""
 
@@ -406,6 +442,35 @@ _BELEBELE = Benchmark(
     notes=("Belebele is test-only and its passages are parallel across languages, so every demonstration "
            "would leak a translation of some query: 0-shot only, no `_endemo` variant.",),
 )
+
+# Hub repositories of the table that ship a loading script: `datasets` >= 4 refuses `load_dataset(repo)` on them
+# ("Dataset scripts are no longer supported"), so their files are read directly (`xling_align.hub_data`). The
+# others (facebook/xnli, google-research-datasets/paws-x, cambridgeltl/xcopa, facebook/belebele, aps/super_glue,
+# allenai/winogrande) are data-only and load as they are.
+SCRIPT_REPOSITORIES: Mapping[str, RepositoryFiles] = MappingProxyType({
+    # xstory_cloze.py: csv.reader(delimiter="\t", quotechar='"', skipinitialspace=True), header skipped, eight
+    # fields by position (rows with another count skipped), story_id a string, answer_right_ending int32
+    "juletxara/xstory_cloze": RepositoryFiles(
+        script="xstory_cloze.py",
+        builder="csv",
+        pattern="spring2016.val.{config}.tsv.split_20_80_{split}.tsv",
+        splits=("train", "eval"),
+        columns=("story_id", "input_sentence_1", "input_sentence_2", "input_sentence_3", "input_sentence_4",
+                 "sentence_quiz1", "sentence_quiz2", "answer_right_ending"),
+        types={"answer_right_ending": "int32"},
+        builder_options={"sep": "\t", "quotechar": '"', "skipinitialspace": True, "keep_default_na": False,
+                         "on_bad_lines": "skip"},
+        drop_incomplete=True,
+    ),
+    # xwinograd.py: test/<lang>.jsonl, one object a line; sentence, option1, option2 and answer, all strings
+    "Muennighoff/xwinograd": RepositoryFiles(
+        script="xwinograd.py",
+        builder="json",
+        pattern="test/{config}.jsonl",
+        splits=("test",),
+        columns=("sentence", "option1", "option2", "answer"),
+    ),
+})
 
 BENCHMARKS: Mapping[str, Benchmark] = MappingProxyType(
     {entry.name: entry for entry in (_XNLI, _PAWSX, _XCOPA, _XSTORYCLOZE, _XWINOGRAD, _BELEBELE)}

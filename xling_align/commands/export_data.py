@@ -5,8 +5,13 @@ Writes `<output>/<benchmark>/<lang>/<split>.jsonl` (the hub's columns and split 
 `xling_afp_*` tasks (the paper's protocol) the test split and the dev split their demonstrations come from.
 Afterwards the tasks run offline with `XLING_DATA_DIR=<output>` or `lm_eval ... --metadata '{"data_dir": "<output>"}'`.
 
+`xling-align export-data --from-release DIR` reads the benchmarks' own release files instead of the hub (PAWS-X's
+`x-final/<lang>/*.tsv`, XCOPA's `data/<lang>/*.jsonl`, XNLI's `xnli.{dev,test}.tsv`, XStoryCloze's TSV files;
+`xling_align.release_import` says which) and writes the same layout, with the hub's fields and types.
+
 Example:
     xling-align export-data --output ~/xling-data --benchmarks pawsx xnli --languages en de zh
+    xling-align export-data --from-release ~/Downloads/x-final --output ~/xling-data
 """
 
 from __future__ import annotations
@@ -74,6 +79,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--languages", nargs="+", action=ListOption, metavar="LANGUAGE",
                         help="language codes, separated by spaces (default: every language)")
     parser.add_argument("--overwrite", action="store_true", help="replace files that already exist")
+    parser.add_argument("--from-release", type=Path, metavar="DIR",
+                        help="read the benchmarks' release files under DIR (no hub): PAWS-X x-final/<lang>/*.tsv, "
+                             "XCOPA data/<lang>/*.jsonl, XNLI xnli.{dev,test}.tsv, XStoryCloze *.tsv")
+    parser.add_argument("--dev-as-demonstrations", action="store_true",
+                        help="with --from-release: where the release has no demonstration split (PAWS-X without its "
+                             "training files), write the dev split under that name too, for few-shot runs")
     return parser
 
 
@@ -82,8 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.output is None:  # not `required=True`: the old spelling --out may give it
         parser.error("the following arguments are required: --output")
+    if args.dev_as_demonstrations and args.from_release is None:
+        parser.error("--dev-as-demonstrations goes with --from-release (the hub has every demonstration split)")
     try:
-        written = export(args.output, args.benchmarks, args.languages, args.overwrite)
+        if args.from_release is not None:
+            from xling_align.release_import import import_release
+
+            written = import_release(args.from_release, args.output, args.benchmarks, args.languages, args.overwrite,
+                                     report=lambda line: print(line, file=sys.stderr),
+                                     dev_as_demonstrations=args.dev_as_demonstrations)
+        else:
+            written = export(args.output, args.benchmarks, args.languages, args.overwrite)
     except ValueError as err:
         print(f"xling-align export-data: {err}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ def make_parser():
 
 def main(argv: list[str] | None = None) -> int:
     from xling_align.data import DataFormatError
+    from xling_align.hub_data import HubUnreachableError
     from xling_align.paper_protocol import UnknownPromptLanguage
     from xling_align.recipe_parser import RecipeError
     from xling_align.reproduction import ReproduceError, reproduce
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         options, recipe_overrides = make_parser().parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
         report = reproduce(options, recipe_overrides)
     except (ReproduceError, RecipeError, OutputDirError, TrainingDataError, DataFormatError,
-            UnknownPromptLanguage) as error:
+            UnknownPromptLanguage, HubUnreachableError) as error:
         print(f"xling-align reproduce: error: {error}", file=sys.stderr)
         return 2
     print(f"xling-align reproduce: report written to {report} (plot: {report.with_suffix('.png')})")

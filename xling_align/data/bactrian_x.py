@@ -7,7 +7,9 @@ file in memory, so a build can join languages by id while holding only one langu
 - `LocalBactrianX(directory)`: one file per language as in the hub repository once un-gzipped:
   `<lang>.json` (a JSON array of objects with `instruction`, `input`, `id`, `output`); `<lang>.json.gz`,
   `<lang>.jsonl` and `<lang>.jsonl.gz` are accepted too.
-- `HubBactrianX()`: `MBZUAI/Bactrian-X`, one config per language, read with `streaming=True`.
+- `HubBactrianX()`: `MBZUAI/Bactrian-X` from the hub, one language file at a time, read with `streaming=True`
+  through `datasets`' `json` builder on the repository's own `data/<lang>.json.gz` (its loading script is
+  refused by `datasets` >= 4; `BACTRIAN_X_FILES`); another repository id is loaded with `load_dataset(id, lang)`.
 - `InstructionFile(path, language_column=...)`: one JSON/JSONL/CSV/TSV file holding every language, one
   row per (item, language), aligned by an id column (read once per language).
 """
@@ -19,11 +21,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from xling_align.benchmark_table import RepositoryFiles
 from xling_align.data.parallel import same_language
 from xling_align.data.readers import SKIP_HINT, DataFormatError, InvalidRecords, iter_delimited, iter_json_records, text_format
 from xling_align.languages import is_known, normalize_code
 
 BACTRIAN_X_HUB_NAME = "MBZUAI/Bactrian-X"
+# The hub repository has a loading script (Bactrian-X.py), refused by datasets >= 4: its files are read directly
+# (xling_align.hub_data). Each data/<lang>.json.gz is one JSON array of objects with instruction, input, id and
+# output (strings); the script gave one split, `train`.
+BACTRIAN_X_FILES = RepositoryFiles(
+    script="Bactrian-X.py",
+    builder="json",
+    pattern="data/{config}.json.gz",
+    splits=("train",),
+    columns=("instruction", "input", "id", "output"),
+)
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
 
 
@@ -123,15 +136,19 @@ class HubBactrianX:
         name: hub dataset id.
         split: split to read.
         fields: record field names.
+        base: where the repository's files are (default `hf://datasets/<name>`; tests give a local folder).
     """
 
-    def __init__(self, name: str = BACTRIAN_X_HUB_NAME, split: str = "train", fields: ItemFields = ItemFields()):
-        self.name, self.split, self.fields = name, split, fields
+    def __init__(self, name: str = BACTRIAN_X_HUB_NAME, split: str = "train", fields: ItemFields = ItemFields(),
+                 base: str | None = None):
+        self.name, self.split, self.fields, self.base = name, split, fields, base
 
     def iter_items(self, language: str, invalid: InvalidRecords, counts: Counter) -> Iterator[InstructionItem]:
-        from datasets import load_dataset
+        from xling_align.hub_data import load_hub_dataset
 
-        stream = load_dataset(self.name, language, split=self.split, streaming=True)
+        offline = (f"Without the hub, download data/{language}.json.gz of {self.name} into a folder and build from "
+                   f"it: `xling-align data build --input-dir FOLDER` (`xling-align reproduce --data_input FOLDER`).")
+        stream = load_hub_dataset(self.name, language, self.split, offline, base=self.base, streaming=True)
         origin = f"{self.name} (config {language}, split {self.split})"
         for index, record in enumerate(stream):
             item = parse_item(dict(record), origin, index, self.fields, invalid, counts)
