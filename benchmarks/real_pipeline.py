@@ -286,7 +286,8 @@ def main(argv=None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
         lm_model = "hf" if model_name == "base-hf" else "xling"
         stages.run(f"lm_eval {lm_model} {model_name} {shots}-shot {'+'.join(tasks)}",
-                   [BIN / "lm_eval", "run", "--model", lm_model, "--model_args", f"pretrained={pretrained},dtype=float32",
+                   [BIN / "lm_eval", "run", "--model", lm_model,
+                    "--model_args", f"pretrained={pretrained},dtype=float32",
                     "--tasks", ",".join(tasks), "--num_fewshot", shots, "--limit", args.limit, "--batch_size",
                     args.batch_size, "--device", "cpu", "--metadata", metadata, "--log_samples",
                     "--output_path", folder], env, folder.with_suffix(".log"), done=done)
@@ -326,7 +327,7 @@ def print_report(report: dict) -> None:
     first, last = report["training"]["log"][0], report["training"]["log"][-1]
     print(f"training: {report['training']['steps']} steps; contrastive_loss {first['contrastive_loss']:.3f} (step "
           f"{first['step']}) -> {last['contrastive_loss']:.3f} (step {last['step']}); contrastive_accuracy "
-          f"{first.get('contrastive_accuracy', float('nan')):.3f} -> {last.get('contrastive_accuracy', float('nan')):.3f}")
+          f"{first['contrastive_accuracy']:.3f} -> {last['contrastive_accuracy']:.3f}")
     print("\naccuracy (n, Wilson 95%):")
     for name, values in report["accuracy"].items():
         low, high = values["wilson95"]
