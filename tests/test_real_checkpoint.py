@@ -6,7 +6,7 @@ release files in `../shared/data` (fixture `shared_data_dir`: the dev files are 
 id being the same item in every language). What is checked, each against an independent reference:
 
 - `--model xling` scores every request as lm-eval's `--model hf` does (both row layouts, 0- and 5-shot, English
-  demonstrations for German queries), on a local data folder written from the release files;
+  demonstrations for German queries), on a local data folder written from the release files by the importer;
 - AFP steps, full fine-tuning and LoRA: the contrastive term is logged, its first value equals InfoNCE computed
   from `embed_sentences` on the same pairs, and the weights (or the adapter) move;
 - `xling-align analyze` on real translation pairs: its retrieval figures equal a plain-torch computation, and the
@@ -37,11 +37,6 @@ def read_pawsx(path: Path) -> list[dict]:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     return [{"id": int(row["id"]), "sentence1": row["sentence1"], "sentence2": row["sentence2"],
              "label": int(row["label"])} for row in rows]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
 
 def short_translation_pairs(shared_data_dir: Path, count: int, source="en", target="de") -> list[tuple[str, str]]:
@@ -76,12 +71,16 @@ def loaded(checkpoint):
 # ------------------------------------------------------------------ xling equals hf
 @pytest.fixture(scope="module")
 def pawsx_data_dir(shared_data_dir, tmp_path_factory):
-    """The package's local layout, written from the release files: German test (scored, all 2,000 rows, so the
-    data checks run on the whole published split) and English demonstrations (the English dev file: the
+    """The package's local layout, written from the release files by the release importer (as a user runs
+    `xling-align export-data --from-release`): German test (scored, all 2,000 rows, so the data checks run on the
+    whole published split) and English demonstrations (the English dev file, `--dev-as-demonstrations`: the
     release's English train file is not in the shared folder)."""
+    from xling_align.release_import import import_release
+
     folder = tmp_path_factory.mktemp("pawsx-release")
-    write_jsonl(folder / "pawsx" / "de" / "test.jsonl", read_pawsx(shared_data_dir / "pawsx" / "de" / "test_2k.tsv"))
-    write_jsonl(folder / "pawsx" / "en" / "train.jsonl", read_pawsx(shared_data_dir / "pawsx" / "en" / "dev_2k.tsv"))
+    import_release(shared_data_dir, folder, ["pawsx"], ["de", "en"], report=lambda line: None,
+                   dev_as_demonstrations=True)
+    assert (folder / "pawsx" / "de" / "test.jsonl").is_file() and (folder / "pawsx" / "en" / "train.jsonl").is_file()
     return folder
 
 
