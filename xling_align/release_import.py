@@ -293,7 +293,8 @@ def read_xstorycloze(file: ReleaseFile) -> tuple[list[dict], str | None]:
 
 
 # ------------------------------------------------------------------------------------------ writing
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
+def write_jsonl(path: Path, rows) -> None:
+    """Rows as JSON lines, written atomically (also `export-data`'s writer for hub splits)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".jsonl.partial")  # a crash never leaves a truncated file behind
     with partial.open("w", encoding="utf-8") as handle:
@@ -330,7 +331,7 @@ def import_release(root: str | Path, out: str | Path, benchmarks: list[str], lan
             if path.exists() and not overwrite:
                 report(f"kept {path} (exists; --overwrite to replace)")
                 continue
-            _write_jsonl(path, rows)
+            write_jsonl(path, rows)
             written.append(path)
             report(f"wrote {path} ({len(rows)} rows from {file.path})" + (f"; {note}" if note else ""))
             table = benchmark(file.benchmark)
@@ -339,7 +340,7 @@ def import_release(root: str | Path, out: str | Path, benchmarks: list[str], lan
                     and demos.split != file.split and (lang, "demonstrations") not in table.overrides):
                 demo_path = local_path(out, file.benchmark, lang, demos.split)
                 if not _release_has(root, file.benchmark, lang, demos.split) and (overwrite or not demo_path.exists()):
-                    _write_jsonl(demo_path, rows)
+                    write_jsonl(demo_path, rows)
                     written.append(demo_path)
                     report(f"wrote {demo_path} (the {file.split} rows again, as the demonstration split: "
                            "--dev-as-demonstrations)")

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from xling_align.benchmark_table import BENCHMARKS, HubSplit, benchmark
 from xling_align.commands.options import ListOption, add_deprecated_alias
 from xling_align.lm_eval_tasks.data_loader import DATA_DIR_ENV, load_hub_split, local_path
 from xling_align.paper_protocol import PROTOCOLS
+from xling_align.release_import import import_release, write_jsonl
 
 
 def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tuple[str, str, HubSplit]]:
@@ -58,12 +58,7 @@ def export(out: Path, benchmarks: list[str], languages: list[str] | None, overwr
             print(f"kept {path} (exists; --overwrite to replace)", file=sys.stderr)
             continue
         dataset = load_hub_split(name, source)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".jsonl.partial")  # a crash never leaves a truncated file behind
-        with partial.open("w", encoding="utf-8") as handle:
-            for row in dataset:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        partial.replace(path)
+        write_jsonl(path, dataset)
         written.append(path)
         print(f"wrote {path} ({len(dataset)} rows from {source.path} {source.name} {source.split})", file=sys.stderr)
     return written
@@ -97,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dev-as-demonstrations goes with --from-release (the hub has every demonstration split)")
     try:
         if args.from_release is not None:
-            from xling_align.release_import import import_release
-
             written = import_release(args.from_release, args.output, args.benchmarks, args.languages, args.overwrite,
                                      report=lambda line: print(line, file=sys.stderr),
                                      dev_as_demonstrations=args.dev_as_demonstrations)
