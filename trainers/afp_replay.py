@@ -19,7 +19,8 @@ import os
 from datasets import Dataset, Sequence, Value, concatenate_datasets, load_dataset
 from trl import pack_dataset
 
-REPLAY_TEXT_COLUMN = "replay_text"
+from xling_align.data.replay_rows import seeded_order, text_file_documents
+
 REPLAY_FLAG = "afp_replay"
 REPLAY_PREFIX = "replay_"
 _TEXT_SUFFIXES = (".txt", ".text")
@@ -34,8 +35,7 @@ def load_replay_texts(path: str) -> list[str]:
                                 "or a json/jsonl/parquet/csv file with a 'text' column.")
     suffix = os.path.splitext(path)[1].lower()
     if suffix in _TEXT_SUFFIXES:
-        with open(path, encoding="utf-8") as handle:
-            texts = [line.strip() for line in handle if line.strip()]
+        texts = text_file_documents(path)
     elif suffix in _DATASET_SUFFIXES:
         dataset = load_dataset(_DATASET_SUFFIXES[suffix], data_files=path, split="train")
         texts = replay_texts_of(dataset, f"replay_file {path!r}")
@@ -62,10 +62,7 @@ def replay_row_count(training_rows: int, share: float) -> int:
 
 def drawn_replay_texts(texts: list[str], count: int, seed: int) -> list[str]:
     """`count` documents from `texts`: a seeded permutation, repeated when more are needed than there are."""
-    import random
-
-    order = list(range(len(texts)))
-    random.Random(seed).shuffle(order)
+    order = seeded_order(len(texts), seed)
     return [texts[order[index % len(order)]] for index in range(count)]
 
 

@@ -17,6 +17,7 @@ from trl import SFTTrainer
 
 from xling_align import pair_head as pair_heads
 from xling_align.contrastive_loss import CITATION, ContrastiveOutput, contrastive_loss_and_accuracy
+from xling_align.data.replay_rows import REPLAY_TEXT_COLUMN
 from xling_align.engines import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
 from xling_align.layer_forward import compute_inside_forward
 from xling_align.model_parts import (decoder_blocks, hidden_size, normalize_layer, num_decoder_layers,
@@ -26,7 +27,7 @@ from xling_align.pooling import pad_right, pool_hidden_states, sentence_token_id
 
 from .afp_config import AFPConfig
 from .afp_packing import pack_rows_with_pairs, pair_lists_of_batch
-from .afp_replay import (REPLAY_FLAG, REPLAY_PREFIX, REPLAY_TEXT_COLUMN, drawn_replay_texts, load_replay_texts,
+from .afp_replay import (REPLAY_FLAG, REPLAY_PREFIX, drawn_replay_texts, load_replay_texts,
                          merged_with_replay, packed_replay_rows, replay_row_count, replay_texts_of, stand_in_feature,
                          tokenize_replay_rows)
 

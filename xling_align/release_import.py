@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xling_align.benchmark_table import benchmark
-from xling_align.data.readers import DataFormatError, iter_jsonl, iter_lines
+from xling_align.data.readers import DataFormatError, iter_delimited, iter_jsonl, iter_lines
 
 RELEASE_BENCHMARKS = ("pawsx", "xcopa", "xnli", "xstorycloze")
 
@@ -145,10 +145,7 @@ def _error(path: Path, line: int | None, problem: str, fix: str) -> ReleaseForma
 def _tsv_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     """`(line, fields)` of a tab-separated file read without quoting (quotes are text), blank lines skipped."""
     try:
-        for number, text in iter_lines(path):
-            text = text.rstrip("\r\n")
-            if text.strip():
-                yield number, text.split("\t")
+        yield from iter_delimited(path, "\t")
     except DataFormatError as error:
         raise _error(path, error.line, error.problem, "Convert it to UTF-8 (the release's encoding) and import "
                      "it again.") from None

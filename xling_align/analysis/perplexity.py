@@ -22,6 +22,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from xling_align.pooling import pad_right
+
 
 def text_perplexity(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512) -> dict:
     """`{"perplexity", "mean_nll", "tokens", "texts"}` of `texts` under `model` (eval mode, no gradient)."""
@@ -34,12 +36,7 @@ def text_perplexity(model, tokenizer, texts: list[str], batch_size: int = 16, ma
         for start in range(0, len(texts), batch_size):
             encoded = [tokenizer(text, add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
                        for text in texts[start:start + batch_size]]
-            width = max(len(ids) for ids in encoded)
-            input_ids = torch.full((len(encoded), width), pad_id or 0, dtype=torch.long)
-            mask = torch.zeros((len(encoded), width), dtype=torch.long)
-            for row, ids in enumerate(encoded):  # right padding: positions match an unpadded forward
-                input_ids[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-                mask[row, :len(ids)] = 1
+            input_ids, mask = pad_right(encoded, pad_id or 0)  # right padding: positions as unpadded
             input_ids, mask = input_ids.to(device), mask.to(device)
             logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
             targets = input_ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)

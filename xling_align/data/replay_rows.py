@@ -13,13 +13,25 @@ from collections.abc import Iterable, Iterator
 
 from xling_align.data.rows import ROW_COLUMNS
 
-REPLAY_TEXT_COLUMN = "replay_text"  # read by xling_align.trainers.afp_replay
+REPLAY_TEXT_COLUMN = "replay_text"  # the one home of the column name (the trainer reads it too)
+
+
+def text_file_documents(path: str) -> list[str]:
+    """The documents of a plain-text file, one per non-empty line (also AFPTrainer's `replay_file` reader)."""
+    with open(path, encoding="utf-8") as handle:
+        return [line.strip() for line in handle if line.strip()]
+
+
+def seeded_order(count: int, seed: int) -> list[int]:
+    """The order replay documents are drawn in (repeated when more are needed than there are)."""
+    order = list(range(count))
+    random.Random(seed).shuffle(order)
+    return order
 
 
 def read_replay_file(path: str) -> list[str]:
     """The documents of a plain-text file, one per non-empty line."""
-    with open(path, encoding="utf-8") as handle:
-        texts = [line.strip() for line in handle if line.strip()]
+    texts = text_file_documents(path)
     if not texts:
         raise ValueError(f"xling-align data build --replay-file {path}: no non-empty line; give plain text, one "
                          "document per line")
@@ -39,8 +51,7 @@ class ReplayInterleaver:
             raise ValueError(f"xling-align data build --replay-share {share}: give the share of replay rows, a number "
                              "in (0, 1)")
         self.texts, self.share, self.language = texts, share, language
-        self.order = list(range(len(texts)))
-        random.Random(seed).shuffle(self.order)
+        self.order = seeded_order(len(texts), seed)
         self.added = 0
 
     def rows(self, built: Iterable[dict]) -> Iterator[dict]:
