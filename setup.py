@@ -1,7 +1,7 @@
 """Build hook: ship `xling_align_lm_eval.pth` at the top of site-packages.
 
 Everything else about the package is declared in pyproject.toml. What the `.pth` does to lm-eval, why, and
-when it can go is documented in one place: the docstring of xling_align/lm_eval_plugin.py. Writing it from
+when it can go is documented in one place: the docstring of xling_align/evaluation/lm_eval_plugin.py. Writing it from
 `build_py` puts it in the wheel's root, hence in site-packages and in RECORD, so `pip uninstall` removes
 it. Editable installs (`pip install -e .`) get it through `EditableWheelWithPth`.
 """
@@ -16,7 +16,7 @@ PTH_NAME = "xling_align_lm_eval.pth"
 # site.py executes .pth lines that start with "import"; the try/except keeps a broken or half-removed
 # install from printing a traceback at every interpreter start
 PTH_LINE = (
-    'import sys; exec("try:\\n    from xling_align.lm_eval_plugin import install_import_hook\\n'
+    'import sys; exec("try:\\n    from xling_align.evaluation.lm_eval_plugin import install_import_hook\\n'
     '    install_import_hook()\\nexcept Exception:\\n    pass")\n'
 )
 

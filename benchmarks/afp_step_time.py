@@ -102,7 +102,7 @@ def parse_args(argv=None):
 
 def step_flops(model, args, variant: str) -> float:
     """Model FLOPs of one training step of `variant` (see the module docstring for the convention)."""
-    from xling_align.model_parts import decoder_blocks, hidden_size, normalize_layer, num_decoder_layers
+    from xling_align.alignment.model_parts import decoder_blocks, hidden_size, normalize_layer, num_decoder_layers
 
     blocks = decoder_blocks(model).blocks
     block_params = sum(p.numel() for p in blocks[0].parameters())
@@ -146,7 +146,7 @@ def build_trainers(args, variants=VARIANTS):
     from trl import SFTConfig, SFTTrainer
 
     from xling_align import AFPConfig, AFPTrainer
-    from xling_align.pooling import pool_hidden_states
+    from xling_align.alignment.pooling import pool_hidden_states
 
     class FullModelPairPass(AFPTrainer):
         """The reference implementation's pair pass: the whole model, LM head included, then hidden_states[K]."""

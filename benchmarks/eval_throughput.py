@@ -369,7 +369,7 @@ def run_preset(args, name: str, languages: list[str], batch_size: int) -> dict:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     preset = PRESETS[name]
     docs = min(args.docs, preset["max_docs"]) if preset["max_docs"] else args.docs
@@ -559,7 +559,7 @@ def main(argv=None) -> int:
         if PRESETS[name]["device"] == "cuda" and not torch.cuda.is_available():
             print(f"--preset {name} needs a CUDA GPU; none is visible.", file=sys.stderr)
             return 2
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
 
     lm_eval_plugin.register()
     import transformers

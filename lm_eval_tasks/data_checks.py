@@ -37,15 +37,16 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling_align.benchmark_table import Benchmark, benchmark
+from xling_align.evaluation.benchmark_table import Benchmark, benchmark
 from xling_align.data.readers import mixed_type_columns
+from xling_align.errors import XlingAlignError
 
 _SHOWN = 5  # bad values quoted in a message
 logger = logging.getLogger(__name__)
 _warned: set[str] = set()  # one warning per file and kind in a process (several tasks read the same file)
 
 
-class BenchmarkDataError(ValueError):
+class BenchmarkDataError(XlingAlignError, ValueError):
     """Benchmark data that would be scored wrongly; the message names the file, what is wrong and the fix."""
 
 

@@ -9,13 +9,13 @@ Local layout (the hub's column names and split names):
     <data_dir>/<benchmark>/<lang>/<split>.jsonl
 
 `data_dir` is `--metadata '{"data_dir": "..."}'` or else the environment variable `XLING_DATA_DIR`;
-with neither, the data are read from the hub (`xling_align.hub_data`: `datasets.load_dataset` for data-only
+with neither, the data are read from the hub (`xling_align.data.hub_data`: `datasets.load_dataset` for data-only
 repositories, the repository's own files for those with a loading script, which `datasets` >= 4 refuses),
 with the same dataset ids lm-eval 0.4.13 uses for its built-in tasks. `xling-align export-data` writes the
 local layout once (from the hub, or `--from-release` from the benchmarks' release files).
 
 Which hub dataset, config and split hold each language, and which columns a file must have, are read from
-`xling_align.benchmark_table` (the one table of benchmark facts). Local rows are checked (and labels of the
+`xling_align.evaluation.benchmark_table` (the one table of benchmark facts). Local rows are checked (and labels of the
 other type converted) by `data_checks` before lm-eval sees them, the scored split also for repeated items and
 its size (`load_scored_split`); the demonstration split is deferred (`demonstrations.DeferredSplit`), read
 only when a demonstration is drawn; rows of it that are items of the scored split are then dropped with one
@@ -35,7 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from xling_align.benchmark_table import HubSplit, benchmark
+from xling_align.evaluation.benchmark_table import HubSplit, benchmark
 from xling_align.lm_eval_tasks.data_checks import (
     MissingBenchmarkDataError,
     ScoredItems,
@@ -110,10 +110,10 @@ def load_hub_split(name: str, source: HubSplit, base: str | None = None):
     """One split from the hub, its columns and label values checked.
 
     Data-only repositories go through `datasets.load_dataset(path, config)`; repositories with a loading script
-    (refused by `datasets` >= 4) through their own files (`xling_align.hub_data`; `base` replaces
+    (refused by `datasets` >= 4) through their own files (`xling_align.data.hub_data`; `base` replaces
     `hf://datasets/<path>`, for tests).
     """
-    from xling_align.hub_data import HubUnreachableError, load_hub_dataset
+    from xling_align.data.hub_data import HubUnreachableError, load_hub_dataset
 
     offline = (f"Offline, point the tasks at a local copy: {DATA_DIR_ENV}=DIR or lm_eval --metadata "
                f"'{{\"data_dir\": \"DIR\"}}', DIR holding {name}/<lang>/<split>.jsonl (written by `xling-align "

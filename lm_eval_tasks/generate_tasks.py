@@ -1,6 +1,6 @@
 """Write every `xling_*` task YAML, group YAML and benchmark README from the benchmark table.
 
-The facts (languages, splits, prompt words, papers) live in `xling_align/benchmark_table.py`; this script
+The facts (languages, splits, prompt words, papers) live in `xling_align/evaluation/benchmark_table.py`; this script
 only turns them into lm-eval task files. Run it after changing the table (and bump `PROMPT_VERSION` there
 when a prompt changes):
 
@@ -13,7 +13,7 @@ Only files carrying this generator's header are written or removed (the six benc
 Two families:
 - `xling_*` (the six benchmark folders): the XGLM-style prompts of lm-eval 0.4.13's built-in tasks, word
   for word, so 0-shot scores equal the built-ins on the same data;
-- `xling_afp_*` (`afp/`): the AFP paper's evaluation protocol, from `xling_align/paper_protocol.py`
+- `xling_afp_*` (`afp/`): the AFP paper's evaluation protocol, from `xling_align/evaluation/paper_protocol.py`
   (its prompt formats, choices, separators and demonstration sampling).
 """
 
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from xling_align.benchmark_table import BENCHMARKS, PROMPT_VERSION, benchmark
+from xling_align.evaluation.benchmark_table import BENCHMARKS, PROMPT_VERSION, benchmark
 from xling_align.lm_eval_tasks.generated_files import generator_main
-from xling_align.paper_protocol import DEVIATIONS, PROTOCOL_VERSION, PROTOCOLS, REFERENCE_URL, protocol
+from xling_align.evaluation.paper_protocol import DEVIATIONS, PROTOCOL_VERSION, PROTOCOLS, REFERENCE_URL, protocol
 
 TASKS_DIR = Path(__file__).resolve().parent
 GENERATOR = "xling_align.lm_eval_tasks.generate_tasks"
@@ -274,7 +274,7 @@ def _afp_readme(groups: dict[str, list[str]]) -> str:
         "Cross-lingual Alignment*. NAACL 2024 (arXiv 2311.08089). The protocol is read from the authors' code,",
         f"{REFERENCE_URL} (`src/*_prompt.py`, `data/PAWS-X/prompt_formats.json`,",
         "`data/config/pawsx_en-zh_seed0.json`, `src/trainers.py`); its facts live in",
-        "`xling_align/paper_protocol.py`.",
+        "`xling_align/evaluation/paper_protocol.py`.",
         "",
         "## What a task does (the reference's default configuration)",
         "- `xling_afp_<benchmark>_<lang>`: English prompt language for every test language: the English",
@@ -292,7 +292,7 @@ def _afp_readme(groups: dict[str, list[str]]) -> str:
         "  log-probability of demonstrations plus example (the demonstrations are the same for every choice).",
         "- Tokens: the reference encodes with the tokenizer's own special tokens; XGLM's tokenizer prepends",
         "  `</s>`, so run XGLM with `--model_args ...,prefix_token_id=2` (0-shot items are then conditioned on",
-        "  `</s>`, not on `<s>`). `xling_align.paper_protocol.lm_eval_model_args(tokenizer)` computes this for",
+        "  `</s>`, not on `<s>`). `xling_align.evaluation.paper_protocol.lm_eval_model_args(tokenizer)` computes this for",
         "  any tokenizer; `xling-align reproduce` passes it.",
         "",
         "| benchmark | languages | scored split | demonstrations | separator | `_native` |",

@@ -1,6 +1,6 @@
 """The lm-eval side of the `xling_afp_*` tasks (the AFP paper's evaluation protocol): data, choices, demonstrations.
 
-The protocol's facts live in `xling_align.paper_protocol`; the task YAMLs (`afp/`, written by
+The protocol's facts live in `xling_align.evaluation.paper_protocol`; the task YAMLs (`afp/`, written by
 `generate_tasks.py`) name the functions below:
 
 - `load_paper_protocol` (`custom_dataset`): the scored split of the test language and the dev split of the
@@ -26,7 +26,7 @@ from typing import Any
 from lm_eval.api.samplers import ContextSampler
 
 from xling_align.lm_eval_tasks.data_loader import load_scored_split, load_split
-from xling_align.paper_protocol import DEFAULT_DEMONSTRATION_SEED, protocol, reference_order
+from xling_align.evaluation.paper_protocol import DEFAULT_DEMONSTRATION_SEED, protocol, reference_order
 
 DEMONSTRATION_SPLIT = "dev"  # the key of the seeded dev split in the loaded DatasetDict
 

@@ -147,7 +147,7 @@ def run(engine_name, output_dir, steps=len(STEP_ROWS)):
         else:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-    from xling_align.pooling import embed_sentences
+    from xling_align.alignment.pooling import embed_sentences
 
     embeddings = embed_sentences(model, trainer.processing_class, SENTENCES, layer=1, pooling="last")
     return {"losses": losses, "contrastive": contrastive, "grads": first_grads, "state": full_state(model),

@@ -58,7 +58,7 @@ def test_config_refuses_bad_layer_lists(tmp_path, given, message):
 
 
 def test_command_line_and_recipe_take_a_list(tmp_path):
-    from xling_align.training_script import parse_recipe
+    from xling_align.pipeline.training_script import parse_recipe
 
     _, args, _ = parse_recipe(["--config", "tiny", "--contrastive_layer", "1", "2"])
     assert args.contrastive_layer == [1, 2]

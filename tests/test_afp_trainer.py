@@ -8,7 +8,7 @@ from datasets import Dataset
 
 from tests.conftest import ARCHITECTURES, build_tiny_model
 from xling_align import AFPConfig, AFPTrainer, embed_sentences
-from xling_align.contrastive_loss import ContrastiveOutput
+from xling_align.alignment.contrastive_loss import ContrastiveOutput
 
 ROWS = {
     "prompt": ["Greet. Answer in German:", "Thank. Answer in French:", "", "Count. Answer in Spanish:",
@@ -159,7 +159,7 @@ def test_architectures_train_with_gradient_checkpointing_and_match_embed_sentenc
     trainer.train()
     assert any("contrastive_loss" in entry for entry in trainer.state.log_history)
     sentences = ["Good morning", "Le chat dort.", "Wo ist es?"]
-    input_ids, mask = __import__("xling_align.pooling", fromlist=["pad_right"]).pad_right(
+    input_ids, mask = __import__("xling_align.alignment.pooling", fromlist=["pad_right"]).pad_right(
         [byte_tokenizer(s)["input_ids"] for s in sentences], byte_tokenizer.pad_token_id)
     trainer.model.eval()
     with torch.no_grad():

@@ -8,7 +8,7 @@ from tests.conftest import build_tiny_model
 from tests.test_analysis_cli import PAIRS
 from xling_align.analysis.callback import AlignmentEvalCallback
 from xling_align.analysis.metrics import alignment_metrics
-from xling_align.pooling import embed_sentences
+from xling_align.alignment.pooling import embed_sentences
 
 
 class _FixedLengthText(torch.utils.data.Dataset):

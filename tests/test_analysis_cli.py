@@ -16,7 +16,7 @@ from xling_align.analysis.metrics import alignment_metrics
 from xling_align.analysis.model_loading import ModelSource
 from xling_align.analysis.pairs import load_analysis_pairs
 from xling_align.cli import main as cli_main
-from xling_align.pooling import embed_sentences
+from xling_align.alignment.pooling import embed_sentences
 
 ANIMALS = [("cat", "Katze"), ("dog", "Hund"), ("cow", "Kuh"), ("bird", "Vogel"), ("horse", "Pferd"), ("fish", "Fisch")]
 VERBS = [("sees", "sieht"), ("hears", "hört")]

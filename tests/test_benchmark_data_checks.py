@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from xling_align.benchmark_table import BENCHMARKS
+from xling_align.evaluation.benchmark_table import BENCHMARKS
 from xling_align.lm_eval_tasks import data_loader
 from xling_align.lm_eval_tasks.data_checks import (
     BenchmarkDataError,
@@ -122,7 +122,7 @@ def test_a_file_whose_every_pair_lm_eval_would_drop_is_refused(tmp_path):
     score, and it failed with an IndexError from inside `datasets`."""
     from lm_eval.tasks import TaskManager
 
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
 
     root = tmp_path / "data"
     path = data_loader.local_path(root, "pawsx", "en", "test")
@@ -249,7 +249,7 @@ def test_hub_splits_that_share_items_are_handled_like_local_files(monkeypatch, c
 def test_the_paper_protocol_keeps_the_seeded_order_of_the_rows_it_keeps(tmp_path, monkeypatch):
     """A dropped dev row leaves the reference's order of the others as it was (the first k stay the reference's)."""
     from xling_align.lm_eval_tasks import paper_tasks
-    from xling_align.paper_protocol import reference_order
+    from xling_align.evaluation.paper_protocol import reference_order
 
     scored = _rows(FIXTURE_DATA / "pawsx" / "zh" / "test.jsonl")
     root = tmp_path / "data"
@@ -344,7 +344,7 @@ def test_lm_eval_scores_labels_of_the_other_type_like_the_hub_labels(tmp_path, t
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
 
     lm_eval_plugin.register()
     reference = lm_eval.simple_evaluate(
@@ -444,7 +444,7 @@ def _xling_eval_in_process(args, capsys, monkeypatch) -> tuple[int, str]:
 def test_few_shot_on_a_test_only_copy_names_the_missing_demonstrations(tmp_path):
     from lm_eval.tasks import TaskManager
 
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
 
     lm_eval_plugin.register()
     root = _test_only_copy(tmp_path / "data")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from xling_align import benchmark_table
-from xling_align.benchmark_table import BENCHMARKS, DEMONSTRATIONS, DEV, SCORED, benchmark
+from xling_align.evaluation import benchmark_table
+from xling_align.evaluation.benchmark_table import BENCHMARKS, DEMONSTRATIONS, DEV, SCORED, benchmark
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from xling_align.contrastive_loss import (
+from xling_align.alignment.contrastive_loss import (
     contrastive_loss_and_accuracy,
     multilingual_contrastive_loss,
 )

@@ -124,7 +124,7 @@ def test_hub_sources_through_a_local_stand_in(monkeypatch, tmp_path):
 
     import datasets
 
-    from xling_align import hub_data
+    from xling_align.data import hub_data
 
     bactrian = {
         "en": [{"id": "1", "instruction": "Count to two.", "input": "", "output": "One, two."}],

@@ -15,14 +15,14 @@ from datasets import Dataset
 
 from tests.conftest import build_tiny_model
 from xling_align import AFPConfig, AFPTrainer
-from xling_align.engines import (
+from xling_align.trainers.engine_checks import (
     UnsupportedSetupError,
     check_pair_pass_support,
     check_requested_engine_runs,
     describe_engine,
 )
-from xling_align.model_parts import decoder_blocks
-from xling_align.pooling import embed_sentences
+from xling_align.alignment.model_parts import decoder_blocks
+from xling_align.alignment.pooling import embed_sentences
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER = shutil.which("accelerate", path=os.path.dirname(sys.executable))

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from xling_align.benchmark_table import BENCHMARKS, SCRIPT_REPOSITORIES, HubSplit
+from xling_align.evaluation.benchmark_table import BENCHMARKS, SCRIPT_REPOSITORIES, HubSplit
 from xling_align.data.bactrian_x import BACTRIAN_X_FILES, BACTRIAN_X_HUB_NAME, HubBactrianX
 from xling_align.data.readers import InvalidRecords
-from xling_align.hub_data import load_hub_dataset, script_repository
+from xling_align.data.hub_data import load_hub_dataset, script_repository
 from xling_align.lm_eval_tasks import data_loader
 
 SCRIPT = "raise RuntimeError('the loading script ran: datasets >= 4 refuses it')\n"
@@ -54,7 +54,7 @@ def _as_the_script_read_it(path: Path) -> list[dict]:
 @pytest.fixture
 def hub_folder(tmp_path, monkeypatch):
     """`<tmp>/<owner>/<repo>/...` as on the hub, with each repository's loading script; the hub points there."""
-    from xling_align import hub_data
+    from xling_align.data import hub_data
 
     stories = tmp_path / "juletxara" / "xstory_cloze"
     stories.mkdir(parents=True)
@@ -143,7 +143,7 @@ def test_a_data_only_repository_still_goes_through_load_dataset(monkeypatch):
 def test_without_the_hub_one_message_names_the_dataset_and_the_local_alternative(tmp_path):
     """A fresh interpreter with HF_HUB_OFFLINE=1: the hub is out of reach, as on a machine without network."""
     code = (
-        "from xling_align.benchmark_table import HubSplit\n"
+        "from xling_align.evaluation.benchmark_table import HubSplit\n"
         "from xling_align.lm_eval_tasks import data_loader\n"
         "from xling_align.data.bactrian_x import HubBactrianX\n"
         "from xling_align.data.readers import InvalidRecords\n"
@@ -175,6 +175,6 @@ def test_without_the_hub_one_message_names_the_dataset_and_the_local_alternative
 def test_the_module_examples_hold():
     import doctest
 
-    from xling_align import hub_data
+    from xling_align.data import hub_data
 
     assert doctest.testmod(hub_data).failed == 0

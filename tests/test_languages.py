@@ -3,7 +3,7 @@
 import pytest
 
 from xling_align import languages
-from xling_align.benchmark_table import BENCHMARKS
+from xling_align.evaluation.benchmark_table import BENCHMARKS
 from xling_align.languages import (
     BACTRIAN_X_LANGUAGES,
     UnknownLanguageError,

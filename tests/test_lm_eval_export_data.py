@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xling_align.benchmark_table import BENCHMARKS
+from xling_align.evaluation.benchmark_table import BENCHMARKS
 from xling_align.commands import export_data
 from xling_align.lm_eval_tasks import data_loader
 

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-HOOK = "import xling_align.lm_eval_plugin as plugin; plugin.install_import_hook()"
+HOOK = "import xling_align.evaluation.lm_eval_plugin as plugin; plugin.install_import_hook()"
 HEAVY = ("torch", "lm_eval", "transformers", "datasets", "numpy", "yaml", "inspect")
 
 
@@ -28,7 +28,7 @@ def test_hook_imports_nothing_heavy_when_lm_eval_is_not_used(tmp_path):
             "import json; print(json.dumps(new))")
     new_modules = json.loads(_python(code, tmp_path).stdout.splitlines()[-1])
     # only the package and the plugin module (none at all if the .pth already imported them)
-    assert set(new_modules) <= {"xling_align", "xling_align.lm_eval_plugin"}
+    assert set(new_modules) <= {"xling_align", "xling_align.evaluation.lm_eval_plugin"}
     assert not [m for m in new_modules if m.split(".")[0] in HEAVY]
 
 
@@ -51,7 +51,7 @@ def test_hook_patches_the_task_manager_when_lm_eval_tasks_is_imported(tmp_path):
     code = "\n".join([
         HOOK,
         "from lm_eval.tasks import TaskManager",
-        "import xling_align.lm_eval_plugin as p",
+        "import xling_align.evaluation.lm_eval_plugin as p",
         "tm = TaskManager(include_defaults=False)",
         "print(tm.match_tasks(['xling_pawsx*']), str(tm.task_index['xling_pawsx_de'].yaml_path).startswith(p.tasks_dir()))",
     ])
@@ -98,7 +98,7 @@ def test_include_path_inside_the_task_folder_is_indexed_once(tmp_path):
 def test_our_task_folder_joins_the_include_path_once(tmp_path):
     import os
 
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
 
     ours = lm_eval_plugin.tasks_dir()
     other = str(tmp_path)
@@ -117,7 +117,7 @@ def test_the_cli_wrapper_shortens_only_the_tasks_data_errors(monkeypatch, capsys
     import pytest
     from lm_eval._cli.harness import HarnessCLI
 
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
     from xling_align.lm_eval_tasks.data_checks import BenchmarkDataError
 
     lm_eval_plugin.patch_cli()

@@ -40,7 +40,7 @@ def _logits(model, text="Hallo, world"):
 def test_full_checkpoint_loads_like_hf(saved):
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     ours = XlingLM(pretrained=str(saved / "base"), device="cpu")
     theirs = HFLM(pretrained=str(saved / "base"), device="cpu")
@@ -52,7 +52,7 @@ def test_adapter_folder_finds_its_base_and_can_be_merged(saved):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     base = AutoModelForCausalLM.from_pretrained(saved / "base")
     base_logits = _logits(base)
@@ -70,7 +70,7 @@ def test_adapter_folder_finds_its_base_and_can_be_merged(saved):
 
 
 def test_missing_base_model_says_where_it_looked(saved, tmp_path, monkeypatch):
-    from xling_align.lm_eval_model import XlingLM, find_base_model
+    from xling_align.evaluation.lm_eval_model import XlingLM, find_base_model
 
     adapter = tmp_path / "adapter"
     adapter.mkdir()
@@ -93,7 +93,7 @@ def test_missing_base_model_says_where_it_looked(saved, tmp_path, monkeypatch):
 
 
 def test_base_model_argument_needs_an_adapter(saved):
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     with pytest.raises(ValueError, match="only for adapter folders"):
         XlingLM(pretrained=str(saved / "base"), base_model="x", device="cpu")
@@ -143,7 +143,7 @@ def test_lm_eval_stops_with_a_message_on_an_adapter_whose_base_is_gone(saved, tm
 
 def test_a_flag_that_is_neither_true_nor_false_is_refused(saved):
     """`merge_lora=ture` used to read as false without a word."""
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     for name in ("merge_lora", "prefix_sharing"):
         with pytest.raises(ValueError, match=f"^{name}=ture: expected True or False.$"):
@@ -151,8 +151,8 @@ def test_a_flag_that_is_neither_true_nor_false_is_refused(saved):
 
 
 def test_a_path_without_a_model_is_named_with_what_is_expected(saved, tmp_path, monkeypatch):
-    from xling_align.adapters import ModelFolderError
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.adapters import ModelFolderError
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelFolderError, match=r"pretrained=runs/afp/final: there is no folder .*runs/afp/final"):
@@ -181,8 +181,8 @@ def test_a_path_without_a_model_is_named_with_what_is_expected(saved, tmp_path, 
 def test_a_hub_id_still_goes_to_hf(monkeypatch, tmp_path):
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.adapters import model_source_kind
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.adapters import model_source_kind
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     monkeypatch.chdir(tmp_path)
     received = {}
@@ -204,7 +204,7 @@ def test_pack_rows_auto_chooses_by_the_model_cost_not_only_the_device(real_check
     # outside its tied embeddings) packed rows; an accelerator always packs
     import transformers as tf
 
-    from xling_align.lm_eval_model import PACKING_MIN_BODY_PARAMETERS, body_parameters, packing_pays
+    from xling_align.evaluation.lm_eval_model import PACKING_MIN_BODY_PARAMETERS, body_parameters, packing_pays
     from xling_align.tiny_models import build_tiny_model
 
     tiny, _ = build_tiny_model("xling-align/tiny-random-llama")

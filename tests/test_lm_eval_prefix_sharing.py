@@ -55,7 +55,7 @@ def folders(tmp_path_factory):
 @pytest.fixture(scope="module")
 def five_shot_tasks(tmp_path_factory):
     """A folder of wrappers `<task>_5shot`: the shipped task (or the fixed-demonstration fixture), 5-shot."""
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
 
     folder = tmp_path_factory.mktemp("five-shot-tasks")
     shipped = {path.stem: path for path in Path(lm_eval_plugin.tasks_dir()).rglob("xling_*.yaml")}
@@ -108,7 +108,7 @@ def assert_same_scores(ours: dict, theirs: dict) -> None:
 
 
 def test_the_lm_eval_command_gives_hf_scores_zero_and_five_shot(folders, five_shot_tasks, tmp_path, monkeypatch):
-    from xling_align.prefix_scoring import PrefixTreeScorer
+    from xling_align.evaluation.prefix_scoring import PrefixTreeScorer
 
     tasks = ZERO_SHOT + [f"{task}_5shot" for task in [*FIVE_SHOT, FIXED_DEMO_TASK]]
     model_args = f"pretrained={folders / 'base'}"
@@ -129,7 +129,7 @@ def _evaluate(lm, tasks, shots, limit=2):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
 
     lm_eval_plugin.register()
     manager = TaskManager(include_defaults=False, include_path=str(FIXTURES / "fixed_demo_tasks"),
@@ -144,7 +144,7 @@ def _evaluate(lm, tasks, shots, limit=2):
 def test_batch_size_one_gives_hf_scores(folders):
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     common = dict(pretrained=str(folders / "base"), device="cpu")
     theirs = _evaluate(HFLM(batch_size=8, **common), SOME_FIVE_SHOT, 5, limit=3)
@@ -159,13 +159,13 @@ def test_batch_size_one_gives_hf_scores(folders):
 def test_requests_longer_than_the_window_are_truncated_as_hf_does(folders, caplog):
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     # a 450-token window: some 5-shot byte-level requests fit, the others lose their start
     common = dict(pretrained=str(folders / "base"), device="cpu", batch_size=4, max_length=450)
     theirs = _evaluate(HFLM(**common), ["xling_xnli_de_endemo", "xling_xstorycloze_ar_endemo"], 5, limit=3)
     xling = XlingLM(**common)
-    with caplog.at_level(logging.WARNING, logger="xling_align.lm_eval_model"):
+    with caplog.at_level(logging.WARNING, logger="xling_align.evaluation.lm_eval_model"):
         ours = _evaluate(xling, ["xling_xnli_de_endemo", "xling_xstorycloze_ar_endemo"], 5, limit=3)
     truncated = [record.args[0] for record in caplog.records if "truncated from the left" in record.getMessage()]
     assert truncated and 0 < truncated[0] < len(ours)
@@ -176,7 +176,7 @@ def test_requests_longer_than_the_window_are_truncated_as_hf_does(folders, caplo
 def test_a_lora_adapter_with_a_left_padding_tokenizer_gives_hf_scores(folders):
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     adapter = str(folders / "adapter")
     theirs = _evaluate(HFLM(pretrained=str(folders / "base"), peft=adapter, tokenizer=adapter, device="cpu",
@@ -201,7 +201,7 @@ def test_other_architectures_score_equal_hf(arch, tmp_path, caplog):
     from transformers import ByT5Tokenizer
 
     from tests.test_prefix_scoring import sensitive_model
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     sensitive_model(arch).save_pretrained(tmp_path / "model")
     # a tokenizer folder of its own: AutoTokenizer would read a qwen2 config.json and build a Qwen tokenizer
@@ -210,7 +210,7 @@ def test_other_architectures_score_equal_hf(arch, tmp_path, caplog):
                   batch_size=4)
     xling, hf = XlingLM(pack_rows=True, **common), HFLM(**common)  # packed rows (on a CPU, not the default)
     hf_forwards = count_forwards(hf)
-    with caplog.at_level(logging.WARNING, logger="xling_align.lm_eval_model"):
+    with caplog.at_level(logging.WARNING, logger="xling_align.evaluation.lm_eval_model"):
         ours = _evaluate(xling, ["xling_xnli_de_endemo", "xling_xwinograd_fr_endemo"], 5)
     assert xling.prefix_scoring_stats.forwards > 0  # the shared path ran (no silent fallback)
     assert_same_scores(ours, _evaluate(hf, ["xling_xnli_de_endemo", "xling_xwinograd_fr_endemo"], 5))
@@ -223,7 +223,7 @@ def test_other_architectures_score_equal_hf(arch, tmp_path, caplog):
 
 
 def test_fixed_demonstrations_are_computed_once_per_task(folders):
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     xling = XlingLM(pretrained=str(folders / "base"), device="cpu", batch_size=8)
     requests = []
@@ -242,7 +242,7 @@ def test_fixed_demonstrations_are_computed_once_per_task(folders):
 def test_prefix_sharing_false_is_hf(folders):
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     common = dict(pretrained=str(folders / "base"), device="cpu", batch_size=8)
     xling = XlingLM(prefix_sharing="False", **common)
@@ -258,7 +258,7 @@ def test_sliding_window_models_score_equal_hf(family, tmp_path, caplog):
     from transformers import ByT5Tokenizer
 
     from tests.test_prefix_scoring import sliding_window_model
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     sliding_window_model(family).save_pretrained(tmp_path / "model")
     ByT5Tokenizer().save_pretrained(tmp_path / "tokenizer")
@@ -267,7 +267,7 @@ def test_sliding_window_models_score_equal_hf(family, tmp_path, caplog):
     tasks = ["xling_xnli_de_endemo", "xling_xwinograd_fr_endemo"]
     for pack_rows in ("True", "False"):
         xling = XlingLM(pack_rows=pack_rows, **common)
-        with caplog.at_level(logging.WARNING, logger="xling_align.lm_eval_model"):
+        with caplog.at_level(logging.WARNING, logger="xling_align.evaluation.lm_eval_model"):
             ours = _evaluate(xling, tasks, 5)
         assert "xling:" not in caplog.text  # no fallback, no warning
         assert xling.prefix_scoring_stats.forwards > 0  # the shared path ran
@@ -280,7 +280,7 @@ def test_a_model_the_check_cannot_show_equal_falls_back_to_hf(tmp_path, caplog):
     import transformers as tf
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     config = tf.Gemma3TextConfig(vocab_size=384, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                  num_attention_heads=4, num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=8,
@@ -291,7 +291,7 @@ def test_a_model_the_check_cannot_show_equal_falls_back_to_hf(tmp_path, caplog):
     common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu",
                   batch_size=4)
     xling = XlingLM(**common)
-    with caplog.at_level(logging.WARNING, logger="xling_align.lm_eval_model"):
+    with caplog.at_level(logging.WARNING, logger="xling_align.evaluation.lm_eval_model"):
         ours = _evaluate(xling, ["xling_xnli_de_endemo"], 2)
     assert "prefix sharing is off" in caplog.text and "differ from full forwards" in caplog.text
     assert ours == _evaluate(HFLM(**common), ["xling_xnli_de_endemo"], 2)
@@ -301,7 +301,7 @@ def test_rolling_loglikelihood_and_generation_take_hf_path(folders):
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     common = dict(pretrained=str(folders / "base"), device="cpu", batch_size=2)
     xling, hf = XlingLM(**common), HFLM(**common)

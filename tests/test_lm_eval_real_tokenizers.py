@@ -113,7 +113,7 @@ def evaluate(lm, tasks, shots, chat=False, limit=2, task_manager=None):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
 
     lm_eval_plugin.register()
     manager = task_manager or TaskManager(include_defaults=False, metadata={"data_dir": str(FIXTURES / "data")})
@@ -139,7 +139,7 @@ def test_real_tokenizer_files_give_hf_scores_zero_and_five_shot(style, texts, tm
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     from tests.test_prefix_scoring import sensitive_model
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     build, arch, model_args, chat = STYLES[style]
     tokenizer, special = build(texts)
@@ -172,7 +172,7 @@ def test_the_shipped_pretrained_clone_model_gives_hf_scores_zero_and_five_shot()
     from lm_eval.tasks import TaskManager
 
     from xling_align.clone.checkpoints import PRETRAINED_DIRS
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     # its own tasks: facts asked in L2 with 5 L1 demonstrations, in-context episodes, L1 facts 0-shot
     manager = TaskManager(include_defaults=False)
@@ -223,7 +223,7 @@ def test_batched_encoding_gives_hf_token_ids(source, texts, tmp_path, request):
     import transformers as tf
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     model_args = {}
     if source in STYLES:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from xling_align import lm_eval_plugin
+from xling_align.evaluation import lm_eval_plugin
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
 SPLITS = {"google-research-datasets/paws-x": ("pawsx", ("train", "test")),

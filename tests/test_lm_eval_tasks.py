@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xling_align import lm_eval_plugin
-from xling_align.benchmark_table import BENCHMARKS
+from xling_align.evaluation import lm_eval_plugin
+from xling_align.evaluation.benchmark_table import BENCHMARKS
 from xling_align.lm_eval_tasks import data_loader, generate_tasks
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"

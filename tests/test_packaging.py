@@ -84,7 +84,7 @@ WHERE_ARE_THE_SUBPACKAGES = "\n".join([
 def _synthetic_data(root: Path) -> Path:
     """Two made-up rows for every file the xling tasks read, in the offline layout: distinct items, and no file's
     item in another (a demonstration split holding a scored item is refused)."""
-    from xling_align.benchmark_table import BENCHMARKS
+    from xling_align.evaluation.benchmark_table import BENCHMARKS
     from xling_align.commands.export_data import planned_files
     from xling_align.lm_eval_tasks.data_loader import local_path
 

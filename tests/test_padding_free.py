@@ -5,8 +5,8 @@ from datasets import Dataset
 
 from tests.conftest import build_tiny_model
 from xling_align import AFPConfig, AFPTrainer
-from xling_align.engines import UnsupportedSetupError
-from xling_align.padding_free import padding_free_mismatch
+from xling_align.trainers.engine_checks import UnsupportedSetupError
+from xling_align.trainers.padding_free import padding_free_mismatch
 
 # instructions of very different lengths, so a padded batch carries much padding; every row has a pair
 ROWS = {
@@ -72,7 +72,7 @@ def test_padding_free_probe_per_architecture(arch, exact):
 def test_padding_free_module_examples():
     import doctest
 
-    from xling_align import padding_free
+    from xling_align.trainers import padding_free
 
     assert doctest.testmod(padding_free).failed == 0
 

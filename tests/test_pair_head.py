@@ -10,8 +10,8 @@ from torch import nn
 
 from tests.conftest import build_tiny_model
 from xling_align import AFPConfig, AFPTrainer
-from xling_align.engines import UnsupportedSetupError
-from xling_align.pair_head import PAIR_HEAD_FILE, load_pair_head
+from xling_align.trainers.engine_checks import UnsupportedSetupError
+from xling_align.trainers.pair_head import PAIR_HEAD_FILE, load_pair_head
 
 ROWS = {
     "prompt": ["Greet. Answer in German:", "Thank. Answer in French:", "", ""],

@@ -1,6 +1,6 @@
 """The `xling_afp_*` tasks reproduce the AFP reference implementation's evaluation, string for string.
 
-The expected texts are computed here, independently of `xling_align.paper_protocol`: from a transcription of
+The expected texts are computed here, independently of `xling_align.evaluation.paper_protocol`: from a transcription of
 the reference's format strings (`data/PAWS-X/prompt_formats.json`, f3; `src/*_prompt.py`) used as data with
 `str.format_map`, and from the reference's demonstration sampling (`random.seed(seed)`, `random.shuffle` of the
 dev rows read in file order, the first k). The PAWS-X rows are written here in the reference's TSV format
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from xling_align import lm_eval_plugin
+from xling_align.evaluation import lm_eval_plugin
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
 
@@ -136,7 +136,7 @@ def _evaluate(model, tokenizer, tasks, shots, metadata, limit=None):
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from xling_align.paper_protocol import lm_eval_model_args
+    from xling_align.evaluation.paper_protocol import lm_eval_model_args
 
     lm_eval_plugin.register()
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=8, device="cpu", **lm_eval_model_args(tokenizer))
@@ -147,7 +147,7 @@ def _evaluate(model, tokenizer, tasks, shots, metadata, limit=None):
 
 # ------------------------------------------------------------------------------------------------ PAWS-X
 def test_the_tokenizer_like_xglms_gets_prefix_token_id_of_its_prepended_token():
-    from xling_align.paper_protocol import lm_eval_model_args
+    from xling_align.evaluation.paper_protocol import lm_eval_model_args
 
     tokenizer = xglm_like_tokenizer()
     assert tokenizer("a")["input_ids"][0] == 2  # what XGLM's tokenizer does: `</s>` first
@@ -298,7 +298,7 @@ def test_the_other_benchmarks_render_the_reference_s_texts(xglm_like, shots):
 # ------------------------------------------------------------------------------------------------ errors
 def test_a_prompt_language_without_a_format_is_refused_with_the_ones_that_exist():
     from xling_align.lm_eval_tasks.paper_tasks import load_paper_protocol
-    from xling_align.paper_protocol import UnknownPromptLanguage
+    from xling_align.evaluation.paper_protocol import UnknownPromptLanguage
 
     with pytest.raises(UnknownPromptLanguage) as error:
         load_paper_protocol(xling_benchmark="pawsx", xling_lang="de", xling_prompt_lang="de", data_dir=str(FIXTURE_DATA))
@@ -315,7 +315,7 @@ def test_more_shots_than_the_dev_split_holds_is_refused(xglm_like):
 
 
 def test_the_protocol_s_languages_and_splits():
-    from xling_align.paper_protocol import PROTOCOLS, protocol
+    from xling_align.evaluation.paper_protocol import PROTOCOLS, protocol
 
     assert set(PROTOCOLS) == {"xnli", "pawsx", "xcopa", "xstorycloze", "xwinograd"}
     assert protocol("xcopa").languages[0] == "et" and "en" not in protocol("xcopa").languages

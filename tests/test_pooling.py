@@ -1,10 +1,10 @@
-"""Tests of xling_align.pooling against direct computations and `output_hidden_states` of the full model."""
+"""Tests of xling_align.alignment.pooling against direct computations and `output_hidden_states` of the full model."""
 
 import pytest
 import torch
 
 from tests.conftest import ARCHITECTURES, build_tiny_model
-from xling_align.pooling import embed_sentences, layer_hidden_states, pad_right, pool_hidden_states
+from xling_align.alignment.pooling import embed_sentences, layer_hidden_states, pad_right, pool_hidden_states
 
 SENTENCES = ["Hello world.", "Hallo Welt, wie geht es?", "你好", "Bonjour", "a", "¿Qué tal estás hoy?", "xyz",
              "Ok."]
@@ -73,7 +73,7 @@ def test_embeddings_independent_of_padding_side_and_batch(arch, pooling, byte_to
         ids = torch.tensor([byte_tokenizer(sentence)["input_ids"]])
         with torch.no_grad():
             hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[1][0]
-        # ByT5 appends EOS: `last` pools the last byte before it (see xling_align.pooling)
+        # ByT5 appends EOS: `last` pools the last byte before it (see xling_align.alignment.pooling)
         expected = hidden.mean(0) if pooling == "mean" else hidden[-2]
         torch.testing.assert_close(left[i], expected, atol=1e-5, rtol=0)
 
@@ -90,7 +90,7 @@ def test_embed_sentences_validates_layer_and_sentences(byte_tokenizer):
 
 
 def test_last_pooling_skips_an_appended_eos(byte_tokenizer):
-    from xling_align.pooling import sentence_token_ids
+    from xling_align.alignment.pooling import sentence_token_ids
 
     # ByT5 appends EOS (id 1) to every text: `last` would pool that same token for every sentence
     assert byte_tokenizer("ab")["input_ids"][-1] == byte_tokenizer.eos_token_id
@@ -109,7 +109,7 @@ def test_last_pooling_skips_an_appended_eos(byte_tokenizer):
 def test_tokenizers_without_special_tokens_are_unchanged():
     from xling_align.clone.tokenizer import build_tokenizer
     from xling_align.clone.world import build_world
-    from xling_align.pooling import sentence_token_ids
+    from xling_align.alignment.pooling import sentence_token_ids
 
     tokenizer = build_tokenizer(build_world())
     ids = tokenizer("the fox is a animal")["input_ids"]
@@ -118,7 +118,7 @@ def test_tokenizers_without_special_tokens_are_unchanged():
 
 def test_multi_layer_pass_equals_one_layer_at_a_time_and_output_hidden_states(byte_tokenizer):
     from xling_align.analysis.layer_embeddings import embed_layers
-    from xling_align.layer_forward import early_stop_blockers, hidden_states_at_layers
+    from xling_align.alignment.layer_forward import early_stop_blockers, hidden_states_at_layers
 
     model = build_tiny_model("xglm", num_layers=3).eval()
     assert early_stop_blockers(model) == []
@@ -137,7 +137,7 @@ def test_multi_layer_pass_equals_one_layer_at_a_time_and_output_hidden_states(by
 
 
 def test_an_instance_forward_wrapper_on_the_block_holder_runs_the_whole_backbone():
-    from xling_align.layer_forward import early_stop_blockers
+    from xling_align.alignment.layer_forward import early_stop_blockers
 
     model = build_tiny_model("llama", num_layers=3).eval()
     ran = []

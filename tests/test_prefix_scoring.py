@@ -8,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from xling_align.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer  # noqa: E402
-from xling_align.prefix_tree import TokenRequest, plan_prefix_tree  # noqa: E402
+from xling_align.evaluation.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer  # noqa: E402
+from xling_align.evaluation.prefix_tree import TokenRequest, plan_prefix_tree  # noqa: E402
 
 ARCHITECTURES = ("llama", "xglm", "bloom", "gpt2", "qwen2")
 

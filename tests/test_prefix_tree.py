@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from xling_align.prefix_tree import PrefixPlan, TokenRequest, plan_prefix_tree
+from xling_align.evaluation.prefix_tree import PrefixPlan, TokenRequest, plan_prefix_tree
 
 
 def _coverage(requests: list[TokenRequest], plan: PrefixPlan) -> None:
@@ -106,8 +106,8 @@ def test_bad_requests_are_refused():
 def test_the_docstring_examples_run():
     import doctest
 
-    import xling_align.prefix_scoring
-    import xling_align.prefix_tree
+    import xling_align.evaluation.prefix_scoring
+    import xling_align.evaluation.prefix_tree
 
-    for module in (xling_align.prefix_tree, xling_align.prefix_scoring):
+    for module in (xling_align.evaluation.prefix_tree, xling_align.evaluation.prefix_scoring):
         assert doctest.testmod(module).failed == 0

@@ -75,7 +75,7 @@ def pawsx_data_dir(shared_data_dir, tmp_path_factory):
     `xling-align export-data --from-release`): German test (scored, all 2,000 rows, so the data checks run on the
     whole published split) and English demonstrations (the English dev file, `--dev-as-demonstrations`: the
     release's English train file is not in the shared folder)."""
-    from xling_align.release_import import import_release
+    from xling_align.evaluation.release_import import import_release
 
     folder = tmp_path_factory.mktemp("pawsx-release")
     import_release(shared_data_dir, folder, ["pawsx"], ["de", "en"], report=lambda line: None,
@@ -89,7 +89,7 @@ def evaluate(lm, data_dir: Path, shots: int) -> tuple[dict, float, list]:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from xling_align import lm_eval_plugin
+    from xling_align.evaluation import lm_eval_plugin
 
     lm_eval_plugin.register()
     manager = TaskManager(include_defaults=False, metadata={"data_dir": str(data_dir)})
@@ -104,7 +104,7 @@ def evaluate(lm, data_dir: Path, shots: int) -> tuple[dict, float, list]:
 def test_xling_gives_hf_scores_on_real_pawsx_rows_zero_and_five_shot(checkpoint, pawsx_data_dir, shared_data_dir):
     from lm_eval.models.huggingface import HFLM
 
-    from xling_align.lm_eval_model import XlingLM
+    from xling_align.evaluation.lm_eval_model import XlingLM
 
     # a 160-token window (faster): the 5-shot prompts (~400 tokens) are cut from the left, by both models alike
     common = dict(pretrained=str(checkpoint), device="cpu", dtype="float32", batch_size=4, max_length=160)
@@ -258,7 +258,7 @@ def test_analyze_on_real_pairs_retrieves_translations_above_chance(checkpoint, l
 
 # ------------------------------------------------------------------ padding-free probe
 def test_the_padding_free_probe_says_the_real_llama_keeps_flattened_rows_apart(loaded):
-    from xling_align.padding_free import attention_implementation, padding_free_mismatch
+    from xling_align.trainers.padding_free import attention_implementation, padding_free_mismatch
 
     model, _ = loaded
     assert type(model).__name__ == "LlamaForCausalLM"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from xling_align.training_script import RecipeError, parse_recipe
+from xling_align.pipeline.training_script import RecipeError, parse_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -216,7 +216,7 @@ def test_a_language_code_yaml_reads_as_a_boolean_is_named(tmp_path):
                                         ("qwen-lora", "qwen2")])
 def test_recipes_use_padding_free_exactly_where_their_architecture_keeps_flattened_rows_apart(name, arch, no_downloads):
     from tests.conftest import build_tiny_model
-    from xling_align.padding_free import padding_free_mismatch
+    from xling_align.trainers.padding_free import padding_free_mismatch
 
     _, training_args, model_args = parse_recipe(["--config", str(RECIPES / f"{name}.yaml"), "--use_cpu", "true"])
     model = build_tiny_model(arch)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from xling_align.benchmark_table import benchmark
+from xling_align.evaluation.benchmark_table import benchmark
 from xling_align.commands import export_data
 from xling_align.lm_eval_tasks import data_loader, paper_tasks
 from xling_align.lm_eval_tasks.data_checks import ScoredItems, read_rows
-from xling_align.release_import import ReleaseFormatError, import_release
+from xling_align.evaluation.release_import import ReleaseFormatError, import_release
 
 PAWSX_LANGS = ("de", "en", "es", "fr", "ja", "zh")
 XCOPA_LANGS = ("et", "ht", "id", "it", "qu", "sw", "ta", "vi", "zh")
@@ -213,6 +213,6 @@ def test_a_bad_xcopa_row_and_a_folder_without_release_files_are_named(tmp_path, 
 def test_the_module_examples_hold():
     import doctest
 
-    from xling_align import release_import
+    from xling_align.evaluation import release_import
 
     assert doctest.testmod(release_import).failed == 0

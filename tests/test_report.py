@@ -7,6 +7,7 @@ import json
 import pytest
 
 from xling_align.commands import report
+from xling_align.evaluation import score_tables
 
 
 def _results(path, accs, groups=()):
@@ -107,10 +108,10 @@ def test_bad_inputs_are_explained(tmp_path, capsys):
 
 
 def test_task_names_are_parsed():
-    assert report.parse_task("xling_belebele_eng_Latn") == ("belebele", report.IN_LANGUAGE, "eng_Latn")
-    assert report.parse_task("belebele_zho_Hans") == ("belebele", report.IN_LANGUAGE, "zho_Hans")
-    assert report.parse_task("xling_xcopa_et_endemo") == ("xcopa", report.ENGLISH_DEMOS, "et")
-    assert report.parse_task("xling_clone_color_l2") is None
+    assert score_tables.parse_task("xling_belebele_eng_Latn") == ("belebele", score_tables.IN_LANGUAGE, "eng_Latn")
+    assert score_tables.parse_task("belebele_zho_Hans") == ("belebele", score_tables.IN_LANGUAGE, "zho_Hans")
+    assert score_tables.parse_task("xling_xcopa_et_endemo") == ("xcopa", score_tables.ENGLISH_DEMOS, "et")
+    assert score_tables.parse_task("xling_clone_color_l2") is None
 
 
 # ------------------------------------------------------------------- only like is compared with like

@@ -151,7 +151,7 @@ def test_bad_options_are_explained_before_anything_runs(tmp_path, capsys):
 
 def test_a_shipped_recipe_can_be_named_alone_from_any_folder(tmp_path, monkeypatch, capsys):
     """`--recipe tiny` works outside a checkout (as `train --config tiny`); an unknown name lists the shipped ones."""
-    from xling_align.reproduction import ReproduceOptions, Reproduction
+    from xling_align.pipeline.reproduction import ReproduceOptions, Reproduction
 
     monkeypatch.chdir(tmp_path)
     run = Reproduction(ReproduceOptions(recipe="tiny", output=str(tmp_path / "x"),

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from xling_align.training_script import main, parse_recipe
+from xling_align.pipeline.training_script import main, parse_recipe
 
 TINY = Path(__file__).resolve().parent.parent / "recipes" / "tiny.yaml"
 # 32 rows / batch 8 = 4 steps per epoch: the checkpoint at step 5 sits inside the second epoch, so resuming
@@ -77,7 +77,7 @@ def test_steps_after_the_checkpoint_change_the_parameters(uninterrupted):
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path):
-    from xling_align.run_directory import OutputDirError
+    from xling_align.pipeline.run_directory import OutputDirError
 
     with pytest.raises(OutputDirError, match="holds no checkpoint"):
         _train(tmp_path / "empty", "--resume_from_checkpoint", "true")

@@ -14,7 +14,7 @@ from datasets import Dataset  # noqa: E402
 from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from xling_align import AFPConfig, AFPTrainer  # noqa: E402
-from xling_align.contrastive_loss import ContrastiveOutput  # noqa: E402
+from xling_align.alignment.contrastive_loss import ContrastiveOutput  # noqa: E402
 
 PAIRS = 4
 
@@ -60,7 +60,7 @@ def test_encode_pairs_results_that_cannot_be_used_are_named(tmp_path, change, er
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    (lambda output: float(output.loss.detach()), "returned a float; it must return a xling_align.contrastive_loss.ContrastiveOutput"),
+    (lambda output: float(output.loss.detach()), "returned a float; it must return a xling_align.alignment.contrastive_loss.ContrastiveOutput"),
     (lambda output: output.loss, "returned a Tensor; it must return"),
     (lambda output: output._replace(loss=float(output.loss.detach())), "returned a loss of a float; ContrastiveOutput.loss must"),
     (lambda output: output._replace(loss=output.loss.expand(3)), r"returned a loss of shape \(3,\)"),

@@ -27,11 +27,11 @@ SHOWN_BY = [
     ("xling_align/commands/data.py", ["data build"]),
     ("xling_align/commands/demo.py", ["demo"]),
     ("xling_align/commands/export_data.py", ["export-data"]),
-    ("xling_align/release_import.py", ["export-data"]),  # read only by `export-data --from-release`
+    ("xling_align/evaluation/release_import.py", ["export-data"]),  # read only by `export-data --from-release`
     ("xling_align/commands/report.py", ["report"]),
     ("xling_align/commands/reproduce.py", ["reproduce"]),
-    ("xling_align/reproduction.py", ["reproduce"]),
-    ("xling_align/stage_manifest.py", ["reproduce"]),
+    ("xling_align/pipeline/reproduction.py", ["reproduce"]),
+    ("xling_align/pipeline/stage_manifest.py", ["reproduce"]),
     ("xling_align/commands/train.py", ["train"]),
     ("xling_align/commands/xling_eval.py", ["lm_eval"]),
     ("xling_align/cli.py", ["xling-align"]),
@@ -42,8 +42,9 @@ SHOWN_BY = [
     ("xling_align/data/", ["data build", "analyze"]),
     ("xling_align/clone/pretrain.py", ["clone.pretrain"]),
     ("xling_align/clone/", ["demo"]),
-    ("xling_align/lm_eval_", ["lm_eval"]),
-    ("xling_align/adapters.py", ["lm_eval"]),
+    ("xling_align/evaluation/lm_eval_", ["lm_eval"]),
+    ("xling_align/evaluation/prefix_", ["lm_eval"]),
+    ("xling_align/evaluation/adapters.py", ["lm_eval"]),
     ("lm_eval_tasks/generate", ["generator"]),
     ("lm_eval_tasks/clone/generate", ["generator"]),
     ("lm_eval_tasks/", ["lm_eval"]),
@@ -64,7 +65,7 @@ MENTIONS = [
     (r"benchmarks/clone_ablation\.py", "clone_ablation"),
 ]
 # doctest examples that define their own throw-away parser, and placeholders
-NOT_FLAGS = {("xling_align/commands/options.py", "--langs"), ("xling_align/recipe_parser.py", "--steps"),
+NOT_FLAGS = {("xling_align/commands/options.py", "--langs"), ("xling_align/pipeline/recipe_parser.py", "--steps"),
              ("xling_align/clone/evaluation.py", "--metadata")}  # (the last quotes lm-eval's own notice)
 PLACEHOLDERS = {"--setting", "--key"}
 FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
@@ -84,7 +85,7 @@ def option_strings(command: str) -> frozenset[str]:
     if command == "xling-align":
         return frozenset({"--help", "--version", "-h", "-V"})
     if command == "train":
-        from xling_align.training_script import make_parser
+        from xling_align.pipeline.training_script import make_parser
 
         return frozenset(make_parser()._option_string_actions) | {"--config"}  # TrlParser reads --config itself
     if command == "data build":

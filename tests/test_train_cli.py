@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from xling_align.training_data import TrainingDataError
-from xling_align.training_script import RecipeError
+from xling_align.pipeline.training_data import TrainingDataError
+from xling_align.pipeline.training_script import RecipeError
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "recipes" / "tiny.yaml"
@@ -93,7 +93,7 @@ def test_output_dir_holding_a_different_run_is_refused(tiny_run, capsys):
 
 
 def test_same_run_again_needs_resume_or_overwrite(tmp_path):
-    from xling_align.run_directory import OutputDirError, check_output_dir, write_run_signature
+    from xling_align.pipeline.run_directory import OutputDirError, check_output_dir, write_run_signature
 
     write_run_signature(tmp_path, {"seed": 0})
     (tmp_path / "checkpoint-5").mkdir()
@@ -105,7 +105,7 @@ def test_same_run_again_needs_resume_or_overwrite(tmp_path):
 
 
 def test_foreign_non_empty_output_dir_is_refused(tmp_path):
-    from xling_align.run_directory import OutputDirError, check_output_dir
+    from xling_align.pipeline.run_directory import OutputDirError, check_output_dir
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(OutputDirError, match="not written by `xling-align train`"):
@@ -113,7 +113,7 @@ def test_foreign_non_empty_output_dir_is_refused(tmp_path):
 
 
 def test_model_not_available_offline_says_so(monkeypatch):
-    from xling_align.training_script import load_model_and_tokenizer, parse_recipe
+    from xling_align.pipeline.training_script import load_model_and_tokenizer, parse_recipe
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _, training_args, model_args = parse_recipe(
@@ -126,7 +126,7 @@ def test_model_not_available_offline_says_so(monkeypatch):
 
 
 def test_unknown_test_model_suggests_the_closest():
-    from xling_align.training_script import load_model_and_tokenizer, parse_recipe
+    from xling_align.pipeline.training_script import load_model_and_tokenizer, parse_recipe
 
     _, training_args, model_args = parse_recipe(["--config", str(TINY), "--model_name_or_path", "xling-align/tiny-random-xglmm"])
     with pytest.raises(RecipeError, match="Did you mean xling-align/tiny-random-xglm"):
@@ -134,8 +134,8 @@ def test_unknown_test_model_suggests_the_closest():
 
 
 def test_dataset_without_needed_columns_lists_found_and_needed(tmp_path):
-    from xling_align.training_data import load_training_data
-    from xling_align.training_script import parse_recipe
+    from xling_align.pipeline.training_data import load_training_data
+    from xling_align.pipeline.training_script import parse_recipe
 
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"question": "q", "answer": "a"}\n{"question": "q2", "answer": "a2"}\n')
@@ -148,8 +148,8 @@ def test_dataset_without_needed_columns_lists_found_and_needed(tmp_path):
 
 
 def test_held_out_parallel_file_becomes_pair_rows():
-    from xling_align.training_data import load_training_data
-    from xling_align.training_script import parse_recipe
+    from xling_align.pipeline.training_data import load_training_data
+    from xling_align.pipeline.training_script import parse_recipe
 
     script_args, _, _ = parse_recipe(
         ["--config", str(TINY), "--eval_dataset_path", "pkg://xling_align/resources/tiny/heldout.en-zh.tsv",
@@ -166,7 +166,7 @@ def test_held_out_parallel_file_becomes_pair_rows():
 
 
 def test_evaluation_without_eval_data_is_refused(tmp_path):
-    from xling_align.training_script import main, parse_recipe
+    from xling_align.pipeline.training_script import main, parse_recipe
 
     args = parse_recipe(["--config", str(TINY), "--output_dir", str(tmp_path / "out"), "--eval_dataset_path", "",
                          "--alignment_eval_file", ""])
@@ -176,7 +176,7 @@ def test_evaluation_without_eval_data_is_refused(tmp_path):
 
 def test_selecting_on_an_alignment_metric_needs_its_file(tmp_path):
     """Trainer used to raise a KeyError at the first evaluation, after training up to it."""
-    from xling_align.training_script import main, parse_recipe
+    from xling_align.pipeline.training_script import main, parse_recipe
 
     args = parse_recipe(["--config", str(TINY), "--output_dir", str(tmp_path / "out"), "--alignment_eval_file", "",
                          "--metric_for_best_model", "eval_alignment_retrieval_accuracy"])
@@ -189,8 +189,8 @@ def test_selecting_on_an_alignment_metric_needs_its_file(tmp_path):
 def test_raw_data_source_is_built_by_the_data_module_with_held_out_pairs():
     from xling_align.data import DataBuildConfig, RowBuilder
     from xling_align.package_paths import resolve_path
-    from xling_align.training_data import load_training_data
-    from xling_align.training_script import parse_recipe
+    from xling_align.pipeline.training_data import load_training_data
+    from xling_align.pipeline.training_script import parse_recipe
 
     bactrian = "pkg://xling_align/resources/tiny/bactrian"
     script_args, _, _ = parse_recipe(
@@ -214,8 +214,8 @@ def test_raw_data_source_is_built_by_the_data_module_with_held_out_pairs():
 
 
 def test_bad_data_options_name_the_problem():
-    from xling_align.training_data import load_training_data
-    from xling_align.training_script import parse_recipe
+    from xling_align.pipeline.training_data import load_training_data
+    from xling_align.pipeline.training_script import parse_recipe
 
     script_args, _, _ = parse_recipe(
         ["--config", str(TINY), "--dataset_path", "", "--data_source", "bactrian-x",
@@ -230,7 +230,7 @@ def test_lora_run_saves_an_adapter_that_reloads(tmp_path):
     from peft import PeftModel
 
     from xling_align.tiny_models import build_tiny_model
-    from xling_align.training_script import main, parse_recipe
+    from xling_align.pipeline.training_script import main, parse_recipe
 
     output_dir = tmp_path / "lora"
     args = parse_recipe(
@@ -254,7 +254,7 @@ def test_lora_run_saves_an_adapter_that_reloads(tmp_path):
 
 
 def test_replay_from_the_command_line_with_lora(tmp_path):
-    from xling_align.training_script import main, parse_recipe
+    from xling_align.pipeline.training_script import main, parse_recipe
 
     replay = tmp_path / "replay.txt"
     replay.write_text("The river runs to the sea.\nDer Hund schläft im Garten.\nLe soleil brille.\n", encoding="utf-8")

@@ -110,7 +110,7 @@ def test_raw_data_errors_point_to_data_options(tmp_path, capsys):
 
 
 def test_a_shipped_recipe_is_found_by_name_from_any_folder(tmp_path, monkeypatch):
-    from xling_align.training_script import RecipeError, parse_recipe
+    from xling_align.pipeline.training_script import RecipeError, parse_recipe
 
     monkeypatch.chdir(tmp_path)
     for name in ("tiny", "tiny.yaml", "pkg://xling_align/recipes/tiny.yaml"):

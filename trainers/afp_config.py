@@ -8,7 +8,7 @@ import torch
 from transformers.utils import is_torch_bf16_gpu_available
 from trl import SFTConfig
 
-from xling_align.pooling import POOLING_METHODS, check_pooling
+from xling_align.alignment.pooling import POOLING_METHODS, check_pooling
 
 
 @dataclass
@@ -47,7 +47,7 @@ class AFPConfig(SFTConfig):
             `contrastive_layers` is always the list.
         contrastive_pooling (`str`, defaults to `"last"`):
             `"last"` (last non-pad token that is not a special token: an EOS appended by the tokenizer is not
-            pooled) or `"mean"` (mean over non-pad tokens). See `xling_align.pooling`.
+            pooled) or `"mean"` (mean over non-pad tokens). See `xling_align.alignment.pooling`.
         contrastive_max_length (`int` or `None`, defaults to `128`):
             Sentences of a pair are truncated to this many tokens. `None`: no truncation.
 
@@ -79,7 +79,7 @@ class AFPConfig(SFTConfig):
     Padding-free and packing: `padding_free=True` and `packing=True` work with the contrastive term (packing
     carries each instruction's pair in its packed row: `xling_align.trainers.afp_packing`); both (packing through
     TRL's BFD strategies, which are padding-free) are refused when the trainer is built if the model's attention
-    would let the rows of a flattened batch see each other (`xling_align.padding_free`: XGLM, BLOOM).
+    would let the rows of a flattened batch see each other (`xling_align.trainers.padding_free`: XGLM, BLOOM).
 
     Differences from `SFTConfig`'s defaults:
         `bf16` defaults to True only where a GPU supports it (SFTConfig's `bf16=True` default fails on a CPU-only

@@ -15,15 +15,15 @@ from torch import nn
 from transformers.utils import logging
 from trl import SFTTrainer
 
-from xling_align import pair_head as pair_heads
-from xling_align.contrastive_loss import CITATION, ContrastiveOutput, contrastive_loss_and_accuracy
+from xling_align.trainers import pair_head as pair_heads
+from xling_align.alignment.contrastive_loss import CITATION, ContrastiveOutput, contrastive_loss_and_accuracy
 from xling_align.data.replay_rows import REPLAY_TEXT_COLUMN
-from xling_align.engines import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
-from xling_align.layer_forward import compute_inside_forward
-from xling_align.model_parts import (decoder_blocks, hidden_size, normalize_layer, num_decoder_layers,
+from xling_align.trainers.engine_checks import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
+from xling_align.alignment.layer_forward import compute_inside_forward
+from xling_align.alignment.model_parts import (decoder_blocks, hidden_size, normalize_layer, num_decoder_layers,
                                      tied_parameter_names, unwrap_model)
-from xling_align.padding_free import padding_free_mismatch
-from xling_align.pooling import pad_right, pool_hidden_states, sentence_token_ids
+from xling_align.trainers.padding_free import padding_free_mismatch
+from xling_align.alignment.pooling import pad_right, pool_hidden_states, sentence_token_ids
 
 from .afp_config import AFPConfig
 from .afp_packing import pack_rows_with_pairs, pair_lists_of_batch
@@ -74,32 +74,32 @@ class AFPTrainer(SFTTrainer):
     The instruction forward runs even with `sft_weight=0`: under DDP it is the pass that synchronises gradients.
 
     The pair pass enters through the model's wrapper (DDP, FSDP2, DeepSpeed, PEFT, accelerate's mixed precision;
-    see `xling_align.layer_forward`), runs before the instruction pass (under DDP with `find_unused_parameters`
+    see `xling_align.alignment.layer_forward`), runs before the instruction pass (under DDP with `find_unused_parameters`
     the last forward decides which parameters count as used), and runs on every process of a distributed run,
     on a one-token stand-in when a process has no pair in its batch (sharded engines gather parameters in every
     forward; each process must join). Engine setups it cannot serve (FSDP or DeepSpeed requested on a machine
     without GPU, where accelerate would drop them silently; context / sequence / tensor parallelism; FSDP1)
-    stop the constructor with `xling_align.engines.UnsupportedSetupError`.
+    stop the constructor with `xling_align.trainers.engine_checks.UnsupportedSetupError`.
 
     Projection heads: pass `pair_head=` (any `nn.Module` from pooled vectors to vectors). It is applied to the
     pooled pair vectors inside the model's forward, attached to the model as the submodule `xling_pair_head`
     (after PEFT wrapping, so it trains under LoRA too), so the optimizer, gradient clipping and every engine
     treat it as a weight; it is saved as `pair_head.safetensors` in each checkpoint and in the saved model or
     adapter folder (not in the model's own weights file), restored on `resume_from_checkpoint` and
-    `load_best_model_at_end`, and reloaded with `xling_align.pair_head.load_pair_head(head, folder)`. A module
+    `load_best_model_at_end`, and reloaded with `xling_align.trainers.pair_head.load_pair_head(head, folder)`. A module
     with trainable parameters kept on the trainer outside the model (e.g. `self.proj` used in an overridden
     `encode_pairs`) would get gradients but never be optimised nor saved: the trainer refuses it, naming it.
 
     Methods meant to be overridden by subclasses:
         - `encode_pairs(model, input_ids, attention_mask)`: token ids of the stacked sources and targets ->
           one vector per sentence (default: `hidden_states[contrastive_layer]` pooled, then `pair_head`). Override
-          for another representation; use `xling_align.layer_forward.compute_inside_forward` so the engines see
+          for another representation; use `xling_align.alignment.layer_forward.compute_inside_forward` so the engines see
           it, and a `pair_head` (not a module of your own on the trainer) for trainable parameters.
         - `compute_contrastive_loss(source_embeddings, target_embeddings)`: vectors -> `ContrastiveOutput`
-          (default: InfoNCE of `xling_align.contrastive_loss`). Override for another alignment objective.
+          (default: InfoNCE of `xling_align.alignment.contrastive_loss`). Override for another alignment objective.
           Under DDP it is called on every process, also with `(0, hidden)` tensors.
         - `tokenize_pair(source, target, max_length)`: two sentences -> two lists of token ids (default:
-          `xling_align.pooling.sentence_token_ids`: with `last` pooling, an EOS the tokenizer appends is dropped,
+          `xling_align.alignment.pooling.sentence_token_ids`: with `last` pooling, an EOS the tokenizer appends is dropped,
           so the pooled token is the sentence's last real token, not the same EOS for every sentence).
         What an override returns is checked where it is used (type, shape, and in training a gradient), so a
         mistake stops with an error naming the method instead of failing deep inside, or training nothing.
@@ -118,7 +118,7 @@ class AFPTrainer(SFTTrainer):
         >>> from torch import nn
         >>> from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
         >>> from xling_align import AFPConfig, AFPTrainer
-        >>> from xling_align.pair_head import load_pair_head
+        >>> from xling_align.trainers.pair_head import load_pair_head
         >>> model = LlamaForCausalLM(LlamaConfig(vocab_size=384, hidden_size=32, intermediate_size=64,
         ...     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, pad_token_id=0, eos_token_id=1))
         >>> rows = Dataset.from_dict({
@@ -344,7 +344,7 @@ class AFPTrainer(SFTTrainer):
     def tokenize_pair(self, source: str, target: str, max_length: int | None) -> tuple[list[int], list[int]]:
         """Token ids of the two sentences of a pair, special tokens as the tokenizer adds them, each truncated
         to `max_length` tokens (`AFPConfig.contrastive_max_length`; None: no truncation); with `last` pooling
-        without trailing special tokens (`xling_align.pooling.sentence_token_ids`)."""
+        without trailing special tokens (`xling_align.alignment.pooling.sentence_token_ids`)."""
         # called while SFTTrainer.__init__ prepares the datasets, before Trainer sets self.args
         pooling = self._pair_pooling
         return (sentence_token_ids(self._tokenizer, source, pooling, max_length),
@@ -619,7 +619,7 @@ class AFPTrainer(SFTTrainer):
         fields = ("loss", "num_correct", "num_sources", "num_pairs")
         if not all(hasattr(output, name) for name in fields):
             raise TypeError(f"{method} returned a {type(output).__name__}; it must return a "
-                            "xling_align.contrastive_loss.ContrastiveOutput(loss, num_correct, num_sources, num_pairs) "
+                            "xling_align.alignment.contrastive_loss.ContrastiveOutput(loss, num_correct, num_sources, num_pairs) "
                             "with loss a 0-dim tensor (or None to skip the batch), e.g. "
                             "`ContrastiveOutput(loss, num_correct=0, num_sources=len(source), num_pairs=len(source))`.")
         loss = output.loss
@@ -672,7 +672,7 @@ class AFPTrainer(SFTTrainer):
             "model: the optimizer is built from the model's parameters, so it would get gradients but never change, "
             f"and it would not be saved. For a projection head on the pair vectors pass it as "
             f"{type(self).__name__}(..., pair_head={name}) (trained with the model, saved as pair_head.safetensors "
-            "next to it, reloaded with xling_align.pair_head.load_pair_head); otherwise attach it to the model, or "
+            "next to it, reloaded with xling_align.trainers.pair_head.load_pair_head); otherwise attach it to the model, or "
             "freeze it with requires_grad_(False)."
         )
 
@@ -874,7 +874,7 @@ def _max_length_given_back(trainer, args):
 
 def _refuse_inexact_padding_free(model, args) -> None:
     """Padding-free batches are exact only where the attention keeps the flattened rows apart; elsewhere each row
-    would silently attend to the rows before it, so the trainer stops (see `xling_align.padding_free`)."""
+    would silently attend to the rows before it, so the trainer stops (see `xling_align.trainers.padding_free`)."""
     if not uses_padding_free(args):
         return
     from transformers.integrations import is_deepspeed_zero3_enabled

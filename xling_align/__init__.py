@@ -10,7 +10,10 @@ lm-eval registration hook and the command line import this package without payin
 
 import os as _os
 
-__version__ = "0.1.0"
+from xling_align import moved_modules as _moved_modules
+from xling_align.lazy_names import lazy_names as _lazy_names
+
+__version__ = "0.2.0"
 
 
 def _source_checkout_root() -> str | None:
@@ -33,30 +36,24 @@ def _source_checkout_root() -> str | None:
 if _source_checkout_root() is not None:
     __path__.append(_source_checkout_root())
 
+# old module names (before the layout by role) keep working for one release, with a warning naming the new one
+_moved_modules.install()
+
 # public name -> module that defines it
 _LAZY = {
-    "multilingual_contrastive_loss": "xling_align.contrastive_loss",
-    "contrastive_loss_and_accuracy": "xling_align.contrastive_loss",
-    "pool_hidden_states": "xling_align.pooling",
-    "embed_sentences": "xling_align.pooling",
+    "multilingual_contrastive_loss": "xling_align.alignment.contrastive_loss",
+    "contrastive_loss_and_accuracy": "xling_align.alignment.contrastive_loss",
+    "ContrastiveOutput": "xling_align.alignment.contrastive_loss",
+    "pool_hidden_states": "xling_align.alignment.pooling",
+    "embed_sentences": "xling_align.alignment.pooling",
+    "compute_inside_forward": "xling_align.alignment.layer_forward",
     "AFPConfig": "xling_align.trainers.afp_config",
     "AFPTrainer": "xling_align.trainers.afp_trainer",
+    "AFPDataCollator": "xling_align.trainers.afp_trainer",
+    "load_pair_head": "xling_align.trainers.pair_head",
+    "XlingAlignError": "xling_align.errors",
 }
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'xling_align' has no attribute {name!r}")
-    # imported here, not at the top: the interpreter-start hook imports this package (see lm_eval_plugin)
-    from importlib import import_module
-
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # cache: later look-ups skip __getattr__
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals())

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from xling_align.errors import XlingAlignError
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Language:
     answer_in: str | None = None
 
 
-class UnknownLanguageError(KeyError, ValueError):
+class UnknownLanguageError(XlingAlignError, KeyError, ValueError):
     """A language code that the registry does not know; the message lists the known codes."""
 
     def __str__(self) -> str:  # KeyError would otherwise print the message with quotes

@@ -4,14 +4,14 @@
 - `separability`: language probe accuracy and silhouette.
 - `layer_embeddings`: sentence vectors at many layers from one forward per batch.
 - `embeddings_cache`: those vectors on disk (memory-mapped, keyed by model files, pooling, sentences).
-- `analyzer`: one model, every layer and language pair; `report` and `plots` write the results.
+- `analyzer`: one model, every layer and language pair; `summary_files` and `plots` write the results.
 - `pipeline`: `run_analysis`, the whole `xling-align analyze` as one call.
 - `callback`: `AlignmentEvalCallback`, retrieval accuracy on held-out pairs at each evaluation.
 
 Names below are imported lazily so `import xling_align.analysis` does not import matplotlib or torch.
 """
 
-from importlib import import_module
+from xling_align.lazy_names import lazy_names
 
 _LAZY = {
     "alignment_metrics": "xling_align.analysis.metrics",
@@ -32,14 +32,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'xling_align.analysis' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

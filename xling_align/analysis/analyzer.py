@@ -31,7 +31,7 @@ from xling_align.analysis.metrics import DEFAULT_CHUNK_SIZE, alignment_metrics
 from xling_align.analysis.model_loading import ModelSource
 from xling_align.analysis.pairs import AnalysisPairs, pair_name
 from xling_align.analysis.separability import DEFAULT_MAX_PER_LANGUAGE, language_probe_accuracy, silhouette_score
-from xling_align.pooling import check_pooling
+from xling_align.alignment.pooling import check_pooling
 
 
 @dataclass

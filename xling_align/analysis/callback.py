@@ -22,7 +22,7 @@ entry of `state.log_history` (trainer_state.json); with `trainer=` given it also
 callbacks' `on_log` (TensorBoard / W&B / the console).
 
 Every process computes the same numbers on its own copy of the pairs, so it works unchanged under DDP; the
-embedding path (`xling_align.pooling.embed_sentences`) enters through the engine's wrapper, so under FSDP2
+embedding path (`xling_align.alignment.pooling.embed_sentences`) enters through the engine's wrapper, so under FSDP2
 or DeepSpeed ZeRO-3 the forward passes are collectives that every process joins with the same batches.
 Evaluation needs an eval dataset, as for any metric of the Trainer.
 
@@ -42,7 +42,7 @@ from transformers import TrainerCallback
 
 from xling_align.analysis.metrics import alignment_metrics
 from xling_align.analysis.pairs import load_analysis_pairs
-from xling_align.pooling import check_pooling, embed_sentences
+from xling_align.alignment.pooling import check_pooling, embed_sentences
 
 logger = logging.getLogger(__name__)
 

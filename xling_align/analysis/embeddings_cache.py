@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xling_align.pooling import iter_sentence_vectors
+from xling_align.alignment.pooling import iter_sentence_vectors
 
 
 # bump when the stored layout or the way vectors are computed changes, so old caches are not reused

@@ -1,9 +1,9 @@
 """Sentence vectors at many layers from one forward pass per batch.
 
-`xling_align.pooling.embed_sentences` gives one layer per call; an analysis over all layers would pay one
+`xling_align.alignment.pooling.embed_sentences` gives one layer per call; an analysis over all layers would pay one
 forward per layer. Here each batch goes through the model once (through its wrappers, stopping after the
 deepest requested layer) and every requested layer is pooled from that pass: the same path as
-`embed_sentences` (`xling_align.pooling.iter_sentence_vectors`), so a vector here equals
+`embed_sentences` (`xling_align.alignment.pooling.iter_sentence_vectors`), so a vector here equals
 `embed_sentences(..., layer=k)` up to float rounding.
 
 Sentences are processed in length order (less padding) and handed out batch by batch with their original
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from xling_align.model_parts import layer_index, normalize_layers
-from xling_align.pooling import iter_sentence_vectors
+from xling_align.alignment.model_parts import layer_index, normalize_layers
+from xling_align.alignment.pooling import iter_sentence_vectors
 
 
 def resolve_layers(spec: str | Sequence[int] | None, depth: int, model_name: str = "the model") -> list[int]:

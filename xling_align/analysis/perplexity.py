@@ -22,7 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from xling_align.pooling import pad_right
+from xling_align.alignment.pooling import pad_right
 
 
 def text_perplexity(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512) -> dict:

@@ -82,7 +82,7 @@ def run_analysis(
         Paths written: metrics.json, summary.md, then the PNGs.
     """
     from xling_align.analysis.plots import plot_metrics_by_layer, plot_projection  # matplotlib only when needed
-    from xling_align.analysis.report import write_markdown_summary, write_metrics_json
+    from xling_align.analysis.summary_files import write_markdown_summary, write_metrics_json
 
     if tsne:
         try:

@@ -244,7 +244,7 @@ def align(base_model_dir: str | Path, tokenizer, rows: list[dict], settings: Arm
     from transformers import AutoModelForCausalLM
 
     from xling_align import AFPConfig, AFPTrainer
-    from xling_align.model_parts import normalize_layer
+    from xling_align.alignment.model_parts import normalize_layer
 
     from xling_align.trainers.afp_replay import replay_row_count
 

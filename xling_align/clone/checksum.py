@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from xling_align.errors import XlingAlignError
 
 MANIFEST_NAME = "SHA256SUMS"
 REGENERATE_HINT = "python -m xling_align.clone.pretrain --preset base --output {folder}"
 
 
-class ChecksumError(RuntimeError):
+class ChecksumError(XlingAlignError, RuntimeError):
     """A checkpoint folder does not match its SHA-256 manifest."""
 
 

@@ -27,11 +27,12 @@ from xling_align.clone.alignment import (
 from xling_align.clone.checkpoints import (
     PRETRAINED_DIRS, read_alignment_record, save_arm, shipped_arm_dir, verify,
 )
+from xling_align.errors import XlingAlignError
 
 DEFAULT_ARMS = ("base", "control", "cif", "mcl", "afp")
 
 
-class ExperimentError(ValueError):
+class ExperimentError(XlingAlignError, ValueError):
     """Bad input to the experiment (unknown arm, impossible layer, unusable checkpoint)."""
 
 
@@ -135,7 +136,7 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
     from xling_align.clone.pretrain import WORLD_FILE
     from xling_align.clone.retrieval import entity_retrieval, layerwise_retrieval
     from xling_align.clone.summary import arm_figures
-    from xling_align.model_parts import normalize_layer, num_decoder_layers
+    from xling_align.alignment.model_parts import normalize_layer, num_decoder_layers
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)

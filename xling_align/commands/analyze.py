@@ -52,7 +52,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     from xling_align.analysis.analyzer import AnalysisSettings
-    from xling_align.analysis.model_loading import ModelLoadError
+    from xling_align.errors import XlingAlignError
     from xling_align.analysis.pipeline import run_analysis
 
     try:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             languages=tuple(args.languages) if args.languages else None,
             perplexity=not args.no_perplexity,
         )
-    except (ValueError, FileNotFoundError, ModelLoadError) as error:
+    except (XlingAlignError, ValueError, FileNotFoundError) as error:
         print(f"xling-align analyze: error: {error}", file=sys.stderr)
         return 2
     for path in written:

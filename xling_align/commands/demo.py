@@ -118,7 +118,7 @@ def run_demo(args: argparse.Namespace) -> dict:
     from transformers.utils import logging as hf_logging
 
     from xling_align.clone.experiment import run_experiment
-    from xling_align.clone.report import write_report
+    from xling_align.clone.outputs import write_report
 
     # a ~1M-parameter model gains nothing from intra-op threads; on a busy machine they cost up to 10x
     torch.set_num_threads(max(1, args.threads))
@@ -139,12 +139,12 @@ def run_demo(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from xling_align.clone.experiment import ExperimentError
+    from xling_align.errors import XlingAlignError
 
     args = make_parser().parse_args(argv)
     try:
         run_demo(args)
-    except ExperimentError as error:
+    except XlingAlignError as error:
         print(f"xling-align demo: error: {error}", file=sys.stderr)
         return 2
     return 0

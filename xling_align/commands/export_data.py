@@ -7,7 +7,7 @@ Afterwards the tasks run offline with `XLING_DATA_DIR=<output>` or `lm_eval ... 
 
 `xling-align export-data --from-release DIR` reads the benchmarks' own release files instead of the hub (PAWS-X's
 `x-final/<lang>/*.tsv`, XCOPA's `data/<lang>/*.jsonl`, XNLI's `xnli.{dev,test}.tsv`, XStoryCloze's TSV files;
-`xling_align.release_import` says which) and writes the same layout, with the hub's fields and types.
+`xling_align.evaluation.release_import` says which) and writes the same layout, with the hub's fields and types.
 
 Example:
     xling-align export-data --output ~/xling-data --benchmarks pawsx xnli --languages en de zh
@@ -20,11 +20,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from xling_align.benchmark_table import BENCHMARKS, HubSplit, benchmark
+from xling_align.evaluation.benchmark_table import BENCHMARKS, HubSplit, benchmark
 from xling_align.commands.options import ListOption, add_deprecated_alias
 from xling_align.lm_eval_tasks.data_loader import DATA_DIR_ENV, load_hub_split, local_path
-from xling_align.paper_protocol import PROTOCOLS
-from xling_align.release_import import import_release, write_jsonl
+from xling_align.evaluation.paper_protocol import PROTOCOLS
+from xling_align.errors import XlingAlignError
+from xling_align.evaluation.release_import import import_release, write_jsonl
 
 
 def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tuple[str, str, HubSplit]]:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                                      dev_as_demonstrations=args.dev_as_demonstrations)
         else:
             written = export(args.output, args.benchmarks, args.languages, args.overwrite)
-    except ValueError as err:
+    except (XlingAlignError, ValueError) as err:
         print(f"xling-align export-data: {err}", file=sys.stderr)
         return 2
     print(f"{len(written)} file(s) written under {args.output}")

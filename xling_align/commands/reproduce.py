@@ -22,27 +22,21 @@ import sys
 def make_parser():
     from transformers import HfArgumentParser
 
-    from xling_align.reproduction import ReproduceOptions
+    from xling_align.pipeline.reproduction import ReproduceOptions
 
     return HfArgumentParser(ReproduceOptions, prog="xling-align reproduce", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from xling_align.data import DataFormatError
-    from xling_align.hub_data import HubUnreachableError
-    from xling_align.paper_protocol import UnknownPromptLanguage
-    from xling_align.recipe_parser import RecipeError
-    from xling_align.reproduction import ReproduceError, reproduce
-    from xling_align.run_directory import OutputDirError
-    from xling_align.training_data import TrainingDataError
+    from xling_align.errors import XlingAlignError
+    from xling_align.pipeline.reproduction import reproduce
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         options, recipe_overrides = make_parser().parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
         report = reproduce(options, recipe_overrides)
-    except (ReproduceError, RecipeError, OutputDirError, TrainingDataError, DataFormatError,
-            UnknownPromptLanguage, HubUnreachableError) as error:
+    except XlingAlignError as error:
         print(f"xling-align reproduce: error: {error}", file=sys.stderr)
         return 2
     print(f"xling-align reproduce: report written to {report} (plot: {report.with_suffix('.png')})")

@@ -14,7 +14,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from xling_align.lm_eval_plugin import patch_cli, register
+    from xling_align.evaluation.lm_eval_plugin import patch_cli, register
 
     register()
     patch_cli()

@@ -21,14 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling_align.benchmark_table import RepositoryFiles
+from xling_align.evaluation.benchmark_table import RepositoryFiles
 from xling_align.data.parallel import same_language
 from xling_align.data.readers import SKIP_HINT, DataFormatError, InvalidRecords, iter_delimited, iter_json_records, text_format
 from xling_align.languages import is_known, normalize_code
 
 BACTRIAN_X_HUB_NAME = "MBZUAI/Bactrian-X"
 # The hub repository has a loading script (Bactrian-X.py), refused by datasets >= 4: its files are read directly
-# (xling_align.hub_data). Each data/<lang>.json.gz is one JSON array of objects with instruction, input, id and
+# (xling_align.data.hub_data). Each data/<lang>.json.gz is one JSON array of objects with instruction, input, id and
 # output (strings); the script gave one split, `train`.
 BACTRIAN_X_FILES = RepositoryFiles(
     script="Bactrian-X.py",
@@ -144,7 +144,7 @@ class HubBactrianX:
         self.name, self.split, self.fields, self.base = name, split, fields, base
 
     def iter_items(self, language: str, invalid: InvalidRecords, counts: Counter) -> Iterator[InstructionItem]:
-        from xling_align.hub_data import load_hub_dataset
+        from xling_align.data.hub_data import load_hub_dataset
 
         offline = (f"Without the hub, download data/{language}.json.gz of {self.name} into a folder and build from "
                    f"it: `xling-align data build --input-dir FOLDER` (`xling-align reproduce --data_input FOLDER`).")

@@ -15,12 +15,13 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from xling_align.errors import XlingAlignError
 
 _CHUNK_BYTES = 1 << 20  # bytes read at a time from a JSON array
 _ITEM_BOUNDARY = re.compile(r"\}\s*,\s*\{")  # where the next object of a JSON array may start
 
 
-class DataFormatError(ValueError):
+class DataFormatError(XlingAlignError, ValueError):
     """Malformed input: the message says which file, where, what is wrong and what to do.
 
     Args:

@@ -5,7 +5,7 @@ A repository with a loading script (`xstory_cloze.py`, `Bactrian-X.py`, ...) is 
 `load_dataset(repo)`: its own data files are read by `datasets`' built-in `json` / `csv` builders, from
 `hf://datasets/<repo>/<file>`, and given the field names and types the script gave them. Which repositories
 have a script, where their files are and what the script did are `RepositoryFiles` entries: the benchmarks'
-in `xling_align.benchmark_table.SCRIPT_REPOSITORIES`, Bactrian-X's in `xling_align.data.bactrian_x`.
+in `xling_align.evaluation.benchmark_table.SCRIPT_REPOSITORIES`, Bactrian-X's in `xling_align.data.bactrian_x`.
 
 `base` replaces `hf://datasets/<repo>` (tests point it at a local folder laid out like the repository, its
 script included: were the script route taken there, `datasets` would refuse the folder).
@@ -14,14 +14,15 @@ When the hub cannot be reached, `HubUnreachableError` says which dataset and the
 caller's `offline_hint`).
 
 Example:
-    >>> from xling_align.benchmark_table import SCRIPT_REPOSITORIES
+    >>> from xling_align.evaluation.benchmark_table import SCRIPT_REPOSITORIES
     >>> SCRIPT_REPOSITORIES["Muennighoff/xwinograd"].file("fr", "test")
     'test/fr.jsonl'
 """
 
 from __future__ import annotations
 
-from xling_align.benchmark_table import SCRIPT_REPOSITORIES, RepositoryFiles
+from xling_align.evaluation.benchmark_table import SCRIPT_REPOSITORIES, RepositoryFiles
+from xling_align.errors import XlingAlignError
 
 HUB_FILES = "hf://datasets/{repo}"
 # what the network stack raises when the hub is out of reach (beside the builtin ConnectionError)
@@ -29,7 +30,7 @@ _UNREACHABLE_NAMES = {"ConnectError", "ConnectTimeout", "TransportError", "Timeo
                       "NetworkError", "OfflineModeIsEnabled", "LocalEntryNotFoundError"}
 
 
-class HubUnreachableError(ConnectionError):
+class HubUnreachableError(XlingAlignError, ConnectionError):
     """The hub (or the dataset's files on it) could not be reached; the message names the local alternative."""
 
 

@@ -23,7 +23,7 @@ holder's forward (accelerate's `device_map` hooks); with one, the whole backbone
 the states are captured on the way: slower, never wrong (see `early_stop_blockers`). `hidden_states[0]` is
 captured by a pre-hook prepended on block 0, so a pass that stops there starts no hook of block 0.
 Tested on CPU with two gloo processes: no engine, PEFT, DDP and FSDP2 (`fully_shard` per block and at the
-root); see the DeepSpeed note in `xling_align.engines`.
+root); see the DeepSpeed note in `xling_align.trainers.engine_checks`.
 
 `torch.compile`: the pair pass enters through `OptimizedModule._orig_mod` (eager), so the compiled graph is
 neither traced through the redirection nor invalidated by it.
@@ -47,7 +47,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from xling_align.model_parts import decoder_blocks, normalize_layer, normalize_layers, num_decoder_layers
+from xling_align.alignment.model_parts import decoder_blocks, normalize_layer, normalize_layers, num_decoder_layers
 
 
 class _StopForward(Exception):

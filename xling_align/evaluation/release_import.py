@@ -26,7 +26,7 @@ XWinograd (whose original release is one TSV of token lists, not documented well
 Belebele are not read: use `xling-align export-data` from the hub, or write their files by hand.
 
 Example:
-    >>> from xling_align.release_import import find_release_files
+    >>> from xling_align.evaluation.release_import import find_release_files
     >>> find_release_files("../shared/data", ["pawsx"], ["de"])  # doctest: +SKIP
     [ReleaseFile(benchmark='pawsx', lang='de', split='validation', path=...), ...]
 """
@@ -39,13 +39,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling_align.benchmark_table import benchmark
+from xling_align.evaluation.benchmark_table import benchmark
 from xling_align.data.readers import DataFormatError, iter_delimited, iter_jsonl, iter_lines
+from xling_align.errors import XlingAlignError
 
 RELEASE_BENCHMARKS = ("pawsx", "xcopa", "xnli", "xstorycloze")
 
 
-class ReleaseFormatError(ValueError):
+class ReleaseFormatError(XlingAlignError, ValueError):
     """A release file that does not read as its release documents it; the message names file, line and fix."""
 
 

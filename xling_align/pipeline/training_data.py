@@ -19,7 +19,7 @@ up front: `datasets` decodes lazily), text columns of another type, broken JSON 
 
 Example:
     >>> from xling_align.package_paths import resolve_path
-    >>> from xling_align.training_data import load_rows, pairs_to_rows
+    >>> from xling_align.pipeline.training_data import load_rows, pairs_to_rows
     >>> rows = load_rows(resolve_path("pkg://xling_align/resources/tiny/train.jsonl"))
     >>> sorted(rows.column_names)[:4]
     ['completion', 'kind', 'prompt', 'source_lang']
@@ -41,6 +41,7 @@ from xling_align.data import DataBuildConfig, DataFormatError, RowBuilder, load_
 from xling_align.data.parallel import LANGUAGES_HINT, same_language
 from xling_align.data.readers import SKIP_HINT, check_utf8, iter_json_records, mixed_type_columns
 from xling_align.data.rows import make_row
+from xling_align.errors import XlingAlignError
 
 TRAINING_COLUMNS = {
     "cross-lingual instruction": ("prompt", "completion"),
@@ -49,7 +50,7 @@ TRAINING_COLUMNS = {
 _JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(XlingAlignError, ValueError):
     """Training or evaluation data that cannot be used; the message names the input and the fix."""
 
 

@@ -18,7 +18,7 @@ A language whose data live elsewhere (English XCOPA is COPA; English XWinograd d
 WinoGrande) has an entry in `overrides`.
 
 Example:
-    >>> from xling_align.benchmark_table import BENCHMARKS, benchmark
+    >>> from xling_align.evaluation.benchmark_table import BENCHMARKS, benchmark
     >>> pawsx = benchmark("pawsx")
     >>> pawsx.scored("de")
     HubSplit(path='google-research-datasets/paws-x', name='de', split='test')
@@ -56,7 +56,7 @@ class HubSplit:
 class RepositoryFiles:
     """A hub repository with a loading script (refused by `datasets` >= 4), read from its own data files instead.
 
-    `xling_align.hub_data` reads `file(config, split)` with `datasets`' `builder` and gives the rows the script's
+    `xling_align.data.hub_data` reads `file(config, split)` with `datasets`' `builder` and gives the rows the script's
     `columns` and `types`; what the script did beyond that is in `builder_options` and `drop_incomplete`.
 
     Parameters:
@@ -444,7 +444,7 @@ _BELEBELE = Benchmark(
 )
 
 # Hub repositories of the table that ship a loading script: `datasets` >= 4 refuses `load_dataset(repo)` on them
-# ("Dataset scripts are no longer supported"), so their files are read directly (`xling_align.hub_data`). The
+# ("Dataset scripts are no longer supported"), so their files are read directly (`xling_align.data.hub_data`). The
 # others (facebook/xnli, google-research-datasets/paws-x, cambridgeltl/xcopa, facebook/belebele, aps/super_glue,
 # allenai/winogrande) are data-only and load as they are.
 SCRIPT_REPOSITORIES: Mapping[str, RepositoryFiles] = MappingProxyType({

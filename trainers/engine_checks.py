@@ -1,6 +1,6 @@
 """Which distributed engine runs the model, and which engine setups the AFP pair pass refuses (and why).
 
-The pair pass (`xling_align.layer_forward`) enters through the engine's wrapper, so it is correct under
+The pair pass (`xling_align.alignment.layer_forward`) enters through the engine's wrapper, so it is correct under
 every engine that wraps the module's forward or hooks its modules. What is checked here:
 
 - An engine that was asked for but will not run. accelerate runs FSDP and DeepSpeed only on accelerators:
@@ -31,9 +31,10 @@ import os
 
 import torch
 from torch import nn
+from xling_align.errors import XlingAlignError
 
 
-class UnsupportedSetupError(ValueError):
+class UnsupportedSetupError(XlingAlignError, ValueError):
     """A model, engine or trainer setup that AFPTrainer cannot train correctly; the message names it and the fix."""
 
 

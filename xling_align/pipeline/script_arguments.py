@@ -4,13 +4,13 @@ Like TRL's own `ScriptArguments` (`trl/scripts/utils.py`), a dataclass whose fie
 command-line flags; `__post_init__` refuses combinations that cannot work, naming the setting.
 
 Example:
-    >>> from xling_align.script_arguments import ScriptArguments
+    >>> from xling_align.pipeline.script_arguments import ScriptArguments
     >>> ScriptArguments(dataset_path="rows.jsonl").languages is None
     True
     >>> ScriptArguments()
     Traceback (most recent call last):
     ...
-    xling_align.recipe_parser.RecipeError: no training data: set dataset_path (prepared AFP rows) or data_source + data_input (raw data built with xling_align.data), in the recipe or on the command line
+    xling_align.pipeline.recipe_parser.RecipeError: no training data: set dataset_path (prepared AFP rows) or data_source + data_input (raw data built with xling_align.data), in the recipe or on the command line
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from xling_align.data.config import SOURCES as DATA_SOURCES
-from xling_align.recipe_parser import RecipeError
+from xling_align.pipeline.recipe_parser import RecipeError
 
 
 @dataclass

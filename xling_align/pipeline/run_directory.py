@@ -8,14 +8,14 @@ only when it is the same run resumed (`--resume_from_checkpoint`), or when the u
 
 Example:
     >>> import tempfile
-    >>> from xling_align.run_directory import check_output_dir, write_run_signature
+    >>> from xling_align.pipeline.run_directory import check_output_dir, write_run_signature
     >>> folder = tempfile.mkdtemp()
     >>> check_output_dir(folder, {"learning_rate": 1e-5}, resuming=False, overwrite=False)  # empty: fine
     >>> write_run_signature(folder, {"learning_rate": 1e-5})
     >>> check_output_dir(folder, {"learning_rate": 1e-3}, resuming=True, overwrite=False)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    xling_align.run_directory.OutputDirError: ...
+    xling_align.pipeline.run_directory.OutputDirError: ...
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig
+from xling_align.errors import XlingAlignError
 
 SIGNATURE_FILE = "xling_align_run.json"
 _CHECKPOINT_PREFIX = "checkpoint-"
@@ -44,7 +45,7 @@ _RUN_DEFINING_TRAINING_ARGS = (
 _NOT_RUN_DEFINING_SCRIPT_ARGS = {"overwrite_output_dir", "cpu_threads", "eval_dataset_path", "max_eval_samples"}
 
 
-class OutputDirError(ValueError):
+class OutputDirError(XlingAlignError, ValueError):
     """The output directory holds something this run must not write over."""
 
 

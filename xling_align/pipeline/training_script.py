@@ -7,7 +7,7 @@ It follows the TRL script pattern (`trl/scripts/sft.py`): `make_parser()` builds
 `AFPTrainer`, and saves the model (or LoRA adapter) with a model card.
 
 The data path runs one way: recipe -> `parse_recipe` (`ScriptArguments`, `pkg://` paths resolved) ->
-`xling_align.training_data.load_training_data` (one `TrainingData`: datasets, languages, sources) ->
+`xling_align.pipeline.training_data.load_training_data` (one `TrainingData`: datasets, languages, sources) ->
 `AFPTrainer` and the model card, used as they are.
 
     xling-align train --config tiny --output runs/tiny          # a shipped recipe, by name (any directory)
@@ -16,7 +16,7 @@ The data path runs one way: recipe -> `parse_recipe` (`ScriptArguments`, `pkg://
     accelerate launch --config_file recipes/accelerate/cpu-2proc.yaml -m xling_align train --config recipes/tiny.yaml
 
 Example (Python, the same steps as the command line; run from the repository root):
-    >>> from xling_align.training_script import main, parse_recipe
+    >>> from xling_align.pipeline.training_script import main, parse_recipe
     >>> script_args, training_args, model_args = parse_recipe(
     ...     ["--config", "recipes/tiny.yaml", "--output_dir", "/tmp/xling-tiny", "--max_steps", "4"])
     >>> training_args.contrastive_layer, model_args.model_name_or_path
@@ -34,16 +34,16 @@ from accelerate import PartialState
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, get_peft_config
 
-from xling_align.engines import check_requested_engine_runs
-from xling_align.model_card import write_model_card
+from xling_align.trainers.engine_checks import check_requested_engine_runs
+from xling_align.pipeline.model_card import write_model_card
 from xling_align.package_paths import missing_recipe_message, resolve_path, resolve_recipe
-from xling_align.recipe_parser import RecipeError, RecipeParser
-from xling_align.run_directory import check_output_dir, resume_checkpoint, run_signature, write_run_signature
-from xling_align.script_arguments import ScriptArguments
+from xling_align.pipeline.recipe_parser import RecipeError, RecipeParser
+from xling_align.pipeline.run_directory import check_output_dir, resume_checkpoint, run_signature, write_run_signature
+from xling_align.pipeline.script_arguments import ScriptArguments
 from xling_align.tiny_models import build_tiny_model, is_tiny_model_id
 from xling_align.trainers.afp_config import AFPConfig
 from xling_align.trainers.afp_trainer import AFPTrainer
-from xling_align.training_data import TrainingDataError, load_training_data
+from xling_align.pipeline.training_data import TrainingDataError, load_training_data
 
 __all__ = ["RecipeError", "ScriptArguments", "check_model_available", "load_model_and_tokenizer", "main", "make_parser",
            "parse_recipe"]

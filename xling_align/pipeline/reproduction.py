@@ -1,7 +1,7 @@
 """The paper's experiment in one call: data build -> train -> evaluate base and aligned model -> report.
 
 `xling-align reproduce --recipe recipes/xglm-564m.yaml --output DIR` runs `reproduce(options)`. Every stage
-reuses the package's own piece and records a manifest in `DIR/stages/` (`xling_align.stage_manifest`), so a
+reuses the package's own piece and records a manifest in `DIR/stages/` (`xling_align.pipeline.stage_manifest`), so a
 second call skips what is finished and redoes only what changed:
 
 | stage | what runs | writes |
@@ -16,7 +16,7 @@ builder's `heldout_size`), never on the benchmarks' test splits that the report 
 sees them.
 
 Example (Python; the same as the command line):
-    >>> from xling_align.reproduction import ReproduceOptions, planned_tasks
+    >>> from xling_align.pipeline.reproduction import ReproduceOptions, planned_tasks
     >>> planned_tasks(["pawsx", "xcopa"], ["en", "zh"], native=False)
     ['xling_afp_pawsx_en', 'xling_afp_pawsx_zh', 'xling_afp_xcopa_zh']
     >>> ReproduceOptions(recipe="recipes/tiny.yaml", output="runs/paper").shots
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xling_align.package_paths import missing_recipe_message, resolve_recipe
-from xling_align.paper_protocol import (
+from xling_align.evaluation.paper_protocol import (
     DEFAULT_DEMONSTRATION_SEED,
     PROMPT_LANGUAGES,
     PROTOCOL_VERSION,
@@ -42,13 +42,14 @@ from xling_align.paper_protocol import (
     lm_eval_model_args,
     protocol,
 )
-from xling_align.stage_manifest import StageLog, fingerprint, sha256_of
+from xling_align.pipeline.stage_manifest import StageLog, fingerprint, sha256_of
+from xling_align.errors import XlingAlignError
 
 STAGES = ("data", "train", "evaluate", "report")
 MODELS = ("base", "afp")  # the model before alignment and the aligned one
 
 
-class ReproduceError(ValueError):
+class ReproduceError(XlingAlignError, ValueError):
     """Options, recipe or data that the reproduction cannot use; the message names the input and the fix."""
 
 
@@ -165,13 +166,13 @@ class Reproduction:
 
     # ------------------------------------------------------------------------------ checks
     def _parse(self, overrides: list[str]):
-        from xling_align.training_script import parse_recipe
+        from xling_align.pipeline.training_script import parse_recipe
 
         return parse_recipe(["--config", str(self.recipe), *overrides, "--output_dir", str(self.folder / "model")])
 
     def check(self) -> None:
         """Everything that can fail before hours of training: the model loads here, the benchmark data are there."""
-        from xling_align.training_script import check_model_available
+        from xling_align.pipeline.training_script import check_model_available
 
         check_model_available(self.model_args, self.training_args)
         self._check_benchmark_data()
@@ -278,7 +279,7 @@ class Reproduction:
             return {"train": args.dataset_path, "train_fingerprint": fingerprint(args.dataset_path),
                     "eval": args.eval_dataset_path, "eval_fingerprint": fingerprint(args.eval_dataset_path),
                     "built": False}
-        from xling_align.training_data import build_rows
+        from xling_align.pipeline.training_data import build_rows
 
         rows, heldout = build_rows(args.data_source, args.data_input, args.languages, args.data_options)
         folder = self.folder / "data"
@@ -293,8 +294,8 @@ class Reproduction:
     def _train(self, data: dict) -> dict:
         from transformers.trainer_utils import get_last_checkpoint
 
-        from xling_align.run_directory import read_run_signature, run_signature
-        from xling_align.training_script import main as train
+        from xling_align.pipeline.run_directory import read_run_signature, run_signature
+        from xling_align.pipeline.training_script import main as train
 
         overrides = list(self.overrides)
         if data["built"]:
@@ -362,8 +363,8 @@ class Reproduction:
         from lm_eval.utils import handle_non_serializable
         from transformers import AutoTokenizer
 
-        from xling_align import lm_eval_plugin
-        from xling_align.adapters import ADAPTER_CONFIG
+        from xling_align.evaluation import lm_eval_plugin
+        from xling_align.evaluation.adapters import ADAPTER_CONFIG
 
         lm_eval_plugin.register()
         trust = self.training_args.trust_remote_code
@@ -395,7 +396,7 @@ class Reproduction:
 
     # ------------------------------------------------------------------------------ report
     def _report(self, results: dict, trained: dict) -> dict:
-        from xling_align.commands.report import build_tables, load_scores, plot
+        from xling_align.evaluation.score_tables import build_tables, load_scores, plot
 
         labels = {"base": "base", "afp": "AFP"}
         lines = [

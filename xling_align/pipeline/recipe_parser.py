@@ -22,7 +22,7 @@ Example:
     >>> RecipeParser([Settings]).parse(["--steps", "3x"])
     Traceback (most recent call last):
     ...
-    xling_align.recipe_parser.RecipeError: command line: steps: '3x' is not a valid integer
+    xling_align.pipeline.recipe_parser.RecipeError: command line: steps: '3x' is not a valid integer
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ import re
 
 import yaml
 from trl import TrlParser
+from xling_align.errors import XlingAlignError
 
 _TYPE_NAMES = {"int": "integer", "float": "number", "string_to_bool": "boolean (true or false)"}
 
 
-class RecipeError(ValueError):
+class RecipeError(XlingAlignError, ValueError):
     """A recipe or command-line setting that cannot work; the message names it and the fix."""
 
 

@@ -3,9 +3,9 @@
 The one home of sentence-vector plumbing. AFP represents a sentence by pooling `hidden_states[K]` of the
 language model (index 0 is the embedding output, 1 the output of the first decoder block, -1 the last).
 The trainer's pair pass, `embed_sentences`, the analysis (`xling_align.analysis.layer_embeddings`) and the
-alignment callback all tokenise with `sentence_token_ids`, run `xling_align.layer_forward` (through the
+alignment callback all tokenise with `sentence_token_ids`, run `xling_align.alignment.layer_forward` (through the
 engine's wrapper, stopping after the deepest wanted block, never building logits) and pool here; model
-parts and layer indices come from `xling_align.model_parts`.
+parts and layer indices come from `xling_align.alignment.model_parts`.
 
 Pooling (`POOLING_METHODS`, checked by `check_pooling`):
 - `"mean"`: the mean over every token the model sees (special tokens included, as in the reference);
@@ -28,8 +28,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from xling_align.layer_forward import hidden_states_at_layers, layer_hidden_states
-from xling_align.model_parts import backbone, hidden_size, normalize_layer, normalize_layers, num_decoder_layers
+from xling_align.alignment.layer_forward import hidden_states_at_layers, layer_hidden_states
+from xling_align.alignment.model_parts import backbone, hidden_size, normalize_layer, normalize_layers, num_decoder_layers
 
 POOLING_METHODS = ("mean", "last")
 

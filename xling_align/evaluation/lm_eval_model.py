@@ -10,8 +10,8 @@
 A path that is none of these (no such folder, a folder without config.json or adapter_config.json)
 stops at once with a message that names it and says what is expected (exit code 2 on the command line).
 
-Log-likelihood requests are scored on a token prefix tree (`xling_align.prefix_tree`,
-`xling_align.prefix_scoring`): tokens shared by several requests (the demonstrations, the context of
+Log-likelihood requests are scored on a token prefix tree (`xling_align.evaluation.prefix_tree`,
+`xling_align.evaluation.prefix_scoring`): tokens shared by several requests (the demonstrations, the context of
 an item, the common start of its choices) run through the model once, and their key/value cache serves
 every request below them. The tokens are `hf`'s own (`_encode_pair`'s split and special tokens, the same
 left truncation to the model's window; encoded in a few batched tokenizer calls, each distinct context
@@ -47,9 +47,9 @@ import torch
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from xling_align.adapters import ModelFolderError, find_base_model, model_argument_flag, model_source_kind
-from xling_align.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer
-from xling_align.prefix_tree import TokenRequest, plan_prefix_tree
+from xling_align.evaluation.adapters import ModelFolderError, find_base_model, model_argument_flag, model_source_kind
+from xling_align.evaluation.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer
+from xling_align.evaluation.prefix_tree import TokenRequest, plan_prefix_tree
 
 __all__ = ["XlingLM", "find_base_model"]
 

@@ -15,11 +15,11 @@ What it changes, all of it:
 
 | lm-eval object | change | why |
 |---|---|---|
-| `lm_eval.api.registry.model_registry` | `register("xling", target="xling_align.lm_eval_model:XlingLM")` (a lazy placeholder: torch is imported when the model is built), after importing `lm_eval.models` | the `xling` model; lm-eval fills its registry only when it is empty, so the built-ins are imported first or `hf` would disappear |
+| `lm_eval.api.registry.model_registry` | `register("xling", target="xling_align.evaluation.lm_eval_model:XlingLM")` (a lazy placeholder: torch is imported when the model is built), after importing `lm_eval.models` | the `xling` model; lm-eval fills its registry only when it is empty, so the built-ins are imported first or `hf` would disappear |
 | `lm_eval.tasks.TaskManager.__init__` | wrapped: this package's task folder goes first on `include_path` (unless a given path already contains it; a given path inside it is dropped, as the folder covers it) | the `xling_*` tasks; every folder is indexed once, so no task is reported as overriding itself |
-| logger `lm_eval.api.task` | a filter drops the "Custom kwargs can be passed to `--metadata`" warning of `xling*` tasks (`quiet_custom_dataset_notice`, installed when the tasks' loader is imported) | every `xling*` task loads through `custom_dataset`, for which lm-eval repeats that notice once per task |
+| logger `lm_eval.api.task` | a filter drops the "Custom kwargs can be passed to `--metadata`" warning of `xling*` tasks (`xling_align.lm_eval_tasks.log_filters`, installed when the tasks' package is imported) | every `xling*` task loads through `custom_dataset`, for which lm-eval repeats that notice once per task |
 | `lm_eval.tasks.TaskManager.match_tasks` | wrapped: of the names a `--tasks` pattern matched, an `xling` task or group that a matched `xling` group already contains is dropped | `--tasks 'xling_*'` matches a group and its members; lm-eval would raise `Duplicate task` |
-| `lm_eval._cli.harness.HarnessCLI.execute` | wrapped: a `BenchmarkDataError` of the `xling_*` tasks' data loader (a user's local benchmark file that would be scored wrongly, or is missing) ends the command with one `<command>: error: <message>` line on stderr and exit status 2 (`xling_align.error_exit`: once under `accelerate launch`); every other exception passes through untouched | lm-eval lets every exception reach the interpreter, so a data mistake ended in a traceback with exit status 1, unlike `xling-eval` and the package's commands |
+| `lm_eval._cli.harness.HarnessCLI.execute` | wrapped: a user's mistake (`XlingAlignError`, e.g. the `xling_*` tasks' `BenchmarkDataError`: a local benchmark file that would be scored wrongly, or is missing) ends the command with one `<command>: error: <message>` line on stderr and exit status 2 (`xling_align.error_exit`: once under `accelerate launch`); every other exception passes through untouched | lm-eval lets every exception reach the interpreter, so a data mistake ended in a traceback with exit status 1, unlike `xling-eval` and the package's commands |
 
 Nothing else is changed; names outside the `xling` family are never touched. Every step is wrapped so that
 a failure prints one warning to stderr and leaves lm-eval as it was; `XLING_ALIGN_NO_LM_EVAL_HOOK=1` turns the
@@ -33,7 +33,7 @@ raises on a glob that matches a group and its members, and the `execute` wrapper
 task loader's user-facing errors itself. Remove `setup.py`'s `.pth` with the hook.
 
 Example:
-    >>> from xling_align import lm_eval_plugin
+    >>> from xling_align.evaluation import lm_eval_plugin
     >>> lm_eval_plugin.register()
     >>> from lm_eval.api.registry import get_model
     >>> get_model("xling").__name__
@@ -45,7 +45,7 @@ import sys
 
 DISABLE_ENV = "XLING_ALIGN_NO_LM_EVAL_HOOK"
 MODEL_NAME = "xling"
-MODEL_TARGET = "xling_align.lm_eval_model:XlingLM"
+MODEL_TARGET = "xling_align.evaluation.lm_eval_model:XlingLM"
 # the prefix of every task, group and tag name this package and its sub-folders (e.g. clone/) define
 NAME_PREFIX = "xling"
 
@@ -166,14 +166,13 @@ def patch_task_manager() -> None:
     TaskManager._xling_patched = True
 
 
-def _benchmark_data_error(error: BaseException) -> BaseException | None:
-    """`error` (or what it was raised from) when it is the tasks' `BenchmarkDataError`, else None."""
-    checks = sys.modules.get("xling_align.lm_eval_tasks.data_checks")
-    if checks is None:  # the xling tasks' loader never ran: the error is not ours
-        return None
+def _users_error(error: BaseException) -> BaseException | None:
+    """`error` (or what it was raised from) when it is a user's mistake (`XlingAlignError`), else None."""
+    from xling_align.errors import XlingAlignError
+
     seen = 0
     while error is not None and seen < 10:
-        if isinstance(error, checks.BenchmarkDataError):
+        if isinstance(error, XlingAlignError):
             return error
         error, seen = error.__cause__ or error.__context__, seen + 1
     return None
@@ -196,7 +195,7 @@ def patch_cli() -> None:
         try:
             return original_execute(self, args)
         except Exception as error:
-            ours = _benchmark_data_error(error)
+            ours = _users_error(error)
             if ours is None:
                 raise
             from xling_align.error_exit import report_error
@@ -284,24 +283,3 @@ def install_import_hook() -> None:
         sys.meta_path.insert(0, LmEvalImportHook())
     except Exception as err:
         _warn("install the lm-eval hook", err)
-
-
-# ------------------------------------------------------------------ lm-eval's notice about custom loaders
-class _CustomDatasetNotice:
-    """Logging filter: drops lm-eval's per-task 'Custom kwargs can be passed to `--metadata`' warning for
-    `xling*` tasks. lm-eval prints it for every task that loads through `custom_dataset`, which is how every
-    `xling*` task reads its data, so a 20-task run would print 20 identical notices that ask nothing of the user
-    (the tasks' README says which `--metadata` keys they read)."""
-
-    def filter(self, record) -> bool:
-        message = record.getMessage()
-        return not (message.startswith(NAME_PREFIX) and "Custom kwargs can be passed to `--metadata`" in message)
-
-
-def quiet_custom_dataset_notice() -> None:
-    """Install the filter on lm-eval's task logger once (called when the tasks' loader module is imported)."""
-    import logging
-
-    task_logger = logging.getLogger("lm_eval.api.task")
-    if not any(isinstance(f, _CustomDatasetNotice) for f in task_logger.filters):
-        task_logger.addFilter(_CustomDatasetNotice())

@@ -8,7 +8,7 @@ that is neither (a missing folder, a folder without a model) with a message that
 No heavy imports: this module is safe to import anywhere.
 
 Example:
-    >>> from xling_align.adapters import is_adapter_folder, model_source_kind
+    >>> from xling_align.evaluation.adapters import is_adapter_folder, model_source_kind
     >>> is_adapter_folder("/nonexistent")
     False
     >>> model_source_kind("facebook/xglm-564M")  # no such local folder: a hub id
@@ -21,6 +21,7 @@ import json
 import os
 import re
 from pathlib import Path
+from xling_align.errors import XlingAlignError
 
 ADAPTER_CONFIG = "adapter_config.json"
 MODEL_CONFIG = "config.json"
@@ -28,7 +29,7 @@ MODEL_CONFIG = "config.json"
 _HUB_ID = re.compile(r"[\w][\w.-]*(/[\w][\w.-]*)?")
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(XlingAlignError, ValueError):
     """A model argument is a local path that holds no model (missing, a file, or a folder without one)."""
 
 

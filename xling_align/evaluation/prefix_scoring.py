@@ -1,4 +1,4 @@
-"""Run a prefix-tree plan (`xling_align.prefix_tree`) on a causal LM: each shared prefix runs once.
+"""Run a prefix-tree plan (`xling_align.evaluation.prefix_tree`) on a causal LM: each shared prefix runs once.
 
 `PrefixTreeScorer.score` turns the segments of a `PrefixPlan` into forward rows once per request list,
 then runs them parents before children, depth first (so the caches of finished subtrees are freed early):
@@ -39,8 +39,8 @@ continued by another shared segment, a batch of rows with parents of different l
 Example:
     >>> import torch
     >>> from xling_align.tiny_models import build_tiny_model
-    >>> from xling_align.prefix_scoring import PrefixTreeScorer
-    >>> from xling_align.prefix_tree import TokenRequest, plan_prefix_tree
+    >>> from xling_align.evaluation.prefix_scoring import PrefixTreeScorer
+    >>> from xling_align.evaluation.prefix_tree import TokenRequest, plan_prefix_tree
     >>> model, _ = build_tiny_model("xling-align/tiny-random-llama")
     >>> scorer = PrefixTreeScorer(model.eval(), batch_size=4)
     >>> requests = [TokenRequest(tuple(range(10, 30)) + (5, 6), 2), TokenRequest(tuple(range(10, 30)) + (7, 8), 2)]
@@ -65,7 +65,7 @@ import torch
 import torch.nn.functional as F
 from transformers.cache_utils import Cache, DynamicLayer
 
-from xling_align.prefix_tree import PrefixPlan, TokenRequest, plan_prefix_tree
+from xling_align.evaluation.prefix_tree import PrefixPlan, TokenRequest, plan_prefix_tree
 
 _PAD_ID = 0  # right padding is never attended to by real tokens (causal), so any valid id works; HFLM uses 0 too
 

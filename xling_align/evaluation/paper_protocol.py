@@ -5,7 +5,7 @@ The facts below were read from the authors' code (github.com/chongli17/CrossLing
 `data/config/pawsx_en-zh_seed0.json` and `src/trainers.py` (`batch_prompts_inference_choices`). This module is
 their one home; the `xling_afp_*` lm-eval tasks (`lm_eval_tasks/afp/`, written by `generate_tasks.py`) and
 `xling-align reproduce` read them here. Which hub dataset and split hold a language's data is still the
-benchmark table's business (`xling_align.benchmark_table`).
+benchmark table's business (`xling_align.evaluation.benchmark_table`).
 
 How the reference scores one test item (its default configuration, the one its shipped config runs):
 
@@ -28,7 +28,7 @@ How the reference scores one test item (its default configuration, the one its s
 Deviations from the reference, all deliberate and listed in `DEVIATIONS`.
 
 Example:
-    >>> from xling_align.paper_protocol import protocol, reference_order
+    >>> from xling_align.evaluation.paper_protocol import protocol, reference_order
     >>> pawsx = protocol("pawsx")
     >>> row = {"sentence1": "他来了", "sentence2": "她走了", "label": 1}
     >>> pawsx.query_texts(row, "en")
@@ -46,7 +46,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from xling_align.benchmark_table import HubSplit, benchmark
+from xling_align.evaluation.benchmark_table import HubSplit, benchmark
+from xling_align.errors import XlingAlignError
 
 REFERENCE_URL = "https://github.com/chongli17/CrossLingualAlignment"
 # `metadata.version` of every generated xling_afp_* task: bump it whenever a format or the sampling changes
@@ -60,7 +61,7 @@ DEFAULT_DEMONSTRATION_SEED = 0
 END_OF_TEXT = "</s>"
 
 
-class UnknownPromptLanguage(ValueError):
+class UnknownPromptLanguage(XlingAlignError, ValueError):
     """A prompt language the reference has no format for; the message names the ones that exist."""
 
 
@@ -91,7 +92,7 @@ class PaperProtocol:
     """The reference's protocol for one benchmark.
 
     Parameters:
-        benchmark (`str`): the benchmark's name in `xling_align.benchmark_table`.
+        benchmark (`str`): the benchmark's name in `xling_align.evaluation.benchmark_table`.
         scored_split (`str`): the split the reference scores (its `test_sample_path`): the test split.
         separator (`str`): the text after every demonstration (the reference's `CONNECTOR`).
         formats (`Mapping[str, PromptFormat]`): the formats by prompt language.

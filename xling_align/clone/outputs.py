@@ -1,7 +1,7 @@
 """Write the demo's outputs from an experiment's figures: `summary.json`, `summary.md` and the two plots.
 
 Example:
-    >>> from xling_align.clone.report import describe_arm
+    >>> from xling_align.clone.outputs import describe_arm
     >>> describe_arm("afp_mean")
     'AFP, mean pooling'
 """

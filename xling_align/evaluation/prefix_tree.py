@@ -28,7 +28,7 @@ Requests that share fewer than `min_shared_tokens` with every other request are 
 (`PrefixPlan.unshared`), for the caller to score as `HFLM` does.
 
 Example:
-    >>> from xling_align.prefix_tree import TokenRequest, plan_prefix_tree
+    >>> from xling_align.evaluation.prefix_tree import TokenRequest, plan_prefix_tree
     >>> demos = tuple(range(10, 30))
     >>> requests = [TokenRequest(demos + (5, 6, 7), num_scored=3), TokenRequest(demos + (5, 8), num_scored=2),
     ...             TokenRequest((1, 2, 3), num_scored=1)]
