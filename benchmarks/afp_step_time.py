@@ -35,7 +35,7 @@ Usage:
     python benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989   # GPU: XGLM-564M shape, bf16,
                                                                          # batch 4, length 512 (H100 bf16 peak)
     python benchmarks/afp_step_time.py --breakdown --sweep 1x256,4x256,4x512 # CPU: the breakdown and a sweep
-    STAGES="afp_step_time afp_sweep afp_memory" bash benchmarks/gpu_checks.sh   # every GPU figure of issue 20
+    STAGES="afp_step_time afp_sweep afp_memory" bash benchmarks/gpu_checks.sh   # every GPU figure of the training side
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def build_trainers(args, variants=VARIANTS):
                                               train_dataset=rows),
     }
     trainers = {name: builders[name]() for name in variants}
-    del model
+    model = None  # each trainer holds its own copy: free the original
     batches = {}
     for name, trainer in trainers.items():
         if args.gradient_checkpointing:
@@ -343,7 +343,7 @@ def print_sweep(args) -> None:
         median, mfu, peaks = result["median"], result["mfu"], result["peaks"]
         tokens = batch_size * length
 
-        def utilisation(name):
+        def utilisation(name, mfu=mfu):
             return f"{mfu[name]:7.1%}" if mfu[name] is not None else f"{'-':>7s}"
 
         print(f"{batch_size:5d} {length:6d} {median['sft'] * 1000:8.1f} {median['afp'] * 1000:8.1f} "

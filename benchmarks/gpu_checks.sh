@@ -40,11 +40,11 @@ stage() {  # stage NAME SECONDS COMMAND...
 }
 
 # Every stage in one call takes up to ~25 minutes; under a 10-minute limit per command, three calls:
-#   STAGES="sharding eval_throughput" bash benchmarks/gpu_checks.sh        # issue 11's checks, issue 19's figures
+#   STAGES="sharding eval_throughput" bash benchmarks/gpu_checks.sh        # sharded training checks, scoring speed
 #   STAGES="eval_throughput eval_sliding" bash benchmarks/gpu_checks.sh    # scoring targets: >= 2x hf at batch 32
 #                                     and 64 on XGLM-564M's shape and on a sliding-window model (unmeasured so far)
-#   STAGES="afp_step_time afp_sweep" bash benchmarks/gpu_checks.sh         # issue 20: step time, breakdown, sweep
-#   STAGES="afp_memory afp_padding_free" bash benchmarks/gpu_checks.sh     # issue 20: memory knobs, padding-free
+#   STAGES="afp_step_time afp_sweep" bash benchmarks/gpu_checks.sh         # AFP step time, breakdown, sweep
+#   STAGES="afp_memory afp_padding_free" bash benchmarks/gpu_checks.sh     # AFP memory knobs, padding-free
 STAGES=${STAGES:-sharding eval_throughput eval_sliding afp_step_time afp_sweep afp_memory afp_padding_free}  # e.g. STAGES="afp_step_time" for one stage
 BENCH="benchmarks/afp_step_time.py --preset xglm-564m --peak-tflops 989"
 for name in $STAGES; do

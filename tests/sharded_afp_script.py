@@ -111,8 +111,10 @@ def wrap_with_deepspeed(model, stage):
     return engine
 
 
-def run(engine_name, output_dir, steps=len(STEP_ROWS)):
-    """Train `steps` AFP steps; return losses, the first step's gradients, the weights and embeddings."""
+def run(engine_name, output_dir, steps=None):
+    """Train `steps` AFP steps (all of `STEP_ROWS` by default); return losses, the first step's gradients, the weights
+    and embeddings."""
+    steps = len(STEP_ROWS) if steps is None else steps
     distributed = "RANK" in os.environ
     rank, world = (int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])) if distributed else (0, 1)
     with_head = engine_name.endswith("-head")

@@ -61,7 +61,7 @@ def test_analyze_writes_metrics_summary_and_plots(saved_models, pairs_tsv, tmp_p
     assert report["pairs"]["en-de"]["n_pairs"] == len(PAIRS)
     for model in report["models"].values():
         assert model["layers"] == [0, 1, 2]
-        for layer, values in model["metrics"]["en-de"].items():
+        for values in model["metrics"]["en-de"].values():
             assert 0.0 <= values["retrieval_accuracy"] <= 1.0
             assert {"retrieval_accuracy_en_to_de", "retrieval_accuracy_de_to_en", "mexa_alignment", "cosine_margin",
                     "language_probe_accuracy", "language_silhouette"} <= set(values)

@@ -1,4 +1,4 @@
-"""`xling-align data build` on the fixture folder: the checks of issue 3 ("How it will be checked")."""
+"""`xling-align data build` on the fixture folder: what a user of the command checks first."""
 
 import json
 import os

@@ -148,7 +148,7 @@ def check_comparable(runs: list[list[Score]], labels: list[str]) -> list[str]:
             if score.documents is not None:
                 documents.setdefault(_cell_key(score), {})[label] = score.documents
             shots.setdefault((score.benchmark, score.setting), {}).setdefault(label, set()).add(score.shots)
-    for (benchmark, setting, n_shot, lang), by_run in documents.items():
+    for (benchmark, _setting, _shots, lang), by_run in documents.items():
         if len(set(by_run.values())) > 1:
             counts = ", ".join(f"{label}: {count}" for label, count in by_run.items())
             raise ValueError(
