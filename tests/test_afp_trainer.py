@@ -274,13 +274,13 @@ def test_model_card_names_the_method():
 def test_only_the_harmless_appended_eos_prefix_warning_is_silenced(byte_tokenizer, caplog):
     import logging
 
-    from xling_align.trainers.afp_trainer import _quiet_about_appended_eos
+    from xling_align.trainers.trl_workarounds import quiet_about_appended_eos
 
     trl_logger = logging.getLogger("trl.trainer.sft_trainer")
     message = ("[RANK 0] The tokenized prompt is not a prefix of the tokenized prompt+completion, ... left out of the "
                "training sequence: {!r}. The model is trained on a context that differs")
     with caplog.at_level(logging.WARNING, logger="trl.trainer.sft_trainer"):
-        with _quiet_about_appended_eos(byte_tokenizer):
+        with quiet_about_appended_eos(byte_tokenizer):
             trl_logger.warning(message.format("</s>"))  # the tokenizer's own EOS: harmless, silenced
             trl_logger.warning(message.format(" Answer"))  # a real mismatch: still reported
         trl_logger.warning(message.format("</s>"))  # outside the preparation: untouched

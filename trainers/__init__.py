@@ -5,6 +5,7 @@ cross-lingual instructions plus a multilingual contrastive loss on translation p
 """
 
 from .afp_config import AFPConfig
-from .afp_trainer import AFPDataCollator, AFPTrainer
+from .afp_collator import AFPDataCollator
+from .afp_trainer import AFPTrainer
 
 __all__ = ["AFPConfig", "AFPDataCollator", "AFPTrainer"]
