@@ -266,6 +266,15 @@ def test_alignment_eval_file_adds_the_callback(tmp_path, byte_tokenizer):
     assert any(isinstance(c, callback_module.AlignmentEvalCallback) for c in trainer.callback_handler.callbacks)
 
 
+def test_module_example_trains_and_reloads_the_pair_head():
+    import doctest
+
+    from xling_align.trainers import afp_trainer
+
+    result = doctest.testmod(afp_trainer)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_model_card_names_the_method():
     assert AFPTrainer._name == "AFP" and AFPTrainer._paper["id"] == "2311.08089"
     assert "afp" in AFPTrainer._tag_names

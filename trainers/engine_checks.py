@@ -36,7 +36,7 @@ import os
 from torch import nn
 
 from xling_align.errors import XlingAlignError
-from xling_align.trainers.accelerators import has_accelerator
+from xling_align.trainers.accelerators import accelerator_type, has_accelerator
 
 
 class UnsupportedSetupError(XlingAlignError, ValueError):
@@ -62,7 +62,8 @@ def check_requested_engine_runs(args) -> None:
     if engine is None:
         return
     if not has_accelerator():
-        reason = "this machine has no GPU"
+        reason = "this machine's only accelerator is Apple MPS" if accelerator_type() == "mps" else \
+            "this machine has no GPU"
     elif getattr(args, "use_cpu", False):
         reason = "use_cpu=True"
     else:
