@@ -131,7 +131,7 @@ def test_mistyped_value_is_one_line_naming_key_value_and_type(tmp_path, capsys, 
 def test_recipe_modules_examples_run():
     import doctest
 
-    from xling_align import recipe_parser, script_arguments
+    from xling_align.pipeline import recipe_parser, script_arguments
 
     assert doctest.testmod(recipe_parser).failed == 0 and doctest.testmod(script_arguments).failed == 0
 
