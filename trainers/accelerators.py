@@ -4,11 +4,10 @@ The answer is accelerate's (`get_torch_accelerator_backend`, which covers CUDA /
 HPU, Neuron and Apple MPS, and any device torch registers as its accelerator), so it names the device the
 Trainer will put the model on. Apple MPS is not counted by `has_accelerator`: accelerate runs no distributed job
 there (no FSDP, DeepSpeed or multi-process data parallel) and torch pins no memory for it (its DataLoader turns
-`pin_memory` off with a warning), which are the three questions asked here.
-
-Example (on a machine without GPU):
-    >>> has_accelerator() == (accelerator_type() not in (None, "mps"))
-    True
+`pin_memory` off with a warning), which are the three questions asked here: may FSDP / DeepSpeed run
+(`engine_checks.check_requested_engine_runs`), is pinned memory of use (`AFPConfig`), and must several processes
+of `xling-align train` default to `use_cpu` (`pipeline/training_script.py`). tests/test_engine_checks.py checks
+that all three follow this one answer.
 """
 
 from __future__ import annotations
