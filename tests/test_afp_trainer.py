@@ -266,6 +266,15 @@ def test_alignment_eval_file_adds_the_callback(tmp_path, byte_tokenizer):
     assert any(isinstance(c, callback_module.AlignmentEvalCallback) for c in trainer.callback_handler.callbacks)
 
 
+def test_module_example_trains_and_reloads_the_pair_head():
+    import doctest
+
+    from xling_align.trainers import afp_trainer
+
+    result = doctest.testmod(afp_trainer)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_model_card_names_the_method():
     assert AFPTrainer._name == "AFP" and AFPTrainer._paper["id"] == "2311.08089"
     assert "afp" in AFPTrainer._tag_names
@@ -274,13 +283,13 @@ def test_model_card_names_the_method():
 def test_only_the_harmless_appended_eos_prefix_warning_is_silenced(byte_tokenizer, caplog):
     import logging
 
-    from xling_align.trainers.afp_trainer import _quiet_about_appended_eos
+    from xling_align.trainers.trl_workarounds import quiet_about_appended_eos
 
     trl_logger = logging.getLogger("trl.trainer.sft_trainer")
     message = ("[RANK 0] The tokenized prompt is not a prefix of the tokenized prompt+completion, ... left out of the "
                "training sequence: {!r}. The model is trained on a context that differs")
     with caplog.at_level(logging.WARNING, logger="trl.trainer.sft_trainer"):
-        with _quiet_about_appended_eos(byte_tokenizer):
+        with quiet_about_appended_eos(byte_tokenizer):
             trl_logger.warning(message.format("</s>"))  # the tokenizer's own EOS: harmless, silenced
             trl_logger.warning(message.format(" Answer"))  # a real mismatch: still reported
         trl_logger.warning(message.format("</s>"))  # outside the preparation: untouched

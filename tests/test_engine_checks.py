@@ -115,6 +115,53 @@ def test_requested_engine_without_gpu_is_refused(monkeypatch):
         check_requested_engine_runs(args)
 
 
+def _accelerate_reports(monkeypatch, device_type):
+    """Make accelerate report `device_type` (None: no accelerator) as this machine's accelerator."""
+    from accelerate import utils as accelerate_utils
+
+    monkeypatch.setattr(accelerate_utils, "get_torch_accelerator_backend", lambda *a, **k: (device_type, None))
+
+
+@pytest.mark.skipif(torch.accelerator.is_available(), reason="checks a machine without accelerator")
+def test_a_cpu_only_machine_has_no_accelerator(monkeypatch):
+    from accelerate import utils as accelerate_utils
+
+    from xling_align.trainers.accelerators import accelerator_type, has_accelerator
+
+    assert accelerator_type() is None and has_accelerator() is False
+    # an accelerate without the helper: torch's own answer, the same here
+    monkeypatch.delattr(accelerate_utils, "get_torch_accelerator_backend")
+    assert accelerator_type() is None and has_accelerator() is False
+
+
+@pytest.mark.parametrize(("device_type", "counted"), [(None, False), ("mps", False), ("cuda", True), ("xpu", True),
+                                                      ("npu", True), ("hpu", True)])
+def test_the_trainer_its_config_and_the_train_command_ask_the_same_function(monkeypatch, tmp_path, device_type,
+                                                                           counted):
+    from xling_align.pipeline.training_script import _launched_without_accelerator
+    from xling_align.trainers.accelerators import accelerator_type, has_accelerator
+
+    _accelerate_reports(monkeypatch, device_type)
+    assert accelerator_type() == device_type and has_accelerator() is counted
+    # AFPConfig keeps pinned memory only with an accelerator that uses it
+    config = AFPConfig(output_dir=str(tmp_path), report_to="none", bf16=False)
+    assert config.dataloader_pin_memory is counted
+    # xling-align train under several processes defaults to use_cpu without one
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert _launched_without_accelerator() is not counted
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert _launched_without_accelerator() is False
+    # an FSDP request is refused without one (and with one, unless use_cpu)
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED", raising=False)
+    if counted:
+        check_requested_engine_runs(SimpleNamespace(use_cpu=False))
+    else:
+        reason = "only accelerator is Apple MPS" if device_type == "mps" else "this machine has no GPU"
+        with pytest.raises(UnsupportedSetupError, match=reason):
+            check_requested_engine_runs(SimpleNamespace(use_cpu=False))
+
+
 @pytest.mark.parametrize(("parallelism", "message"), [
     ({"cp_size": 2}, "context parallelism \\(cp_size=2"),
     ({"sp_size": 4}, "sequence parallelism \\(sp_size=4"),

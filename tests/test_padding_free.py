@@ -53,6 +53,33 @@ def test_padding_free_keeps_max_length(tmp_path, byte_tokenizer):
     assert max(lengths) == 24 and min(lengths) < 24
 
 
+def test_the_max_length_is_hidden_from_trls_check_only_until_the_first_preparation():
+    from types import SimpleNamespace
+
+    from xling_align.trainers.trl_workarounds import give_back_max_length, padding_free_length_check_passed
+
+    def args(**kwargs):
+        return SimpleNamespace(**{"padding_free": True, "packing": False, "max_length": 24, "dataset_kwargs": None,
+                                  **kwargs})
+
+    trainer, given = SimpleNamespace(), args()
+    seen = []
+    with padding_free_length_check_passed(trainer, given):
+        seen.append(given.max_length)  # what TRL's check reads
+        give_back_max_length(trainer, given)  # the first preparation
+        seen.append(given.max_length)
+        give_back_max_length(trainer, given)  # a later preparation: nothing left to give back
+        seen.append(given.max_length)
+    assert seen == [None, 24, 24] and given.max_length == 24 and not vars(trainer)
+    with pytest.raises(RuntimeError):  # __init__ failing before any preparation: max_length is back all the same
+        with padding_free_length_check_passed(trainer, given):
+            raise RuntimeError
+    assert given.max_length == 24
+    for kept in (args(packing=True), args(padding_free=False), args(dataset_kwargs={"skip_prepare_dataset": True})):
+        with padding_free_length_check_passed(trainer, kept):
+            assert kept.max_length == 24  # TRL's own rules apply
+
+
 def test_padding_free_is_refused_where_rows_would_attend_to_each_other(tmp_path, byte_tokenizer):
     # XGLM builds its causal mask without position_ids: a flattened batch would mix its rows
     with pytest.raises(UnsupportedSetupError, match=r"padding_free=True needs .*XGLMForCausalLM.*attend to the row"):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
 from transformers.utils import is_torch_bf16_gpu_available
 from trl import SFTConfig
 
 from xling_align.alignment.pooling import POOLING_METHODS, check_pooling
+from xling_align.trainers.accelerators import has_accelerator
 
 
 @dataclass
@@ -87,7 +87,7 @@ class AFPConfig(SFTConfig):
         Activation checkpointing stays on by default, as in SFTConfig, but is set through its current name
         `activation_checkpointing` (SFTConfig's default sets the deprecated `gradient_checkpointing`, which makes
         transformers print a FutureWarning for every config); `dataloader_pin_memory` is switched off where no
-        GPU exists (pinned memory has no use there and torch warns about it).
+        accelerator exists (`trainers/accelerators.py`: pinned memory has no use there and torch warns about it).
     """
 
     contrastive_weight: float = field(
@@ -151,7 +151,7 @@ class AFPConfig(SFTConfig):
     def __post_init__(self):
         if self.activation_checkpointing is None and self.gradient_checkpointing is None:
             self.activation_checkpointing = True  # SFTConfig's default, without the deprecated name's warning
-        if self.dataloader_pin_memory and (self.use_cpu or not _has_accelerator()):
+        if self.dataloader_pin_memory and (self.use_cpu or not has_accelerator()):
             self.dataloader_pin_memory = False
         if self.bf16 is None:
             # SFTConfig turns bf16 on whenever fp16 is off, which TrainingArguments rejects on a CPU-only machine
@@ -225,12 +225,3 @@ def _layer_list(value) -> list[int]:
     if len(set(items)) != len(items):
         raise ValueError(f"contrastive_layer={value!r} names a layer twice; list each hidden_states index once.")
     return list(items)
-
-
-def _has_accelerator() -> bool:
-    """A GPU (CUDA/ROCm), XPU or Apple MPS device that pinned host memory would serve."""
-    if torch.cuda.is_available():
-        return True
-    if hasattr(torch, "xpu") and torch.xpu.is_available():
-        return True
-    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()

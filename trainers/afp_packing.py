@@ -22,7 +22,7 @@ from __future__ import annotations
 from datasets import Dataset, Features, Sequence, Value
 from trl import pack_dataset
 
-PAIR_TOKEN_COLUMNS = ("source_input_ids", "target_input_ids")
+from xling_align.data.columns import PAIR_TOKEN_COLUMNS
 _ROW_INDEX = "afp_row_index"
 
 

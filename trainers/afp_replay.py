@@ -10,6 +10,11 @@ token (-100: nothing precedes it, and in a flattened padding-free batch it would
 row before). It keeps a row flag `afp_replay`; `AFPDataCollator` splits the flagged rows of each batch into their
 own sub-batch (`replay_*` keys, collated as the instructions are: padded or padding-free), which the trainer
 scores in a separate forward, so the replay term has its own token count and weight.
+
+In `AFPTrainer.compute_loss` the replay forward runs after the pair pass and before the instruction pass, on every
+process (on a one-token stand-in when a batch has no replay row); the loss gains `replay_weight * replay_loss`,
+the replay rows' token loss summed and divided by the replay tokens of the accumulation window (of every
+process), as the SFT term is by its own tokens.
 """
 
 from __future__ import annotations
@@ -19,12 +24,33 @@ import os
 from datasets import Dataset, Sequence, Value, concatenate_datasets, load_dataset
 from trl import pack_dataset
 
+from xling_align.data.columns import REPLAY_FLAG
 from xling_align.data.replay_rows import seeded_order, text_file_documents
 
-REPLAY_FLAG = "afp_replay"
-REPLAY_PREFIX = "replay_"
+REPLAY_PREFIX = "replay_"  # the keys of the replay sub-batch in a collated batch
 _TEXT_SUFFIXES = (".txt", ".text")
 _DATASET_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def replay_source(args, replay_dataset) -> list[str] | None:
+    """The documents the trainer draws replay rows from (`replay_dataset=` or `AFPConfig.replay_file`), or None."""
+    share = getattr(args, "replay_share", 0.0)
+    if replay_dataset is not None and getattr(args, "replay_file", None):
+        raise ValueError("AFPTrainer got both replay_dataset= and AFPConfig.replay_file; give one of them.")
+    if replay_dataset is None and not getattr(args, "replay_file", None):
+        if share > 0:
+            raise ValueError(f"replay_share={share} but no replay text: set AFPConfig.replay_file (a .txt file, one "
+                             "document per line, or a file with a 'text' column) or pass replay_dataset=.")
+        return None
+    if share == 0:
+        raise ValueError("AFPTrainer got replay_dataset= but replay_share=0, so none of it would be used; set "
+                         "AFPConfig.replay_share (e.g. 0.25).")
+    if replay_dataset is not None:
+        texts = replay_texts_of(replay_dataset, "replay_dataset")
+        if not texts:
+            raise ValueError("replay_dataset holds no non-empty 'text'; fill it or leave replay_dataset out.")
+        return texts
+    return load_replay_texts(args.replay_file)
 
 
 def load_replay_texts(path: str) -> list[str]:

@@ -1,142 +1,96 @@
-"""`AFPTrainer`: TRL's SFTTrainer plus AFP's multilingual contrastive term on translation pairs."""
+"""`AFPTrainer`: TRL's SFTTrainer plus AFP's multilingual contrastive term on translation pairs.
+
+The trainer keeps the method: the pair pass (`encode_pairs`), the alignment objective (`compute_contrastive_loss`),
+the combined loss with its replay term, the metrics, and the pair head in checkpoints. Its helpers, one job each:
+`afp_dataset.py` (dataset preparation and row checks), `afp_collator.py` (the batches), `afp_packing.py`,
+`afp_replay.py`, `subclass_checks.py` (what overridden hooks return), `pair_head.py`, `padding_free.py`,
+`engine_checks.py`, `accelerators.py`, and `trl_workarounds.py` (every place TRL / transformers is worked around).
+
+Example:
+    >>> from datasets import Dataset
+    >>> from torch import nn
+    >>> from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
+    >>> from xling_align import AFPConfig, AFPTrainer
+    >>> from xling_align.trainers.pair_head import load_pair_head
+    >>> model = LlamaForCausalLM(LlamaConfig(vocab_size=384, hidden_size=32, intermediate_size=64,
+    ...     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, pad_token_id=0, eos_token_id=1))
+    >>> rows = Dataset.from_dict({
+    ...     "prompt": ["Say hello. Answer in German:", ""],
+    ...     "completion": [" Hallo!", ""],
+    ...     "source_sentence": ["Good morning", "Thank you"],
+    ...     "target_sentence": ["Guten Morgen", "Danke"],
+    ... })
+    >>> args = AFPConfig(output_dir="/tmp/afp-doc", max_steps=1, per_device_train_batch_size=2,
+    ...                  report_to="none", activation_checkpointing=False)
+    >>> head = nn.Sequential(nn.Linear(32, 16), nn.Tanh())   # optional projection head
+    >>> trainer = AFPTrainer(model=model, args=args, train_dataset=rows, processing_class=ByT5Tokenizer(),
+    ...                      pair_head=head)
+    >>> trainer.train().global_step  # doctest: +ELLIPSIS
+    {...'contrastive_loss': ...}
+    1
+    >>> trainer.save_model("/tmp/afp-doc/final")   # model + pair_head.safetensors
+    >>> reloaded = load_pair_head(nn.Sequential(nn.Linear(32, 16), nn.Tanh()), "/tmp/afp-doc/final")
+"""
 
 from __future__ import annotations
 
-import logging as std_logging
 import textwrap
-import warnings
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from contextlib import nullcontext
 
 import torch
-from datasets import Dataset, IterableDataset, concatenate_datasets
+from datasets import Dataset
 from torch import nn
-from transformers.utils import logging
 from trl import SFTTrainer
 
-from xling_align.trainers import pair_head as pair_heads
 from xling_align.alignment.contrastive_loss import CITATION, ContrastiveOutput, contrastive_loss_and_accuracy
-from xling_align.data.replay_rows import REPLAY_TEXT_COLUMN
-from xling_align.trainers.engine_checks import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
 from xling_align.alignment.layer_forward import compute_inside_forward
 from xling_align.alignment.model_parts import (decoder_blocks, hidden_size, normalize_layer, num_decoder_layers,
-                                     tied_parameter_names, unwrap_model)
-from xling_align.trainers.padding_free import padding_free_mismatch
-from xling_align.alignment.pooling import pad_right, pool_hidden_states, sentence_token_ids
+                                               tied_parameter_names, unwrap_model)
+from xling_align.alignment.pooling import pool_hidden_states, sentence_token_ids
+from xling_align.data.columns import PAIR_TOKEN_COLUMNS, REPLAY_FLAG
+from xling_align.trainers import pair_head as pair_heads
 
+from . import subclass_checks, trl_workarounds
+from .afp_collator import AFPDataCollator
 from .afp_config import AFPConfig
-from .afp_packing import pack_rows_with_pairs, pair_lists_of_batch
-from .afp_replay import (REPLAY_FLAG, REPLAY_PREFIX, drawn_replay_texts, load_replay_texts,
-                         merged_with_replay, packed_replay_rows, replay_row_count, replay_texts_of, stand_in_feature,
-                         tokenize_replay_rows)
+from .afp_dataset import TrainerHooks, prepare_afp_dataset
+from .afp_replay import REPLAY_PREFIX, replay_source
+from .engine_checks import UnsupportedSetupError, check_pair_pass_support, check_requested_engine_runs
+from .padding_free import refuse_inexact_padding_free
 
-logger = logging.get_logger(__name__)
-
-INSTRUCTION_COLUMNS = ("prompt", "completion")
-PAIR_COLUMNS = ("source_sentence", "target_sentence")
-# tokenized pair columns added by dataset preparation; they must survive `remove_unused_columns`
-PAIR_TOKEN_COLUMNS = ("source_input_ids", "target_input_ids")
-# other instruction formats SFTTrainer accepts; a row using one of them counts as having an instruction
-OTHER_SFT_COLUMNS = ("text", "messages", "input_ids")
+__all__ = ["AFPDataCollator", "AFPTrainer"]
 
 
 class AFPTrainer(SFTTrainer):
-    """Trainer for AFP (Align aFter Pre-training, Li et al., NAACL 2024).
+    """Trainer for AFP (Align aFter Pre-training, Li et al., NAACL 2024): SFT plus a contrastive term on pairs.
 
-    Each training row carries a cross-lingual instruction (`prompt`, `completion`; loss on the completion only)
-    and/or a translation pair (`source_sentence`, `target_sentence`); empty strings mean absent. A row with
-    neither is refused when the dataset is prepared. The loss of a batch is
+    Rows carry a cross-lingual instruction (`prompt`, `completion`; loss on the completion) and/or a translation
+    pair (`source_sentence`, `target_sentence`); "" means absent (`trainers/afp_dataset.py`). The loss of a batch is
 
-        sft_weight * SFT(instructions) + contrastive_weight * InfoNCE(pooled source vectors, pooled target vectors)
+        sft_weight * SFT + contrastive_weight * InfoNCE(pooled source vectors, pooled target vectors)
+        (+ replay_weight * replay LM loss, with replay rows: `trainers/afp_replay.py`)
 
-    where the pair vectors are `hidden_states[contrastive_layer]` pooled with `contrastive_pooling` (with several
-    layers, the InfoNCE term is the mean of the layers' terms). The pair forward runs the sources and targets of
-    the batch together, stops after block `contrastive_layer` (the deepest one) and never builds logits. The
-    InfoNCE term is divided by the gradient-accumulation steps exactly when TRL's SFT loss is
-    normalised over the whole accumulation window, so both terms keep their weights under accumulation. A batch
-    whose (global) number of pairs is below 2 has no negatives: its contrastive term is skipped and counted
-    (`contrastive_skipped` metric, `self.contrastive_skipped_batches`). Rows with only a pair enter the
-    instruction forward as one EOS token without label, so the SFT term of a batch without instructions is
-    exactly 0 (TRL's token-count normalisation is clamped at 1); with `contrastive_weight=0` they are dropped.
+    where the pair vectors are `hidden_states[contrastive_layer]` pooled with `contrastive_pooling`, computed by a
+    forward that stops after that block. The terms keep their weights under gradient accumulation; a batch with
+    fewer than 2 pairs skips the contrastive term (counted in `contrastive_skipped`). Logged: `contrastive_loss`,
+    `contrastive_accuracy`, `contrastive_skipped`, `replay_loss` (with replay), plus SFTTrainer's;
+    `eval_alignment_retrieval_accuracy` with `alignment_eval_file`.
+    Engine setups the pair pass cannot serve raise `UnsupportedSetupError` (`trainers/engine_checks.py`).
 
-    Replay (`AFPConfig.replay_share`, `replay_file` or `replay_dataset=`; rows with `replay_text`): plain-text rows
-    mixed into the batches against forgetting (`trainers/afp_replay.py`). The collator splits them off into their
-    own sub-batch, scored in a third forward (after the pair pass, before the instruction pass, on every process,
-    a one-token stand-in when a batch has none); the loss gains `replay_weight * replay_loss`, the replay rows'
-    token loss summed and divided by the replay tokens of the accumulation window (of every process), as the SFT
-    term is by its own tokens.
-
-    Logged metrics (train and `eval_` prefixed): `contrastive_loss`, `contrastive_accuracy` (in-batch top-1
-    retrieval of the right translation), `contrastive_skipped`, `replay_loss` (with replay), plus SFTTrainer's. When
-    `args.alignment_eval_file` is set, `AlignmentEvalCallback` adds `eval_alignment_retrieval_accuracy`.
-
-    The instruction forward runs even with `sft_weight=0`: under DDP it is the pass that synchronises gradients.
-
-    The pair pass enters through the model's wrapper (DDP, FSDP2, DeepSpeed, PEFT, accelerate's mixed precision;
-    see `xling_align.alignment.layer_forward`), runs before the instruction pass (under DDP with `find_unused_parameters`
-    the last forward decides which parameters count as used), and runs on every process of a distributed run,
-    on a one-token stand-in when a process has no pair in its batch (sharded engines gather parameters in every
-    forward; each process must join). Engine setups it cannot serve (FSDP or DeepSpeed requested on a machine
-    without GPU, where accelerate would drop them silently; context / sequence / tensor parallelism; FSDP1)
-    stop the constructor with `xling_align.trainers.engine_checks.UnsupportedSetupError`.
-
-    Projection heads: pass `pair_head=` (any `nn.Module` from pooled vectors to vectors). It is applied to the
-    pooled pair vectors inside the model's forward, attached to the model as the submodule `xling_pair_head`
-    (after PEFT wrapping, so it trains under LoRA too), so the optimizer, gradient clipping and every engine
-    treat it as a weight; it is saved as `pair_head.safetensors` in each checkpoint and in the saved model or
-    adapter folder (not in the model's own weights file), restored on `resume_from_checkpoint` and
-    `load_best_model_at_end`, and reloaded with `xling_align.trainers.pair_head.load_pair_head(head, folder)`. A module
-    with trainable parameters kept on the trainer outside the model (e.g. `self.proj` used in an overridden
-    `encode_pairs`) would get gradients but never be optimised nor saved: the trainer refuses it, naming it.
-
-    Methods meant to be overridden by subclasses:
-        - `encode_pairs(model, input_ids, attention_mask)`: token ids of the stacked sources and targets ->
-          one vector per sentence (default: `hidden_states[contrastive_layer]` pooled, then `pair_head`). Override
-          for another representation; use `xling_align.alignment.layer_forward.compute_inside_forward` so the engines see
-          it, and a `pair_head` (not a module of your own on the trainer) for trainable parameters.
-        - `compute_contrastive_loss(source_embeddings, target_embeddings)`: vectors -> `ContrastiveOutput`
-          (default: InfoNCE of `xling_align.alignment.contrastive_loss`). Override for another alignment objective.
-          Under DDP it is called on every process, also with `(0, hidden)` tensors.
-        - `tokenize_pair(source, target, max_length)`: two sentences -> two lists of token ids (default:
-          `xling_align.alignment.pooling.sentence_token_ids`: with `last` pooling, an EOS the tokenizer appends is dropped,
-          so the pooled token is the sentence's last real token, not the same EOS for every sentence).
-        What an override returns is checked where it is used (type, shape, and in training a gradient), so a
-        mistake stops with an error naming the method instead of failing deep inside, or training nothing.
+    Hooks for subclasses (what they return is checked, `trainers/subclass_checks.py`):
+        - `encode_pairs(model, input_ids, attention_mask)`: stacked sources and targets -> one vector per sentence.
+        - `compute_contrastive_loss(source_embeddings, target_embeddings)` -> `ContrastiveOutput`.
+        - `tokenize_pair(source, target, max_length)` -> two lists of token ids.
+        Put trainable parameters in a `pair_head`, not on the trainer (a module kept there is refused).
 
     Args:
         model: model id, `PreTrainedModel` or `PeftModel`, as for SFTTrainer.
         args: an `AFPConfig` (an `SFTConfig` or `TrainingArguments` is converted with AFP's defaults).
-        pair_head: optional `nn.Module` applied to the pooled pair vectors (see above).
+        pair_head: optional `nn.Module` applied to the pooled pair vectors, trained inside the model and saved as
+            `pair_head.safetensors` (`trainers/pair_head.py`; reload with `load_pair_head`).
         replay_dataset: optional `datasets.Dataset` with a `text` column to draw replay rows from (instead of
             `AFPConfig.replay_file`; needs `replay_share` > 0).
-        All other arguments are SFTTrainer's (`train_dataset`, `eval_dataset`, `processing_class`, `peft_config`,
-        `callbacks`, ...). A custom `data_collator` is wrapped like the default one.
-
-    Example:
-        >>> from datasets import Dataset
-        >>> from torch import nn
-        >>> from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
-        >>> from xling_align import AFPConfig, AFPTrainer
-        >>> from xling_align.trainers.pair_head import load_pair_head
-        >>> model = LlamaForCausalLM(LlamaConfig(vocab_size=384, hidden_size=32, intermediate_size=64,
-        ...     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, pad_token_id=0, eos_token_id=1))
-        >>> rows = Dataset.from_dict({
-        ...     "prompt": ["Say hello. Answer in German:", ""],
-        ...     "completion": [" Hallo!", ""],
-        ...     "source_sentence": ["Good morning", "Thank you"],
-        ...     "target_sentence": ["Guten Morgen", "Danke"],
-        ... })
-        >>> args = AFPConfig(output_dir="/tmp/afp-doc", max_steps=1, per_device_train_batch_size=2,
-        ...                  report_to="none", activation_checkpointing=False)
-        >>> head = nn.Sequential(nn.Linear(32, 16), nn.Tanh())   # optional projection head
-        >>> trainer = AFPTrainer(model=model, args=args, train_dataset=rows, processing_class=ByT5Tokenizer(),
-        ...                      pair_head=head)
-        >>> trainer.train().global_step  # doctest: +ELLIPSIS
-        {...'contrastive_loss': ...}
-        1
-        >>> trainer.save_model("/tmp/afp-doc/final")   # model + pair_head.safetensors
-        >>> reloaded = load_pair_head(nn.Sequential(nn.Linear(32, 16), nn.Tanh()), "/tmp/afp-doc/final")
+        All other arguments are SFTTrainer's; a custom `data_collator` is wrapped like the default one.
     """
 
     _tag_names = ["trl", "sft", "afp", "xling-align", "cross-lingual-alignment"]
@@ -164,21 +118,22 @@ class AFPTrainer(SFTTrainer):
                 raise TypeError(f"pair_head must be a torch nn.Module, got {type(pair_head).__name__}.")
             if args.ddp_find_unused_parameters:
                 raise UnsupportedSetupError(
-                    "pair_head with ddp_find_unused_parameters=True: the head is used only by the pair forward, so DDP's "
-                    "search for unused parameters (which looks at the last forward of a step, the instruction pass) "
-                    "would count it unused and then fail when its gradient arrives. Leave ddp_find_unused_parameters "
-                    "unset: with a pair_head AFPTrainer sets it to False (every parameter gets a gradient each step)."
+                    "pair_head with ddp_find_unused_parameters=True: the head is used only by the pair forward, so "
+                    "DDP's search for unused parameters (which looks at the last forward of a step, the instruction "
+                    "pass) would count it unused and then fail when its gradient arrives. Leave "
+                    "ddp_find_unused_parameters unset: with a pair_head AFPTrainer sets it to False (every parameter "
+                    "gets a gradient each step)."
                 )
         self.contrastive_skipped_batches = 0
-        self._replay_source = _replay_source(args, replay_dataset)  # documents to draw replay rows from, or None
+        self._replay_source = replay_source(args, replay_dataset)  # documents to draw replay rows from, or None
         self._replay_enabled = False  # set when a prepared dataset holds replay rows
         self._replay_items_in_window: torch.Tensor | None = None
         self._pending_pair_metrics: dict[str, list[torch.Tensor]] = {}  # per mode: (loss, accuracy) tensors per step
         self.pair_head: nn.Module | None = None
         self._pair_pooling = args.contrastive_pooling
-        with _padding_free_length_check_passed(self, args):
+        with trl_workarounds.padding_free_length_check_passed(self, args):
             super().__init__(model, args, *positional, **kwargs)
-        _refuse_inexact_padding_free(self.model, args)
+        refuse_inexact_padding_free(self.model, args)
         if self._replay_source is not None and not self._replay_enabled:
             # SFTTrainer skips _prepare_dataset with skip_prepare_dataset: the replay rows were never added
             raise ValueError("replay_share / replay_file (or replay_dataset=) were given but the training dataset "
@@ -220,125 +175,24 @@ class AFPTrainer(SFTTrainer):
                 )
             )
 
-    # ---- data ------------------------------------------------------------------------------------------------
+    # ---- data: SFTTrainer calls these; the work is in afp_dataset.py -------------------------------------------
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
+        # the columns dataset preparation adds must survive `remove_unused_columns`
         self._signature_columns = list(self._signature_columns) + [
             c for c in (*PAIR_TOKEN_COLUMNS, REPLAY_FLAG) if c not in self._signature_columns
         ]
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
-        with _quiet_about_appended_eos(self._tokenizer), _max_length_given_back(self, args):
-            dataset, replay_texts = self._replay_texts_split_off(dataset, dataset_name)
-            if dataset_name == "train" and self._replay_source is not None:
-                count = replay_row_count(len(dataset), args.replay_share)
-                replay_texts = replay_texts + drawn_replay_texts(self._replay_source, count, args.seed)
-            prepared = self._prepare_afp_dataset(dataset, processing_class, args, packing, formatting_func,
-                                                 dataset_name)
-            if not replay_texts:
-                return prepared
-            if not isinstance(prepared, Dataset):
-                raise ValueError(f"replay rows need a map-style {dataset_name} dataset; load it with streaming=False.")
-            keep_overflow = packing and args.packing_strategy in {"bfd_split", "wrapped"}
-            replay = tokenize_replay_rows(replay_texts, self._tokenizer, None if keep_overflow else args.max_length)
-            if packing:
-                replay = packed_replay_rows(replay, args.max_length, args.packing_strategy)
-            self._replay_enabled = True
-            merged = merged_with_replay(prepared, replay)
-            return merged.shuffle(seed=args.seed) if args.shuffle_dataset else merged
-
-    def _replay_texts_split_off(self, dataset, dataset_name: str):
-        """The dataset without its `replay_text` rows, and their texts (the rows `xling-align data build` adds)."""
-        if REPLAY_TEXT_COLUMN not in _column_names(dataset):
-            return dataset, []
-        if isinstance(dataset, IterableDataset):
-            raise ValueError(f"the {dataset_name} dataset is an IterableDataset (streaming); AFPTrainer needs a "
-                             "map-style datasets.Dataset. Load it with streaming=False.")
-        if self._replay_source is not None and dataset_name == "train":
-            raise ValueError(f"the {dataset_name} dataset already holds replay rows (column {REPLAY_TEXT_COLUMN!r}) "
-                             "and replay_share/replay_file (or replay_dataset=) asks for more: use one of the two. "
-                             "Set replay_share=0 to train on the dataset's own replay rows.")
-        texts = [text for text in dataset[REPLAY_TEXT_COLUMN] if isinstance(text, str) and text.strip()]
-        rest = dataset.filter(lambda example: not (example[REPLAY_TEXT_COLUMN] or "").strip())
-        rest = rest.remove_columns(REPLAY_TEXT_COLUMN)
-        if len(rest) == 0:
-            raise ValueError(f"the {dataset_name} dataset holds only replay rows (column {REPLAY_TEXT_COLUMN!r}); "
-                             "AFP needs instruction and/or translation-pair rows beside them.")
-        return rest, texts
-
-    def _prepare_afp_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
-        # Pairs are tokenized here, once, rather than in the collator: the result is cached with the dataset,
-        # and bad rows fail before training starts instead of at some step.
-        dataset = self._add_pair_columns(dataset, args, dataset_name)
-        # SFTTrainer would drop a row without instruction tokens (it has no label), so rows that carry only a pair
-        # bypass its preparation and are appended afterwards as one EOS token with no label
-        with_instruction = dataset.filter(lambda example: example["has_instruction"])
-        pair_only = dataset.filter(lambda example: not example["has_instruction"])
-        if args.contrastive_weight == 0 and len(with_instruction) == 0:
-            raise ValueError(
-                f"the {dataset_name} dataset has no instruction rows and contrastive_weight=0: nothing to train. "
-                "Add prompt/completion rows or set contrastive_weight > 0."
-            )
-        if packing and args.contrastive_weight > 0:
-            return self._packed_with_pairs(with_instruction, pair_only, processing_class, args, formatting_func,
-                                           dataset_name)
-        if args.contrastive_weight == 0 or len(pair_only) == 0:
-            return self._instruction_rows_kept(with_instruction, super()._prepare_dataset(
-                with_instruction.remove_columns("has_instruction"),
-                processing_class, args, packing, formatting_func, dataset_name,
-            ), args, packing, dataset_name)
-
-        eos_id = self._tokenizer.eos_token_id if self._tokenizer.eos_token_id is not None else 0
-        keep = ["input_ids", "labels", *PAIR_TOKEN_COLUMNS]
-        pair_only = pair_only.map(lambda example: {"input_ids": [eos_id], "labels": [-100]})
-        pair_only = pair_only.select_columns(keep)
-        if len(with_instruction) == 0:
-            return pair_only
-        prepared = self._instruction_rows_kept(with_instruction, super()._prepare_dataset(
-            with_instruction.remove_columns("has_instruction"),
-            processing_class, args, packing, formatting_func, dataset_name,
-        ), args, packing, dataset_name, pairs_left=len(pair_only))
-        prepared = prepared.select_columns(keep)
-        if isinstance(prepared, Dataset):
-            pair_only = pair_only.cast(prepared.features)
-        merged = concatenate_datasets([prepared, pair_only])
-        return merged.shuffle(seed=args.seed) if args.shuffle_dataset else merged
-
-    def _packed_with_pairs(self, with_instruction, pair_only, processing_class, args, formatting_func, dataset_name):
-        """Instructions tokenized as without packing, then packed with their pairs (`trainers/afp_packing.py`)."""
-        if args.max_length is None:
-            raise ValueError("packing=True needs max_length (the length of a packed row); it is None. Set max_length.")
-        rows = with_instruction.remove_columns("has_instruction")
-        if len(rows):
-            # bfd_split keeps a long row's overflow in another packed row: no truncation before packing then
-            keep_overflow = args.packing_strategy == "bfd_split"
-            max_length, args.max_length = args.max_length, None if keep_overflow else args.max_length
-            try:
-                prepared = super()._prepare_dataset(rows, processing_class, args, False, formatting_func, dataset_name)
-            finally:
-                args.max_length = max_length
-            rows = self._instruction_rows_kept(rows, prepared, args, False, dataset_name, pairs_left=len(pair_only))
-        eos_id = self._tokenizer.eos_token_id if self._tokenizer.eos_token_id is not None else 0
-        packed = pack_rows_with_pairs(rows, pair_only, args.max_length, args.packing_strategy, eos_id)
-        return packed.shuffle(seed=args.seed) if args.shuffle_dataset else packed
-
-    @staticmethod
-    def _instruction_rows_kept(rows, prepared, args, packing, dataset_name: str, pairs_left: int = 0):
-        """SFTTrainer drops a row whose completion lies wholly beyond `max_length` (no token left to learn), with
-        its translation pair, and says nothing: say it, and refuse a dataset left with nothing to train on."""
-        if packing or not isinstance(rows, Dataset) or not isinstance(prepared, Dataset):
-            return prepared  # packed rows are not one per example; streamed ones cannot be counted
-        dropped = len(rows) - len(prepared)
-        if dropped <= 0:
-            return prepared
-        why = (f"their prompt fills max_length={args.max_length} tokens, so no completion token is left to learn "
-               "(SFTTrainer drops such rows, with their translation pairs)")
-        if dropped == len(rows) and pairs_left == 0:
-            raise ValueError(f"all {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
-                             "Raise max_length, or shorten the prompts.")
-        logger.warning(f"{dropped} of {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
-                       "Raise max_length to keep them.")
+        trl_workarounds.give_back_max_length(self, args)
+        hooks = TrainerHooks(sft_prepare=super()._prepare_dataset, tokenize_pair=self.tokenize_pair,
+                             trainer_name=type(self).__name__, tokenizer=self._tokenizer,
+                             replay_source=self._replay_source)
+        with trl_workarounds.quiet_about_appended_eos(self._tokenizer):
+            prepared, with_replay = prepare_afp_dataset(hooks, dataset, processing_class, args, packing,
+                                                        formatting_func, dataset_name)
+        self._replay_enabled = self._replay_enabled or with_replay
         return prepared
 
     def tokenize_pair(self, source: str, target: str, max_length: int | None) -> tuple[list[int], list[int]]:
@@ -349,87 +203,6 @@ class AFPTrainer(SFTTrainer):
         pooling = self._pair_pooling
         return (sentence_token_ids(self._tokenizer, source, pooling, max_length),
                 sentence_token_ids(self._tokenizer, target, pooling, max_length))
-
-    def _checked_pair_ids(self, result, index: int, dataset_name: str) -> tuple[list[int], list[int]]:
-        """What `tokenize_pair` (perhaps overridden) returned, as two lists of ints, or an error naming the method."""
-        method = f"{type(self).__name__}.tokenize_pair"
-        expected = ("two lists of token ids (source, target), e.g. "
-                    "`return tokenizer(source)['input_ids'], tokenizer(target)['input_ids']`")
-        if not isinstance(result, (tuple, list)) or len(result) != 2 or all(isinstance(x, int) for x in result):
-            raise TypeError(f"{method} returned {type(result).__name__} {_short(result)} for row {index} of the "
-                            f"{dataset_name} dataset; it must return {expected}.")
-        checked = []
-        for ids in result:
-            if isinstance(ids, torch.Tensor) and ids.dim() == 1:
-                ids = ids.tolist()  # one row of ids: the same thing in another container
-            if not isinstance(ids, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-                raise TypeError(f"{method} returned {type(ids).__name__} {_short(ids)} as one side of row {index} of "
-                                f"the {dataset_name} dataset; it must return {expected}.")
-            checked.append(list(ids))
-        return checked[0], checked[1]
-
-    def _add_pair_columns(self, dataset: Dataset | IterableDataset, args: AFPConfig, dataset_name: str):
-        # called from SFTTrainer.__init__, before Trainer.__init__ sets self.args: read `args`
-        if isinstance(dataset, IterableDataset):
-            # rows with only a pair are split from the instructions and appended (see _prepare_dataset), which a
-            # stream cannot do without reading it to the end
-            raise ValueError(
-                f"the {dataset_name} dataset is an IterableDataset (streaming); AFPTrainer needs a map-style "
-                "datasets.Dataset. Load it with streaming=False (or Dataset.from_generator)."
-            )
-        columns = _column_names(dataset)
-        has_pairs = _check_column_group(columns, PAIR_COLUMNS, dataset_name)
-        has_instructions = _check_column_group(columns, INSTRUCTION_COLUMNS, dataset_name)
-        other_sft = [c for c in OTHER_SFT_COLUMNS if c in columns]
-        if not has_pairs and not has_instructions and not other_sft:
-            raise ValueError(
-                f"the {dataset_name} dataset has columns {columns}; AFPTrainer needs 'prompt' + 'completion' "
-                "(cross-lingual instructions) and/or 'source_sentence' + 'target_sentence' (translation pairs). "
-                "Rename the columns."
-            )
-        if not has_pairs and args.contrastive_weight > 0:
-            raise ValueError(
-                f"the {dataset_name} dataset has columns {columns} but no 'source_sentence' and 'target_sentence' "
-                f"translation-pair columns, while contrastive_weight={args.contrastive_weight}. Add the pair "
-                "columns (empty strings for rows without a pair) or set contrastive_weight=0."
-            )
-        if has_pairs and not has_instructions and not other_sft:
-            # give the rows an (empty) instruction format; as pair-only rows they bypass SFT preparation
-            dataset = dataset.map(lambda example: {"prompt": "", "completion": ""})
-            if args.sft_weight > 0:
-                logger.warning(
-                    f"the {dataset_name} dataset has translation pairs only: the SFT term is 0 although "
-                    f"sft_weight={args.sft_weight}."
-                )
-
-        def add_columns(example, index):
-            instruction = _row_has_instruction(example, has_instructions, other_sft, index, dataset_name)
-            source = example.get("source_sentence") or "" if has_pairs else ""
-            target = example.get("target_sentence") or "" if has_pairs else ""
-            if bool(source.strip()) != bool(target.strip()):
-                empty = "source_sentence" if not source.strip() else "target_sentence"
-                raise ValueError(
-                    f"row {index} of the {dataset_name} dataset has an empty {empty} but a non-empty other side "
-                    "of its translation pair; give both sentences, or leave both empty for a row without a pair."
-                )
-            if not instruction and not source.strip():
-                raise ValueError(
-                    f"row {index} of the {dataset_name} dataset has neither an instruction (prompt/completion) "
-                    "nor a translation pair (source_sentence/target_sentence); remove it or fill it."
-                )
-            source_ids, target_ids = [], []
-            if source.strip():
-                source_ids, target_ids = self._checked_pair_ids(
-                    self.tokenize_pair(source, target, args.contrastive_max_length), index, dataset_name)
-                if not source_ids or not target_ids:
-                    empty = "source_sentence" if not source_ids else "target_sentence"
-                    raise ValueError(
-                        f"row {index} of the {dataset_name} dataset: its {empty} {(source if not source_ids else target)!r} "
-                        "has no token after tokenization, so it has no sentence vector; fix or remove the row."
-                    )
-            return {"source_input_ids": source_ids, "target_input_ids": target_ids, "has_instruction": instruction}
-
-        return dataset.map(add_columns, with_indices=True)
 
     # ---- loss ------------------------------------------------------------------------------------------------
 
@@ -448,6 +221,9 @@ class AFPTrainer(SFTTrainer):
         Returns:
             `(2 * pairs, dim)` tensor (`dim` = the hidden size, or the head's output size); with several
             `contrastive_layer`s, `(layers, 2 * pairs, dim)`, in the order of `AFPConfig.contrastive_layers`.
+
+        Override for another representation: use `xling_align.alignment.layer_forward.compute_inside_forward` so the
+        engines see the forward, and a `pair_head` (not a module of your own on the trainer) for trainable weights.
         """
         layers, pooling, head = self._pair_layers, self.args.contrastive_pooling, self.pair_head
 
@@ -469,7 +245,9 @@ class AFPTrainer(SFTTrainer):
     def compute_contrastive_loss(
         self, source_embeddings: torch.Tensor, target_embeddings: torch.Tensor
     ) -> ContrastiveOutput:
-        """The alignment objective on the pair vectors (InfoNCE by default); returns a `ContrastiveOutput`."""
+        """The alignment objective on the pair vectors (InfoNCE of `xling_align.alignment.contrastive_loss` by
+        default); returns a `ContrastiveOutput`. Under DDP it is called on every process, also with `(0, dim)`
+        tensors (a process without pairs in its batch)."""
         return contrastive_loss_and_accuracy(
             source_embeddings,
             target_embeddings,
@@ -490,6 +268,7 @@ class AFPTrainer(SFTTrainer):
         replay_inputs = {key[len(REPLAY_PREFIX):]: inputs.pop(key) for key in list(inputs)
                          if key.startswith(REPLAY_PREFIX)}
         replay = self._replay_term(model, replay_inputs, num_items_in_batch, mode) if replay_inputs else None
+        # the instruction forward runs even with sft_weight=0: under DDP it is the pass that synchronises gradients
         result = super().compute_loss(
             model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
         )
@@ -503,7 +282,7 @@ class AFPTrainer(SFTTrainer):
         if replay is not None:
             loss = loss + self.args.replay_weight * replay
         if mode == "train":
-            self._refuse_modules_outside_the_model()
+            subclass_checks.refuse_modules_outside_the_model(self, self.model)
         return (loss, outputs) if return_outputs else loss
 
     def _replay_term(self, model, replay_inputs: dict, num_items_in_batch, mode: str) -> torch.Tensor:
@@ -592,57 +371,18 @@ class AFPTrainer(SFTTrainer):
             num_pairs=outputs[0].num_pairs,
         )
 
-    # an override's result, checked where it is used: a wrong shape or a vector without gradient would otherwise
-    # fail deep inside the loss or, worse, train nothing without a word
+    # an override's result, checked where it is used (trainers/subclass_checks.py)
     def _checked_pair_vectors(self, vectors, input_ids: torch.Tensor, mode: str) -> torch.Tensor:
-        method = f"{type(self).__name__}.encode_pairs"
-        rows = input_ids.shape[0]
-        layers = len(self._pair_layers)
-        shape = f"({rows}, dim)" if layers == 1 else f"({layers}, {rows}, dim), one (2 * pairs, dim) slice per layer"
-        if not isinstance(vectors, torch.Tensor):
-            raise TypeError(f"{method} returned a {type(vectors).__name__}; it must return one tensor of shape "
-                            f"{shape}: the sources' vectors, then the targets'.")
-        wanted = (rows,) if layers == 1 else (layers, rows)
-        if vectors.dim() != len(wanted) + 1 or tuple(vectors.shape[:-1]) != wanted:
-            raise ValueError(f"{method} returned shape {tuple(vectors.shape)} for {rows} sentences ({rows // 2} pairs, "
-                             f"sources then targets) and {layers} contrastive layer(s); it must return {shape}: one "
-                             "pooled vector per sentence (pool over the tokens, keep both halves).")
-        if mode == "train" and torch.is_grad_enabled() and not vectors.requires_grad:
-            raise RuntimeError(f"{method} returned vectors without a gradient, so the contrastive loss would train "
-                               "nothing: they were detached or computed under torch.no_grad(), or no trainable weight "
-                               "lies below them (e.g. LoRA with contrastive_layer=0, the frozen embeddings). Compute "
-                               "them with gradients from trainable weights, or set contrastive_weight=0.")
-        return vectors
+        return subclass_checks.checked_pair_vectors(vectors, f"{type(self).__name__}.encode_pairs",
+                                                    input_ids.shape[0], len(self._pair_layers), mode)
 
     def _checked_contrastive_output(self, output, vectors, mode: str) -> ContrastiveOutput:
-        method = f"{type(self).__name__}.compute_contrastive_loss"
-        fields = ("loss", "num_correct", "num_sources", "num_pairs")
-        if not all(hasattr(output, name) for name in fields):
-            raise TypeError(f"{method} returned a {type(output).__name__}; it must return a "
-                            "xling_align.alignment.contrastive_loss.ContrastiveOutput(loss, num_correct, num_sources, num_pairs) "
-                            "with loss a 0-dim tensor (or None to skip the batch), e.g. "
-                            "`ContrastiveOutput(loss, num_correct=0, num_sources=len(source), num_pairs=len(source))`.")
-        loss = output.loss
-        if loss is not None and (not isinstance(loss, torch.Tensor) or loss.numel() != 1):
-            shown = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"a {type(loss).__name__}"
-            raise TypeError(f"{method} returned a loss of {shown}; ContrastiveOutput.loss must be a 0-dim tensor "
-                            "(reduce it, e.g. .mean(); a Python number carries no gradient), or None to skip the batch.")
-        if (loss is not None and mode == "train" and torch.is_grad_enabled() and vectors is not None
-                and vectors.requires_grad and not loss.requires_grad):
-            raise RuntimeError(f"{method} returned a loss without a gradient (detached, or computed from .item() "
-                               "values), so the contrastive term would train nothing. Compute it from the vectors "
-                               "it receives, with gradients.")
-        return output
+        return subclass_checks.checked_contrastive_output(output, f"{type(self).__name__}.compute_contrastive_loss",
+                                                          vectors, mode)
 
     def _issue_warnings_after_load(self, load_result) -> None:
-        # A checkpoint of a model with tied weights (the LM head is the embedding matrix) stores the matrix once,
-        # so reloading it (load_best_model_at_end, resuming) reports the head as missing although the tie restores
-        # it. Only such tied names are dropped; any other missing key is still reported by Trainer.
-        tied = tied_parameter_names(self.model)
-        missing = [key for key in load_result.missing_keys if key not in tied]
-        if len(missing) != len(load_result.missing_keys):
-            load_result = load_result._replace(missing_keys=missing)
-        super()._issue_warnings_after_load(load_result)
+        super()._issue_warnings_after_load(
+            trl_workarounds.without_tied_missing_keys(load_result, tied_parameter_names(self.model)))
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # the steps' contrastive metrics become numbers here, with one device read per log instead of one per step
@@ -654,38 +394,16 @@ class AFPTrainer(SFTTrainer):
                 self._metrics[mode]["contrastive_accuracy"].append(accuracy)
         super().log(logs, start_time)
 
-    # ---- trainable modules outside the model; the pair head in checkpoints ------------------------------------
+    # ---- the pair head in checkpoints (trainers/pair_head.py) -------------------------------------------------
 
     def create_optimizer(self, model=None):
         optimizer = super().create_optimizer(model)
-        self._refuse_modules_outside_the_model()
+        subclass_checks.refuse_modules_outside_the_model(self, self.model)
         return optimizer
 
-    def _refuse_modules_outside_the_model(self) -> None:
-        found = pair_heads.modules_outside_the_model(self, self.model)
-        if not found:
-            return
-        name, module = found[0]
-        count = pair_heads.trainable_parameter_count(module)
-        raise UnsupportedSetupError(
-            f"{type(self).__name__}.{name} is a {type(module).__name__} with {count:,} trainable parameters outside the "
-            "model: the optimizer is built from the model's parameters, so it would get gradients but never change, "
-            f"and it would not be saved. For a projection head on the pair vectors pass it as "
-            f"{type(self).__name__}(..., pair_head={name}) (trained with the model, saved as pair_head.safetensors "
-            "next to it, reloaded with xling_align.trainers.pair_head.load_pair_head); otherwise attach it to the model, or "
-            "freeze it with requires_grad_(False)."
-        )
-
-    @contextmanager
     def _pair_head_detached(self):
         """The model without its pair head, for the model's own weights file (a transformers class knows no head)."""
-        inner = unwrap_model(self.model)
-        head = inner._modules.pop(pair_heads.PAIR_HEAD_ATTRIBUTE, None) if self.pair_head is not None else None
-        try:
-            yield
-        finally:
-            if head is not None:
-                inner._modules[pair_heads.PAIR_HEAD_ATTRIBUTE] = head
+        return pair_heads.pair_head_detached(unwrap_model(self.model)) if self.pair_head is not None else nullcontext()
 
     def _save(self, output_dir: str | None = None, state_dict=None):
         if self.pair_head is None:
@@ -709,184 +427,3 @@ class AFPTrainer(SFTTrainer):
             super()._load_best_model()
         if self.pair_head is not None:
             pair_heads.load_pair_head(self.pair_head, self.state.best_model_checkpoint)
-
-
-@dataclass
-class AFPDataCollator:
-    """Wraps SFTTrainer's collator: instructions as it collates them, plus the pairs of the batch.
-
-    Adds `pair_input_ids` / `pair_attention_mask`: `(2 * pairs, seq_len)`, the sources of the rows that have a
-    pair (all the pairs of a packed row), then their targets, right-padded (so positions match an unpadded
-    forward for every architecture); `(0, 0)` when no row of the batch has a pair.
-    """
-
-    base_collator: Any
-    pad_token_id: int
-    replay: bool = False
-    eos_id: int = 0
-
-    def __call__(self, features: list[dict[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
-        dropped = (*PAIR_TOKEN_COLUMNS, REPLAY_FLAG)
-        instruction_features = [{k: v for k, v in f.items() if k not in dropped}
-                                for f in features if not f.get(REPLAY_FLAG)]
-        if not self.replay:
-            return self._with_pairs(self.base_collator(instruction_features), features)
-        replay_features = [{k: v for k, v in f.items() if k not in dropped} for f in features if f.get(REPLAY_FLAG)]
-        packed = bool(features) and "seq_lengths" in features[0]
-        # a batch lacking one kind gets a one-token unlabelled stand-in: both forwards run on every process
-        batch = self.base_collator(instruction_features or [stand_in_feature(self.eos_id, packed)])
-        replay_batch = self.base_collator(replay_features or [stand_in_feature(self.eos_id, packed)])
-        batch.update({REPLAY_PREFIX + key: value for key, value in replay_batch.items()})
-        return self._with_pairs(batch, features)
-
-    def _with_pairs(self, batch: dict[str, Any], features: list[dict[str, Any]]) -> dict[str, Any]:
-        sources, targets = pair_lists_of_batch(features)  # one pair per row, or a packed row's pairs
-        if sources:
-            batch["pair_input_ids"], batch["pair_attention_mask"] = pad_right(sources + targets, self.pad_token_id)
-        else:
-            batch["pair_input_ids"] = torch.zeros(0, 0, dtype=torch.long)
-            batch["pair_attention_mask"] = torch.zeros(0, 0, dtype=torch.long)
-        return batch
-
-
-def _replay_source(args, replay_dataset) -> list[str] | None:
-    """The documents the trainer draws replay rows from (`replay_dataset=` or `AFPConfig.replay_file`), or None."""
-    share = getattr(args, "replay_share", 0.0)
-    if replay_dataset is not None and getattr(args, "replay_file", None):
-        raise ValueError("AFPTrainer got both replay_dataset= and AFPConfig.replay_file; give one of them.")
-    if replay_dataset is None and not getattr(args, "replay_file", None):
-        if share > 0:
-            raise ValueError(f"replay_share={share} but no replay text: set AFPConfig.replay_file (a .txt file, one "
-                             "document per line, or a file with a 'text' column) or pass replay_dataset=.")
-        return None
-    if share == 0:
-        raise ValueError("AFPTrainer got replay_dataset= but replay_share=0, so none of it would be used; set "
-                         "AFPConfig.replay_share (e.g. 0.25).")
-    if replay_dataset is not None:
-        texts = replay_texts_of(replay_dataset, "replay_dataset")
-        if not texts:
-            raise ValueError("replay_dataset holds no non-empty 'text'; fill it or leave replay_dataset out.")
-        return texts
-    return load_replay_texts(args.replay_file)
-
-
-def _column_names(dataset) -> list[str]:
-    return list(dataset.column_names or [])
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _check_column_group(columns: list[str], group: tuple[str, str], dataset_name: str) -> bool:
-    present = [c for c in group if c in columns]
-    if len(present) == 1:
-        missing = next(c for c in group if c not in columns)
-        raise ValueError(
-            f"the {dataset_name} dataset has column {present[0]!r} but not {missing!r} (columns found: {columns}); "
-            f"{group[0]!r} and {group[1]!r} go together."
-        )
-    return len(present) == 2
-
-
-def _row_has_instruction(example, has_instructions, other_sft, index, dataset_name) -> bool:
-    if has_instructions:
-        prompt, completion = example["prompt"] or "", example["completion"] or ""
-        if not isinstance(prompt, str):  # conversational prompt/completion: lists of messages
-            return bool(completion)
-        if prompt.strip() and not completion.strip():
-            raise ValueError(
-                f"row {index} of the {dataset_name} dataset has a prompt but an empty completion; the instruction "
-                "loss is on the completion. Fill it, or empty the prompt too for a row with only a pair."
-            )
-        return bool(completion.strip())
-    return any(bool(example.get(c)) for c in other_sft)
-
-
-@contextmanager
-def _quiet_about_appended_eos(tokenizer):
-    """Silence the two warnings a tokenizer that appends EOS (ByT5, T5) causes in SFTTrainer's preparation, and only
-    in that harmless case.
-
-    TRL tokenizes a prompt alone and prompt + completion; with such a tokenizer the prompt alone ends with EOS, so
-    TRL says the prompt is "not a prefix" and leaves that EOS out: exactly right, the completion follows the
-    prompt without an EOS in between. TRL appends EOS to the completion text, then the tokenizer says the sequence
-    "already has </s>" and adds none: also right. Any other mismatch still warns.
-    """
-    eos = getattr(tokenizer, "eos_token", None)
-    trl_logger = std_logging.getLogger("trl.trainer.sft_trainer")
-
-    def only_the_appended_eos(record: std_logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (eos and "The tokenized prompt is not a prefix" in message
-                    and f": {eos!r}. The model" in message)
-
-    trl_logger.addFilter(only_the_appended_eos)
-    try:
-        with warnings.catch_warnings():
-            if eos:
-                warnings.filterwarnings("ignore", message=f"This sequence already has {eos}", category=UserWarning)
-            yield
-    finally:
-        trl_logger.removeFilter(only_the_appended_eos)
-
-
-# ---- padding-free batches -------------------------------------------------------------------------------------
-
-
-def uses_padding_free(args) -> bool:
-    """Whether TRL collates the instructions padding-free: asked for, or implied by packing with a `bfd` strategy."""
-    return bool(args.padding_free or (args.packing and args.packing_strategy in {"bfd", "bfd_split"}))
-
-
-@contextmanager
-def _padding_free_length_check_passed(trainer, args):
-    """TRL 1.16 refuses `padding_free=True` without packing whenever `max_length` is set, saying max_length would
-    not be enforced; but its dataset preparation truncates every row to max_length in that case too (the collator
-    never truncated). So, for SFTTrainer.__init__ only, max_length is hidden from that check and handed back to
-    the preparation (`_max_length_given_back`); a dataset that skips preparation keeps TRL's refusal."""
-    skips_preparation = bool((args.dataset_kwargs or {}).get("skip_prepare_dataset"))
-    hide = args.padding_free and not args.packing and args.max_length is not None and not skips_preparation
-    trainer._hidden_max_length = args.max_length if hide else None
-    if hide:
-        args.max_length = None
-    try:
-        yield
-    finally:
-        if hide:
-            args.max_length = trainer._hidden_max_length
-            trainer._hidden_max_length = None
-
-
-@contextmanager
-def _max_length_given_back(trainer, args):
-    hidden = getattr(trainer, "_hidden_max_length", None)
-    if hidden is None:
-        yield
-        return
-    args.max_length = hidden
-    try:
-        yield
-    finally:
-        args.max_length = None
-
-
-def _refuse_inexact_padding_free(model, args) -> None:
-    """Padding-free batches are exact only where the attention keeps the flattened rows apart; elsewhere each row
-    would silently attend to the rows before it, so the trainer stops (see `xling_align.trainers.padding_free`)."""
-    if not uses_padding_free(args):
-        return
-    from transformers.integrations import is_deepspeed_zero3_enabled
-
-    if is_deepspeed_zero3_enabled():
-        return  # the weights are partitioned until the engine runs: no forward to probe outside it
-    mismatch = padding_free_mismatch(unwrap_model(model))
-    if mismatch is None:
-        return
-    asked = "padding_free=True" if args.padding_free else f"packing=True (packing_strategy={args.packing_strategy!r})"
-    raise UnsupportedSetupError(
-        f"{asked} needs an attention that keeps the rows of a flattened batch apart, but {mismatch}. Set "
-        "padding_free=False and packing=False, or use an attn_implementation that reads position_ids "
-        "(flash_attention_2, or sdpa on a model that hands position_ids to its mask, such as Llama, Qwen2, GPT-2)."
-    )

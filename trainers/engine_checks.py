@@ -1,7 +1,11 @@
 """Which distributed engine runs the model, and which engine setups the AFP pair pass refuses (and why).
 
-The pair pass (`xling_align.alignment.layer_forward`) enters through the engine's wrapper, so it is correct under
-every engine that wraps the module's forward or hooks its modules. What is checked here:
+The pair pass (`xling_align.alignment.layer_forward`) enters through the engine's wrapper (DDP, FSDP2, DeepSpeed,
+PEFT, accelerate's mixed precision), so it is correct under every engine that wraps the module's forward or hooks
+its modules. AFPTrainer runs it before the instruction pass (under DDP with `find_unused_parameters` the last
+forward of a step decides which parameters count as used) and on every process, on a one-token stand-in when a
+process has no pair in its batch (sharded engines gather parameters in every forward: each process must join).
+What is checked here:
 
 - An engine that was asked for but will not run. accelerate runs FSDP and DeepSpeed only on accelerators:
   on a machine without GPU, `accelerate launch --config_file recipes/accelerate/fsdp.yaml` (or
@@ -29,9 +33,10 @@ from __future__ import annotations
 
 import os
 
-import torch
 from torch import nn
+
 from xling_align.errors import XlingAlignError
+from xling_align.trainers.accelerators import accelerator_type, has_accelerator
 
 
 class UnsupportedSetupError(XlingAlignError, ValueError):
@@ -51,21 +56,14 @@ def requested_engine() -> str | None:
     return None
 
 
-def has_accelerator() -> bool:
-    """A device accelerate runs FSDP / DeepSpeed on (CUDA / ROCm, XPU, NPU, ...)."""
-    if torch.cuda.is_available():
-        return True
-    return any(getattr(torch, name, None) is not None and getattr(torch, name).is_available()
-               for name in ("xpu", "npu", "mlu", "musa"))
-
-
 def check_requested_engine_runs(args) -> None:
     """Stop when an FSDP / DeepSpeed request would be dropped silently (no GPU, or `use_cpu=True`)."""
     engine = requested_engine()
     if engine is None:
         return
     if not has_accelerator():
-        reason = "this machine has no GPU"
+        reason = "this machine's only accelerator is Apple MPS" if accelerator_type() == "mps" else \
+            "this machine has no GPU"
     elif getattr(args, "use_cpu", False):
         reason = "use_cpu=True"
     else:

@@ -13,6 +13,8 @@ at 0 for each row and no `attention_mask`. That is exact only when the model kee
 
 So the answer is measured rather than looked up: `padding_free_mismatch(model)` runs the model on two short rows,
 padded and flattened, and compares the logits. It is a forward on 8 tokens under `torch.no_grad()`.
+`refuse_inexact_padding_free(model, args)` stops AFPTrainer where a run would use padding-free batches
+(`uses_padding_free`) on a model that mixes their rows.
 
 Example:
     >>> from xling_align.tiny_models import build_tiny_model
@@ -26,6 +28,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from xling_align.alignment.model_parts import unwrap_model
+from xling_align.trainers.engine_checks import UnsupportedSetupError
 
 # rows of different lengths, so that the second row would see the first one in a flattened sequence
 _PROBE_LENGTHS = (5, 3)
@@ -87,3 +92,29 @@ def padding_free_mismatch(model: nn.Module) -> str | None:
         return (f"{where} gives other logits on a padding-free batch than on a padded one (largest difference "
                 f"{difference:.3g}): it does not read the restarting position_ids")
     return None
+
+
+def uses_padding_free(args) -> bool:
+    """Whether TRL collates the instructions padding-free: asked for, or implied by packing with a `bfd` strategy
+    (TRL 1.16's rule in SFTTrainer.__init__)."""
+    return bool(args.padding_free or (args.packing and args.packing_strategy in {"bfd", "bfd_split"}))
+
+
+def refuse_inexact_padding_free(model: nn.Module, args) -> None:
+    """Padding-free batches are exact only where the attention keeps the flattened rows apart; elsewhere each row
+    would silently attend to the rows before it, so the trainer stops, naming the fix."""
+    if not uses_padding_free(args):
+        return
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if is_deepspeed_zero3_enabled():
+        return  # the weights are partitioned until the engine runs: no forward to probe outside it
+    mismatch = padding_free_mismatch(unwrap_model(model))
+    if mismatch is None:
+        return
+    asked = "padding_free=True" if args.padding_free else f"packing=True (packing_strategy={args.packing_strategy!r})"
+    raise UnsupportedSetupError(
+        f"{asked} needs an attention that keeps the rows of a flattened batch apart, but {mismatch}. Set "
+        "padding_free=False and packing=False, or use an attn_implementation that reads position_ids "
+        "(flash_attention_2, or sdpa on a model that hands position_ids to its mask, such as Llama, Qwen2, GPT-2)."
+    )

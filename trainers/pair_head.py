@@ -5,7 +5,11 @@ The head becomes a submodule of the model (`xling_pair_head`, attached after PEF
 trainable under LoRA), so the optimizer, gradient clipping, DDP/FSDP gradient reduction and device moves
 treat it like any other weight, and it runs inside the model's forward (through the engine's wrapper). It is
 kept out of the model's own weights file (a transformers `from_pretrained` would not know it) and written
-to `pair_head.safetensors` in every checkpoint and in the saved model or adapter folder.
+to `pair_head.safetensors` in every checkpoint and in the saved model or adapter folder; the trainer restores it
+on `resume_from_checkpoint` and `load_best_model_at_end`, and `load_pair_head(head, folder)` reloads it. A
+module with trainable parameters kept on the trainer outside the model is refused instead
+(`modules_outside_the_model`; `trainers/subclass_checks.py`): it would get gradients but never be optimised nor
+saved.
 
 Example:
     >>> import tempfile
@@ -21,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -115,3 +120,15 @@ def head_input_dtype(head: nn.Module) -> torch.dtype | None:
         if parameter.is_floating_point():
             return parameter.dtype
     return None
+
+
+@contextmanager
+def pair_head_detached(model: nn.Module):
+    """`model` (the transformers model inside any wrapper) without its `xling_pair_head` inside the block, for the
+    model's own weights file (a transformers class knows no head); the head is back afterwards."""
+    head = model._modules.pop(PAIR_HEAD_ATTRIBUTE, None)
+    try:
+        yield
+    finally:
+        if head is not None:
+            model._modules[PAIR_HEAD_ATTRIBUTE] = head

@@ -49,7 +49,7 @@ _LAZY = {
     "compute_inside_forward": "xling_align.alignment.layer_forward",
     "AFPConfig": "xling_align.trainers.afp_config",
     "AFPTrainer": "xling_align.trainers.afp_trainer",
-    "AFPDataCollator": "xling_align.trainers.afp_trainer",
+    "AFPDataCollator": "xling_align.trainers.afp_collator",
     "load_pair_head": "xling_align.trainers.pair_head",
     "XlingAlignError": "xling_align.errors",
 }

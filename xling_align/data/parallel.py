@@ -19,10 +19,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from xling_align.data.columns import PAIR_COLUMNS, SOURCE_LANG, SOURCE_SENTENCE, TARGET_LANG, TARGET_SENTENCE
 from xling_align.data.readers import SKIP_HINT, DataFormatError, InvalidRecords, iter_delimited, iter_json_records, text_format
 from xling_align.languages import is_known, normalize_code
 
-_AFP_KEYS = ("source_lang", "target_lang", "source_sentence", "target_sentence")
+_AFP_KEYS = (SOURCE_LANG, TARGET_LANG, *PAIR_COLUMNS)
 # the hint when a header has more than two columns; a command without `--languages` replaces it
 LANGUAGES_HINT = "keep only the two language columns, or pass the two languages (languages=('en', 'de') / --languages en de)"
 
@@ -116,7 +117,7 @@ def _iter_delimited_pairs(path: Path, delimiter: str, languages, invalid: Invali
 def _pair_from_object(record: dict, languages) -> tuple[str, str, object, object] | str:
     """(lang_a, lang_b, text_a, text_b) or a description of what is wrong."""
     if all(key in record for key in _AFP_KEYS):
-        return record["source_lang"], record["target_lang"], record["source_sentence"], record["target_sentence"]
+        return record[SOURCE_LANG], record[TARGET_LANG], record[SOURCE_SENTENCE], record[TARGET_SENTENCE]
     fields = record.get("translation") if isinstance(record.get("translation"), dict) else record
     if languages is not None:
         found = [_find(code, fields) for code in languages]

@@ -11,9 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator
 
-from xling_align.data.rows import ROW_COLUMNS
-
-REPLAY_TEXT_COLUMN = "replay_text"  # the one home of the column name (the trainer reads it too)
+from xling_align.data.columns import KIND, REPLAY_TEXT, ROW_COLUMNS, SOURCE_LANG
 
 
 def text_file_documents(path: str) -> list[str]:
@@ -59,12 +57,12 @@ class ReplayInterleaver:
         count = 0
         for row in built:
             count += 1
-            yield {**row, REPLAY_TEXT_COLUMN: ""}
+            yield {**row, REPLAY_TEXT: ""}
             while self.added + 1 <= round(ratio * count):
                 yield self._replay_row(self.texts[self.order[self.added % len(self.order)]])
                 self.added += 1
 
     def _replay_row(self, text: str) -> dict:
         row = {name: "" for name in ROW_COLUMNS}
-        row.update(source_lang=self.language, kind="replay", **{REPLAY_TEXT_COLUMN: text})
+        row.update({SOURCE_LANG: self.language, KIND: "replay", REPLAY_TEXT: text})
         return row

@@ -1,4 +1,4 @@
-"""The AFP training row: the seven columns every builder writes (docs/ARCHITECTURE.md contract).
+"""The AFP training row: the seven columns every builder writes (names in `xling_align.data.columns`).
 
 - `prompt`, `completion`: an instruction (CIF) or translation prompt and its answer (loss on the answer);
 - `source_sentence`, `target_sentence`: a translation pair for the contrastive term (MCL), source in
@@ -13,7 +13,10 @@ language.
 
 from __future__ import annotations
 
-ROW_COLUMNS = ("prompt", "completion", "source_sentence", "target_sentence", "source_lang", "target_lang", "kind")
+from xling_align.data import columns
+from xling_align.data.columns import ROW_COLUMNS
+
+__all__ = ["KINDS", "ROW_COLUMNS", "make_row"]
 
 KINDS = {
     "instruction": "a CIF prompt/completion only (monolingual instruction: no pair in that direction)",
@@ -37,11 +40,11 @@ def make_row(
     if kind not in KINDS:
         raise ValueError(f"unknown row kind {kind!r}; expected one of {sorted(KINDS)}")
     return {
-        "prompt": prompt,
-        "completion": completion,
-        "source_sentence": source_sentence,
-        "target_sentence": target_sentence,
-        "source_lang": source_lang,
-        "target_lang": target_lang,
-        "kind": kind,
+        columns.PROMPT: prompt,
+        columns.COMPLETION: completion,
+        columns.SOURCE_SENTENCE: source_sentence,
+        columns.TARGET_SENTENCE: target_sentence,
+        columns.SOURCE_LANG: source_lang,
+        columns.TARGET_LANG: target_lang,
+        columns.KIND: kind,
     }

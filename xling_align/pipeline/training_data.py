@@ -38,15 +38,13 @@ from dataclasses import dataclass
 import datasets
 
 from xling_align.data import DataBuildConfig, DataFormatError, RowBuilder, load_parallel_pairs
+from xling_align.data.columns import (INSTRUCTION_COLUMNS, LANGUAGE_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS,
+                                      TrainingColumnsError, training_column_groups)
 from xling_align.data.parallel import LANGUAGES_HINT, same_language
 from xling_align.data.readers import SKIP_HINT, check_utf8, iter_json_records, mixed_type_columns
 from xling_align.data.rows import make_row
 from xling_align.errors import XlingAlignError
 
-TRAINING_COLUMNS = {
-    "cross-lingual instruction": ("prompt", "completion"),
-    "translation pair": ("source_sentence", "target_sentence"),
-}
 _JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 
 
@@ -181,8 +179,7 @@ def _unreadable(path: str, error: Exception) -> TrainingDataError:
     if mixed:
         described = "; ".join(f"{column!r} holds {' and '.join(kinds)}" for column, kinds in mixed.items())
         return TrainingDataError(f"dataset {path!r}: a column has values of different types ({described}); give every "
-                                 "row the same type per column (strings for prompt, completion, source_sentence, "
-                                 "target_sentence, source_lang, target_lang)")
+                                 f"row the same type per column (strings for {', '.join(TEXT_COLUMNS)})")
     cause = str(error).strip().splitlines()[-1] if str(error).strip() else ""
     return TrainingDataError(f"dataset {path!r} cannot be read as JSON rows ({type(error).__name__}: {cause})")
 
@@ -228,15 +225,12 @@ def load_rows(path: str, split: str = "train") -> datasets.Dataset:
 
 
 def check_training_columns(dataset: datasets.Dataset, where: str) -> None:
-    """Refuse a dataset that has neither instruction columns nor translation-pair columns, listing both."""
-    found = set(dataset.column_names)
-    if any(set(group) <= found for group in TRAINING_COLUMNS.values()):
-        return
-    needed = " and/or ".join(f"{' + '.join(columns)} ({kind})" for kind, columns in TRAINING_COLUMNS.items())
-    raise TrainingDataError(
-        f"{where}: the rows have columns {sorted(found)}, but AFP training needs {needed}. Build AFP rows with "
-        "`xling-align data build`, or rename the columns"
-    )
+    """Refuse a dataset that has neither instruction columns nor translation-pair columns (listing both), or
+    half of a group (the same check as AFPTrainer's: `xling_align.data.columns.training_column_groups`)."""
+    try:
+        training_column_groups(dataset.column_names, where)
+    except TrainingColumnsError as error:
+        raise TrainingDataError(str(error)) from None
 
 
 def check_training_rows(dataset: datasets.Dataset, where: str) -> None:
@@ -244,8 +238,7 @@ def check_training_rows(dataset: datasets.Dataset, where: str) -> None:
     if len(dataset) == 0:
         raise TrainingDataError(f"{where}: no rows to train on (the dataset is empty); build rows with "
                                 "`xling-align data build`, or check the split and filters that produced them")
-    text_columns = [column for group in TRAINING_COLUMNS.values() for column in group] + ["source_lang", "target_lang"]
-    wrong = {column: dataset.features[column] for column in text_columns if column in dataset.features
+    wrong = {column: dataset.features[column] for column in TEXT_COLUMNS if column in dataset.features
              and getattr(dataset.features[column], "dtype", None) not in ("string", "large_string", "null")}
     if wrong:
         described = ", ".join(f"{column} ({getattr(feature, 'dtype', type(feature).__name__)})" for column, feature in wrong.items())
@@ -282,7 +275,7 @@ def looks_like_afp_rows(path: str) -> bool:
         record = json.loads(first) if first.startswith("{") else {}
     except json.JSONDecodeError:
         return False
-    return any(column in record for group in TRAINING_COLUMNS.values() for column in group)
+    return any(column in record for column in (*INSTRUCTION_COLUMNS, *PAIR_COLUMNS))
 
 
 def load_evaluation_rows(path: str) -> datasets.Dataset:
@@ -327,7 +320,7 @@ def build_rows(source: str, input_path: str | None, languages: list[str] | None,
 def languages_in_rows(dataset: datasets.Dataset) -> list[str]:
     """Every language code in the rows' `source_lang` / `target_lang` columns, sorted."""
     codes = set()
-    for column in ("source_lang", "target_lang"):
+    for column in LANGUAGE_COLUMNS:
         if column in dataset.column_names:
             codes.update(code for code in dataset.unique(column) if code)
     return sorted(codes)

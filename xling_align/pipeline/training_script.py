@@ -34,6 +34,7 @@ from accelerate import PartialState
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, get_peft_config
 
+from xling_align.trainers.accelerators import has_accelerator
 from xling_align.trainers.engine_checks import check_requested_engine_runs
 from xling_align.pipeline.model_card import write_model_card
 from xling_align.package_paths import missing_recipe_message, resolve_path, resolve_recipe
@@ -118,7 +119,7 @@ def _with_recipe_file(argv: list[str]) -> list[str]:
 def _launched_without_accelerator() -> bool:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
-    return not torch.cuda.is_available() and not (hasattr(torch, "xpu") and torch.xpu.is_available())
+    return not has_accelerator()
 
 
 def _offline_hint() -> str:
