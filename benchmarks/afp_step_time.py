@@ -68,28 +68,53 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured steps per variant before them")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (always on with --preset xglm-564m)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
-    parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="the device's peak TFLOP/s in the step's precision (e.g. 989 for an H100's dense bf16); "
-                        "MFU is reported when given")
-    parser.add_argument("--optim", default=None,
-                        help="a TrainingArguments optimizer name (default: Trainer's, adamw_torch_fused on a GPU); "
-                        "e.g. adamw_bnb_8bit where bitsandbytes is installed")
-    parser.add_argument("--sweep", default=None, metavar="BxL,...",
-                        help="also measure sft and afp at these batch x instruction-length points, e.g. "
-                        "'4x512,16x512,8x1024', printed as one table")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also profile AFP and SFT steps (torch.profiler) and print where the host time goes")
-    parser.add_argument("--padding-free-check", action="store_true",
-                        help="also time AFP steps padded vs padding-free on Bactrian-X-shaped batches (a Llama-shaped "
-                        "model of the preset's size: XGLM refuses padding-free)")
-    parser.add_argument("--skip-main", action="store_true",
-                        help="skip the three-variant table (and --breakdown): only the sweep / checks asked for")
-    parser.add_argument("--length-rows", type=int, default=20000,
-                        help="rows of the synthetic Bactrian-X-shaped length distribution (padding table)")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="the device's peak TFLOP/s in the step's precision (e.g. 989 for an H100's dense bf16); "
+        "MFU is reported when given",
+    )
+    parser.add_argument(
+        "--optim",
+        default=None,
+        help="a TrainingArguments optimizer name (default: Trainer's, adamw_torch_fused on a GPU); "
+        "e.g. adamw_bnb_8bit where bitsandbytes is installed",
+    )
+    parser.add_argument(
+        "--sweep",
+        default=None,
+        metavar="BxL,...",
+        help="also measure sft and afp at these batch x instruction-length points, e.g. "
+        "'4x512,16x512,8x1024', printed as one table",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also profile AFP and SFT steps (torch.profiler) and print where the host time goes",
+    )
+    parser.add_argument(
+        "--padding-free-check",
+        action="store_true",
+        help="also time AFP steps padded vs padding-free on Bactrian-X-shaped batches (a Llama-shaped "
+        "model of the preset's size: XGLM refuses padding-free)",
+    )
+    parser.add_argument(
+        "--skip-main",
+        action="store_true",
+        help="skip the three-variant table (and --breakdown): only the sweep / checks asked for",
+    )
+    parser.add_argument(
+        "--length-rows",
+        type=int,
+        default=20000,
+        help="rows of the synthetic Bactrian-X-shaped length distribution (padding table)",
+    )
     args = parser.parse_args(argv)
     try:
-        args.sweep_points = [tuple(int(x) for x in point.lower().split("x")) for point in args.sweep.split(",")] \
-            if args.sweep else []
+        args.sweep_points = (
+            [tuple(int(x) for x in point.lower().split("x")) for point in args.sweep.split(",")] if args.sweep else []
+        )
     except ValueError:
         parser.error(f"--sweep {args.sweep!r}: expected points like 4x512,16x512 (batch x instruction tokens)")
     if any(len(point) != 2 or min(point) < 1 for point in args.sweep_points):
@@ -131,12 +156,14 @@ def build_rows(instruction_tokens: int, pair_tokens: int, count: int):
 
     prompt_chars = instruction_tokens // 3
     completion_chars = instruction_tokens - 1 - prompt_chars
-    return Dataset.from_dict({
-        "prompt": [text(i, prompt_chars) for i in range(count)],
-        "completion": [" " + text(i + 1000, completion_chars - 1) for i in range(count)],
-        "source_sentence": [text(i + 2000, pair_tokens - 1) for i in range(count)],
-        "target_sentence": [text(i + 3000, pair_tokens - 1) for i in range(count)],
-    })
+    return Dataset.from_dict(
+        {
+            "prompt": [text(i, prompt_chars) for i in range(count)],
+            "completion": [" " + text(i + 1000, completion_chars - 1) for i in range(count)],
+            "source_sentence": [text(i + 2000, pair_tokens - 1) for i in range(count)],
+            "target_sentence": [text(i + 3000, pair_tokens - 1) for i in range(count)],
+        }
+    )
 
 
 def build_trainers(args, variants=VARIANTS):
@@ -152,36 +179,65 @@ def build_trainers(args, variants=VARIANTS):
         """The reference implementation's pair pass: the whole model, LM head included, then hidden_states[K]."""
 
         def encode_pairs(self, model, input_ids, attention_mask):
-            outputs = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
-                            use_cache=False)
+            outputs = model(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, use_cache=False
+            )
             hidden = outputs.hidden_states[self.args.contrastive_layer]
             return pool_hidden_states(hidden, attention_mask, self.args.contrastive_pooling)
 
     shape = PRESETS[args.preset]
     torch.manual_seed(0)
-    config = XGLMConfig(vocab_size=shape["vocab"], d_model=shape["d_model"], num_layers=shape["layers"],
-                        attention_heads=shape["heads"], ffn_dim=shape["ffn"], max_position_embeddings=2048,
-                        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=0, bos_token_id=1,
-                        eos_token_id=1)
+    config = XGLMConfig(
+        vocab_size=shape["vocab"],
+        d_model=shape["d_model"],
+        num_layers=shape["layers"],
+        attention_heads=shape["heads"],
+        ffn_dim=shape["ffn"],
+        max_position_embeddings=2048,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=1,
+    )
     if args.preset == "xglm-564m" and device_is_cpu():
-        print("note: --preset xglm-564m on a CPU: three copies of a 564M-parameter model with AdamW need ~30 GB; "
-              "the preset is meant for a GPU", file=sys.stderr)
+        print(
+            "note: --preset xglm-564m on a CPU: three copies of a 564M-parameter model with AdamW need ~30 GB; "
+            "the preset is meant for a GPU",
+            file=sys.stderr,
+        )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = XGLMForCausalLM(config).to(device)
     tokenizer = ByT5Tokenizer()
     rows = build_rows(args.instruction_tokens, args.pair_tokens, count=args.batch_size)
-    common = dict(output_dir=tempfile.mkdtemp(prefix="afp-bench-"), per_device_train_batch_size=args.batch_size,
-                  learning_rate=1e-5, report_to="none", save_strategy="no", disable_tqdm=True, bf16=False,
-                  activation_checkpointing=args.gradient_checkpointing, max_length=args.instruction_tokens, seed=0,
-                  **({"optim": args.optim} if args.optim else {}))
+    common = dict(
+        output_dir=tempfile.mkdtemp(prefix="afp-bench-"),
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=1e-5,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        bf16=False,
+        activation_checkpointing=args.gradient_checkpointing,
+        max_length=args.instruction_tokens,
+        seed=0,
+        **({"optim": args.optim} if args.optim else {}),
+    )
     afp_args = AFPConfig(contrastive_layer=args.contrastive_layer, contrastive_max_length=args.pair_tokens, **common)
     builders = {
-        "sft": lambda: SFTTrainer(model=copy.deepcopy(model), args=SFTConfig(**common), processing_class=tokenizer,
-                                  train_dataset=rows.remove_columns(["source_sentence", "target_sentence"])),
-        "afp": lambda: AFPTrainer(model=copy.deepcopy(model), args=afp_args, processing_class=tokenizer,
-                                  train_dataset=rows),
-        "afp-full": lambda: FullModelPairPass(model=copy.deepcopy(model), args=afp_args, processing_class=tokenizer,
-                                              train_dataset=rows),
+        "sft": lambda: SFTTrainer(
+            model=copy.deepcopy(model),
+            args=SFTConfig(**common),
+            processing_class=tokenizer,
+            train_dataset=rows.remove_columns(["source_sentence", "target_sentence"]),
+        ),
+        "afp": lambda: AFPTrainer(
+            model=copy.deepcopy(model), args=afp_args, processing_class=tokenizer, train_dataset=rows
+        ),
+        "afp-full": lambda: FullModelPairPass(
+            model=copy.deepcopy(model), args=afp_args, processing_class=tokenizer, train_dataset=rows
+        ),
     }
     trainers = {name: builders[name]() for name in variants}
     model = None  # each trainer holds its own copy: free the original
@@ -250,7 +306,7 @@ def measure(args, variants=VARIANTS) -> dict:
     times = {name: [] for name in variants}
     peaks = {name: 0 for name in variants}  # on a GPU: the step's peak above what was allocated at its start
     for step in range(args.warmup + args.steps):
-        order = variants[step % len(variants):] + variants[: step % len(variants)]  # no variant always runs first
+        order = variants[step % len(variants) :] + variants[: step % len(variants)]  # no variant always runs first
         for name in order:
             batch, num_items = batches[name]
             sync()
@@ -273,13 +329,20 @@ def measure(args, variants=VARIANTS) -> dict:
         activations = {name: saved_activation_bytes(trainers[name], *batches[name], autocast) for name in variants}
         peaks = {name: static + activations[name] for name in variants}
     result = {
-        "device": device, "variants": variants, "trainers": trainers, "batches": batches, "autocast": autocast,
+        "device": device,
+        "variants": variants,
+        "trainers": trainers,
+        "batches": batches,
+        "autocast": autocast,
         "median": {name: statistics.median(times[name]) for name in variants},
         "flops": {name: step_flops(trainers[name].model, args, name) for name in variants},
-        "peaks": peaks, "activations": activations,
+        "peaks": peaks,
+        "activations": activations,
     }
-    result["mfu"] = {name: result["flops"][name] / result["median"][name] / (args.peak_tflops * 1e12)
-                     if args.peak_tflops else None for name in variants}
+    result["mfu"] = {
+        name: result["flops"][name] / result["median"][name] / (args.peak_tflops * 1e12) if args.peak_tflops else None
+        for name in variants
+    }
     return result
 
 
@@ -290,26 +353,34 @@ def print_point(args, result) -> None:
     median, peaks, activations, mfu = result["median"], result["peaks"], result["activations"], result["mfu"]
     tokens = args.batch_size * args.instruction_tokens
     optimizer = result["trainers"][variants[0]].args.optim
-    print(f"model: XGLM-shaped, {shape['layers']} layers, d_model {shape['d_model']}, vocab {shape['vocab']}, "
-          f"{'bf16' if args.bf16 else 'fp32'}, "
-          f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, optimizer "
-          f"{getattr(optimizer, 'value', optimizer)}; "
-          f"batch {args.batch_size}: instructions of {args.instruction_tokens} tokens, pairs of 2 x {args.pair_tokens} "
-          f"tokens; contrastive_layer={args.contrastive_layer}; device {device} ({torch.get_num_threads()} threads); "
-          f"median of {args.steps} interleaved steps after {args.warmup} warm-up")
+    print(
+        f"model: XGLM-shaped, {shape['layers']} layers, d_model {shape['d_model']}, vocab {shape['vocab']}, "
+        f"{'bf16' if args.bf16 else 'fp32'}, "
+        f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, optimizer "
+        f"{getattr(optimizer, 'value', optimizer)}; "
+        f"batch {args.batch_size}: instructions of {args.instruction_tokens} tokens, pairs of 2 x {args.pair_tokens} "
+        f"tokens; contrastive_layer={args.contrastive_layer}; device {device} ({torch.get_num_threads()} threads); "
+        f"median of {args.steps} interleaved steps after {args.warmup} warm-up"
+    )
     memory_name = "peak MiB" if device == "cuda" else "est. peak MiB"
-    print(f"{'variant':9s} {'step ms':>9s} {'steps/s':>8s} {'tokens/s':>9s} {'TFLOP/step':>10s} {'MFU':>6s} "
-          f"{memory_name:>14s}" + ("" if device == "cuda" else f" {'activations MiB':>16s}"))
+    print(
+        f"{'variant':9s} {'step ms':>9s} {'steps/s':>8s} {'tokens/s':>9s} {'TFLOP/step':>10s} {'MFU':>6s} "
+        f"{memory_name:>14s}" + ("" if device == "cuda" else f" {'activations MiB':>16s}")
+    )
     for name in variants:
         utilisation = f"{mfu[name]:6.1%}" if mfu[name] is not None else f"{'-':>6s}"
-        line = (f"{name:9s} {median[name] * 1000:9.1f} {1 / median[name]:8.2f} {tokens / median[name]:9.0f} "
-                f"{result['flops'][name] / 1e12:10.4f} {utilisation} {peaks[name] / 2**20:14.1f}")
+        line = (
+            f"{name:9s} {median[name] * 1000:9.1f} {1 / median[name]:8.2f} {tokens / median[name]:9.0f} "
+            f"{result['flops'][name] / 1e12:10.4f} {utilisation} {peaks[name] / 2**20:14.1f}"
+        )
         if device == "cpu":
             line += f" {activations[name] / 2**20:16.1f}"
         print(line)
     for name in variants[1:]:
-        line = (f"{name}/sft: step-time ratio {median[name] / median['sft']:.3f}, "
-                f"peak-memory ratio {peaks[name] / peaks['sft']:.3f}")
+        line = (
+            f"{name}/sft: step-time ratio {median[name] / median['sft']:.3f}, "
+            f"peak-memory ratio {peaks[name] / peaks['sft']:.3f}"
+        )
         if device == "cpu":
             line += f", activation-memory ratio {activations[name] / activations['sft']:.3f}"
         print(line)
@@ -331,12 +402,16 @@ def print_sweep(args) -> None:
     import argparse as _argparse
 
     device_memory = "est. peak MiB" if device_is_cpu() else "peak MiB"
-    print(f"\nsweep: sft and afp per batch x instruction length (pairs of 2 x {args.pair_tokens} tokens), median of "
-          f"{args.steps} interleaved steps after {args.warmup} warm-up; tokens/s = instruction tokens per second"
-          + ("; MFU against " + f"{args.peak_tflops:g} TFLOP/s" if args.peak_tflops else ""))
-    print(f"{'batch':>5s} {'length':>6s} {'sft ms':>8s} {'afp ms':>8s} {'afp/sft':>7s} {'sft tok/s':>10s} "
-          f"{'afp tok/s':>10s} {'sft MFU':>7s} {'afp MFU':>7s} {'sft ' + device_memory:>17s} "
-          f"{'afp ' + device_memory:>17s}")
+    print(
+        f"\nsweep: sft and afp per batch x instruction length (pairs of 2 x {args.pair_tokens} tokens), median of "
+        f"{args.steps} interleaved steps after {args.warmup} warm-up; tokens/s = instruction tokens per second"
+        + ("; MFU against " + f"{args.peak_tflops:g} TFLOP/s" if args.peak_tflops else "")
+    )
+    print(
+        f"{'batch':>5s} {'length':>6s} {'sft ms':>8s} {'afp ms':>8s} {'afp/sft':>7s} {'sft tok/s':>10s} "
+        f"{'afp tok/s':>10s} {'sft MFU':>7s} {'afp MFU':>7s} {'sft ' + device_memory:>17s} "
+        f"{'afp ' + device_memory:>17s}"
+    )
     for batch_size, length in args.sweep_points:
         point = _argparse.Namespace(**{**vars(args), "batch_size": batch_size, "instruction_tokens": length})
         result = measure(point, ("sft", "afp"))
@@ -346,9 +421,11 @@ def print_sweep(args) -> None:
         def utilisation(name, mfu=mfu):
             return f"{mfu[name]:7.1%}" if mfu[name] is not None else f"{'-':>7s}"
 
-        print(f"{batch_size:5d} {length:6d} {median['sft'] * 1000:8.1f} {median['afp'] * 1000:8.1f} "
-              f"{median['afp'] / median['sft']:7.3f} {tokens / median['sft']:10.0f} {tokens / median['afp']:10.0f} "
-              f"{utilisation('sft')} {utilisation('afp')} {peaks['sft'] / 2**20:17.1f} {peaks['afp'] / 2**20:17.1f}")
+        print(
+            f"{batch_size:5d} {length:6d} {median['sft'] * 1000:8.1f} {median['afp'] * 1000:8.1f} "
+            f"{median['afp'] / median['sft']:7.3f} {tokens / median['sft']:10.0f} {tokens / median['afp']:10.0f} "
+            f"{utilisation('sft')} {utilisation('afp')} {peaks['sft'] / 2**20:17.1f} {peaks['afp'] / 2**20:17.1f}"
+        )
         del result
         release_memory()
 
@@ -405,8 +482,11 @@ def profile_steps(trainer, batch, num_items, autocast, steps: int) -> dict:
         "ms": per_step,
         "operator calls": len(events) / steps,
         "scalar reads": sum(event.name == "aten::_local_scalar_dense" for event in events) / steps,
-        "cuda kernels": (sum(str(getattr(event, "device_type", "")).endswith("CUDA") for event in profiler.events())
-                         / steps) if torch.cuda.is_available() else None,
+        "cuda kernels": (
+            sum(str(getattr(event, "device_type", "")).endswith("CUDA") for event in profiler.events()) / steps
+        )
+        if torch.cuda.is_available()
+        else None,
     }
 
 
@@ -423,43 +503,58 @@ def print_breakdown(args, result) -> None:
     # one profiled step at a time, the two variants alternating (as the timed steps are interleaved)
     runs = {"sft": [], "afp": []}
     for step in range(max(args.steps, 1)):
-        for name in (("sft", "afp") if step % 2 == 0 else ("afp", "sft")):
-            runs[name].append(profile_steps(result["trainers"][name], *result["batches"][name], result["autocast"],
-                                            steps=1))
+        for name in ("sft", "afp") if step % 2 == 0 else ("afp", "sft"):
+            runs[name].append(
+                profile_steps(result["trainers"][name], *result["batches"][name], result["autocast"], steps=1)
+            )
 
     def mean(profiles):
-        merged = {key: (sum(p[key] for p in profiles) / len(profiles) if profiles[0][key] is not None else None)
-                  for key in ("operator calls", "scalar reads", "cuda kernels")}
+        merged = {
+            key: (sum(p[key] for p in profiles) / len(profiles) if profiles[0][key] is not None else None)
+            for key in ("operator calls", "scalar reads", "cuda kernels")
+        }
         merged["ms"] = {phase: sum(p["ms"][phase] for p in profiles) / len(profiles) for phase in PHASES}
         return merged
 
     sft, afp = mean(runs["sft"]), mean(runs["afp"])
-    print(f"\noverhead breakdown: host time per step (torch.profiler record_function ranges, wall clock of the host "
-          f"thread, mean of {max(args.steps, 1)} profiled steps per variant, alternating; on a GPU the host only "
-          "queues kernels, so there the times are launch and Python costs, and the kernel counts matter)")
+    print(
+        f"\noverhead breakdown: host time per step (torch.profiler record_function ranges, wall clock of the host "
+        f"thread, mean of {max(args.steps, 1)} profiled steps per variant, alternating; on a GPU the host only "
+        "queues kernels, so there the times are launch and Python costs, and the kernel counts matter)"
+    )
     print(f"{'phase':28s} {'sft ms':>9s} {'afp ms':>9s} {'afp - sft':>10s}")
     for phase in PHASES:
         difference = afp["ms"][phase] - sft["ms"][phase]
         print(f"{phase:28s} {sft['ms'][phase]:9.2f} {afp['ms'][phase]:9.2f} {difference:10.2f}")
     total_sft, total_afp = sum(sft["ms"].values()), sum(afp["ms"].values())
     print(f"{'total':28s} {total_sft:9.2f} {total_afp:9.2f} {total_afp - total_sft:10.2f}")
-    print(f"{'operator calls (aten)':28s} {sft['operator calls']:9.0f} {afp['operator calls']:9.0f} "
-          f"{afp['operator calls'] - sft['operator calls']:10.0f}")
+    print(
+        f"{'operator calls (aten)':28s} {sft['operator calls']:9.0f} {afp['operator calls']:9.0f} "
+        f"{afp['operator calls'] - sft['operator calls']:10.0f}"
+    )
     # .item() and friends: on a GPU each one makes the host wait for the device
-    print(f"{'scalar reads (.item())':28s} {sft['scalar reads']:9.0f} {afp['scalar reads']:9.0f} "
-          f"{afp['scalar reads'] - sft['scalar reads']:10.0f}")
+    print(
+        f"{'scalar reads (.item())':28s} {sft['scalar reads']:9.0f} {afp['scalar reads']:9.0f} "
+        f"{afp['scalar reads'] - sft['scalar reads']:10.0f}"
+    )
     if sft["cuda kernels"] is not None:
-        print(f"{'CUDA kernels':28s} {sft['cuda kernels']:9.0f} {afp['cuda kernels']:9.0f} "
-              f"{afp['cuda kernels'] - sft['cuda kernels']:10.0f}")
-    print(f"pair tokenisation: {pair_tokenisation_ms_per_1000(result['trainers']['afp']):.1f} CPU ms per 1000 pairs, "
-          "once at dataset preparation (pre-tokenised: 0 per step); the backward through the pair pass is the "
-          "backward row's afp - sft")
+        print(
+            f"{'CUDA kernels':28s} {sft['cuda kernels']:9.0f} {afp['cuda kernels']:9.0f} "
+            f"{afp['cuda kernels'] - sft['cuda kernels']:10.0f}"
+        )
+    print(
+        f"pair tokenisation: {pair_tokenisation_ms_per_1000(result['trainers']['afp']):.1f} CPU ms per 1000 pairs, "
+        "once at dataset preparation (pre-tokenised: 0 per step); the backward through the pair pass is the "
+        "backward row's afp - sft"
+    )
 
 
 # ---- padding: real vs computed instruction tokens per step ----------------------------------------------------
 
-LENGTH_MODEL = ("prompt = 12 template tokens + lognormal(median 30, sigma 0.8); completion = 1 + lognormal(median "
-                "60, sigma 1.0); row = prompt + completion, cut at max_length; numpy default_rng(seed 0)")
+LENGTH_MODEL = (
+    "prompt = 12 template tokens + lognormal(median 30, sigma 0.8); completion = 1 + lognormal(median "
+    "60, sigma 1.0); row = prompt + completion, cut at max_length; numpy default_rng(seed 0)"
+)
 
 
 def bactrian_like_lengths(count: int, max_length: int = 512, seed: int = 0) -> list[int]:
@@ -485,7 +580,7 @@ def tokens_per_step(lengths: list[int], batch_size: int, max_length: int, shuffl
     order = list(range(len(lengths)))
     if shuffle_seed is not None:
         random.Random(shuffle_seed).shuffle(order)
-    batches = [[lengths[i] for i in order[start:start + batch_size]] for start in range(0, len(order), batch_size)]
+    batches = [[lengths[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
     steps = len(batches)
     real = sum(lengths) / steps
     padded = sum(len(batch) * max(batch) for batch in batches) / steps
@@ -494,8 +589,12 @@ def tokens_per_step(lengths: list[int], batch_size: int, max_length: int, shuffl
     return {
         "padded": {"rows": len(lengths) / steps, "real": real, "computed": padded, "steps": steps},
         "padding-free": {"rows": len(lengths) / steps, "real": real, "computed": real, "steps": steps},
-        "packed (bfd)": {"rows": len(lengths) / packed_steps, "real": sum(lengths) / packed_steps,
-                         "computed": sum(lengths) / packed_steps, "steps": packed_steps},
+        "packed (bfd)": {
+            "rows": len(lengths) / packed_steps,
+            "real": sum(lengths) / packed_steps,
+            "computed": sum(lengths) / packed_steps,
+            "steps": packed_steps,
+        },
     }
 
 
@@ -506,16 +605,22 @@ def print_padding_table(args) -> None:
     lengths = bactrian_like_lengths(args.length_rows, max_length)
     table = tokens_per_step(lengths, args.batch_size, max_length)
     ordered = sorted(lengths)
-    print(f"\ninstruction tokens per step on Bactrian-X-shaped lengths (synthetic, {args.length_rows} rows: "
-          f"{LENGTH_MODEL}; median {stats.median(ordered):.0f}, mean {stats.mean(ordered):.0f}, "
-          f"p90 {ordered[int(0.9 * len(ordered))]}, p99 {ordered[int(0.99 * len(ordered))]}, max {ordered[-1]} "
-          "tokens); "
-          f"batch {args.batch_size}, max_length {max_length}, rows in shuffled order")
-    print(f"{'collation':14s} {'rows/step':>9s} {'real tok/step':>13s} {'computed tok/step':>17s} {'padding':>8s} "
-          f"{'steps/epoch':>11s}")
+    print(
+        f"\ninstruction tokens per step on Bactrian-X-shaped lengths (synthetic, {args.length_rows} rows: "
+        f"{LENGTH_MODEL}; median {stats.median(ordered):.0f}, mean {stats.mean(ordered):.0f}, "
+        f"p90 {ordered[int(0.9 * len(ordered))]}, p99 {ordered[int(0.99 * len(ordered))]}, max {ordered[-1]} "
+        "tokens); "
+        f"batch {args.batch_size}, max_length {max_length}, rows in shuffled order"
+    )
+    print(
+        f"{'collation':14s} {'rows/step':>9s} {'real tok/step':>13s} {'computed tok/step':>17s} {'padding':>8s} "
+        f"{'steps/epoch':>11s}"
+    )
     for name, row in table.items():
-        print(f"{name:14s} {row['rows']:9.2f} {row['real']:13.1f} {row['computed']:17.1f} "
-              f"{1 - row['real'] / row['computed']:8.1%} {row['steps']:11d}")
+        print(
+            f"{name:14s} {row['rows']:9.2f} {row['real']:13.1f} {row['computed']:17.1f} "
+            f"{1 - row['real'] / row['computed']:8.1%} {row['steps']:11d}"
+        )
 
 
 def print_padding_free_check(args, batches: int = 4) -> None:
@@ -539,37 +644,56 @@ def print_padding_free_check(args, batches: int = 4) -> None:
 
     dataset = Dataset.from_dict(rows)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=384, hidden_size=shape["d_model"], intermediate_size=shape["ffn"],
-                         num_hidden_layers=shape["layers"], num_attention_heads=shape["heads"],
-                         num_key_value_heads=shape["heads"], max_position_embeddings=2048, pad_token_id=0,
-                         eos_token_id=1, bos_token_id=1)
+    config = LlamaConfig(
+        vocab_size=384,
+        hidden_size=shape["d_model"],
+        intermediate_size=shape["ffn"],
+        num_hidden_layers=shape["layers"],
+        num_attention_heads=shape["heads"],
+        num_key_value_heads=shape["heads"],
+        max_position_embeddings=2048,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=1,
+    )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = LlamaForCausalLM(config).to(device)
     autocast = (lambda: torch.autocast(device, dtype=torch.bfloat16)) if args.bf16 else contextlib.nullcontext
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     trainers, step_batches = {}, {}
     for padding_free in (False, True):
-        config_args = AFPConfig(output_dir=tempfile.mkdtemp(prefix="afp-bench-pf-"), report_to="none",
-                                per_device_train_batch_size=args.batch_size, save_strategy="no", disable_tqdm=True,
-                                bf16=False, activation_checkpointing=args.gradient_checkpointing, seed=0,
-                                max_length=args.instruction_tokens, contrastive_max_length=args.pair_tokens,
-                                padding_free=padding_free, learning_rate=1e-5,
-                                **({"optim": args.optim} if args.optim else {}))
-        trainer = AFPTrainer(model=_copy.deepcopy(model), args=config_args, processing_class=ByT5Tokenizer(),
-                             train_dataset=dataset)
+        config_args = AFPConfig(
+            output_dir=tempfile.mkdtemp(prefix="afp-bench-pf-"),
+            report_to="none",
+            per_device_train_batch_size=args.batch_size,
+            save_strategy="no",
+            disable_tqdm=True,
+            bf16=False,
+            activation_checkpointing=args.gradient_checkpointing,
+            seed=0,
+            max_length=args.instruction_tokens,
+            contrastive_max_length=args.pair_tokens,
+            padding_free=padding_free,
+            learning_rate=1e-5,
+            **({"optim": args.optim} if args.optim else {}),
+        )
+        trainer = AFPTrainer(
+            model=_copy.deepcopy(model), args=config_args, processing_class=ByT5Tokenizer(), train_dataset=dataset
+        )
         trainer.create_optimizer()
         trainer.current_gradient_accumulation_steps = 1
         prepared = trainer.train_dataset
         step_batches[padding_free] = []
         for start in range(0, len(prepared), args.batch_size):
-            batch = trainer._prepare_inputs(trainer.data_collator(
-                [prepared[i] for i in range(start, min(start + args.batch_size, len(prepared)))]))
+            batch = trainer._prepare_inputs(
+                trainer.data_collator([prepared[i] for i in range(start, min(start + args.batch_size, len(prepared)))])
+            )
             step_batches[padding_free].append((batch, (batch["labels"][:, 1:] != -100).sum()))
         trainers[padding_free] = trainer
     del model
     times = {False: [], True: []}
     for repeat in range(args.warmup + args.steps):
-        for padding_free in ((False, True) if repeat % 2 == 0 else (True, False)):
+        for padding_free in (False, True) if repeat % 2 == 0 else (True, False):
             batch, num_items = step_batches[padding_free][repeat % len(step_batches[padding_free])]
             sync()
             start = time.perf_counter()
@@ -577,22 +701,27 @@ def print_padding_free_check(args, batches: int = 4) -> None:
             sync()
             if repeat >= args.warmup:
                 times[padding_free].append(time.perf_counter() - start)
-    computed = {key: statistics.mean(batch["input_ids"].numel() for batch, _ in value)
-                for key, value in step_batches.items()}
+    computed = {
+        key: statistics.mean(batch["input_ids"].numel() for batch, _ in value) for key, value in step_batches.items()
+    }
     # the mean over whole cycles of the same batches (their sizes differ, so a median would pick one batch)
     cycles = max(len(times[False]) // len(step_batches[False]), 1) * len(step_batches[False])
     median = {key: statistics.mean(value[-cycles:]) for key, value in times.items()}
-    print(f"\npadding-free check: AFP steps on {len(step_batches[False])} Bactrian-X-shaped batches of "
-          f"{args.batch_size} "
-          f"rows (synthetic lengths, seed 1; instruction lengths {sorted(lengths)}), Llama-shaped model "
-          f"({shape['layers']} layers, d_model {shape['d_model']}, {'bf16' if args.bf16 else 'fp32'}, "
-          f"attn {trainers[True].model.config._attn_implementation}), {device}, mean step of the last whole cycles "
-          f"through the batches within {args.steps} steps")
+    print(
+        f"\npadding-free check: AFP steps on {len(step_batches[False])} Bactrian-X-shaped batches of "
+        f"{args.batch_size} "
+        f"rows (synthetic lengths, seed 1; instruction lengths {sorted(lengths)}), Llama-shaped model "
+        f"({shape['layers']} layers, d_model {shape['d_model']}, {'bf16' if args.bf16 else 'fp32'}, "
+        f"attn {trainers[True].model.config._attn_implementation}), {device}, mean step of the last whole cycles "
+        f"through the batches within {args.steps} steps"
+    )
     print(f"{'collation':14s} {'step ms':>9s} {'computed tok/step':>17s}")
     for key, name in ((False, "padded"), (True, "padding-free")):
         print(f"{name:14s} {median[key] * 1000:9.1f} {computed[key]:17.1f}")
-    print(f"padding-free/padded: step-time ratio {median[True] / median[False]:.3f}, "
-          f"computed-token ratio {computed[True] / computed[False]:.3f}")
+    print(
+        f"padding-free/padded: step-time ratio {median[True] / median[False]:.3f}, "
+        f"computed-token ratio {computed[True] / computed[False]:.3f}"
+    )
     del trainers, step_batches
     release_memory()
 
@@ -614,8 +743,12 @@ def held_bytes(trainer) -> int:
     parameters = list(trainer.model.parameters())
     weights = sum(p.numel() * p.element_size() for p in parameters)
     gradients = sum(p.numel() * p.element_size() for p in parameters if p.requires_grad)
-    state = sum(value.numel() * value.element_size() for values in trainer.optimizer.state.values()
-                for value in values.values() if isinstance(value, torch.Tensor))
+    state = sum(
+        value.numel() * value.element_size()
+        for values in trainer.optimizer.state.values()
+        for value in values.values()
+        if isinstance(value, torch.Tensor)
+    )
     return weights + gradients + state
 
 
@@ -625,8 +758,14 @@ def parameter_count(preset: str) -> int:
     from transformers import XGLMConfig, XGLMForCausalLM
 
     shape = PRESETS[preset]
-    config = XGLMConfig(vocab_size=shape["vocab"], d_model=shape["d_model"], num_layers=shape["layers"],
-                        attention_heads=shape["heads"], ffn_dim=shape["ffn"], max_position_embeddings=2048)
+    config = XGLMConfig(
+        vocab_size=shape["vocab"],
+        d_model=shape["d_model"],
+        num_layers=shape["layers"],
+        attention_heads=shape["heads"],
+        ffn_dim=shape["ffn"],
+        max_position_embeddings=2048,
+    )
     with torch.device("meta"):
         model = XGLMForCausalLM(config)
     return sum(p.numel() for p in model.parameters())  # the tied LM head counted once
@@ -637,8 +776,10 @@ def print_memory_plan(args, result) -> None:
     parameter count; in a GPU run at that preset also the AFP peak each option would reach, predicted from this
     run's measured peak (only the weight, gradient and state bytes change between the options)."""
     count = parameter_count("xglm-564m")
-    print(f"\nmemory of weights + gradients + optimizer state at XGLM-564M's shape: {count:,} parameters (counted on "
-          "the meta device; bytes computed, not measured; 8-bit AdamW's block statistics add ~0.03 B/param)")
+    print(
+        f"\nmemory of weights + gradients + optimizer state at XGLM-564M's shape: {count:,} parameters (counted on "
+        "the meta device; bytes computed, not measured; 8-bit AdamW's block statistics add ~0.03 B/param)"
+    )
     header = f"{'option':55s} {'B/param':>7s} {'resident GiB':>12s}"
     measured = result is not None and result["device"] == "cuda" and args.preset == "xglm-564m"
     if measured:

@@ -48,8 +48,11 @@ ALL_ARMS = ["base", "control", "cif", "mcl", "afp", "afp_mean", "afp_mid", "afp_
 V3_ARMS = ["base", "afp", "afp_layers", "afp_words", "cpt_align"]
 # testbed v4 (the README's v4 part): AFP that keeps the base's abilities; the combined arms run second, with the
 # replay share chosen on the dev figures of the first run
-ARMS_SETS = {"v3": V3_ARMS, "v4": ["base", "afp_replay25", "afp_replay50", "afp_lora", "afp_lowlr"],
-             "v4-combined": ["base", "afp_words_replay", "replay_words"]}
+ARMS_SETS = {
+    "v3": V3_ARMS,
+    "v4": ["base", "afp_replay25", "afp_replay50", "afp_lora", "afp_lowlr"],
+    "v4-combined": ["base", "afp_words_replay", "replay_words"],
+}
 # retention: what an arm keeps of the base's L1 abilities (arm / base, same seed), next to its transfer
 RETENTION_FIGURES = ["icl_l1", "l1_heldout"]
 # the shipped base and control are v3's; v2's arms-set runs on the v2 checkpoints, which stay in the package
@@ -57,14 +60,21 @@ _RESOURCES = Path(__file__).resolve().parent.parent / "xling_align" / "resources
 V2_CHECKPOINTS = {"base": _RESOURCES / "clone_base", "control": _RESOURCES / "clone_control"}
 FIGURES = ["l1_heldout", "l2_bilingual", "l2_heldout", "l2_heldout_l1demo", "icl_l1", "icl_l2", "icl_l2_l1demo"]
 DEV_FIGURES = ["l1_heldout_dev", "l2_bilingual", "l2_heldout_dev", "l2_heldout_dev_l1demo"]
-DEV_TASKS = ["xling_clone_l1_heldout_dev", "xling_clone_l2_bilingual", "xling_clone_l2_heldout_dev",
-             "xling_clone_l2_heldout_dev_l1demo"]
+DEV_TASKS = [
+    "xling_clone_l1_heldout_dev",
+    "xling_clone_l2_bilingual",
+    "xling_clone_l2_heldout_dev",
+    "xling_clone_l2_heldout_dev_l1demo",
+]
 PAIRED_FIGURES = ["l2_heldout", "l2_heldout_l1demo", "icl_l2_l1demo"]
 # the settings searched on the dev split (pre-registered in xling_align/clone/README.md)
 DEV_GRIDS = {
     "lr": {"afp": ("learning_rate", (1e-4, 3e-4, 1e-3))},
-    "variants": {"afp_mean": (None, (None,)), "afp_mid": ("middle_layer", (2, 3)),
-                 "afp_entity": ("entity_share", (0.25, 0.5))},
+    "variants": {
+        "afp_mean": (None, (None,)),
+        "afp_mid": ("middle_layer", (2, 3)),
+        "afp_entity": ("entity_share", (0.25, 0.5)),
+    },
     # v3, run in this order (afp_words uses the layers chosen for afp_layers, set in ARMS before its grid)
     "layers": {"afp_layers": ("layers", ([1, 2], [1, 2, 3], [1, 2, 3, 4]))},
     "words": {"afp_words": ("word_share", (0.5, 1.0))},
@@ -93,8 +103,10 @@ def figure_table(runs: list[dict], arms: list[str], figures: list[str], retrieva
 
 
 def paired_table(runs: list[dict], pairs: list[tuple[str, str]]) -> list[str]:
-    lines = ["| difference (same seed) | " + " | ".join(PAIRED_FIGURES) + " |",
-             "|" + "---|" * (len(PAIRED_FIGURES) + 1)]
+    lines = [
+        "| difference (same seed) | " + " | ".join(PAIRED_FIGURES) + " |",
+        "|" + "---|" * (len(PAIRED_FIGURES) + 1),
+    ]
     for left, right in pairs:
         cells = [mean_and_spread([run[left][f] - run[right][f] for run in runs]) for f in PAIRED_FIGURES]
         lines.append(f"| {left} - {right} | " + " | ".join(cells) + " |")
@@ -102,8 +114,10 @@ def paired_table(runs: list[dict], pairs: list[tuple[str, str]]) -> list[str]:
 
 
 def retention_table(runs: list[dict], arms: list[str]) -> list[str]:
-    lines = ["| arm | " + " | ".join(f"{f} / base" for f in RETENTION_FIGURES) + " | l2_heldout - base |",
-             "|" + "---|" * (len(RETENTION_FIGURES) + 2)]
+    lines = [
+        "| arm | " + " | ".join(f"{f} / base" for f in RETENTION_FIGURES) + " | l2_heldout - base |",
+        "|" + "---|" * (len(RETENTION_FIGURES) + 2),
+    ]
     for arm in arms:
         if arm == "base":
             continue
@@ -130,9 +144,15 @@ def run_seeds(args, arms: list[str], output: Path, **plan_fields) -> list[dict]:
     base_dir = args.base_checkpoint or (V2_CHECKPOINTS["base"] if v2 else None)
     control_dir = args.control_checkpoint or (V2_CHECKPOINTS["control"] if v2 else None)
     for seed in args.seeds:
-        plan = ExperimentPlan(arms=arms, live=tuple(ARMS), seed=seed, optimisation=_optimisation(args),
-                              base_dir=Path(base_dir) if base_dir else None,
-                              control_dir=Path(control_dir) if control_dir else None, **plan_fields)
+        plan = ExperimentPlan(
+            arms=arms,
+            live=tuple(ARMS),
+            seed=seed,
+            optimisation=_optimisation(args),
+            base_dir=Path(base_dir) if base_dir else None,
+            control_dir=Path(control_dir) if control_dir else None,
+            **plan_fields,
+        )
         runs.append(run_experiment(plan, output / f"seed_{seed}"))
     return runs
 
@@ -159,33 +179,59 @@ def ablation(args) -> str:
         args.seeds = seeds
         output.mkdir(parents=True, exist_ok=True)
         return _ablation_text(args, arms, runs, output)
-    runs = run_seeds(args, arms, output, middle_layer=args.layer, entity_share=args.entity_share,
-                     **({"replay_share": args.replay_share} if args.replay_share is not None else {}),
-                     **({"layers": args.layers} if args.layers and {"afp_layers", "afp_words"} & set(arms) else {}),
-                     **({"word_share": args.word_share} if args.word_share is not None else {}))
+    runs = run_seeds(
+        args,
+        arms,
+        output,
+        middle_layer=args.layer,
+        entity_share=args.entity_share,
+        **({"replay_share": args.replay_share} if args.replay_share is not None else {}),
+        **({"layers": args.layers} if args.layers and {"afp_layers", "afp_words"} & set(arms) else {}),
+        **({"word_share": args.word_share} if args.word_share is not None else {}),
+    )
     return _ablation_text(args, arms, runs, output)
 
 
 def _ablation_text(args, arms: list[str], runs: list[dict], output: Path) -> str:
     pairs = [(arm, "base") for arm in arms if arm != "base" and "base" in arms]
     pairs += [("afp", other) for other in arms if other not in ("base", "control", "afp") and "afp" in arms]
-    lines = [f"# Clone ablation over alignment seeds {args.seeds}", "",
-             "Test split of held-out entities; mean ± sample standard deviation over seeds (chance 0.200):", "",
-             *figure_table(runs, arms, FIGURES), "",
-             "Paired differences (same seed), mean ± sd:", "", *paired_table(runs, pairs), "",
-             *(["Retention (arm / base, same seed), mean ± sd:", "", *retention_table(runs, arms), ""]
-               if "base" in arms else []),
-             "Retrieval by layer (mean over seeds; hidden_states 0..depth):", "", *layer_table(runs, arms), "",
-             "Dev split (selection only):", "", *figure_table(runs, arms, DEV_FIGURES, retrieval=False), ""]
+    lines = [
+        f"# Clone ablation over alignment seeds {args.seeds}",
+        "",
+        "Test split of held-out entities; mean ± sample standard deviation over seeds (chance 0.200):",
+        "",
+        *figure_table(runs, arms, FIGURES),
+        "",
+        "Paired differences (same seed), mean ± sd:",
+        "",
+        *paired_table(runs, pairs),
+        "",
+        *(
+            ["Retention (arm / base, same seed), mean ± sd:", "", *retention_table(runs, arms), ""]
+            if "base" in arms
+            else []
+        ),
+        "Retrieval by layer (mean over seeds; hidden_states 0..depth):",
+        "",
+        *layer_table(runs, arms),
+        "",
+        "Dev split (selection only):",
+        "",
+        *figure_table(runs, arms, DEV_FIGURES, retrieval=False),
+        "",
+    ]
     (output / "ablation.json").write_text(json.dumps({"seeds": args.seeds, "runs": runs}, indent=2) + "\n")
     return "\n".join(lines)
 
 
 def dev_grid(args) -> str:
     output = Path(args.output)
-    lines = [f"# Dev-split selection ({args.dev_grid}) over alignment seeds {args.seeds} (test tasks not scored)", "",
-             "| arm | setting | " + " | ".join(DEV_FIGURES) + " | sentence retrieval at layer 1 | entity retrieval (best) |",
-             "|" + "---|" * (len(DEV_FIGURES) + 4)]
+    lines = [
+        f"# Dev-split selection ({args.dev_grid}) over alignment seeds {args.seeds} (test tasks not scored)",
+        "",
+        "| arm | setting | " + " | ".join(DEV_FIGURES) + " | sentence retrieval at layer 1 | entity retrieval (best) |",
+        "|" + "---|" * (len(DEV_FIGURES) + 4),
+    ]
     record = {}
     for arm, (name, values) in DEV_GRIDS[args.dev_grid].items():
         for value in values:
@@ -209,8 +255,16 @@ def ship_arms(args) -> str:
     from xling_align.clone.checkpoints import ARMS_DIR
 
     target = Path(args.arms_dir) if args.arms_dir else ARMS_DIR
-    plan = ExperimentPlan(arms=list(args.ship_arms), live=tuple(args.ship_arms), seed=0, optimisation=_optimisation(args),
-                          tasks=["xling_clone_l2_bilingual"], limit=1, heldout_pairs=2, save_arms_to=target)
+    plan = ExperimentPlan(
+        arms=list(args.ship_arms),
+        live=tuple(args.ship_arms),
+        seed=0,
+        optimisation=_optimisation(args),
+        tasks=["xling_clone_l2_bilingual"],
+        limit=1,
+        heldout_pairs=2,
+        save_arms_to=target,
+    )
     run_experiment(plan, Path(args.output) / "ship_arms")
     return f"saved {', '.join(args.ship_arms)} to {target}"
 
@@ -224,22 +278,47 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--learning-rate", type=float, default=None, help="alignment peak lr (default: the demo's)")
     parser.add_argument("--layer", type=int, default=None, help="afp_mid's layer (default: the chosen one)")
     parser.add_argument("--entity-share", type=float, default=None, help="afp_entity's share (default: the chosen one)")
-    parser.add_argument("--layers", type=int, nargs="+", default=None,
-                        help="afp_layers' and afp_words' contrastive layers (default: the chosen ones)")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="afp_layers' and afp_words' contrastive layers (default: the chosen ones)",
+    )
     parser.add_argument("--word-share", type=float, default=None, help="afp_words' share (default: the chosen one)")
-    parser.add_argument("--arms-set", choices=("v2", "v3", "v4", "v4-combined"), default="v2",
-                        help="v2: v2's arms on the v2 checkpoints (clone_base, clone_control); v3 (what the demo "
-                             "uses): v3's arms on clone_v3_base; v4 / v4-combined: the forgetting arms, on v3's base")
-    parser.add_argument("--merge", nargs="+", default=None,
-                        help="no run: the tables of the ablation.json files in these folders together (same arms)")
-    parser.add_argument("--replay-share", type=float, default=None,
-                        help="replay share of afp_words_replay and replay_words (default: the chosen one)")
+    parser.add_argument(
+        "--arms-set",
+        choices=("v2", "v3", "v4", "v4-combined"),
+        default="v2",
+        help="v2: v2's arms on the v2 checkpoints (clone_base, clone_control); v3 (what the demo "
+        "uses): v3's arms on clone_v3_base; v4 / v4-combined: the forgetting arms, on v3's base",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        help="no run: the tables of the ablation.json files in these folders together (same arms)",
+    )
+    parser.add_argument(
+        "--replay-share",
+        type=float,
+        default=None,
+        help="replay share of afp_words_replay and replay_words (default: the chosen one)",
+    )
     parser.add_argument("--base-checkpoint", default=None, help="base checkpoint folder (default: per --arms-set)")
-    parser.add_argument("--control-checkpoint", default=None, help="control checkpoint folder (default: the shipped one)")
-    parser.add_argument("--dev-grid", choices=sorted(DEV_GRIDS), default=None,
-                        help="run a pre-registered dev-split selection: 'lr' (shared learning rate), 'variants' (v2), "
-                             "'layers' then 'words' (v3)")
-    parser.add_argument("--ship-arms", nargs="+", default=None, help=f"train and save shipped arms (e.g. cif mcl {BEST_VARIANT})")
+    parser.add_argument(
+        "--control-checkpoint", default=None, help="control checkpoint folder (default: the shipped one)"
+    )
+    parser.add_argument(
+        "--dev-grid",
+        choices=sorted(DEV_GRIDS),
+        default=None,
+        help="run a pre-registered dev-split selection: 'lr' (shared learning rate), 'variants' (v2), "
+        "'layers' then 'words' (v3)",
+    )
+    parser.add_argument(
+        "--ship-arms", nargs="+", default=None, help=f"train and save shipped arms (e.g. cif mcl {BEST_VARIANT})"
+    )
     parser.add_argument("--arms-dir", default=None, help="where --ship-arms saves (default: the package's clone_arms/)")
     return parser
 

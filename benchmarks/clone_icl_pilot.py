@@ -49,8 +49,13 @@ def label_word_documents(world, lang: str, seed: int = PILOT_DOCUMENT_SEED) -> l
         labels = dict(zip(shown, words))
         rng.shuffle(shown)
         demos = [f"{world.episode_prompt(e, lang)} {labels[e]}" for e in shown]
-        rows.append({"query": " . ".join([*demos, world.episode_prompt(entity, lang)]),
-                     "choices": words, "label": words.index(labels[entity])})
+        rows.append(
+            {
+                "query": " . ".join([*demos, world.episode_prompt(entity, lang)]),
+                "choices": words,
+                "label": words.index(labels[entity]),
+            }
+        )
     return rows
 
 
@@ -58,8 +63,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", required=True)
     parser.add_argument("--every", type=int, default=100, help="steps between measurements")
-    defaults = {"init_from": "pkg://xling_align/resources/clone_base", "corpus_seed": 1, "steps": 300,
-                "warmup_steps": 30, "learning_rate": 2e-3}
+    defaults = {
+        "init_from": "pkg://xling_align/resources/clone_base",
+        "corpus_seed": 1,
+        "steps": 300,
+        "warmup_steps": 30,
+        "learning_rate": 2e-3,
+    }
     for spec in fields(PretrainConfig):
         default = defaults.get(spec.name, spec.default)
         parser.add_argument(f"--{spec.name.replace('_', '-')}", type=type(spec.default), default=default)

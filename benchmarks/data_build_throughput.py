@@ -54,7 +54,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--languages", type=int, default=2, help="number of languages (2-10)")
     parser.add_argument("--items", type=int, default=50_000, help="items per language")
-    parser.add_argument("--mode", choices=("bilingual", "pivot"), default=None, help="default: bilingual for 2 languages")
+    parser.add_argument(
+        "--mode", choices=("bilingual", "pivot"), default=None, help="default: bilingual for 2 languages"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", help="folder to keep the synthetic data and output in (default: a temp folder)")
     args = parser.parse_args(argv)
@@ -68,11 +70,32 @@ def main(argv=None) -> int:
     for code in codes:
         write_language(folder / f"{code}.json", code, args.items, seed=0)
     size = sum(path.stat().st_size for path in folder.iterdir())
-    print(f"generated {len(codes)} x {args.items} items ({size / 2**20:.0f} MiB) in {time.perf_counter() - start:.1f} s")
+    print(
+        f"generated {len(codes)} x {args.items} items ({size / 2**20:.0f} MiB) in {time.perf_counter() - start:.1f} s"
+    )
 
     output = work / "rows.jsonl"
-    command = [sys.executable, "-m", "xling_align", "data", "build", "--source", "bactrian-x", "--input-dir", str(folder),
-               "--languages", *codes, "--mode", mode, "--repeat", str(args.repeat), "--seed", "0", "--output", str(output)]
+    command = [
+        sys.executable,
+        "-m",
+        "xling_align",
+        "data",
+        "build",
+        "--source",
+        "bactrian-x",
+        "--input-dir",
+        str(folder),
+        "--languages",
+        *codes,
+        "--mode",
+        mode,
+        "--repeat",
+        str(args.repeat),
+        "--seed",
+        "0",
+        "--output",
+        str(output),
+    ]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start

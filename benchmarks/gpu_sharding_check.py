@@ -38,10 +38,25 @@ def largest_difference(first, second) -> float:
 
 def launch(engine: str, processes: int, folder: Path) -> dict:
     result_file = folder / f"{engine}.pt"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPT.parent.parent), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-               str(SCRIPT), engine, str(folder / engine), str(result_file)]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPT.parent.parent), os.environ.get("PYTHONPATH")])),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(processes),
+        str(SCRIPT),
+        engine,
+        str(folder / engine),
+        str(result_file),
+    ]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     if completed.returncode != 0:
         print(completed.stdout[-2000:], completed.stderr[-4000:], sep="\n", file=sys.stderr)
@@ -52,12 +67,18 @@ def launch(engine: str, processes: int, folder: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tolerance", type=float, default=1e-4)
-    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
-                        help="cpu: the same check on 2 gloo processes (to try the script without a GPU)")
+    parser.add_argument(
+        "--device",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="cpu: the same check on 2 gloo processes (to try the script without a GPU)",
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("gpu_sharding_check.py needs a CUDA GPU; none is visible (the CPU version is "
-                         "tests/test_sharded_training.py)")
+        raise SystemExit(
+            "gpu_sharding_check.py needs a CUDA GPU; none is visible (the CPU version is "
+            "tests/test_sharded_training.py)"
+        )
     processes = min(torch.cuda.device_count(), 2) if args.device == "cuda" else 2
     os.environ["XLING_SHARDED_DEVICE"] = args.device
     module = runpy.run_path(str(SCRIPT))
@@ -70,8 +91,10 @@ def main(argv=None) -> int:
         print(f"{where}: {processes} process(es) against one process with the whole batch on the same device")
         for engine in ("fsdp2", "ddp"):
             sharded = launch(engine, processes, folder)
-            rows = {name: largest_difference(sharded[name], single[name])
-                    for name in ("losses", "contrastive", "grads", "state", "embeddings")}
+            rows = {
+                name: largest_difference(sharded[name], single[name])
+                for name in ("losses", "contrastive", "grads", "state", "embeddings")
+            }
             if engine == "fsdp2":
                 rows["reloaded checkpoint"] = largest_difference(sharded["reloaded_state"], single["state"])
             for name, value in rows.items():

@@ -49,8 +49,12 @@ HF_COMPARISON_TASK = "xling_pawsx_de_endemo"
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=Path("runs/real_pipeline"))
-    parser.add_argument("--release-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data",
-                        help="the PAWS-X and XCOPA release files (pawsx/<lang>/*.tsv, xcopa/<lang>/*.jsonl)")
+    parser.add_argument(
+        "--release-dir",
+        type=Path,
+        default=REPO_ROOT.parent / "shared" / "data",
+        help="the PAWS-X and XCOPA release files (pawsx/<lang>/*.tsv, xcopa/<lang>/*.jsonl)",
+    )
     parser.add_argument("--limit", type=int, default=30, help="documents scored per task")
     parser.add_argument("--steps", type=int, default=12, help="AFP optimizer steps")
     parser.add_argument("--analysis-items", type=int, default=50, help="held-out dev items (2 pairs each)")
@@ -77,8 +81,9 @@ class Stages:
         self.file = folder / "seconds.json"
         self.seconds: dict[str, float] = json.loads(self.file.read_text()) if self.file.is_file() else {}
 
-    def run(self, name: str, command: list[str], env: dict | None = None, log: Path | None = None,
-            done: Path | None = None) -> None:
+    def run(
+        self, name: str, command: list[str], env: dict | None = None, log: Path | None = None, done: Path | None = None
+    ) -> None:
         """Run one stage's command; a stage whose `done` file exists (an earlier run of the same folder) is kept."""
         if done is not None and done.exists():
             print(f"[{name}] kept from an earlier run: {done}", flush=True)
@@ -110,36 +115,56 @@ def read_pawsx(path: Path) -> list[dict]:
     """One release TSV (header id, sentence1, sentence2, label), fields kept as written (no quoting in it)."""
     with open(path, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [{"id": int(row["id"]), "sentence1": row["sentence1"], "sentence2": row["sentence2"],
-             "label": int(row["label"])} for row in rows]
+    return [
+        {"id": int(row["id"]), "sentence1": row["sentence1"], "sentence2": row["sentence2"], "label": int(row["label"])}
+        for row in rows
+    ]
 
 
 def translation_pairs(release: Path, analysis_items: int, seed: int) -> tuple[list[dict], list[dict], dict]:
     """(training pairs, held-out analysis pairs, counts) from the English and German dev files."""
-    dev = {lang: {row["id"]: row for row in read_pawsx(release / "pawsx" / lang / "dev_2k.tsv")}
-           for lang in PAIR_LANGUAGES}
-    test_items = {lang: {(row["sentence1"].strip(), row["sentence2"].strip())
-                         for row in read_pawsx(release / "pawsx" / lang / "test_2k.tsv")} for lang in PAIR_LANGUAGES}
+    dev = {
+        lang: {row["id"]: row for row in read_pawsx(release / "pawsx" / lang / "dev_2k.tsv")} for lang in PAIR_LANGUAGES
+    }
+    test_items = {
+        lang: {
+            (row["sentence1"].strip(), row["sentence2"].strip())
+            for row in read_pawsx(release / "pawsx" / lang / "test_2k.tsv")
+        }
+        for lang in PAIR_LANGUAGES
+    }
     shared_ids = sorted(set(dev["en"]) & set(dev["de"]))
-    in_test = [item for item in shared_ids
-               if any((dev[lang][item]["sentence1"].strip(), dev[lang][item]["sentence2"].strip()) in test_items[lang]
-                      for lang in PAIR_LANGUAGES)]
+    in_test = [
+        item
+        for item in shared_ids
+        if any(
+            (dev[lang][item]["sentence1"].strip(), dev[lang][item]["sentence2"].strip()) in test_items[lang]
+            for lang in PAIR_LANGUAGES
+        )
+    ]
     usable = [item for item in shared_ids if item not in set(in_test)]
     random.Random(seed).shuffle(usable)
 
     def pairs(items):
-        return [{"en": dev["en"][item][column], "de": dev["de"][item][column]}
-                for item in items for column in ("sentence1", "sentence2")
-                if dev["en"][item][column].strip() and dev["de"][item][column].strip()]
+        return [
+            {"en": dev["en"][item][column], "de": dev["de"][item][column]}
+            for item in items
+            for column in ("sentence1", "sentence2")
+            if dev["en"][item][column].strip() and dev["de"][item][column].strip()
+        ]
 
     held_out = pairs(usable[:analysis_items])
     # PAWS-X builds several items from one source sentence: a training pair may not repeat a held-out sentence
     held_out_sentences = {pair[lang].strip() for pair in held_out for lang in PAIR_LANGUAGES}
     training = pairs(usable[analysis_items:])
     kept = [pair for pair in training if not any(pair[lang].strip() in held_out_sentences for lang in PAIR_LANGUAGES)]
-    counts = dict(dev_items_in_both=len(shared_ids), dropped_as_test_items=len(in_test),
-                  analysis_items=analysis_items, training_items=len(usable) - analysis_items,
-                  training_pairs_dropped_for_a_held_out_sentence=len(training) - len(kept))
+    counts = dict(
+        dev_items_in_both=len(shared_ids),
+        dropped_as_test_items=len(in_test),
+        analysis_items=analysis_items,
+        training_items=len(usable) - analysis_items,
+        training_pairs_dropped_for_a_held_out_sentence=len(training) - len(kept),
+    )
     return kept, held_out, counts
 
 
@@ -154,14 +179,29 @@ def local_layout(release: Path, data_dir: Path) -> str:
     """The release files in the package's local layout; the importer where this branch has it."""
     importer = subprocess.run([BIN / "xling-align", "export-data", "--help"], capture_output=True, text=True)
     if "--from-release" in importer.stdout:  # the release importer: the files as users download them
-        subprocess.run([BIN / "xling-align", "export-data", "--from-release", release, "--output", data_dir,
-                        "--benchmarks", "pawsx", "xcopa", "--dev-as-demonstrations", "--overwrite"], check=True)
+        subprocess.run(
+            [
+                BIN / "xling-align",
+                "export-data",
+                "--from-release",
+                release,
+                "--output",
+                data_dir,
+                "--benchmarks",
+                "pawsx",
+                "xcopa",
+                "--dev-as-demonstrations",
+                "--overwrite",
+            ],
+            check=True,
+        )
         how = "the release importer (xling-align export-data --from-release --dev-as-demonstrations)"
     else:
         for lang in ("de", "en"):
             write_jsonl(data_dir / "pawsx" / lang / "test.jsonl", read_pawsx(release / "pawsx" / lang / "test_2k.tsv"))
-            write_jsonl(data_dir / "pawsx" / lang / "validation.jsonl",
-                        read_pawsx(release / "pawsx" / lang / "dev_2k.tsv"))
+            write_jsonl(
+                data_dir / "pawsx" / lang / "validation.jsonl", read_pawsx(release / "pawsx" / lang / "dev_2k.tsv")
+            )
         (data_dir / "xcopa" / "it").mkdir(parents=True, exist_ok=True)
         for split, name in (("test", "test"), ("validation", "val")):
             shutil.copyfile(release / "xcopa" / "it" / f"{name}.it.jsonl", data_dir / "xcopa" / "it" / f"{split}.jsonl")
@@ -181,11 +221,13 @@ def lm_eval_results(folder: Path) -> tuple[dict, dict, float]:
     results_file = max(folder.rglob("results_*.json"), key=lambda path: path.stat().st_mtime)
     results = json.loads(results_file.read_text())
     seconds = float(results.get("total_evaluation_time_seconds", "nan"))
-    accuracy = {task: (values["acc,none"], values["acc_stderr,none"], results["n-samples"][task]["effective"])
-                for task, values in results["results"].items()}
+    accuracy = {
+        task: (values["acc,none"], values["acc_stderr,none"], results["n-samples"][task]["effective"])
+        for task, values in results["results"].items()
+    }
     scores = {}
     for path in folder.rglob("samples_*.jsonl"):
-        task = path.name[len("samples_"):].rsplit("_", 1)[0]
+        task = path.name[len("samples_") :].rsplit("_", 1)[0]
         for line in path.read_text(encoding="utf-8").splitlines():
             sample = json.loads(line)
             for choice, response in enumerate(sample["resps"]):
@@ -212,25 +254,52 @@ def alignment_figures(metrics_file: Path) -> dict:
             n = values["n_pairs"]
             retrieved = round(values["retrieval_accuracy"] * 2 * n)  # both directions: 2n queries
             figures[model_name][layer] = dict(
-                n_pairs=n, retrieval=values["retrieval_accuracy"], wilson95=list(wilson(retrieved, 2 * n)),
-                en_to_de=values["retrieval_accuracy_en_to_de"], de_to_en=values["retrieval_accuracy_de_to_en"],
-                mexa=values["mexa_alignment"], cosine_margin=values["cosine_margin"])
+                n_pairs=n,
+                retrieval=values["retrieval_accuracy"],
+                wilson95=list(wilson(retrieved, 2 * n)),
+                en_to_de=values["retrieval_accuracy_en_to_de"],
+                de_to_en=values["retrieval_accuracy_de_to_en"],
+                mexa=values["mexa_alignment"],
+                cosine_margin=values["cosine_margin"],
+            )
     return figures
 
 
 # ------------------------------------------------------------------ the pipeline
 def recipe(checkpoint: Path, rows: Path, output: Path, steps: int, threads: int, seed: int) -> str:
     settings = dict(
-        model_name_or_path=str(checkpoint), dtype="float32",
-        use_peft=True, lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_target_modules="all-linear",
+        model_name_or_path=str(checkpoint),
+        dtype="float32",
+        use_peft=True,
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        lora_target_modules="all-linear",
         lora_task_type="CAUSAL_LM",
-        dataset_path=str(rows), languages=list(PAIR_LANGUAGES),
-        contrastive_weight=1.0, sft_weight=1.5, contrastive_temperature=0.05, contrastive_layer=1,
-        contrastive_pooling="last", max_length=64, contrastive_max_length=32,
-        output_dir=str(output), seed=seed, max_steps=steps, per_device_train_batch_size=8,
-        learning_rate=1.0e-3, lr_scheduler_type="cosine", warmup_steps=0.05, bf16=False,
-        activation_checkpointing=False, dataloader_pin_memory=False, optim="adamw_torch", cpu_threads=threads,
-        logging_steps=5, save_strategy="no", report_to="none",
+        dataset_path=str(rows),
+        languages=list(PAIR_LANGUAGES),
+        contrastive_weight=1.0,
+        sft_weight=1.5,
+        contrastive_temperature=0.05,
+        contrastive_layer=1,
+        contrastive_pooling="last",
+        max_length=64,
+        contrastive_max_length=32,
+        output_dir=str(output),
+        seed=seed,
+        max_steps=steps,
+        per_device_train_batch_size=8,
+        learning_rate=1.0e-3,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        bf16=False,
+        activation_checkpointing=False,
+        dataloader_pin_memory=False,
+        optim="adamw_torch",
+        cpu_threads=threads,
+        logging_steps=5,
+        save_strategy="no",
+        report_to="none",
     )
     return json.dumps(settings, indent=1)  # YAML reads JSON
 
@@ -239,8 +308,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     output = args.output.resolve()
     output.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": str(args.threads),
-           "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": str(args.threads),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     stages = Stages(output)
     spec = importlib.util.spec_from_file_location("real_checkpoint", REPO_ROOT / "scripts" / "real_checkpoint.py")
     module = importlib.util.module_from_spec(spec)
@@ -248,36 +322,82 @@ def main(argv=None) -> int:
     checkpoint = stages.timed("checkpoint", module.real_checkpoint_dir)
 
     train_pairs, analysis_pairs, pair_counts = stages.timed(
-        "pairs", translation_pairs, args.release_dir, args.analysis_items, args.seed)
+        "pairs", translation_pairs, args.release_dir, args.analysis_items, args.seed
+    )
     write_jsonl(output / "train_pairs.jsonl", train_pairs)
     write_jsonl(output / "analysis_pairs.jsonl", analysis_pairs)
     data_dir = output / "data"
     layout = stages.timed("local layout", local_layout, args.release_dir, data_dir)
 
     rows = output / "afp_rows.jsonl"
-    stages.run("data build", [BIN / "xling-align", "data", "build", "--source", "parallel", "--languages",
-                              *PAIR_LANGUAGES, "--input", output / "train_pairs.jsonl", "--output", rows],
-               env, output / "data_build.log")
+    stages.run(
+        "data build",
+        [
+            BIN / "xling-align",
+            "data",
+            "build",
+            "--source",
+            "parallel",
+            "--languages",
+            *PAIR_LANGUAGES,
+            "--input",
+            output / "train_pairs.jsonl",
+            "--output",
+            rows,
+        ],
+        env,
+        output / "data_build.log",
+    )
     recipe_file = output / "recipe.yaml"
     recipe_file.write_text(recipe(checkpoint, rows, output / "afp_lora", args.steps, args.threads, args.seed))
     adapter = output / "afp_lora"
-    stages.run("train (AFP, LoRA)", [BIN / "xling-align", "train", "--config", recipe_file], env,
-               output / "train.log", done=output / "train.done")
+    stages.run(
+        "train (AFP, LoRA)",
+        [BIN / "xling-align", "train", "--config", recipe_file],
+        env,
+        output / "train.log",
+        done=output / "train.done",
+    )
     state = json.loads((adapter / "trainer_state.json").read_text())
     training_log = [entry for entry in state["log_history"] if "contrastive_loss" in entry]
 
-    stages.run("analyze (base vs aligned)",
-               [BIN / "xling-align", "analyze", "--model", checkpoint, "--compare", adapter, "--pairs",
-                output / "analysis_pairs.jsonl", "--output", output / "analysis", "--layers", LAYERS,
-                "--device", "cpu", "--no-separability", "--seed", args.seed], env, output / "analyze.log",
-               done=output / "analyze.done")
+    stages.run(
+        "analyze (base vs aligned)",
+        [
+            BIN / "xling-align",
+            "analyze",
+            "--model",
+            checkpoint,
+            "--compare",
+            adapter,
+            "--pairs",
+            output / "analysis_pairs.jsonl",
+            "--output",
+            output / "analysis",
+            "--layers",
+            LAYERS,
+            "--device",
+            "cpu",
+            "--no-separability",
+            "--seed",
+            args.seed,
+        ],
+        env,
+        output / "analyze.log",
+        done=output / "analyze.done",
+    )
 
     evaluations = {}
     metadata = json.dumps({"data_dir": str(data_dir)})
     # the base model's 5-shot PAWS-X run holds that task alone, so that its time compares with hf's on it
-    runs = [("base", 0, TASKS[0]), ("base", 5, [HF_COMPARISON_TASK]),
-            ("base", 5, [task for task in TASKS[5] if task != HF_COMPARISON_TASK]),
-            ("aligned", 0, TASKS[0]), ("aligned", 5, TASKS[5]), ("base-hf", 5, [HF_COMPARISON_TASK])]
+    runs = [
+        ("base", 0, TASKS[0]),
+        ("base", 5, [HF_COMPARISON_TASK]),
+        ("base", 5, [task for task in TASKS[5] if task != HF_COMPARISON_TASK]),
+        ("aligned", 0, TASKS[0]),
+        ("aligned", 5, TASKS[5]),
+        ("base-hf", 5, [HF_COMPARISON_TASK]),
+    ]
     for model_name, shots, tasks in runs:
         pretrained = adapter if model_name == "aligned" else checkpoint
         folder = output / "lm_eval" / f"{model_name}_{shots}shot_{'+'.join(tasks)}"
@@ -285,16 +405,42 @@ def main(argv=None) -> int:
         if not done.exists():
             shutil.rmtree(folder, ignore_errors=True)
         lm_model = "hf" if model_name == "base-hf" else "xling"
-        stages.run(f"lm_eval {lm_model} {model_name} {shots}-shot {'+'.join(tasks)}",
-                   [BIN / "lm_eval", "run", "--model", lm_model,
-                    "--model_args", f"pretrained={pretrained},dtype=float32",
-                    "--tasks", ",".join(tasks), "--num_fewshot", shots, "--limit", args.limit, "--batch_size",
-                    args.batch_size, "--device", "cpu", "--metadata", metadata, "--log_samples",
-                    "--output_path", folder], env, folder.with_suffix(".log"), done=done)
+        stages.run(
+            f"lm_eval {lm_model} {model_name} {shots}-shot {'+'.join(tasks)}",
+            [
+                BIN / "lm_eval",
+                "run",
+                "--model",
+                lm_model,
+                "--model_args",
+                f"pretrained={pretrained},dtype=float32",
+                "--tasks",
+                ",".join(tasks),
+                "--num_fewshot",
+                shots,
+                "--limit",
+                args.limit,
+                "--batch_size",
+                args.batch_size,
+                "--device",
+                "cpu",
+                "--metadata",
+                metadata,
+                "--log_samples",
+                "--output_path",
+                folder,
+            ],
+            env,
+            folder.with_suffix(".log"),
+            done=done,
+        )
         accuracy, scores, seconds = lm_eval_results(folder)
         previous = evaluations.get((model_name, shots), ({}, {}, {}))
-        evaluations[(model_name, shots)] = ({**previous[0], **accuracy}, {**previous[1], **scores},
-                                            {**previous[2], "+".join(tasks): seconds})
+        evaluations[(model_name, shots)] = (
+            {**previous[0], **accuracy},
+            {**previous[1], **scores},
+            {**previous[2], "+".join(tasks): seconds},
+        )
 
     # xling against hf on the same requests: only the PAWS-X task of the base 5-shot run
     xling_scores = {key: value for key, value in evaluations[("base", 5)][1].items() if key[0] == HF_COMPARISON_TASK}
@@ -304,15 +450,22 @@ def main(argv=None) -> int:
     parity["lm_eval_seconds_xling"] = evaluations[("base", 5)][2][HF_COMPARISON_TASK]
     parity["lm_eval_seconds_hf"] = evaluations[("base-hf", 5)][2][HF_COMPARISON_TASK]
 
-    report = dict(layout=layout, pairs=dict(pair_counts, training_pairs=len(train_pairs),
-                                            analysis_pairs=len(analysis_pairs)),
-                  training=dict(steps=args.steps, log=training_log), accuracy={}, parity=parity,
-                  seconds=stages.seconds, limit=args.limit, threads=args.threads)
+    report = dict(
+        layout=layout,
+        pairs=dict(pair_counts, training_pairs=len(train_pairs), analysis_pairs=len(analysis_pairs)),
+        training=dict(steps=args.steps, log=training_log),
+        accuracy={},
+        parity=parity,
+        seconds=stages.seconds,
+        limit=args.limit,
+        threads=args.threads,
+    )
     for (model_name, shots), (accuracy, _, _) in evaluations.items():
         for task, (acc, stderr, n) in accuracy.items():
             low, high = wilson(acc * n, n)
-            report["accuracy"][f"{model_name} {shots}-shot {task}"] = dict(acc=acc, stderr=stderr, n=n,
-                                                                           wilson95=[low, high])
+            report["accuracy"][f"{model_name} {shots}-shot {task}"] = dict(
+                acc=acc, stderr=stderr, n=n, wilson95=[low, high]
+            )
     report["alignment"] = alignment_figures(output / "analysis" / "metrics.json")
     (output / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     print_report(report)
@@ -325,9 +478,11 @@ def print_report(report: dict) -> None:
     print(f"local data: {report['layout']}")
     print("pairs:", json.dumps(report["pairs"]))
     first, last = report["training"]["log"][0], report["training"]["log"][-1]
-    print(f"training: {report['training']['steps']} steps; contrastive_loss {first['contrastive_loss']:.3f} (step "
-          f"{first['step']}) -> {last['contrastive_loss']:.3f} (step {last['step']}); contrastive_accuracy "
-          f"{first['contrastive_accuracy']:.3f} -> {last['contrastive_accuracy']:.3f}")
+    print(
+        f"training: {report['training']['steps']} steps; contrastive_loss {first['contrastive_loss']:.3f} (step "
+        f"{first['step']}) -> {last['contrastive_loss']:.3f} (step {last['step']}); contrastive_accuracy "
+        f"{first['contrastive_accuracy']:.3f} -> {last['contrastive_accuracy']:.3f}"
+    )
     print("\naccuracy (n, Wilson 95%):")
     for name, values in report["accuracy"].items():
         low, high = values["wilson95"]
@@ -340,9 +495,11 @@ def print_report(report: dict) -> None:
     for model_name, layers in report["alignment"].items():
         for layer, values in layers.items():
             low, high = values["wilson95"]
-            print(f"  {model_name:<8} layer {layer:>2}: {values['retrieval']:.3f} [{low:.3f}, {high:.3f}]  "
-                  f"MEXA {values['mexa']:.3f}  margin {values['cosine_margin']:.3f}  (n={values['n_pairs']}, "
-                  f"chance {1 / values['n_pairs']:.3f})")
+            print(
+                f"  {model_name:<8} layer {layer:>2}: {values['retrieval']:.3f} [{low:.3f}, {high:.3f}]  "
+                f"MEXA {values['mexa']:.3f}  margin {values['cosine_margin']:.3f}  (n={values['n_pairs']}, "
+                f"chance {1 / values['n_pairs']:.3f})"
+            )
 
 
 def print_markdown(report: dict) -> None:
@@ -354,16 +511,22 @@ def print_markdown(report: dict) -> None:
         rows.append((task, shots, model_name, values))
     for task, shots, model_name, values in sorted(rows, key=lambda row: (row[0], row[1], row[2])):
         low, high = values["wilson95"]
-        print(f"| {task} | {shots.split('-')[0]} | {model_name} | {values['acc']:.3f} | [{low:.2f}, {high:.2f}] | "
-              f"{values['n']} |")
-    print("\n| layer | retrieval base | Wilson 95% | retrieval aligned | Wilson 95% | MEXA base | MEXA aligned |"
-          "\n|---:|---:|---|---:|---|---:|---:|")
+        print(
+            f"| {task} | {shots.split('-')[0]} | {model_name} | {values['acc']:.3f} | [{low:.2f}, {high:.2f}] | "
+            f"{values['n']} |"
+        )
+    print(
+        "\n| layer | retrieval base | Wilson 95% | retrieval aligned | Wilson 95% | MEXA base | MEXA aligned |"
+        "\n|---:|---:|---|---:|---|---:|---:|"
+    )
     base, aligned = report["alignment"]["base"], report["alignment"]["compare"]
     for layer in base:
         b, a = base[layer], aligned[layer]
-        print(f"| {layer} | {b['retrieval']:.3f} | [{b['wilson95'][0]:.3f}, {b['wilson95'][1]:.3f}] | "
-              f"{a['retrieval']:.3f} | [{a['wilson95'][0]:.3f}, {a['wilson95'][1]:.3f}] | {b['mexa']:.3f} | "
-              f"{a['mexa']:.3f} |")
+        print(
+            f"| {layer} | {b['retrieval']:.3f} | [{b['wilson95'][0]:.3f}, {b['wilson95'][1]:.3f}] | "
+            f"{a['retrieval']:.3f} | [{a['wilson95'][0]:.3f}, {a['wilson95'][1]:.3f}] | {b['mexa']:.3f} | "
+            f"{a['mexa']:.3f} |"
+        )
     print("\n| stage | seconds |\n|---|---:|")
     for name, seconds in report["seconds"].items():
         print(f"| {name} | {seconds:.1f} |")

@@ -31,12 +31,17 @@ PAWSX = REPO.parent / "shared" / "data" / "pawsx"
 def read_pawsx(language: str, split: str) -> dict[str, tuple[str, str]]:
     path = PAWSX / language / f"{split}_2k.tsv"
     if not path.is_file():
-        raise SystemExit(f"replay_forgetting: {path} not found; the PAWS-X release files belong in ../shared/data "
-                         "beside the checkout.")
+        raise SystemExit(
+            f"replay_forgetting: {path} not found; the PAWS-X release files belong in ../shared/data "
+            "beside the checkout."
+        )
     with open(path, encoding="utf-8", newline="") as handle:
         rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return {row["id"]: (row["sentence1"].strip(), row["sentence2"].strip()) for row in rows
-                if row["sentence1"].strip() and row["sentence2"].strip()}
+        return {
+            row["id"]: (row["sentence1"].strip(), row["sentence2"].strip())
+            for row in rows
+            if row["sentence1"].strip() and row["sentence2"].strip()
+        }
 
 
 def afp_rows(english: dict, target: dict, language: str, count: int, seed: int) -> list[dict]:
@@ -66,16 +71,34 @@ def train(model_dir: Path, rows: list[dict], replay: list[str] | None, args, out
     torch.manual_seed(args.seed)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    config = AFPConfig(output_dir=str(output), max_steps=args.steps, per_device_train_batch_size=args.batch_size,
-                       learning_rate=args.learning_rate, lr_scheduler_type="cosine",
-                       warmup_steps=max(1, args.steps // 20),
-                       max_length=args.max_length, contrastive_max_length=args.max_length, seed=args.seed,
-                       bf16=False, use_cpu=True, activation_checkpointing=False, logging_steps=max(1, args.steps // 6),
-                       save_strategy="no", report_to="none", disable_tqdm=False,
-                       replay_share=args.replay_share if replay else 0.0)
+    config = AFPConfig(
+        output_dir=str(output),
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, args.steps // 20),
+        max_length=args.max_length,
+        contrastive_max_length=args.max_length,
+        seed=args.seed,
+        bf16=False,
+        use_cpu=True,
+        activation_checkpointing=False,
+        logging_steps=max(1, args.steps // 6),
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=False,
+        replay_share=args.replay_share if replay else 0.0,
+    )
     lora = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = AFPTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=lora, replay_dataset=Dataset.from_dict({"text": replay}) if replay else None)
+    trainer = AFPTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=lora,
+        replay_dataset=Dataset.from_dict({"text": replay}) if replay else None,
+    )
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
@@ -119,10 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     test = {lang: read_pawsx(lang, "test") for lang in ("en", args.lang)}
     rows, ids = afp_rows(dev["en"], dev[args.lang], args.lang, args.pairs, args.seed)
     replay = [dev[lang][item][1] for item in ids for lang in ("en", args.lang)]
-    shared = [item for item in test["en"] if item in test[args.lang]][:args.heldout]
+    shared = [item for item in test["en"] if item in test[args.lang]][: args.heldout]
     heldout = {lang: [test[lang][item][0] for item in shared] for lang in ("en", args.lang)}
-    print(f"[replay_forgetting] {len(rows)} AFP rows from {len(ids)} dev items, {len(replay)} replay sentences, "
-          f"{len(shared)} held-out test sentences per language; model {model_dir}", file=sys.stderr)
+    print(
+        f"[replay_forgetting] {len(rows)} AFP rows from {len(ids)} dev items, {len(replay)} replay sentences, "
+        f"{len(shared)} held-out test sentences per language; model {model_dir}",
+        file=sys.stderr,
+    )
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -133,18 +159,27 @@ def main(argv: list[str] | None = None) -> int:
             model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
             tokenizer, seconds, logs = AutoTokenizer.from_pretrained(model_dir), 0.0, []
         else:
-            model, tokenizer, seconds, logs = train(model_dir, rows, replay if with_replay else None, args,
-                                                    output / name)
-        scores = {lang: text_perplexity(model, tokenizer, texts, batch_size=16, max_length=args.max_length)
-                  for lang, texts in heldout.items()}
+            model, tokenizer, seconds, logs = train(
+                model_dir, rows, replay if with_replay else None, args, output / name
+            )
+        scores = {
+            lang: text_perplexity(model, tokenizer, texts, batch_size=16, max_length=args.max_length)
+            for lang, texts in heldout.items()
+        }
         results["models"][name] = {"perplexity": scores, "train_seconds": round(seconds, 1), "logs": logs}
-        print(f"[replay_forgetting] {name}: " + ", ".join(f"{lang} {s['perplexity']:.2f}" for lang, s in scores.items())
-              + (f" (trained {seconds:.0f} s)" if seconds else ""), file=sys.stderr)
+        print(
+            f"[replay_forgetting] {name}: "
+            + ", ".join(f"{lang} {s['perplexity']:.2f}" for lang, s in scores.items())
+            + (f" (trained {seconds:.0f} s)" if seconds else ""),
+            file=sys.stderr,
+        )
         del model
     (output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     base = results["models"]["base"]["perplexity"]
-    lines = [f"| model | held-out perplexity en | change | held-out perplexity {args.lang} | change | train s |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"| model | held-out perplexity en | change | held-out perplexity {args.lang} | change | train s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, record in results["models"].items():
         cells = []
         for lang in ("en", args.lang):

@@ -28,7 +28,7 @@ Example:
     Traceback (most recent call last):
     ...
     xling_align.lm_eval_tasks.data_checks.BenchmarkDataError: test.jsonl: column 'label' holds 1 value(s) the pawsx tasks cannot score: 'yes' (line 1). It must hold one of 0, 1 (integers): 0 = not a paraphrase, 1 = paraphrase. Write the label as one of these values (the hub's format).
-"""
+"""  # noqa: E501 (doctest output / Markdown table rows stay whole)
 
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling_align.evaluation.benchmark_table import Benchmark, benchmark
 from xling_align.data.readers import mixed_type_columns
 from xling_align.errors import XlingAlignError
+from xling_align.evaluation.benchmark_table import Benchmark, benchmark
 
 _SHOWN = 5  # bad values quoted in a message
 logger = logging.getLogger(__name__)
@@ -79,8 +79,9 @@ def read_rows(path: Path, name: str) -> list[tuple[int, dict]]:
             fix = f"each line must be one JSON object with the columns {columns} (or the file one JSON array of them)"
         raise BenchmarkDataError(f"{where}: {error.problem}; {fix}.") from None
     if not rows:
-        raise BenchmarkDataError(f"{path} holds no rows: write the benchmark's rows into it (columns {columns}), "
-                                 "or remove the file.")
+        raise BenchmarkDataError(
+            f"{path} holds no rows: write the benchmark's rows into it (columns {columns}), or remove the file."
+        )
     return rows
 
 
@@ -131,8 +132,10 @@ def _bad_values_message(where: str, column: str, bad: list[tuple[int, object]], 
     first_line = {}
     for line, value in bad:
         first_line.setdefault(_shown(value), line)
-    examples = ", ".join(f"{value} (line {first_line[value]}{f', {counts[value]} rows' if counts[value] > 1 else ''})"
-                         for value in list(counts)[:_SHOWN])
+    examples = ", ".join(
+        f"{value} (line {first_line[value]}{f', {counts[value]} rows' if counts[value] > 1 else ''})"
+        for value in list(counts)[:_SHOWN]
+    )
     more = f" and {len(counts) - _SHOWN} more" if len(counts) > _SHOWN else ""
     return f"{where}: column {column!r} holds {len(bad)} value(s) {what}: {examples}{more}."
 
@@ -160,13 +163,17 @@ def checked_rows(rows: list[tuple[int, dict]], name: str, lang: str, where: str)
     missing = Counter(column for _, row in rows for column in table.columns if column not in row)
     if missing:
         found = sorted(set().union(*(row.keys() for _, row in rows)))
-        partial = [f"{column} is missing in {missing[column]} of {len(rows)} rows, first at line "
-                   f"{next(line for line, row in rows if column not in row)}"
-                   for column in table.columns if 0 < missing[column] < len(rows)]
+        partial = [
+            f"{column} is missing in {missing[column]} of {len(rows)} rows, first at line "
+            f"{next(line for line, row in rows if column not in row)}"
+            for column in table.columns
+            if 0 < missing[column] < len(rows)
+        ]
         raise BenchmarkDataError(
             f"{where}: missing column(s) {', '.join(column for column in table.columns if column in missing)}"
             + (f" ({'; '.join(partial)})" if partial else "")
-            + f". Found: {', '.join(found)}. The {name} tasks need: {', '.join(table.columns)} (the hub's column names)."
+            + f". Found: {', '.join(found)}. The {name} tasks need: {', '.join(table.columns)}"
+            + " (the hub's column names)."
         )
     label = table.label_column
     bad_labels = []
@@ -187,32 +194,46 @@ def checked_rows(rows: list[tuple[int, dict]], name: str, lang: str, where: str)
         allowed = table.column_values.get(column)
         # PAWS-X documents with an empty sentence are dropped before scoring where lm-eval detokenizes
         may_be_empty = lang in table.detokenized_languages
-        bad = [(line, row[column]) for line, row in rows
-               if not (isinstance(row[column], str) or (may_be_empty and row[column] is None))
-               or (allowed is not None and row[column] not in allowed)]
+        bad = [
+            (line, row[column])
+            for line, row in rows
+            if not (isinstance(row[column], str) or (may_be_empty and row[column] is None))
+            or (allowed is not None and row[column] not in allowed)
+        ]
         if bad:
             expected = f"one of {', '.join(map(repr, allowed))}" if allowed else "text (a JSON string)"
-            raise BenchmarkDataError(_bad_values_message(where, column, bad, "that are not " + expected)
-                                     + f" The {name} prompts read it as {expected}; fix those rows.")
-    if lang in table.detokenized_languages and all(any(row[column] in (None, "") for column in table.columns
-                                                        if column != label) for row in checked):
+            raise BenchmarkDataError(
+                _bad_values_message(where, column, bad, "that are not " + expected)
+                + f" The {name} prompts read it as {expected}; fix those rows."
+            )
+    if lang in table.detokenized_languages and all(
+        any(row[column] in (None, "") for column in table.columns if column != label) for row in checked
+    ):
         # lm-eval drops these documents before scoring: with none left it would fail deep inside `datasets`
-        raise BenchmarkDataError(f"{where}: every row has an empty sentence ({', '.join(c for c in table.columns if c != label)}), "
-                                 f"and the {name} {lang} task leaves such pairs out, so nothing is left to score. "
-                                 "Fill in the sentences (is a column misnamed or emptied by the conversion?).")
+        raise BenchmarkDataError(
+            f"{where}: every row has an empty sentence ({', '.join(c for c in table.columns if c != label)}), "
+            f"and the {name} {lang} task leaves such pairs out, so nothing is left to score. "
+            "Fill in the sentences (is a column misnamed or emptied by the conversion?)."
+        )
     if name == "xcopa":  # the prompt lowercases each choice's first letter: an empty one has none
-        empty = [(line, row[column]) for line, row in rows for column in ("choice1", "choice2") if not row[column].strip()]
+        empty = [
+            (line, row[column]) for line, row in rows for column in ("choice1", "choice2") if not row[column].strip()
+        ]
         if empty:
-            raise BenchmarkDataError(_bad_values_message(where, "choice1/choice2", empty, "that are empty")
-                                     + " Each XCOPA alternative is a sentence; fill in those rows or remove them.")
+            raise BenchmarkDataError(
+                _bad_values_message(where, "choice1/choice2", empty, "that are empty")
+                + " Each XCOPA alternative is a sentence; fill in those rows or remove them."
+            )
     if name == "xwinograd":  # the prompt cuts the sentence at its first `_`: a second one would stay in the text
         no_blank = [(line, row["sentence"]) for line, row in rows if row["sentence"].count("_") == 0]
         blanks = [(line, row["sentence"]) for line, row in rows if row["sentence"].count("_") > 1]
         if no_blank or blanks:
             what = "without the blank `_`" if no_blank else "with more than one `_`"
-            raise BenchmarkDataError(_bad_values_message(where, "sentence", no_blank or blanks, what)
-                                     + " Each XWinograd sentence holds exactly one `_`, the gap the options fill; "
-                                     "write any other underscore as another character, or remove those rows.")
+            raise BenchmarkDataError(
+                _bad_values_message(where, "sentence", no_blank or blanks, what)
+                + " Each XWinograd sentence holds exactly one `_`, the gap the options fill; "
+                "write any other underscore as another character, or remove those rows."
+            )
     _refuse_mixed_types(checked, where)
     return checked
 
@@ -222,9 +243,11 @@ def _refuse_mixed_types(rows: list[dict], where: str) -> None:
     mixed = mixed_type_columns(rows)
     if mixed:
         described = "; ".join(f"{column!r}: {', '.join(kinds)}" for column, kinds in mixed.items())
-        raise BenchmarkDataError(f"{where}: column(s) with values of different types ({described}). Give each column "
-                                 "one type in every row (e.g. all strings), or drop the column if the prompts do not "
-                                 "need it.")
+        raise BenchmarkDataError(
+            f"{where}: column(s) with values of different types ({described}). Give each column "
+            "one type in every row (e.g. all strings), or drop the column if the prompts do not "
+            "need it."
+        )
 
 
 def check_hub_split(dataset, name: str, where: str) -> None:
@@ -233,13 +256,19 @@ def check_hub_split(dataset, name: str, where: str) -> None:
     found = set(dataset.column_names)
     missing = [column for column in table.columns if column not in found]
     if missing:
-        raise BenchmarkDataError(f"{where}: missing column(s) {', '.join(missing)}. Found: {', '.join(sorted(found))}. "
-                                 f"The {name} tasks need: {', '.join(table.columns)}.")
+        raise BenchmarkDataError(
+            f"{where}: missing column(s) {', '.join(missing)}. Found: {', '.join(sorted(found))}. "
+            f"The {name} tasks need: {', '.join(table.columns)}."
+        )
     values = dataset.unique(table.label_column)
-    bad = [value for value in values if value not in table.label_values or type(value) is not type(table.label_values[0])]
+    bad = [
+        value for value in values if value not in table.label_values or type(value) is not type(table.label_values[0])
+    ]
     if bad:
-        raise BenchmarkDataError(f"{where}: column {table.label_column!r} holds {', '.join(map(_shown, bad[:_SHOWN]))}; "
-                                 f"the {name} tasks need {_label_rule(table)}. Is it the split the tasks expect?")
+        raise BenchmarkDataError(
+            f"{where}: column {table.label_column!r} holds {', '.join(map(_shown, bad[:_SHOWN]))}; "
+            f"the {name} tasks need {_label_rule(table)}. Is it the split the tasks expect?"
+        )
 
 
 # --------------------------------------------------------------------------------------- items
@@ -251,13 +280,17 @@ def _warn_once(message: str) -> None:
 
 def item_key(row: dict, table: Benchmark) -> tuple:
     """What makes `row` one scored question: its `item_columns` (surrounding spaces aside)."""
-    return tuple(value.strip() if isinstance(value, str) else value
-                 for value in (row.get(column) for column in table.item_columns))
+    return tuple(
+        value.strip() if isinstance(value, str) else value
+        for value in (row.get(column) for column in table.item_columns)
+    )
 
 
 def _lines_shown(groups: list[list[int]]) -> str:
-    shown = "; ".join(f"lines {', '.join(map(str, lines[:_SHOWN]))}" + (" ..." if len(lines) > _SHOWN else "")
-                      for lines in groups[:_SHOWN])
+    shown = "; ".join(
+        f"lines {', '.join(map(str, lines[:_SHOWN]))}" + (" ..." if len(lines) > _SHOWN else "")
+        for lines in groups[:_SHOWN]
+    )
     return shown + (f"; and {len(groups) - _SHOWN} more" if len(groups) > _SHOWN else "")
 
 
@@ -285,7 +318,8 @@ def check_scored_split(rows: list[tuple[int, dict]], name: str, lang: str, split
         repeated = [lines for lines in by_id.values() if len(lines) > 1]
         if repeated:
             raise BenchmarkDataError(
-                f"{where}: {len(repeated)} {'+'.join(ids)} value(s) occur on more than one row ({_lines_shown(repeated)})."
+                f"{where}: {len(repeated)} {'+'.join(ids)} value(s) occur on more than one row "
+                f"({_lines_shown(repeated)})."
                 f" Each {name} item has its own {'+'.join(ids)} in the published split, so these rows were copied "
                 "(a file appended twice?) and each copy would be scored. Keep one row per id."
             )
@@ -316,8 +350,10 @@ def check_scored_split(rows: list[tuple[int, dict]], name: str, lang: str, split
         )
     published = table.published_size(lang, split)
     if published is not None and len(rows) < published:
-        _warn_once(f"warning: {where}: {len(rows)} rows, the published {name} {lang} {split} split has {published}: "
-                   "the score is not comparable with the benchmark's (use --limit to score part of a full copy).")
+        _warn_once(
+            f"warning: {where}: {len(rows)} rows, the published {name} {lang} {split} split has {published}: "
+            "the score is not comparable with the benchmark's (use --limit to score part of a full copy)."
+        )
 
 
 @dataclass(frozen=True)
@@ -343,8 +379,9 @@ class ScoredItems:
 MOST_SHARED_DEMONSTRATIONS = 0.10
 
 
-def check_demonstrations(rows: list[tuple[int, dict]], name: str, where: str, scored: ScoredItems,
-                         unit: str = "line") -> list[tuple[int, dict]]:
+def check_demonstrations(
+    rows: list[tuple[int, dict]], name: str, where: str, scored: ScoredItems, unit: str = "line"
+) -> list[tuple[int, dict]]:
     """The demonstration rows that are no item of the scored split: a query must never come with its own answer.
 
     A few shared rows (at most `MOST_SHARED_DEMONSTRATIONS` of the pool) are a quirk of real releases (PAWS-X's
@@ -352,21 +389,26 @@ def check_demonstrations(rows: list[tuple[int, dict]], name: str, where: str, sc
     with more of them is a copy of the scored split, and refused.
     """
     table = benchmark(name)
-    shared = [(line, scored.first_line[key]) for line, row in rows
-              if (key := item_key(row, table)) in scored.first_line]
+    shared = [
+        (line, scored.first_line[key]) for line, row in rows if (key := item_key(row, table)) in scored.first_line
+    ]
     if not shared:
         return rows
     pairs = ", ".join(f"{unit} {line} (= {scored.unit} {scored_line})" for line, scored_line in shared[:_SHOWN])
     more = f" and {len(shared) - _SHOWN} more" if len(shared) > _SHOWN else ""
-    what = (f"{where}: {len(shared)} of {len(rows)} demonstration row(s) are items of the scored split {scored.where} "
-            f"(same {'+'.join(table.item_columns)}): {pairs}{more}")
+    what = (
+        f"{where}: {len(shared)} of {len(rows)} demonstration row(s) are items of the scored split {scored.where} "
+        f"(same {'+'.join(table.item_columns)}): {pairs}{more}"
+    )
     if len(shared) > MOST_SHARED_DEMONSTRATIONS * len(rows):
         raise BenchmarkDataError(
             f"{what}. That is more than {MOST_SHARED_DEMONSTRATIONS:.0%} of the pool, so it looks like a copy of the "
             "scored split, and a demonstration may be drawn for its own query, which then comes with its answer. "
             "Give the benchmark's demonstration split instead (is the file a copy of the scored split?)."
         )
-    _warn_once(f"warning: {what}. They are left out of the demonstrations (a published release may share a few "
-               f"items between its splits); {len(rows) - len(shared)} rows remain to draw from.")
+    _warn_once(
+        f"warning: {what}. They are left out of the demonstrations (a published release may share a few "
+        f"items between its splits); {len(rows) - len(shared)} rows remain to draw from."
+    )
     dropped = {line for line, _ in shared}
     return [(line, row) for line, row in rows if line not in dropped]

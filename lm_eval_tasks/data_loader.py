@@ -72,32 +72,43 @@ def _what_is_there(data_dir: Path, name: str, lang: str) -> str:
     if not data_dir.is_dir():
         return f" The data folder {data_dir} does not exist."
     if data_dir.name == name or (data_dir / lang).is_dir():
-        return (f" {data_dir} looks like one benchmark's folder: data_dir is the folder above it, holding "
-                "<benchmark>/<lang>/<split>.jsonl.")
+        return (
+            f" {data_dir} looks like one benchmark's folder: data_dir is the folder above it, holding "
+            "<benchmark>/<lang>/<split>.jsonl."
+        )
     if (data_dir / name).is_dir() and not (data_dir / name / lang).is_dir():
         found = sorted(child.name for child in (data_dir / name).iterdir() if child.is_dir())
-        return (f" {data_dir / name} has no folder {lang!r} (it has: {', '.join(found) or 'none'}); the folders are "
-                f"named by the benchmark's own language codes ({lang!r} here).")
+        return (
+            f" {data_dir / name} has no folder {lang!r} (it has: {', '.join(found) or 'none'}); the folders are "
+            f"named by the benchmark's own language codes ({lang!r} here)."
+        )
     return ""
 
 
 def _missing_file_message(path: Path, name: str, lang: str, split: str, origin: str, demonstrations: bool) -> str:
     data_dir = path.parents[2]
     hint = _what_is_there(data_dir, name, lang)
-    export = (f"`xling-align export-data --benchmarks {name} --languages {lang} --output DIR` writes it on a machine "
-              f"with hub access (copy DIR/{name}/{lang}/{split}.jsonl here)")
+    export = (
+        f"`xling-align export-data --benchmarks {name} --languages {lang} --output DIR` writes it on a machine "
+        f"with hub access (copy DIR/{name}/{lang}/{split}.jsonl here)"
+    )
     if demonstrations:
-        return (f"No demonstrations for {name} {lang}: a few-shot run draws them from the {split} split, expected in "
-                f"{path} (data folder {data_dir}, set by {origin}). Run 0-shot (--num_fewshot 0), which needs only the "
-                f"scored split, or write that file (JSON lines with the columns {', '.join(benchmark(name).columns)}, "
-                f"e.g. from your copy of the benchmark's {split} split); {export}.{hint}")
-    return (f"No local data for {name} {lang} {split}: expected the file {path} (data folder {data_dir}, set by "
-            f"{origin}). Write it as JSON lines with the columns {', '.join(benchmark(name).columns)} (the hub's "
-            f"column names and label values); {export}.{hint}")
+        return (
+            f"No demonstrations for {name} {lang}: a few-shot run draws them from the {split} split, expected in "
+            f"{path} (data folder {data_dir}, set by {origin}). Run 0-shot (--num_fewshot 0), which needs only the "
+            f"scored split, or write that file (JSON lines with the columns {', '.join(benchmark(name).columns)}, "
+            f"e.g. from your copy of the benchmark's {split} split); {export}.{hint}"
+        )
+    return (
+        f"No local data for {name} {lang} {split}: expected the file {path} (data folder {data_dir}, set by "
+        f"{origin}). Write it as JSON lines with the columns {', '.join(benchmark(name).columns)} (the hub's "
+        f"column names and label values); {export}.{hint}"
+    )
 
 
-def _read_local_split(path: Path, name: str, lang: str, split: str, origin: str,
-                      demonstrations: bool = False) -> tuple[list[tuple[int, dict]], list[dict]]:
+def _read_local_split(
+    path: Path, name: str, lang: str, split: str, origin: str, demonstrations: bool = False
+) -> tuple[list[tuple[int, dict]], list[dict]]:
     """`(line, row)` pairs and the checked rows of one local file (`data_checks`: encoding, JSON, columns, types,
     label values)."""
     if not path.is_file():
@@ -115,10 +126,12 @@ def load_hub_split(name: str, source: HubSplit, base: str | None = None):
     """
     from xling_align.data.hub_data import HubUnreachableError, load_hub_dataset
 
-    offline = (f"Offline, point the tasks at a local copy: {DATA_DIR_ENV}=DIR or lm_eval --metadata "
-               f"'{{\"data_dir\": \"DIR\"}}', DIR holding {name}/<lang>/<split>.jsonl (written by `xling-align "
-               "export-data` where the hub can be reached, or by `xling-align export-data --from-release` from the "
-               "benchmark's release files).")
+    offline = (
+        f"Offline, point the tasks at a local copy: {DATA_DIR_ENV}=DIR or lm_eval --metadata "
+        f'\'{{"data_dir": "DIR"}}\', DIR holding {name}/<lang>/<split>.jsonl (written by `xling-align '
+        "export-data` where the hub can be reached, or by `xling-align export-data --from-release` from the "
+        "benchmark's release files)."
+    )
     try:
         dataset = load_hub_dataset(source.path, source.name, source.split, offline, base=base)
     except HubUnreachableError as error:  # one `error:` line from lm_eval, like the other data errors
@@ -138,8 +151,15 @@ def _hub_items(dataset, name: str) -> list[dict]:
     return [dict(zip(columns, row)) for row in zip(*(values[column] for column in columns))]
 
 
-def load_split(name: str, lang: str, source: HubSplit, data_dir: str | None = None, demonstrations: bool = False,
-               not_in: ScoredItems | None = None, order: Callable[[int], list[int]] | None = None):
+def load_split(
+    name: str,
+    lang: str,
+    source: HubSplit,
+    data_dir: str | None = None,
+    demonstrations: bool = False,
+    not_in: ScoredItems | None = None,
+    order: Callable[[int], list[int]] | None = None,
+):
     """One split as a `datasets.Dataset`, from `data_dir` (or `$XLING_DATA_DIR`) if set, else the hub.
 
     Local rows are checked first (`data_checks`), so wrong labels or types stop the run instead of being scored;
@@ -220,8 +240,9 @@ def load_benchmark(
     demos = table.demonstrations(xling_demo_lang) if xling_demo_lang is not None else None
     if demos is not None:
         splits["demos"] = DeferredSplit(
-            partial(load_split, xling_benchmark, xling_demo_lang, demos, data_dir, demonstrations=True,
-                    not_in=scored_items),
+            partial(
+                load_split, xling_benchmark, xling_demo_lang, demos, data_dir, demonstrations=True, not_in=scored_items
+            ),
             f"the {xling_benchmark} {xling_demo_lang} demonstrations ({demos.split} split)",
         )
     return datasets.DatasetDict(splits)

@@ -25,8 +25,8 @@ from pathlib import Path
 import yaml
 
 from xling_align.evaluation.benchmark_table import BENCHMARKS, PROMPT_VERSION, benchmark
-from xling_align.lm_eval_tasks.generated_files import generator_main
 from xling_align.evaluation.paper_protocol import DEVIATIONS, PROTOCOL_VERSION, PROTOCOLS, REFERENCE_URL, protocol
+from xling_align.lm_eval_tasks.generated_files import generator_main
 
 TASKS_DIR = Path(__file__).resolve().parent
 GENERATOR = "xling_align.lm_eval_tasks.generate_tasks"
@@ -246,8 +246,7 @@ def afp_task_config(name: str, lang: str, native: bool) -> dict:
     return {
         "include": f"_afp_{name}_template_yaml",
         "task": afp_task_name(name, lang, native),
-        "dataset_kwargs": {"xling_benchmark": name, "xling_lang": lang,
-                           "xling_prompt_lang": lang if native else "en"},
+        "dataset_kwargs": {"xling_benchmark": name, "xling_lang": lang, "xling_prompt_lang": lang if native else "en"},
     }
 
 
@@ -265,8 +264,10 @@ def _afp_readme(groups: dict[str, list[str]]) -> str:
     for name, entry in PROTOCOLS.items():
         dev = entry.demonstration_source("en")
         separator = entry.separator.replace("\n", "\\n")
-        rows.append(f"| `{name}` | {len(entry.languages)} | {entry.scored_split} | `{dev.path}` `{dev.name}` "
-                    f"{dev.split} | `{separator}` | {', '.join(entry.native_languages) or '–'} |")
+        rows.append(
+            f"| `{name}` | {len(entry.languages)} | {entry.scored_split} | `{dev.path}` `{dev.name}` "
+            f"{dev.split} | `{separator}` | {', '.join(entry.native_languages) or '–'} |"
+        )
     lines = [
         "# xling_afp: the AFP paper's evaluation protocol",
         "",
@@ -292,7 +293,8 @@ def _afp_readme(groups: dict[str, list[str]]) -> str:
         "  log-probability of demonstrations plus example (the demonstrations are the same for every choice).",
         "- Tokens: the reference encodes with the tokenizer's own special tokens; XGLM's tokenizer prepends",
         "  `</s>`, so run XGLM with `--model_args ...,prefix_token_id=2` (0-shot items are then conditioned on",
-        "  `</s>`, not on `<s>`). `xling_align.evaluation.paper_protocol.lm_eval_model_args(tokenizer)` computes this for",
+        "  `</s>`, not on `<s>`). `xling_align.evaluation.paper_protocol.lm_eval_model_args(tokenizer)` "
+        "computes this for",
         "  any tokenizer; `xling-align reproduce` passes it.",
         "",
         "| benchmark | languages | scored split | demonstrations | separator | `_native` |",
@@ -313,11 +315,17 @@ def _afp_readme(groups: dict[str, list[str]]) -> str:
     ]
     for group, tasks in groups.items():
         lines += ["", f"- `{group}` (size-weighted mean of acc): " + ", ".join(f"`{t}`" for t in tasks)]
-    lines += ["", "## Citation", "", "```bibtex",
-              "@inproceedings{li-etal-2024-improving,\n  title={Improving In-context Learning of Multilingual "
-              "Generative Language Models with Cross-lingual Alignment},\n  author={Li, Chong and Wang, Shaonan "
-              "and Zhang, Jiajun and Zong, Chengqing},\n  booktitle={NAACL},\n  year={2024},\n  pages={8051--8069}\n}",
-              "```", ""]
+    lines += [
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        "@inproceedings{li-etal-2024-improving,\n  title={Improving In-context Learning of Multilingual "
+        "Generative Language Models with Cross-lingual Alignment},\n  author={Li, Chong and Wang, Shaonan "
+        "and Zhang, Jiajun and Zong, Chengqing},\n  booktitle={NAACL},\n  year={2024},\n  pages={8051--8069}\n}",
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 

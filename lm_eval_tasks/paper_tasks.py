@@ -25,8 +25,8 @@ from typing import Any
 
 from lm_eval.api.samplers import ContextSampler
 
-from xling_align.lm_eval_tasks.data_loader import load_scored_split, load_split
 from xling_align.evaluation.paper_protocol import DEFAULT_DEMONSTRATION_SEED, protocol, reference_order
+from xling_align.lm_eval_tasks.data_loader import load_scored_split, load_split
 
 DEMONSTRATION_SPLIT = "dev"  # the key of the seeded dev split in the loaded DatasetDict
 
@@ -36,12 +36,16 @@ def _with_texts(dataset, name: str, prompt_lang: str, where: str):
     import datasets
 
     entry = protocol(name)
-    rows = [{**row,
-             "afp_query_texts": entry.query_texts(row, prompt_lang),
-             "afp_example_texts": entry.example_texts(row, prompt_lang),
-             "afp_gold": entry.gold(row),
-             "afp_source": where}
-            for row in dataset]
+    rows = [
+        {
+            **row,
+            "afp_query_texts": entry.query_texts(row, prompt_lang),
+            "afp_example_texts": entry.example_texts(row, prompt_lang),
+            "afp_gold": entry.gold(row),
+            "afp_source": where,
+        }
+        for row in dataset
+    ]
     return datasets.Dataset.from_list(rows)  # (not `map`: no progress bar per task and split)
 
 
@@ -80,14 +84,18 @@ def load_paper_protocol(
     test_rows, test_items = load_scored_split(xling_benchmark, xling_lang, scored, data_dir)
     # the seed orders the whole dev split (the reference's order); scored items are dropped after, so the others
     # keep their places and the first k demonstrations are the reference's wherever none of them was dropped
-    dev_rows = load_split(xling_benchmark, xling_prompt_lang, dev, data_dir, not_in=test_items,
-                          order=partial(reference_order, seed=seed))
+    dev_rows = load_split(
+        xling_benchmark, xling_prompt_lang, dev, data_dir, not_in=test_items, order=partial(reference_order, seed=seed)
+    )
     dev_where = f"{xling_benchmark} {xling_prompt_lang} {dev.split} ({dev.path}, {len(dev_rows)} rows, seed {seed})"
-    return datasets.DatasetDict({
-        scored.split: _with_texts(test_rows, xling_benchmark, xling_prompt_lang,
-                                  f"{xling_benchmark} {xling_lang} {scored.split}"),
-        DEMONSTRATION_SPLIT: _with_texts(dev_rows, xling_benchmark, xling_prompt_lang, dev_where),
-    })
+    return datasets.DatasetDict(
+        {
+            scored.split: _with_texts(
+                test_rows, xling_benchmark, xling_prompt_lang, f"{xling_benchmark} {xling_lang} {scored.split}"
+            ),
+            DEMONSTRATION_SPLIT: _with_texts(dev_rows, xling_benchmark, xling_prompt_lang, dev_where),
+        }
+    )
 
 
 def query_texts(doc: dict) -> list[str]:

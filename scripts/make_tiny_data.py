@@ -126,8 +126,18 @@ def render_questions(subject: str, verb: str, obj: str, place: str | None) -> li
         p_en, p_de, p_fr, p_zh = PLACES[place]
         items.append(
             {
-                "question": {"en": "Where does it happen?", "de": "Wo passiert das?", "fr": "Où cela se passe-t-il ?", "zh": "这发生在哪里？"},
-                "answer": {"en": _capitalise(p_en) + ".", "de": _capitalise(p_de) + ".", "fr": _capitalise(p_fr) + ".", "zh": f"{p_zh}。"},
+                "question": {
+                    "en": "Where does it happen?",
+                    "de": "Wo passiert das?",
+                    "fr": "Où cela se passe-t-il ?",
+                    "zh": "这发生在哪里？",
+                },
+                "answer": {
+                    "en": _capitalise(p_en) + ".",
+                    "de": _capitalise(p_de) + ".",
+                    "fr": _capitalise(p_fr) + ".",
+                    "zh": f"{p_zh}。",
+                },
             }
         )
     return items
@@ -135,14 +145,7 @@ def render_questions(subject: str, verb: str, obj: str, place: str | None) -> li
 
 def all_clauses() -> list[tuple[str, str, str, str | None]]:
     """Every (subject, verb, object, place) with subject != object, in a fixed order."""
-    return [
-        (s, v, o, p)
-        for s in NOUNS
-        for v in VERBS
-        for o in NOUNS
-        if o != s
-        for p in (None, *PLACES)
-    ]
+    return [(s, v, o, p) for s in NOUNS for v in VERBS for o in NOUNS if o != s for p in (None, *PLACES)]
 
 
 def _write_tsv(path: Path, lang_a: str, lang_b: str, rows: list[dict[str, str]]) -> None:
@@ -191,16 +194,24 @@ def build(output_dir: Path, train_pairs: int, heldout_pairs: int, instruction_it
     bactrian_dir.mkdir(exist_ok=True)
     for lang in LANGUAGES:
         records = [
-            {"instruction": item["instruction"][lang], "input": item["input"][lang], "output": item["output"][lang], "id": item["id"]}
+            {
+                "instruction": item["instruction"][lang],
+                "input": item["input"][lang],
+                "output": item["output"][lang],
+                "id": item["id"],
+            }
             for item in items
         ]
-        (bactrian_dir / f"{lang}.json").write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        (bactrian_dir / f"{lang}.json").write_text(
+            json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
 
     # the prepared rows come from the package's own builder, exactly as `xling-align data build` makes them
     from xling_align.data import DataBuildConfig, iter_rows
 
-    config = DataBuildConfig(languages=list(LANGUAGES), source="bactrian-x", input_dir=str(bactrian_dir),
-                             mode="pivot", repeat=1, seed=seed)
+    config = DataBuildConfig(
+        languages=list(LANGUAGES), source="bactrian-x", input_dir=str(bactrian_dir), mode="pivot", repeat=1, seed=seed
+    )
     with (output_dir / "train.jsonl").open("w", encoding="utf-8") as handle:
         for row in iter_rows(config):
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")

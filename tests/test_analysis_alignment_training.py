@@ -49,10 +49,23 @@ def test_afp_training_raises_retrieval_accuracy_at_the_contrastive_layer(tmp_pat
 
     pairs = tmp_path / "pairs.en-de.tsv"
     pairs.write_text("en\tde\n" + "".join(f"{en}\t{de}\n" for en, de in PAIRS), encoding="utf-8")
-    code = cli_main([
-        "analyze", "--model", "base", "--compare", "aligned", "--pairs", str(pairs), "--output", "out",
-        "--layers", f"0,{CONTRASTIVE_LAYER}", "--pooling", "mean",
-    ])
+    code = cli_main(
+        [
+            "analyze",
+            "--model",
+            "base",
+            "--compare",
+            "aligned",
+            "--pairs",
+            str(pairs),
+            "--output",
+            "out",
+            "--layers",
+            f"0,{CONTRASTIVE_LAYER}",
+            "--pooling",
+            "mean",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
     base = report["models"]["base"]["metrics"]["en-de"][str(CONTRASTIVE_LAYER)]

@@ -6,9 +6,9 @@ from transformers import TrainerCallback
 
 from tests.conftest import build_tiny_model
 from tests.test_analysis_cli import PAIRS
+from xling_align.alignment.pooling import embed_sentences
 from xling_align.analysis.callback import AlignmentEvalCallback
 from xling_align.analysis.metrics import alignment_metrics
-from xling_align.alignment.pooling import embed_sentences
 
 
 class _FixedLengthText(torch.utils.data.Dataset):
@@ -75,7 +75,9 @@ def test_callback_feeds_best_model_selection_and_log_history(tmp_path, pairs_tsv
     assert [entry["step"] for entry in evaluations] == [2, 4]
     for entry in evaluations:  # merged into the evaluation's own log entry
         assert 0.0 <= entry["eval_alignment_retrieval_accuracy"] <= 1.0
-        assert {"eval_alignment_retrieval_accuracy_en_to_de", "eval_alignment_retrieval_accuracy_de_to_en"} <= set(entry)
+        assert {"eval_alignment_retrieval_accuracy_en_to_de", "eval_alignment_retrieval_accuracy_de_to_en"} <= set(
+            entry
+        )
     best = max(evaluations, key=lambda entry: entry["eval_alignment_retrieval_accuracy"])
     assert trainer.state.best_metric == best["eval_alignment_retrieval_accuracy"]
 
@@ -140,7 +142,10 @@ def test_afp_trainer_selects_checkpoints_by_held_out_alignment(tmp_path, pairs_t
         disable_tqdm=True,
     )
     trainer = AFPTrainer(
-        model=build_tiny_model("llama", num_layers=2), args=args, train_dataset=rows, eval_dataset=rows,
+        model=build_tiny_model("llama", num_layers=2),
+        args=args,
+        train_dataset=rows,
+        eval_dataset=rows,
         processing_class=byte_tokenizer,
     )
     reported = []  # what reporting integrations (TensorBoard, W&B, console) receive through on_log

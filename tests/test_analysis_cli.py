@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import build_tiny_model
+from xling_align.alignment.pooling import embed_sentences
 from xling_align.analysis.analyzer import AnalysisSettings, analyze_model
 from xling_align.analysis.embeddings_cache import model_fingerprint
 from xling_align.analysis.layer_embeddings import embed_layers, resolve_layers
@@ -16,7 +17,6 @@ from xling_align.analysis.metrics import alignment_metrics
 from xling_align.analysis.model_loading import ModelSource
 from xling_align.analysis.pairs import load_analysis_pairs
 from xling_align.cli import main as cli_main
-from xling_align.alignment.pooling import embed_sentences
 
 ANIMALS = [("cat", "Katze"), ("dog", "Hund"), ("cow", "Kuh"), ("bird", "Vogel"), ("horse", "Pferd"), ("fish", "Fisch")]
 VERBS = [("sees", "sieht"), ("hears", "hört")]
@@ -52,7 +52,18 @@ def pairs_tsv(tmp_path):
 def test_analyze_writes_metrics_summary_and_plots(saved_models, pairs_tsv, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     base, other = saved_models
-    argv = ["analyze", "--model", str(base), "--compare", str(other), "--pairs", str(pairs_tsv), "--output", "out", "--tsne"]
+    argv = [
+        "analyze",
+        "--model",
+        str(base),
+        "--compare",
+        str(other),
+        "--pairs",
+        str(pairs_tsv),
+        "--output",
+        "out",
+        "--tsne",
+    ]
     code = cli_main(argv)
     assert code == 0, capsys.readouterr().err
     out = tmp_path / "out"
@@ -63,8 +74,14 @@ def test_analyze_writes_metrics_summary_and_plots(saved_models, pairs_tsv, tmp_p
         assert model["layers"] == [0, 1, 2]
         for values in model["metrics"]["en-de"].values():
             assert 0.0 <= values["retrieval_accuracy"] <= 1.0
-            assert {"retrieval_accuracy_en_to_de", "retrieval_accuracy_de_to_en", "mexa_alignment", "cosine_margin",
-                    "language_probe_accuracy", "language_silhouette"} <= set(values)
+            assert {
+                "retrieval_accuracy_en_to_de",
+                "retrieval_accuracy_de_to_en",
+                "mexa_alignment",
+                "cosine_margin",
+                "language_probe_accuracy",
+                "language_silhouette",
+            } <= set(values)
 
     # the numbers equal an independent computation: embed_sentences + the metric on those vectors
     from transformers import AutoModelForCausalLM, ByT5Tokenizer
@@ -76,7 +93,12 @@ def test_analyze_writes_metrics_summary_and_plots(saved_models, pairs_tsv, tmp_p
         b = embed_sentences(model, tokenizer, [de for _, de in PAIRS], layer=layer)
         expected = alignment_metrics(a, b).to_dict("en", "de")
         got = report["models"]["base"]["metrics"]["en-de"][str(layer)]
-        for key in ("retrieval_accuracy_en_to_de", "retrieval_accuracy_de_to_en", "mexa_alignment", "cosine_true_pairs"):
+        for key in (
+            "retrieval_accuracy_en_to_de",
+            "retrieval_accuracy_de_to_en",
+            "mexa_alignment",
+            "cosine_true_pairs",
+        ):
             assert got[key] == pytest.approx(expected[key], abs=1e-5), key
 
     summaries = list(out.glob("*.md"))
@@ -99,14 +121,19 @@ def test_plot_figures_have_axis_labels_and_legends(saved_models, pairs_tsv, tmp_
         analyze_model(ModelSource(str(path)), pairs, settings, tmp_path / "cache", label=label)
         for label, path in zip(("base", "compare"), saved_models)
     ]
-    for figure in (metrics_figure(alignments, ["retrieval_accuracy", "cosine_margin"]), projection_figure(alignments, 2)):
+    for figure in (
+        metrics_figure(alignments, ["retrieval_accuracy", "cosine_margin"]),
+        projection_figure(alignments, 2),
+    ):
         for ax in figure.axes:
             assert ax.get_xlabel() and ax.get_ylabel()
             labels = [text.get_text() for text in ax.get_legend().get_texts()]
             assert labels
         plt.close(figure)
     line_labels = [line.get_label() for line in metrics_figure(alignments, ["retrieval_accuracy"]).axes[0].lines]
-    assert any(label.startswith("base") for label in line_labels) and any(label.startswith("compare") for label in line_labels)
+    assert any(label.startswith("base") for label in line_labels) and any(
+        label.startswith("compare") for label in line_labels
+    )
 
 
 def test_embeddings_cache_is_reused_and_follows_model_files(saved_models, pairs_tsv, tmp_path, monkeypatch):
@@ -173,20 +200,26 @@ def test_bad_inputs_get_clear_errors(saved_models, pairs_tsv, tmp_path, monkeypa
     assert code == 2 and "at least 2" in err
 
     for too_few_kept in ("0", "1", "-3"):  # used to end in an Errno 2 about the embeddings cache
-        code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(pairs_tsv), "--max-pairs",
-                                                    too_few_kept, "--output", "o7"])
+        code, err = _run_and_capture_error(
+            capsys, ["--model", model, "--pairs", str(pairs_tsv), "--max-pairs", too_few_kept, "--output", "o7"]
+        )
         assert code == 2 and f"max_pairs (--max-pairs) is {too_few_kept}: retrieval needs at least 2" in err
 
     copied = tmp_path / "copied.tsv"  # the English column written twice: retrieval would be a perfect 1.0
-    copied.write_text("en\tde\n" + "".join(f"Sentence {i}.\tSentence {i}.\n" for i in range(3)) + "Hello.\tHallo.\n",
-                      encoding="utf-8")
+    copied.write_text(
+        "en\tde\n" + "".join(f"Sentence {i}.\tSentence {i}.\n" for i in range(3)) + "Hello.\tHallo.\n", encoding="utf-8"
+    )
     code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(copied), "--output", "o6"])
     assert code == 2 and "copied.tsv: 3 of the 4 en-de pairs have the same text on both sides" in err
     assert not (tmp_path / "o6").exists()
     # a few such pairs (names, numbers) are real translations and stay
-    assert len(load_analysis_pairs(_write_pairs(tmp_path / "few-copies.tsv", copies=1, others=3)).pairs[("en", "de")]) == 4
+    assert (
+        len(load_analysis_pairs(_write_pairs(tmp_path / "few-copies.tsv", copies=1, others=3)).pairs[("en", "de")]) == 4
+    )
 
-    code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(pairs_tsv), "--layers", "1,7", "--output", "o4"])
+    code, err = _run_and_capture_error(
+        capsys, ["--model", model, "--pairs", str(pairs_tsv), "--layers", "1,7", "--output", "o4"]
+    )
     assert code == 2 and "2 decoder layers" in err and "[7]" in err
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -196,8 +229,12 @@ def test_bad_inputs_get_clear_errors(saved_models, pairs_tsv, tmp_path, monkeypa
 
 
 def _write_pairs(path, copies, others):
-    path.write_text("en\tde\n" + "".join(f"Name {i}\tName {i}\n" for i in range(copies))
-                    + "".join(f"Hello {i}.\tHallo {i}.\n" for i in range(others)), encoding="utf-8")
+    path.write_text(
+        "en\tde\n"
+        + "".join(f"Name {i}\tName {i}\n" for i in range(copies))
+        + "".join(f"Hello {i}.\tHallo {i}.\n" for i in range(others)),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -220,10 +257,27 @@ def test_lora_adapter_folder_loads_on_its_base(saved_models, pairs_tsv, tmp_path
 def test_pairs_left_out_are_reported_never_dropped_silently(saved_models, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     pairs = tmp_path / "pairs.en-de.tsv"
-    pairs.write_text("en\tde\n" + "".join(f"{en}\t{de}\n" for en, de in PAIRS[:4]) + "Lonely.\t\n\tAllein.\n"
-                     + f"{PAIRS[0][0]}\tNoch einmal.\n", encoding="utf-8")
-    code = cli_main(["analyze", "--model", str(saved_models[0]), "--pairs", str(pairs), "--output", "out",
-                     "--layers", "1", "--no-separability"])
+    pairs.write_text(
+        "en\tde\n"
+        + "".join(f"{en}\t{de}\n" for en, de in PAIRS[:4])
+        + "Lonely.\t\n\tAllein.\n"
+        + f"{PAIRS[0][0]}\tNoch einmal.\n",
+        encoding="utf-8",
+    )
+    code = cli_main(
+        [
+            "analyze",
+            "--model",
+            str(saved_models[0]),
+            "--pairs",
+            str(pairs),
+            "--output",
+            "out",
+            "--layers",
+            "1",
+            "--no-separability",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     assert "left out 2 pair(s) with an empty side" in err and "en-de: left out 1 pair(s) repeating a sentence" in err
@@ -238,12 +292,28 @@ def test_the_flags_its_messages_suggest_work(saved_models, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     model = str(saved_models[0])
     wide = tmp_path / "wide.tsv"
-    wide.write_text("id\ten\tde\tfr\n" + "".join(f"{i}\t{en}\t{de}\tx{i}\n" for i, (en, de) in enumerate(PAIRS)),
-                    encoding="utf-8")
+    wide.write_text(
+        "id\ten\tde\tfr\n" + "".join(f"{i}\t{en}\t{de}\tx{i}\n" for i, (en, de) in enumerate(PAIRS)), encoding="utf-8"
+    )
     code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(wide), "--output", "w1"])
     assert code == 2 and "--languages en de" in err
-    code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(wide), "--languages", "en", "de",
-                                                "--output", "w2", "--layers", "1", "--no-separability"])
+    code, err = _run_and_capture_error(
+        capsys,
+        [
+            "--model",
+            model,
+            "--pairs",
+            str(wide),
+            "--languages",
+            "en",
+            "de",
+            "--output",
+            "w2",
+            "--layers",
+            "1",
+            "--no-separability",
+        ],
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "w2" / "metrics.json").read_text())["pairs"]["en-de"]["n_pairs"] == len(PAIRS)
 
@@ -251,7 +321,20 @@ def test_the_flags_its_messages_suggest_work(saved_models, tmp_path, monkeypatch
     broken.write_text("en\tde\n" + "".join(f"{en}\t{de}\n" for en, de in PAIRS) + "a\tb\tc\n", encoding="utf-8")
     code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(broken), "--output", "b1"])
     assert code == 2 and "line 14: expected 2 columns" in err and "--skip-invalid" in err
-    code, err = _run_and_capture_error(capsys, ["--model", model, "--pairs", str(broken), "--skip-invalid",
-                                                "--output", "b2", "--layers", "1", "--no-separability"])
+    code, err = _run_and_capture_error(
+        capsys,
+        [
+            "--model",
+            model,
+            "--pairs",
+            str(broken),
+            "--skip-invalid",
+            "--output",
+            "b2",
+            "--layers",
+            "1",
+            "--no-separability",
+        ],
+    )
     assert code == 0 and "skipped 1 malformed record(s)" in err
     assert json.loads((tmp_path / "b2" / "metrics.json").read_text())["pairs_left_out"]["malformed_skipped"] == 1

@@ -41,7 +41,9 @@ def test_metrics_match_brute_force_on_noisy_translations(chunk_size):
     assert got.cosine_random_pairs == pytest.approx(expected["random"], abs=1e-6)
     assert got.cosine_margin == pytest.approx(expected["true"] - expected["random"], abs=1e-6)
     assert got.mexa_alignment <= min(got.retrieval_accuracy_a_to_b, got.retrieval_accuracy_b_to_a)
-    assert retrieval_accuracy(torch.tensor(b), torch.tensor(a), chunk_size=chunk_size) == pytest.approx(expected["b_to_a"])
+    assert retrieval_accuracy(torch.tensor(b), torch.tensor(a), chunk_size=chunk_size) == pytest.approx(
+        expected["b_to_a"]
+    )
 
 
 def test_identical_vectors_are_perfectly_aligned():
@@ -106,7 +108,9 @@ def test_silhouette_matches_reference():
     assert got == pytest.approx(_silhouette_reference(a, b), abs=1e-5)
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     labels = [0] * len(a) + [1] * len(b)
-    assert got == pytest.approx(sklearn_metrics.silhouette_score(np.concatenate([a, b]), labels, metric="cosine"), abs=1e-5)
+    assert got == pytest.approx(
+        sklearn_metrics.silhouette_score(np.concatenate([a, b]), labels, metric="cosine"), abs=1e-5
+    )
 
 
 def test_language_probe_separates_shifted_clusters_and_not_identical_ones():

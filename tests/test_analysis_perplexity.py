@@ -58,12 +58,28 @@ def test_analyze_reports_perplexity_before_and_after(tmp_path, monkeypatch, caps
         ByT5Tokenizer().save_pretrained(folder)
         folders.append(folder)
     pairs = tmp_path / "pairs.en-de.tsv"
-    rows = [("Good morning", "Guten Morgen"), ("Thank you", "Danke"), ("The cat sleeps", "Die Katze schläft"),
-            ("Where is it?", "Wo ist es?")]
+    rows = [
+        ("Good morning", "Guten Morgen"),
+        ("Thank you", "Danke"),
+        ("The cat sleeps", "Die Katze schläft"),
+        ("Where is it?", "Wo ist es?"),
+    ]
     pairs.write_text("en\tde\n" + "".join(f"{en}\t{de}\n" for en, de in rows), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    code = cli_main(["analyze", "--model", str(folders[0]), "--compare", str(folders[1]), "--pairs", str(pairs),
-                     "--output", "out", "--no-separability"])
+    code = cli_main(
+        [
+            "analyze",
+            "--model",
+            str(folders[0]),
+            "--compare",
+            str(folders[1]),
+            "--pairs",
+            str(pairs),
+            "--output",
+            "out",
+            "--no-separability",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "out" / "metrics.json").read_text())
     from transformers import AutoModelForCausalLM

@@ -15,9 +15,31 @@ def bench():
 
 
 def test_step_time_benchmark_reports_all_figures(bench, capsys):
-    assert bench["main"](["--steps", "1", "--warmup", "0", "--batch-size", "1", "--instruction-tokens", "32",
-                          "--pair-tokens", "8", "--peak-tflops", "1", "--breakdown", "--sweep", "1x16",
-                          "--length-rows", "400", "--padding-free-check"]) == 0
+    assert (
+        bench["main"](
+            [
+                "--steps",
+                "1",
+                "--warmup",
+                "0",
+                "--batch-size",
+                "1",
+                "--instruction-tokens",
+                "32",
+                "--pair-tokens",
+                "8",
+                "--peak-tflops",
+                "1",
+                "--breakdown",
+                "--sweep",
+                "1x16",
+                "--length-rows",
+                "400",
+                "--padding-free-check",
+            ]
+        )
+        == 0
+    )
     output = capsys.readouterr().out
     for name in ("sft", "afp", "afp-full"):
         row = next(line for line in output.splitlines() if line.split() and line.split()[0] == name)
@@ -80,8 +102,10 @@ def test_afp_step_reads_no_more_device_values_than_an_sft_step(bench):
     trainers, batches, _ = bench["build_trainers"](args, ("sft", "afp"))
     import contextlib
 
-    profiles = {name: bench["profile_steps"](trainers[name], *batches[name], contextlib.nullcontext, steps=1)
-                for name in ("sft", "afp")}
+    profiles = {
+        name: bench["profile_steps"](trainers[name], *batches[name], contextlib.nullcontext, steps=1)
+        for name in ("sft", "afp")
+    }
     reads = {name: profile["scalar reads"] for name, profile in profiles.items()}
     assert reads["afp"] == reads["sft"]
 

@@ -64,8 +64,14 @@ def test_unknown_benchmark_and_role_are_refused():
 
 
 # lm-eval 0.4.13's own task folder of each benchmark: an independent record of names, hub ids and splits
-LM_EVAL_FOLDERS = {"xnli": "xnli", "pawsx": "paws-x", "xcopa": "xcopa", "xstorycloze": "xstorycloze",
-                   "xwinograd": "xwinograd", "belebele": "belebele"}
+LM_EVAL_FOLDERS = {
+    "xnli": "xnli",
+    "pawsx": "paws-x",
+    "xcopa": "xcopa",
+    "xstorycloze": "xstorycloze",
+    "xwinograd": "xwinograd",
+    "belebele": "belebele",
+}
 
 
 def _builtin_tasks(folder: Path) -> dict[str, dict]:

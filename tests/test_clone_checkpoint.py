@@ -11,11 +11,25 @@ import torch
 from xling_align.clone.checkpoints import ARMS_DIR, PRETRAINED_DIRS, regenerate_command, verify
 from xling_align.clone.checksum import MANIFEST_NAME, ChecksumError, verify_manifest, write_manifest
 from xling_align.clone.pretrain import (
-    PretrainConfig, dictionary_pairs, load_checkpoint, load_world, main, pretrain, word_alignment_loss,
+    PretrainConfig,
+    dictionary_pairs,
+    load_checkpoint,
+    load_world,
+    main,
+    pretrain,
+    word_alignment_loss,
 )
 
-TINY = dict(steps=3, batch_size=2, block_size=16, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-            warmup_steps=1)
+TINY = dict(
+    steps=3,
+    batch_size=2,
+    block_size=16,
+    hidden_size=32,
+    num_layers=1,
+    num_heads=2,
+    intermediate_size=64,
+    warmup_steps=1,
+)
 
 
 @pytest.mark.parametrize("arm", ["base", "control"])
@@ -104,7 +118,7 @@ def test_word_alignment_loss_aligns_dictionary_words_at_every_layer():
         scores = []
         for layer in states:
             v = torch.nn.functional.normalize(layer[:, 0], dim=-1)
-            scores.append(((v[: len(pairs)] @ v[len(pairs):].T).argmax(-1) == torch.arange(len(pairs))).float().mean())
+            scores.append(((v[: len(pairs)] @ v[len(pairs) :].T).argmax(-1) == torch.arange(len(pairs))).float().mean())
         return float(min(scores))
 
     before = nearest_is_translation()
@@ -136,8 +150,9 @@ def test_ablation_script_regenerates_a_shipped_arm_the_demo_can_verify(tmp_path)
     spec = importlib.util.spec_from_file_location("clone_ablation", script)
     ablation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ablation)
-    code = ablation.main(["--ship-arms", "cif", "--arms-dir", str(tmp_path / "arms"), "--steps", "2",
-                          "--output", str(tmp_path / "work")])
+    code = ablation.main(
+        ["--ship-arms", "cif", "--arms-dir", str(tmp_path / "arms"), "--steps", "2", "--output", str(tmp_path / "work")]
+    )
     assert code == 0
     verify(tmp_path / "arms" / "cif", "cif")
     record = read_alignment_record(tmp_path / "arms" / "cif")

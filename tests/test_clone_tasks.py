@@ -67,16 +67,27 @@ def test_lm_eval_scores_the_shipped_base_like_a_direct_probe(tmp_path):
     from xling_align.clone.probe import episode_accuracy, fact_accuracy
 
     model, tokenizer, world = load_checkpoint(PRETRAINED_DIRS["base"])
-    tasks = ["xling_clone_l1_heldout", "xling_clone_l2_bilingual", "xling_clone_l2_heldout",
-             "xling_clone_icl_l2_l1demo"]
+    tasks = [
+        "xling_clone_l1_heldout",
+        "xling_clone_l2_bilingual",
+        "xling_clone_l2_heldout",
+        "xling_clone_icl_l2_l1demo",
+    ]
     results_file = tmp_path / "results_test.json"
     evaluate_clone_tasks(model, tokenizer, results_file, tasks=tasks, world_config=world.config.to_dict())
     acc = read_accuracies(results_file)
     assert set(acc) == set(tasks)
-    assert acc["xling_clone_l1_heldout"] == pytest.approx(fact_accuracy(model, tokenizer, world, world.test_entities, "l1"))
+    assert acc["xling_clone_l1_heldout"] == pytest.approx(
+        fact_accuracy(model, tokenizer, world, world.test_entities, "l1")
+    )
     assert acc["xling_clone_l2_bilingual"] == pytest.approx(
-        fact_accuracy(model, tokenizer, world, world.distinct_bilingual_entities, "l2"))
-    assert acc["xling_clone_l2_heldout"] == pytest.approx(fact_accuracy(model, tokenizer, world, world.test_entities, "l2"))
-    assert acc["xling_clone_icl_l2_l1demo"] == pytest.approx(episode_accuracy(model, tokenizer, episode_rows(world, "l2", "l1")))
+        fact_accuracy(model, tokenizer, world, world.distinct_bilingual_entities, "l2")
+    )
+    assert acc["xling_clone_l2_heldout"] == pytest.approx(
+        fact_accuracy(model, tokenizer, world, world.test_entities, "l2")
+    )
+    assert acc["xling_clone_icl_l2_l1demo"] == pytest.approx(
+        episode_accuracy(model, tokenizer, episode_rows(world, "l2", "l1"))
+    )
     # the base model knows the held-out facts in L1 (they are in its pretraining text)
     assert acc["xling_clone_l1_heldout"] >= 0.8

@@ -10,8 +10,16 @@ from xling_align.clone.corpus import CorpusConfig, label_episode_unit, label_wor
 from xling_align.clone.pretrain import PRETRAIN_FILE, PretrainConfig, load_checkpoint, pretrain
 from xling_align.clone.world import CATEGORIES, COLORS, WorldConfig, build_world
 
-TINY = dict(steps=2, batch_size=2, block_size=16, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
-            warmup_steps=1)
+TINY = dict(
+    steps=2,
+    batch_size=2,
+    block_size=16,
+    hidden_size=32,
+    num_layers=2,
+    num_heads=2,
+    intermediate_size=64,
+    warmup_steps=1,
+)
 
 
 def test_label_word_episodes_bind_each_entity_to_one_word_label_and_state_no_fact():
@@ -35,8 +43,9 @@ def test_label_word_episodes_bind_each_entity_to_one_word_label_and_state_no_fac
 
 def test_held_out_facts_never_appear_in_l2_text_with_label_word_episodes():
     world = build_world()
-    stream = unit_stream(world, CorpusConfig(fact_share=0.35, episode_share=0.1, label_episode_share=0.4,
-                                             code_switch_share=0.5), seed=1)
+    stream = unit_stream(
+        world, CorpusConfig(fact_share=0.35, episode_share=0.1, label_episode_share=0.4, code_switch_share=0.5), seed=1
+    )
     label_lines = 0
     for _ in range(1500):
         lang, text = next(stream)
@@ -58,10 +67,16 @@ def test_a_v2_run_records_no_v3_field_and_a_continued_run_starts_from_the_checkp
     record = json.loads((start / PRETRAIN_FILE).read_text())
     assert not {"label_episode_share", "init_from", "corpus_seed"} & set(record)  # v2 manifests unchanged
     # a continuation with a zero learning rate keeps the weights: it really starts from the checkpoint
-    still = pretrain(PretrainConfig(seed=0, **TINY, learning_rate=0.0, init_from=str(start), corpus_seed=5,
-                                    label_episode_share=0.3), tmp_path / "still", progress=False)
-    moved = pretrain(PretrainConfig(seed=0, **TINY, init_from=str(start), corpus_seed=5, label_episode_share=0.3),
-                     tmp_path / "moved", progress=False)
+    still = pretrain(
+        PretrainConfig(seed=0, **TINY, learning_rate=0.0, init_from=str(start), corpus_seed=5, label_episode_share=0.3),
+        tmp_path / "still",
+        progress=False,
+    )
+    moved = pretrain(
+        PretrainConfig(seed=0, **TINY, init_from=str(start), corpus_seed=5, label_episode_share=0.3),
+        tmp_path / "moved",
+        progress=False,
+    )
     weights = [load_checkpoint(folder)[0].state_dict() for folder in (start, still, moved)]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
@@ -71,8 +86,9 @@ def test_a_v2_run_records_no_v3_field_and_a_continued_run_starts_from_the_checkp
 def test_a_continuation_refuses_a_checkpoint_of_another_world(tmp_path):
     start = pretrain(PretrainConfig(seed=0, **TINY), tmp_path / "start", progress=False)
     with pytest.raises(ValueError, match="was pretrained on world"):
-        pretrain(PretrainConfig(seed=0, **TINY, anchor_share=0.25, init_from=str(start)), tmp_path / "x",
-                 progress=False)
+        pretrain(
+            PretrainConfig(seed=0, **TINY, anchor_share=0.25, init_from=str(start)), tmp_path / "x", progress=False
+        )
     assert WorldConfig().anchor_share != 0.25
 
 

@@ -5,8 +5,14 @@ import json
 
 import pytest
 
-from xling_align.clone.alignment import (ARMS, REPLAY_DOCUMENT_WORDS, AlignmentSettings, align, arm_settings,
-                                         replay_documents)
+from xling_align.clone.alignment import (
+    ARMS,
+    REPLAY_DOCUMENT_WORDS,
+    AlignmentSettings,
+    align,
+    arm_settings,
+    replay_documents,
+)
 from xling_align.clone.checkpoints import ARMS_DIR, PRETRAINED_DIRS
 from xling_align.clone.experiment import ExperimentError, ExperimentPlan
 from xling_align.clone.pretrain import load_checkpoint
@@ -56,8 +62,15 @@ def test_a_short_lora_replay_alignment_returns_a_merged_model(tmp_path):
     _, tokenizer, world = load_checkpoint(PRETRAINED_DIRS["base"])
     rows = alignment_rows(world, 16, seed=0)
     settings = replace(ARMS["afp_lora"], replay_share=0.5)
-    model = align(PRETRAINED_DIRS["base"], tokenizer, rows, settings, AlignmentSettings(steps=2, batch_size=8),
-                  tmp_path, progress=False)
+    model = align(
+        PRETRAINED_DIRS["base"],
+        tokenizer,
+        rows,
+        settings,
+        AlignmentSettings(steps=2, batch_size=8),
+        tmp_path,
+        progress=False,
+    )
     assert type(model).__name__ == "LlamaForCausalLM" and not model.training  # LoRA merged, eval mode
     assert not any("lora" in name for name, _ in model.named_parameters())
 

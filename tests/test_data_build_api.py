@@ -5,12 +5,12 @@ import math
 
 import pytest
 
+from xling_align.data import load_parallel_pairs
 from xling_align.data.builders import DataBuildConfig, build_dataset, iter_rows
 from xling_align.data.rows import ROW_COLUMNS
 from xling_align.data.stats import BuildStats
 from xling_align.data.templates import InstructionTemplate, TranslationTemplate
 from xling_align.data.writer import save_rows_to_disk, write_jsonl, write_pairs
-from xling_align.data import load_parallel_pairs
 
 
 def make_folder(tmp_path, languages=("en", "de"), n=600, missing=()):
@@ -18,9 +18,14 @@ def make_folder(tmp_path, languages=("en", "de"), n=600, missing=()):
     folder.mkdir()
     for language in languages:
         items = [
-            {"id": f"q{i}", "instruction": f"{language} instruction {i}", "input": f"{language} ctx {i}" if i % 3 == 0 else "",
-             "output": f"{language} answer {i}"}
-            for i in range(n) if (language, i) not in missing
+            {
+                "id": f"q{i}",
+                "instruction": f"{language} instruction {i}",
+                "input": f"{language} ctx {i}" if i % 3 == 0 else "",
+                "output": f"{language} answer {i}",
+            }
+            for i in range(n)
+            if (language, i) not in missing
         ]
         (folder / f"{language}.json").write_text(json.dumps(items), encoding="utf-8")
     return folder
@@ -29,7 +34,9 @@ def make_folder(tmp_path, languages=("en", "de"), n=600, missing=()):
 @pytest.mark.parametrize("p", [0.3, 0.8])
 def test_fraction_of_cross_rows_is_within_sampling_error(tmp_path, p):
     folder = make_folder(tmp_path)
-    rows = list(iter_rows(DataBuildConfig(languages=["en", "de"], input_dir=str(folder), cross_probability=p, repeat=2, seed=1)))
+    rows = list(
+        iter_rows(DataBuildConfig(languages=["en", "de"], input_dir=str(folder), cross_probability=p, repeat=2, seed=1))
+    )
     instruction_rows = [row for row in rows if row["prompt"]]
     draws = len(instruction_rows)
     assert draws == 600 * 2
@@ -44,23 +51,33 @@ def test_fraction_of_cross_rows_is_within_sampling_error(tmp_path, p):
 
 def test_extreme_probabilities_and_row_contents(tmp_path):
     folder = make_folder(tmp_path, n=20)
-    never = list(iter_rows(DataBuildConfig(languages=["en", "de"], input_dir=str(folder), cross_probability=0.0, repeat=1)))
+    never = list(
+        iter_rows(DataBuildConfig(languages=["en", "de"], input_dir=str(folder), cross_probability=0.0, repeat=1))
+    )
     assert {row["kind"] for row in never} == {"instruction", "pair"}
     assert all(row["source_lang"] == row["target_lang"] for row in never if row["kind"] == "instruction")
-    always = list(iter_rows(DataBuildConfig(languages=["en", "de"], input_dir=str(folder), cross_probability=1.0, repeat=1)))
+    always = list(
+        iter_rows(DataBuildConfig(languages=["en", "de"], input_dir=str(folder), cross_probability=1.0, repeat=1))
+    )
     assert len(always) == 20 and {row["kind"] for row in always} == {"instruction+pair"}
     row = next(r for r in always if r["source_sentence"] == "en instruction 3")
     assert row == {
-        "prompt": "en instruction 3 en ctx 3 Answer in German:", "completion": " de answer 3",
-        "source_sentence": "en instruction 3", "target_sentence": "de instruction 3",
-        "source_lang": "en", "target_lang": "de", "kind": "instruction+pair",
+        "prompt": "en instruction 3 en ctx 3 Answer in German:",
+        "completion": " de answer 3",
+        "source_sentence": "en instruction 3",
+        "target_sentence": "de instruction 3",
+        "source_lang": "en",
+        "target_lang": "de",
+        "kind": "instruction+pair",
     }
 
 
 def test_pivot_mode_joins_ids_and_counts_missing(tmp_path):
     folder = make_folder(tmp_path, languages=("en", "de", "sw"), n=10, missing={("de", 2), ("sw", 5), ("en", 7)})
     stats = BuildStats()
-    rows = list(iter_rows(DataBuildConfig(languages=["en", "de", "sw"], mode="pivot", input_dir=str(folder), repeat=1), stats))
+    rows = list(
+        iter_rows(DataBuildConfig(languages=["en", "de", "sw"], mode="pivot", input_dir=str(folder), repeat=1), stats)
+    )
     assert stats.skipped["missing-in:de"] == 1 and stats.skipped["missing-in:sw"] == 1
     assert stats.skipped["id-not-in-en:de"] == 1 and stats.skipped["id-not-in-en:sw"] == 1
     pair_rows = [row for row in rows if row["source_sentence"]]
@@ -94,7 +111,9 @@ def test_config_rejects_bad_combinations(tmp_path):
 
 def test_duplicates_and_length_filters(tmp_path):
     path = tmp_path / "p.tsv"
-    path.write_text("en\tde\nHi.\tHallo.\nHi.\tHallo.\nA much longer English sentence.\tEin viel längerer Satz.\n", encoding="utf-8")
+    path.write_text(
+        "en\tde\nHi.\tHallo.\nHi.\tHallo.\nA much longer English sentence.\tEin viel längerer Satz.\n", encoding="utf-8"
+    )
     base = dict(languages=["en", "de"], source="parallel", input=str(path), translation_prompts=False)
     assert len(list(iter_rows(DataBuildConfig(**base)))) == 6
     stats = BuildStats()
@@ -110,10 +129,19 @@ def test_duplicates_and_length_filters(tmp_path):
 
 def test_instruction_file_source_aligned_by_id(tmp_path):
     path = tmp_path / "set.csv"
-    path.write_text("uid,lang,instruction,input,output\n1,en,Say yes.,,Yes.\n1,fr,Dis oui.,,Oui.\n2,en,Say no.,,No.\n",
-                    encoding="utf-8")
-    config = DataBuildConfig(languages=["en", "fr"], source="instructions", input=str(path), id_column="uid",
-                             language_column="lang", cross_probability=1.0, repeat=1)
+    path.write_text(
+        "uid,lang,instruction,input,output\n1,en,Say yes.,,Yes.\n1,fr,Dis oui.,,Oui.\n2,en,Say no.,,No.\n",
+        encoding="utf-8",
+    )
+    config = DataBuildConfig(
+        languages=["en", "fr"],
+        source="instructions",
+        input=str(path),
+        id_column="uid",
+        language_column="lang",
+        cross_probability=1.0,
+        repeat=1,
+    )
     rows = list(iter_rows(config))
     assert len(rows) == 1 and rows[0]["completion"] in {" Oui.", " Yes."}
 
@@ -152,7 +180,10 @@ def test_hub_sources_through_a_local_stand_in(monkeypatch, tmp_path):
     rows = list(iter_rows(DataBuildConfig(languages=["en", "de"], cross_probability=1.0, repeat=1)))
     assert len(rows) == 1 and rows[0]["kind"] == "instruction+pair"
     pairs = list(iter_rows(DataBuildConfig(languages=["en", "de"], source="parallel", hub_dataset="wmt/wmt14")))
-    assert {(row["source_lang"], row["source_sentence"]) for row in pairs} == {("en", "Good day."), ("de", "Guten Tag.")}
+    assert {(row["source_lang"], row["source_sentence"]) for row in pairs} == {
+        ("en", "Good day."),
+        ("de", "Guten Tag."),
+    }
     assert ("wmt/wmt14", "en-de", "train", True) in calls
     assert all(streaming for *_, streaming in calls)
 
@@ -191,10 +222,16 @@ def test_local_tokenizer_folder_counts_tokens(tmp_path, monkeypatch):
     path = tmp_path / "p.tsv"
     path.write_text("en\tde\nHi.\tHallo.\n", encoding="utf-8")
     stats = BuildStats()
-    config = DataBuildConfig(languages=["en", "de"], source="parallel", input=str(path), tokenizer=str(tmp_path / "tok"))
+    config = DataBuildConfig(
+        languages=["en", "de"], source="parallel", input=str(path), tokenizer=str(tmp_path / "tok")
+    )
     rows = list(iter_rows(config, stats))
-    expected = sum(len((row["prompt"] + row["completion"]).encode()) + len(row["source_sentence"].encode())
-                   + len(row["target_sentence"].encode()) for row in rows)
+    expected = sum(
+        len((row["prompt"] + row["completion"]).encode())
+        + len(row["source_sentence"].encode())
+        + len(row["target_sentence"].encode())
+        for row in rows
+    )
     assert stats.total_tokens == expected
     assert "per mille" in stats.format(pretraining_tokens=10**6)
 

@@ -35,7 +35,9 @@ def fixture_items(language):
 
 def build(tmp_path, *options, name="out.jsonl"):
     output = tmp_path / name
-    code = main(["data", "build", "--source", "bactrian-x", "--input-dir", str(BACTRIAN), *options, "--output", str(output)])
+    code = main(
+        ["data", "build", "--source", "bactrian-x", "--input-dir", str(BACTRIAN), *options, "--output", str(output)]
+    )
     return code, output
 
 
@@ -53,7 +55,11 @@ def test_skip_invalid_succeeds_and_reports_counts(tmp_path, capsys):
     assert "invalid 1" in report and "missing-in:zh 1" in report
     rows = read_jsonl(output)
     assert {row["kind"] for row in rows} <= {"instruction", "pair", "instruction+pair"}
-    assert all(list(row) == ["prompt", "completion", "source_sentence", "target_sentence", "source_lang", "target_lang", "kind"] for row in rows)
+    assert all(
+        list(row)
+        == ["prompt", "completion", "source_sentence", "target_sentence", "source_lang", "target_lang", "kind"]
+        for row in rows
+    )
 
 
 @pytest.mark.parametrize("languages", [("en", "de"), ("de", "en")])
@@ -61,7 +67,9 @@ def test_cross_rows_answer_with_target_output_of_same_id(tmp_path, languages):
     code, output = build(tmp_path, "--languages", *languages, "--cross-probability", "0.5", "--repeat", "4")
     assert code == 0
     items = {language: fixture_items(language) for language in languages}
-    by_instruction = {(lang, item["instruction"]): item_id for lang in languages for item_id, item in items[lang].items()}
+    by_instruction = {
+        (lang, item["instruction"]): item_id for lang in languages for item_id, item in items[lang].items()
+    }
     rows = read_jsonl(output)
     cross = [row for row in rows if row["source_lang"] != row["target_lang"] and row["prompt"]]
     assert cross
@@ -85,13 +93,38 @@ def test_same_seed_identical_files_other_seed_differs(tmp_path):
 
 def test_tsv_parallel_gives_both_directions_and_translation_rows(tmp_path, capsys):
     output = tmp_path / "p.jsonl"
-    code = main(["data", "build", "--source", "parallel", "--input", str(FIXTURES / "parallel.en-de.tsv"),
-                 "--languages", "en", "de", "--seed", "0", "--output", str(output)])
+    code = main(
+        [
+            "data",
+            "build",
+            "--source",
+            "parallel",
+            "--input",
+            str(FIXTURES / "parallel.en-de.tsv"),
+            "--languages",
+            "en",
+            "de",
+            "--seed",
+            "0",
+            "--output",
+            str(output),
+        ]
+    )
     assert code == 0
     rows = read_jsonl(output)
-    pairs = [line.split("\t") for line in (FIXTURES / "parallel.en-de.tsv").read_text(encoding="utf-8").splitlines()[1:]]
-    forward = {(row["source_sentence"], row["target_sentence"]) for row in rows if (row["source_lang"], row["target_lang"]) == ("en", "de")}
-    backward = {(row["target_sentence"], row["source_sentence"]) for row in rows if (row["source_lang"], row["target_lang"]) == ("de", "en")}
+    pairs = [
+        line.split("\t") for line in (FIXTURES / "parallel.en-de.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    ]
+    forward = {
+        (row["source_sentence"], row["target_sentence"])
+        for row in rows
+        if (row["source_lang"], row["target_lang"]) == ("en", "de")
+    }
+    backward = {
+        (row["target_sentence"], row["source_sentence"])
+        for row in rows
+        if (row["source_lang"], row["target_lang"]) == ("de", "en")
+    }
     assert forward == backward == {tuple(pair) for pair in pairs}
     assert all(row["kind"] == "translation+pair" for row in rows)
     german = next(row for row in rows if row["source_sentence"] == "Good morning.")
@@ -102,9 +135,24 @@ def test_tsv_parallel_gives_both_directions_and_translation_rows(tmp_path, capsy
 def test_pivot_mode_translation_file_heldout_and_tokens(tmp_path, capsys):
     heldout = tmp_path / "heldout.jsonl"
     code, output = build(
-        tmp_path, "--languages", "en", "de", "zh", "--mode", "pivot", "--skip-invalid",
-        "--translation-file", str(FIXTURES / "parallel.en-de.tsv"), "--heldout-output", str(heldout),
-        "--heldout-size", "1", "--tokenizer", "byt5", "--pretraining-tokens", "1000000",
+        tmp_path,
+        "--languages",
+        "en",
+        "de",
+        "zh",
+        "--mode",
+        "pivot",
+        "--skip-invalid",
+        "--translation-file",
+        str(FIXTURES / "parallel.en-de.tsv"),
+        "--heldout-output",
+        str(heldout),
+        "--heldout-size",
+        "1",
+        "--tokenizer",
+        "byt5",
+        "--pretraining-tokens",
+        "1000000",
     )
     assert code == 0
     report = capsys.readouterr().out
@@ -132,8 +180,22 @@ def test_bad_options_exit_2(tmp_path, capsys):
 def test_console_script_runs_in_a_temp_dir(tmp_path):
     output = tmp_path / "rows.jsonl"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "xling_align", "data", "build", "--source", "parallel",
-               "--input", str(FIXTURES / "parallel.en-de.tsv"), "--languages", "en", "de", "--output", str(output)]
+    command = [
+        sys.executable,
+        "-m",
+        "xling_align",
+        "data",
+        "build",
+        "--source",
+        "parallel",
+        "--input",
+        str(FIXTURES / "parallel.en-de.tsv"),
+        "--languages",
+        "en",
+        "de",
+        "--output",
+        str(output),
+    ]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(read_jsonl(output)) == 10
@@ -165,15 +227,19 @@ def test_held_out_pairs_default_and_old_spellings(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "every record was held out (5 held-out pairs, --heldout-size 200)" in err and "below 5" in err
     assert not (tmp_path / "a.jsonl").exists()
-    assert main([*common, "--output", str(tmp_path / "a.jsonl"), "--heldout-output", str(heldout),
-                 "--heldout-size", "2"]) == 0
+    assert (
+        main([*common, "--output", str(tmp_path / "a.jsonl"), "--heldout-output", str(heldout), "--heldout-size", "2"])
+        == 0
+    )
     assert len(heldout.read_text(encoding="utf-8").splitlines()) - 1 == 2
     assert {(row["source_sentence"], row["target_sentence"]) for row in read_jsonl(tmp_path / "a.jsonl")}
     capsys.readouterr()
     # --pairs-only (released spelling) still works, with a notice naming the new flag
     assert main([*common, "--output", str(tmp_path / "b.jsonl"), "--pairs-only", "--dedup"]) == 0
     assert "--pairs-only is deprecated; use --no-translation-prompts" in capsys.readouterr().err
-    assert main([*common, "--output", str(tmp_path / "c.jsonl"), "--no-translation-prompts", "--remove-duplicates"]) == 0
+    assert (
+        main([*common, "--output", str(tmp_path / "c.jsonl"), "--no-translation-prompts", "--remove-duplicates"]) == 0
+    )
     assert read_jsonl(tmp_path / "b.jsonl") == read_jsonl(tmp_path / "c.jsonl")
     assert {row["kind"] for row in read_jsonl(tmp_path / "c.jsonl")} == {"pair"}
 
@@ -182,8 +248,21 @@ def test_a_file_without_records_builds_nothing_and_says_so(tmp_path, capsys):
     header_only = tmp_path / "pairs.en-de.tsv"
     header_only.write_text("en\tde\n", encoding="utf-8")
     output = tmp_path / "rows.jsonl"
-    code = main(["data", "build", "--source", "parallel", "--input", str(header_only), "--languages", "en", "de",
-                 "--output", str(output)])
+    code = main(
+        [
+            "data",
+            "build",
+            "--source",
+            "parallel",
+            "--input",
+            str(header_only),
+            "--languages",
+            "en",
+            "de",
+            "--output",
+            str(output),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "no rows were built from" in err and "pairs.en-de.tsv" in err and "not only a header" in err
     assert not output.exists()
@@ -193,7 +272,23 @@ def test_a_json_array_in_a_jsonl_file_is_read_as_an_array(tmp_path):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text(json.dumps([{"en": "Good morning.", "de": "Guten Morgen."}, {"en": "Thanks.", "de": "Danke."}]))
     output = tmp_path / "rows.jsonl"
-    assert main(["data", "build", "--source", "parallel", "--input", str(pairs), "--languages", "en", "de",
-                 "--output", str(output)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "build",
+                "--source",
+                "parallel",
+                "--input",
+                str(pairs),
+                "--languages",
+                "en",
+                "de",
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
     sentences = {row[side] for row in read_jsonl(output) for side in ("source_sentence", "target_sentence")}
     assert {"Good morning.", "Guten Morgen.", "Thanks.", "Danke."} <= sentences

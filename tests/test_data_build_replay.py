@@ -15,8 +15,24 @@ TEXTS = ["The river runs to the sea.", "Der Hund schläft im Garten.", "Snow fel
 def _build(tmp_path, *options, output="out.jsonl"):
     replay = tmp_path / "replay.txt"
     replay.write_text("\n".join(TEXTS) + "\n\n", encoding="utf-8")
-    code = main(["data", "build", "--source", "bactrian-x", "--input-dir", str(BACTRIAN), "--languages", "en", "de",
-                 "--replay-file", str(replay), *options, "--output", str(tmp_path / output)])
+    code = main(
+        [
+            "data",
+            "build",
+            "--source",
+            "bactrian-x",
+            "--input-dir",
+            str(BACTRIAN),
+            "--languages",
+            "en",
+            "de",
+            "--replay-file",
+            str(replay),
+            *options,
+            "--output",
+            str(tmp_path / output),
+        ]
+    )
     return code, tmp_path / output
 
 
@@ -56,10 +72,17 @@ def test_built_rows_train_with_their_replay_rows(tmp_path, byte_tokenizer):
     assert code == 0
     rows = load_dataset("json", data_files=str(output), split="train")
     model, _ = build_tiny_model(TINY_MODEL_PREFIX + "llama", seed=0)
-    args = AFPConfig(output_dir=str(tmp_path / "run"), max_steps=2, per_device_train_batch_size=8, report_to="none",
-                     activation_checkpointing=False, logging_steps=1, save_strategy="no", disable_tqdm=True)
+    args = AFPConfig(
+        output_dir=str(tmp_path / "run"),
+        max_steps=2,
+        per_device_train_batch_size=8,
+        report_to="none",
+        activation_checkpointing=False,
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
     trainer = AFPTrainer(model=model, args=args, train_dataset=rows, processing_class=byte_tokenizer)
     assert sum(trainer.train_dataset["afp_replay"]) == sum(bool(text) for text in rows["replay_text"])
     trainer.train()
     assert any(entry.get("replay_loss", 0) > 0 for entry in trainer.state.log_history)
-

@@ -18,10 +18,21 @@ from xling_align.pipeline.training_data import TrainingDataError, check_training
 
 
 def test_the_row_columns_are_the_named_groups_in_order():
-    assert columns.ROW_COLUMNS == ("prompt", "completion", "source_sentence", "target_sentence", "source_lang",
-                                   "target_lang", "kind")
-    assert columns.ROW_COLUMNS == (*columns.INSTRUCTION_COLUMNS, *columns.PAIR_COLUMNS, *columns.LANGUAGE_COLUMNS,
-                                   columns.KIND)
+    assert columns.ROW_COLUMNS == (
+        "prompt",
+        "completion",
+        "source_sentence",
+        "target_sentence",
+        "source_lang",
+        "target_lang",
+        "kind",
+    )
+    assert columns.ROW_COLUMNS == (
+        *columns.INSTRUCTION_COLUMNS,
+        *columns.PAIR_COLUMNS,
+        *columns.LANGUAGE_COLUMNS,
+        columns.KIND,
+    )
     assert set(columns.TEXT_COLUMNS) == set(columns.ROW_COLUMNS) - {columns.KIND}
 
 
@@ -48,8 +59,10 @@ def test_replay_rows_add_the_replay_text_column():
 
 def test_the_parallel_reader_reads_built_rows_by_the_same_names(tmp_path):
     path = tmp_path / "rows.jsonl"
-    rows = [make_row("en", "de", "pair", source_sentence="Thank you.", target_sentence="Danke."),
-            make_row("en", "de", "instruction", prompt="Hi", completion=" there")]  # no pair: skipped
+    rows = [
+        make_row("en", "de", "pair", source_sentence="Thank you.", target_sentence="Danke."),
+        make_row("en", "de", "instruction", prompt="Hi", completion=" there"),
+    ]  # no pair: skipped
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     assert load_parallel_pairs(str(path)) == {("en", "de"): [("Thank you.", "Danke.")]}
 

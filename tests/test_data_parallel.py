@@ -16,7 +16,7 @@ def write(path, text):
 
 def test_tsv_header_names_languages(tmp_path):
     path = write(tmp_path / "p.tsv", 'en\tde\nGood morning.\tGuten Morgen.\n"Quoted\t„Zitiert"\n\n')
-    assert load_parallel_pairs(path) == {("en", "de"): [("Good morning.", "Guten Morgen."), ('"Quoted', "„Zitiert\"")]}
+    assert load_parallel_pairs(path) == {("en", "de"): [("Good morning.", "Guten Morgen."), ('"Quoted', '„Zitiert"')]}
 
 
 def test_csv_with_id_column_and_quoted_newline(tmp_path):
@@ -28,10 +28,24 @@ def test_jsonl_layouts_grouped_by_direction(tmp_path):
     rows = [
         {"en": "a", "zh": "甲"},
         {"translation": {"en": "b", "zh": "乙"}},
-        {"source_lang": "zh", "target_lang": "en", "source_sentence": "丙", "target_sentence": "c",
-         "prompt": "", "completion": "", "kind": "pair"},
-        {"source_lang": "en", "target_lang": "zh", "source_sentence": "", "target_sentence": "",
-         "prompt": "p", "completion": " q", "kind": "instruction"},
+        {
+            "source_lang": "zh",
+            "target_lang": "en",
+            "source_sentence": "丙",
+            "target_sentence": "c",
+            "prompt": "",
+            "completion": "",
+            "kind": "pair",
+        },
+        {
+            "source_lang": "en",
+            "target_lang": "zh",
+            "source_sentence": "",
+            "target_sentence": "",
+            "prompt": "p",
+            "completion": " q",
+            "kind": "instruction",
+        },
     ]
     path = write(tmp_path / "p.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     assert load_parallel_pairs(path) == {("en", "zh"): [("a", "甲"), ("b", "乙")], ("zh", "en"): [("丙", "c")]}
@@ -59,7 +73,7 @@ def test_invalid_json_line_names_line(tmp_path):
 
 def test_non_utf8_names_byte_offset(tmp_path):
     path = tmp_path / "latin1.tsv"
-    path.write_bytes("en\tde\n".encode() + "Grüße\tGrüße\n".encode("latin-1"))
+    path.write_bytes(b"en\tde\n" + "Grüße\tGrüße\n".encode("latin-1"))
     with pytest.raises(DataFormatError, match=r"latin1\.tsv, line 2, byte offset 8: the file is not valid UTF-8"):
         load_parallel_pairs(path)
 
@@ -80,6 +94,8 @@ def test_unknown_suffix_is_rejected(tmp_path):
 def test_user_named_columns_are_labelled_with_languages(tmp_path):
     path = write(tmp_path / "named.csv", "english,german,score\nHello.,Hallo.,0.9\n")
     pairs = list(iter_parallel_file(path, languages=("en", "de"), columns=("english", "german")))
-    assert [(p.source_lang, p.target_lang, p.source, p.target, p.line) for p in pairs] == [("en", "de", "Hello.", "Hallo.", 2)]
+    assert [(p.source_lang, p.target_lang, p.source, p.target, p.line) for p in pairs] == [
+        ("en", "de", "Hello.", "Hallo.", 2)
+    ]
     with pytest.raises(DataFormatError, match="no column for 'en'"):
         list(iter_parallel_file(path, languages=("en", "de")))

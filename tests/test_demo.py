@@ -23,8 +23,9 @@ def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(["demo", "--output", str(out), "--steps", "2", "--limit", "3", "--live", "all",
-                     "--heldout-pairs", "8"])
+        code = main(
+            ["demo", "--output", str(out), "--steps", "2", "--limit", "3", "--live", "all", "--heldout-pairs", "8"]
+        )
     return code, out, stdout.getvalue(), stderr.getvalue()
 
 
@@ -43,11 +44,13 @@ def test_demo_writes_results_summary_and_plots(demo_run):
     assert summary["testbed"] == "v3" and list(summary["arms"]) == arms
     for arm in arms[1:]:  # v3's paired differences, from the same figures
         assert summary["minus_base"][arm]["l2_heldout"] == pytest.approx(
-            summary["arms"][arm]["l2_heldout"] - summary["arms"]["base"]["l2_heldout"])
+            summary["arms"][arm]["l2_heldout"] - summary["arms"]["base"]["l2_heldout"]
+        )
     for arm in arms[1:]:  # v4's retention: the arm's L1 figures over the base's
         for figure in ("icl_l1", "l1_heldout"):
             assert summary["retention"][arm][figure] == pytest.approx(
-                summary["arms"][arm][figure] / summary["arms"]["base"][figure], abs=1e-6)
+                summary["arms"][arm][figure] / summary["arms"]["base"][figure], abs=1e-6
+            )
     assert "ICL L1 kept" in stdout and "ICL L1 kept" in (out / "summary.md").read_text()
     for arm, figures in summary["arms"].items():
         # every accuracy in the summary is the one lm-eval wrote to that arm's results file
@@ -68,9 +71,17 @@ def test_demo_console_shows_stages_bars_and_the_table_only(demo_run):
     console = stdout + stderr
     for stage in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
         assert stage in stdout
-    for noise in ("Custom kwargs", "already-initialized", "is not of type `str`", "FutureWarning",
-                  "Tokenizing inputs", "Running loglikelihood", "train_runtime", "Loading weights",
-                  "Writing model shards"):
+    for noise in (
+        "Custom kwargs",
+        "already-initialized",
+        "is not of type `str`",
+        "FutureWarning",
+        "Tokenizing inputs",
+        "Running loglikelihood",
+        "train_runtime",
+        "Loading weights",
+        "Writing model shards",
+    ):
         assert noise not in console, noise
 
 
@@ -143,6 +154,9 @@ def test_a_tampered_shipped_arm_is_refused_with_the_command_that_rebuilds_it(tmp
     (copy / "model.safetensors").write_bytes(b"damaged")
     monkeypatch.setattr(experiment, "shipped_arm_dir", lambda arm: copy)
     plan = experiment.ExperimentPlan(arms=["base", "cif"], live=())
-    with pytest.raises(experiment.ExperimentError, match=r"model\.safetensors fails its SHA-256 check.*"
-                                                         r"benchmarks/clone_ablation\.py --ship-arms cif"):
+    with pytest.raises(
+        experiment.ExperimentError,
+        match=r"model\.safetensors fails its SHA-256 check.*"
+        r"benchmarks/clone_ablation\.py --ship-arms cif",
+    ):
         experiment.run_experiment(plan, tmp_path / "out")

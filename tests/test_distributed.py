@@ -9,7 +9,7 @@ import pytest
 import torch
 
 # Runs as a file: under torchrun (2 processes, 2 rows each) and, in the test process, on 4 rows at once.
-SCRIPT = '''
+SCRIPT = """
 import os
 import sys
 
@@ -55,7 +55,7 @@ if __name__ == "__main__":
     state, logged = train_one_step(sys.argv[1], per_device_batch_size=4 if replay else 2, replay=replay)
     if int(os.environ.get("RANK", "0")) == 0:
         torch.save({"state": state, "logged": logged}, sys.argv[2])
-'''
+"""
 
 
 @pytest.mark.parametrize("replay", [False, True])
@@ -64,8 +64,18 @@ def test_two_gloo_processes_take_the_same_step_as_one(tmp_path, replay):
     script.write_text(SCRIPT)
     result_file = tmp_path / "ddp_result.pt"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(script), str(tmp_path / "ddp_out"), str(result_file), "replay" if replay else "plain"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        str(tmp_path / "ddp_out"),
+        str(result_file),
+        "replay" if replay else "plain",
+    ]
     completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
     ddp = torch.load(result_file)

@@ -15,19 +15,23 @@ from datasets import Dataset
 
 from tests.conftest import build_tiny_model
 from xling_align import AFPConfig, AFPTrainer
+from xling_align.alignment.model_parts import decoder_blocks
+from xling_align.alignment.pooling import embed_sentences
 from xling_align.trainers.engine_checks import (
     UnsupportedSetupError,
     check_pair_pass_support,
     check_requested_engine_runs,
     describe_engine,
 )
-from xling_align.alignment.model_parts import decoder_blocks
-from xling_align.alignment.pooling import embed_sentences
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER = shutil.which("accelerate", path=os.path.dirname(sys.executable))
-ROWS = {"prompt": ["Greet. Answer in German:", ""], "completion": [" Hallo!", ""],
-        "source_sentence": ["Good morning", "Thank you"], "target_sentence": ["Guten Morgen", "Danke"]}
+ROWS = {
+    "prompt": ["Greet. Answer in German:", ""],
+    "completion": [" Hallo!", ""],
+    "source_sentence": ["Good morning", "Thank you"],
+    "target_sentence": ["Guten Morgen", "Danke"],
+}
 
 
 def _free_port() -> int:
@@ -38,11 +42,34 @@ def _free_port() -> int:
 
 def launch(tmp_path, accelerate_config, *extra):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [LAUNCHER, "launch", "--config_file", str(REPO / "recipes/accelerate" / accelerate_config),
-               "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(_free_port()),
-               "-m", "xling_align", "train", "--config", str(REPO / "recipes/tiny.yaml"), "--output_dir", "out",
-               "--max_steps", "1", "--eval_strategy", "no", "--save_strategy", "no", "--max_train_samples", "16",
-               *extra]
+    command = [
+        LAUNCHER,
+        "launch",
+        "--config_file",
+        str(REPO / "recipes/accelerate" / accelerate_config),
+        "--num_processes",
+        "2",
+        "--mixed_precision",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "xling_align",
+        "train",
+        "--config",
+        str(REPO / "recipes/tiny.yaml"),
+        "--output_dir",
+        "out",
+        "--max_steps",
+        "1",
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "no",
+        "--max_train_samples",
+        "16",
+        *extra,
+    ]
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -80,13 +107,29 @@ def assert_reported_once(result, message_start: str) -> None:
     assert report_end[-1].startswith("=====") and report_end[-2].strip().startswith(f"traceback : {message_start}")
 
 
-@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None,
-                    reason="torch's torchrun launcher is not installed next to this Python")
+@pytest.mark.skipif(
+    shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None,
+    reason="torch's torchrun launcher is not installed next to this Python",
+)
 def test_a_recipe_mistake_under_torchrun_is_printed_once(tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "xling_align", "train",
-               "--config", "tiny", "--output_dir", "out", "--learning_rate", "fast"]
+    command = [
+        torchrun,
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "xling_align",
+        "train",
+        "--config",
+        "tiny",
+        "--output_dir",
+        "out",
+        "--learning_rate",
+        "fast",
+    ]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert_reported_once(result, "xling-align train: error: command line: learning_rate: 'fast' is not a valid number")
 
@@ -134,10 +177,13 @@ def test_a_cpu_only_machine_has_no_accelerator(monkeypatch):
     assert accelerator_type() is None and has_accelerator() is False
 
 
-@pytest.mark.parametrize(("device_type", "counted"), [(None, False), ("mps", False), ("cuda", True), ("xpu", True),
-                                                      ("npu", True), ("hpu", True)])
-def test_the_trainer_its_config_and_the_train_command_ask_the_same_function(monkeypatch, tmp_path, device_type,
-                                                                           counted):
+@pytest.mark.parametrize(
+    ("device_type", "counted"),
+    [(None, False), ("mps", False), ("cuda", True), ("xpu", True), ("npu", True), ("hpu", True)],
+)
+def test_the_trainer_its_config_and_the_train_command_ask_the_same_function(
+    monkeypatch, tmp_path, device_type, counted
+):
     from xling_align.pipeline.training_script import _launched_without_accelerator
     from xling_align.trainers.accelerators import accelerator_type, has_accelerator
 
@@ -162,16 +208,20 @@ def test_the_trainer_its_config_and_the_train_command_ask_the_same_function(monk
             check_requested_engine_runs(SimpleNamespace(use_cpu=False))
 
 
-@pytest.mark.parametrize(("parallelism", "message"), [
-    ({"cp_size": 2}, "context parallelism \\(cp_size=2"),
-    ({"sp_size": 4}, "sequence parallelism \\(sp_size=4"),
-    ({"tp_size": 2}, "tensor parallelism \\(tp_size=2"),
-])
+@pytest.mark.parametrize(
+    ("parallelism", "message"),
+    [
+        ({"cp_size": 2}, "context parallelism \\(cp_size=2"),
+        ({"sp_size": 4}, "sequence parallelism \\(sp_size=4"),
+        ({"tp_size": 2}, "tensor parallelism \\(tp_size=2"),
+    ],
+)
 def test_parallelism_that_splits_sequences_or_layers_is_refused(parallelism, message):
     from accelerate.utils import DistributedType
 
-    accelerator = SimpleNamespace(parallelism_config=SimpleNamespace(**parallelism),
-                                  distributed_type=DistributedType.MULTI_GPU)
+    accelerator = SimpleNamespace(
+        parallelism_config=SimpleNamespace(**parallelism), distributed_type=DistributedType.MULTI_GPU
+    )
     with pytest.raises(UnsupportedSetupError, match=message):
         check_pair_pass_support(accelerator)
 
@@ -180,8 +230,11 @@ def test_fsdp1_is_refused_and_fsdp2_accepted():
     from accelerate.utils import DistributedType
 
     def accelerator(version):
-        return SimpleNamespace(parallelism_config=None, distributed_type=DistributedType.FSDP,
-                               state=SimpleNamespace(fsdp_plugin=SimpleNamespace(fsdp_version=version)))
+        return SimpleNamespace(
+            parallelism_config=None,
+            distributed_type=DistributedType.FSDP,
+            state=SimpleNamespace(fsdp_plugin=SimpleNamespace(fsdp_version=version)),
+        )
 
     with pytest.raises(UnsupportedSetupError, match="FSDP version 1 .* fsdp_version: 2"):
         check_pair_pass_support(accelerator(1))
@@ -191,9 +244,12 @@ def test_fsdp1_is_refused_and_fsdp2_accepted():
 def test_model_without_findable_blocks_names_what_was_searched(tmp_path, byte_tokenizer):
     model = build_tiny_model("llama", num_layers=2)
     model.config.num_hidden_layers = 3  # the config no longer matches the block list
-    with pytest.raises(ValueError, match=r"cannot find the 3 decoder blocks of LlamaForCausalLM: searched its "
-                                         r"backbone LlamaModel .* at layers, h, blocks, decoder.layers, block .* "
-                                         r"found \(length\): layers \(2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot find the 3 decoder blocks of LlamaForCausalLM: searched its "
+        r"backbone LlamaModel .* at layers, h, blocks, decoder.layers, block .* "
+        r"found \(length\): layers \(2\)",
+    ):
         decoder_blocks(model)
     with pytest.raises(ValueError, match="cannot find the 3 decoder blocks"):
         embed_sentences(model, byte_tokenizer, ["a"], layer=1)

@@ -29,5 +29,7 @@ def test_a_process_not_stopped_by_the_launcher_reports_its_own_line(monkeypatch,
     # on a line of its own, whatever another process's progress bar left on the terminal
     assert capsys.readouterr().err == "\ncmd: error: only on this process\n"
     # the launcher's report quotes the line as this process's traceback
-    report = str(ChildFailedError("cmd", {1: ProcessFailure(local_rank=1, pid=1, exitcode=2, error_file=str(error_file))}))
+    report = str(
+        ChildFailedError("cmd", {1: ProcessFailure(local_rank=1, pid=1, exitcode=2, error_file=str(error_file))})
+    )
     assert "exitcode  : 2" in report and "traceback : cmd: error: only on this process" in report

@@ -19,24 +19,28 @@ from pathlib import Path
 
 import pytest
 
-from xling_align.evaluation.benchmark_table import BENCHMARKS, SCRIPT_REPOSITORIES, HubSplit
 from xling_align.data.bactrian_x import BACTRIAN_X_FILES, BACTRIAN_X_HUB_NAME, HubBactrianX
-from xling_align.data.readers import InvalidRecords
 from xling_align.data.hub_data import load_hub_dataset, script_repository
+from xling_align.data.readers import InvalidRecords
+from xling_align.evaluation.benchmark_table import BENCHMARKS, SCRIPT_REPOSITORIES
 from xling_align.lm_eval_tasks import data_loader
 
 SCRIPT = "raise RuntimeError('the loading script ran: datasets >= 4 refuses it')\n"
-STORY_HEADER = ("story_id\tinput_sentence_1\tinput_sentence_2\tinput_sentence_3\tinput_sentence_4\tsentence_quiz1\t"
-                "sentence_quiz2\tanswer_right_ending")
+STORY_HEADER = (
+    "story_id\tinput_sentence_1\tinput_sentence_2\tinput_sentence_3\tinput_sentence_4\tsentence_quiz1\t"
+    "sentence_quiz2\tanswer_right_ending"
+)
 
 
 def _story_file(path: Path, stories: int, split: str) -> None:
     """An XStoryCloze TSV with the quirks its script handled: quotes, `NA`, leading spaces, short and long rows."""
-    lines = [STORY_HEADER,
-             '1a\t"Tak," skazal on.\tNA\tOn skazal "privet".\t  chetyre\tpyat\tshest\t2',
-             "short\ta\tb\tc\td\te",  # six fields: the script skipped it
-             "long\ta\tb\tc\td\te\tf\t1\textra",  # nine fields: skipped too
-             ""]
+    lines = [
+        STORY_HEADER,
+        '1a\t"Tak," skazal on.\tNA\tOn skazal "privet".\t  chetyre\tpyat\tshest\t2',
+        "short\ta\tb\tc\td\te",  # six fields: the script skipped it
+        "long\ta\tb\tc\td\te\tf\t1\textra",  # nine fields: skipped too
+        "",
+    ]
     lines += [f"s{i}\tOdin {split} {i}.\tDva.\tTri.\tChetyre.\tPyat.\tShest.\t{1 + i % 2}" for i in range(stories)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -64,16 +68,31 @@ def hub_folder(tmp_path, monkeypatch):
     winograd = tmp_path / "Muennighoff" / "xwinograd"
     (winograd / "test").mkdir(parents=True)
     (winograd / "xwinograd.py").write_text(SCRIPT, encoding="utf-8")
-    rows = [{"sentence": f"Le chat {i} a mangé _ car il avait faim.", "option1": "la souris", "option2": "le chat",
-             "answer": str(1 + i % 2)} for i in range(5)]
-    (winograd / "test" / "fr.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
-                                                encoding="utf-8")
+    rows = [
+        {
+            "sentence": f"Le chat {i} a mangé _ car il avait faim.",
+            "option1": "la souris",
+            "option2": "le chat",
+            "answer": str(1 + i % 2),
+        }
+        for i in range(5)
+    ]
+    (winograd / "test" / "fr.jsonl").write_text(
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+    )
     bactrian = tmp_path / "MBZUAI" / "Bactrian-X"
     (bactrian / "data").mkdir(parents=True)
     (bactrian / "Bactrian-X.py").write_text(SCRIPT, encoding="utf-8")
     for lang, word in (("en", "Count"), ("de", "Zähle")):
-        items = [{"instruction": f"{word} to {i}.", "input": "" if i % 2 else "context", "id": f"alpaca-{i}",
-                  "output": f"{i}."} for i in range(4)]
+        items = [
+            {
+                "instruction": f"{word} to {i}.",
+                "input": "" if i % 2 else "context",
+                "id": f"alpaca-{i}",
+                "output": f"{i}.",
+            }
+            for i in range(4)
+        ]
         with gzip.open(bactrian / "data" / f"{lang}.json.gz", "wt", encoding="utf-8") as handle:
             json.dump(items, handle, ensure_ascii=False, indent=1)  # one JSON array, as the repository's files
     monkeypatch.setattr(hub_data, "HUB_FILES", str(tmp_path) + "/{repo}")
@@ -85,8 +104,11 @@ def test_the_script_route_fails_on_these_folders(hub_folder):
     """What a loader that handed the repository to `load_dataset` would meet: no such config (or the script)."""
     import datasets
 
-    for repo, config in (("juletxara/xstory_cloze", "ru"), ("Muennighoff/xwinograd", "fr"),
-                         (BACTRIAN_X_HUB_NAME, "de")):
+    for repo, config in (
+        ("juletxara/xstory_cloze", "ru"),
+        ("Muennighoff/xwinograd", "fr"),
+        (BACTRIAN_X_HUB_NAME, "de"),
+    ):
         with pytest.raises(Exception):  # noqa: B017 (datasets raises a different type per layout and version)
             datasets.load_dataset(str(hub_folder / repo), config, split="train" if "Bactrian" in repo else "test")
 
@@ -115,8 +137,11 @@ def test_hub_bactrian_x_reads_its_json_arrays_streaming(hub_folder):
     counts = Counter()
     items = list(HubBactrianX().iter_items("de", InvalidRecords(skip=False), counts))
     assert [(item.id, item.instruction, item.input) for item in items] == [
-        ("alpaca-0", "Zähle to 0.", "context"), ("alpaca-1", "Zähle to 1.", ""), ("alpaca-2", "Zähle to 2.", "context"),
-        ("alpaca-3", "Zähle to 3.", "")]
+        ("alpaca-0", "Zähle to 0.", "context"),
+        ("alpaca-1", "Zähle to 1.", ""),
+        ("alpaca-2", "Zähle to 2.", "context"),
+        ("alpaca-3", "Zähle to 3.", ""),
+    ]
     assert script_repository(BACTRIAN_X_HUB_NAME) is BACTRIAN_X_FILES
     assert script_repository("google-research-datasets/paws-x") is None  # data-only: load_dataset(path, config)
 
@@ -167,8 +192,9 @@ def test_without_the_hub_one_message_names_the_dataset_and_the_local_alternative
     for line, repo in zip(lines[:2], ("juletxara/xstory_cloze", "google-research-datasets/paws-x")):
         assert line.startswith("UnreachableBenchmarkDataError | Could not reach the Hugging Face hub for " + repo)
         assert "XLING_DATA_DIR=DIR" in line and "xling-align export-data --from-release" in line
-    assert lines[2].startswith("HubUnreachableError | Could not reach the Hugging Face hub for MBZUAI/Bactrian-X "
-                               "(config de, split train)")
+    assert lines[2].startswith(
+        "HubUnreachableError | Could not reach the Hugging Face hub for MBZUAI/Bactrian-X (config de, split train)"
+    )
     assert "xling-align data build --input-dir FOLDER" in lines[2]
 
 

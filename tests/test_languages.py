@@ -27,8 +27,14 @@ def test_every_benchmark_language_resolves(benchmark):
 
 @pytest.mark.parametrize(
     ("code", "canonical", "name"),
-    [("zho_Hans", "zh", "Chinese"), ("ZH", "zh", "Chinese"), ("jp", "ja", "Japanese"), ("swh_Latn", "sw", "Swahili"),
-     ("zho-Hant", "zho_Hant", "Chinese (Traditional)"), ("pes_Arab", "fa", "Persian")],
+    [
+        ("zho_Hans", "zh", "Chinese"),
+        ("ZH", "zh", "Chinese"),
+        ("jp", "ja", "Japanese"),
+        ("swh_Latn", "sw", "Swahili"),
+        ("zho-Hant", "zho_Hant", "Chinese (Traditional)"),
+        ("pes_Arab", "fa", "Persian"),
+    ],
 )
 def test_codes_flores_and_aliases_normalize(code, canonical, name):
     assert normalize_code(code) == canonical

@@ -42,8 +42,10 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_no_library_module_imports_a_command():
-    offenders = {relative: sorted(name for name in _imported_modules(path) if name.startswith("xling_align.commands"))
-                 for relative, path in _library_files()}
+    offenders = {
+        relative: sorted(name for name in _imported_modules(path) if name.startswith("xling_align.commands"))
+        for relative, path in _library_files()
+    }
     assert {relative: names for relative, names in offenders.items() if names} == {}
 
 
@@ -53,9 +55,21 @@ def test_the_scan_sees_imports_inside_functions(tmp_path):
     assert "xling_align.commands.report" in _imported_modules(module)
 
 
-@pytest.mark.parametrize("folder", ["xling_align", "xling_align/alignment", "xling_align/evaluation",
-                                    "xling_align/pipeline", "xling_align/data", "xling_align/analysis",
-                                    "xling_align/clone", "xling_align/commands", "trainers", "lm_eval_tasks"])
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "xling_align",
+        "xling_align/alignment",
+        "xling_align/evaluation",
+        "xling_align/pipeline",
+        "xling_align/data",
+        "xling_align/analysis",
+        "xling_align/clone",
+        "xling_align/commands",
+        "trainers",
+        "lm_eval_tasks",
+    ],
+)
 def test_every_folder_says_what_lives_in_it(folder):
     docstring = ast.get_docstring(ast.parse((REPO / folder / "__init__.py").read_text(encoding="utf-8")))
     assert docstring, f"{folder}/__init__.py has no docstring"
@@ -89,17 +103,22 @@ def test_every_user_error_derives_from_xling_align_error():
 
 def test_every_old_module_name_warns_once_with_the_new_name():
     """In a fresh interpreter (where nothing imported the old names yet): each import warns, naming the new home."""
-    code = ("import json, warnings\nfrom xling_align import moved_modules\nseen = {}\n"
-            "for old in sorted(moved_modules.MOVED):\n"
-            "    with warnings.catch_warnings(record=True) as caught:\n"
-            "        warnings.simplefilter('always')\n"
-            "        __import__(old)\n"
-            "    seen[old] = [str(w.message) for w in caught if w.category is FutureWarning]\n"
-            "print(json.dumps(seen))\n")
+    code = (
+        "import json, warnings\nfrom xling_align import moved_modules\nseen = {}\n"
+        "for old in sorted(moved_modules.MOVED):\n"
+        "    with warnings.catch_warnings(record=True) as caught:\n"
+        "        warnings.simplefilter('always')\n"
+        "        __import__(old)\n"
+        "    seen[old] = [str(w.message) for w in caught if w.category is FutureWarning]\n"
+        "print(json.dumps(seen))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {old: messages for old, messages in seen.items()
-            if len(messages) != 1 or f"moved to {moved_modules.MOVED[old]}" not in messages[0]} == {}
+    assert {
+        old: messages
+        for old, messages in seen.items()
+        if len(messages) != 1 or f"moved to {moved_modules.MOVED[old]}" not in messages[0]
+    } == {}
 
 
 @pytest.mark.parametrize("old", sorted(moved_modules.MOVED))

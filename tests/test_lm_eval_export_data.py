@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from xling_align.evaluation.benchmark_table import BENCHMARKS
 from xling_align.commands import export_data
+from xling_align.evaluation.benchmark_table import BENCHMARKS
 from xling_align.lm_eval_tasks import data_loader
 
 
@@ -17,13 +17,17 @@ def fake_hub(monkeypatch):
 
     def load_dataset(path, name=None, split=None, data_files=None, **kwargs):
         if path in ("json", "csv"):  # a repository with a loading script, read from its own file (hub_data)
-            (split, location), = data_files.items()
+            ((split, location),) = data_files.items()
             owner, repo, *file = location.removeprefix("hf://datasets/").split("/")
             path, name = f"{owner}/{repo}", file[-1].split(".")[0]
         calls.append((path, name, split))
-        benchmark = {"google-research-datasets/paws-x": "pawsx", "cambridgeltl/xcopa": "xcopa",
-                     "aps/super_glue": "xcopa", "Muennighoff/xwinograd": "xwinograd",
-                     "allenai/winogrande": "xwinograd"}[path]
+        benchmark = {
+            "google-research-datasets/paws-x": "pawsx",
+            "cambridgeltl/xcopa": "xcopa",
+            "aps/super_glue": "xcopa",
+            "Muennighoff/xwinograd": "xwinograd",
+            "allenai/winogrande": "xwinograd",
+        }[path]
         table = BENCHMARKS[benchmark]
         rows = []
         for i in range(2):  # two distinct items (a file of copies is refused)
@@ -41,15 +45,36 @@ def fake_hub(monkeypatch):
 
 
 def test_export_writes_the_layout_the_tasks_read(fake_hub, tmp_path, capsys):
-    argv = ["--output", str(tmp_path), "--benchmarks", "pawsx", "xcopa", "xwinograd", "--languages", "en", "de", "et", "fr"]
+    argv = [
+        "--output",
+        str(tmp_path),
+        "--benchmarks",
+        "pawsx",
+        "xcopa",
+        "xwinograd",
+        "--languages",
+        "en",
+        "de",
+        "et",
+        "fr",
+    ]
     assert export_data.main(argv) == 0
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jsonl"))
     assert written == [
-        "pawsx/de/test.jsonl", "pawsx/de/train.jsonl", "pawsx/en/test.jsonl", "pawsx/en/train.jsonl",
+        "pawsx/de/test.jsonl",
+        "pawsx/de/train.jsonl",
+        "pawsx/en/test.jsonl",
+        "pawsx/en/train.jsonl",
         "pawsx/en/validation.jsonl",  # the English dev split: demonstrations of the xling_afp_* tasks
-        "pawsx/fr/test.jsonl", "pawsx/fr/train.jsonl",
-        "xcopa/en/train.jsonl", "xcopa/en/validation.jsonl", "xcopa/et/test.jsonl", "xcopa/et/validation.jsonl",
-        "xwinograd/en/test.jsonl", "xwinograd/en/train.jsonl", "xwinograd/en/validation.jsonl",
+        "pawsx/fr/test.jsonl",
+        "pawsx/fr/train.jsonl",
+        "xcopa/en/train.jsonl",
+        "xcopa/en/validation.jsonl",
+        "xcopa/et/test.jsonl",
+        "xcopa/et/validation.jsonl",
+        "xwinograd/en/test.jsonl",
+        "xwinograd/en/train.jsonl",
+        "xwinograd/en/validation.jsonl",
         "xwinograd/fr/test.jsonl",
     ]
     assert ("aps/super_glue", "copa", "train") in fake_hub  # English COPA behind xcopa/en
@@ -81,9 +106,17 @@ def test_old_spellings_still_work_with_a_notice(fake_hub, tmp_path, capsys):
     assert "separate the values with spaces: --benchmarks pawsx xwinograd" in err
     assert "separate the values with spaces: --languages en fr" in err
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jsonl"))
-    assert written == ["pawsx/en/test.jsonl", "pawsx/en/train.jsonl", "pawsx/en/validation.jsonl",
-                       "pawsx/fr/test.jsonl", "pawsx/fr/train.jsonl", "xwinograd/en/test.jsonl",
-                       "xwinograd/en/train.jsonl", "xwinograd/en/validation.jsonl", "xwinograd/fr/test.jsonl"]
+    assert written == [
+        "pawsx/en/test.jsonl",
+        "pawsx/en/train.jsonl",
+        "pawsx/en/validation.jsonl",
+        "pawsx/fr/test.jsonl",
+        "pawsx/fr/train.jsonl",
+        "xwinograd/en/test.jsonl",
+        "xwinograd/en/train.jsonl",
+        "xwinograd/en/validation.jsonl",
+        "xwinograd/fr/test.jsonl",
+    ]
 
 
 def test_output_is_required(capsys):

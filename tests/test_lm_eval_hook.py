@@ -16,16 +16,19 @@ HEAVY = ("torch", "lm_eval", "transformers", "datasets", "numpy", "yaml", "inspe
 
 def _python(code, tmp_path, **env):
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", **env}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return result
 
 
 def test_hook_imports_nothing_heavy_when_lm_eval_is_not_used(tmp_path):
     # the difference is taken before `import json`, which itself imports `re` and friends
-    code = ("import sys; before = set(sys.modules); " + HOOK + "; new = sorted(set(sys.modules) - before); "
-            "import json; print(json.dumps(new))")
+    code = (
+        "import sys; before = set(sys.modules); " + HOOK + "; new = sorted(set(sys.modules) - before); "
+        "import json; print(json.dumps(new))"
+    )
     new_modules = json.loads(_python(code, tmp_path).stdout.splitlines()[-1])
     # only the package and the plugin module (none at all if the .pth already imported them)
     assert set(new_modules) <= {"xling_align", "xling_align.evaluation.lm_eval_plugin"}
@@ -33,28 +36,33 @@ def test_hook_imports_nothing_heavy_when_lm_eval_is_not_used(tmp_path):
 
 
 def test_hook_registers_model_and_tasks_and_a_failing_step_does_not_break_lm_eval(tmp_path):
-    code = "\n".join([
-        HOOK,
-        "def broken(): raise RuntimeError('simulated failure')",
-        "plugin.patch_task_manager = broken",  # the task step fails ...
-        "from lm_eval.api.registry import model_registry",
-        "from lm_eval.tasks import TaskManager",  # ... yet lm-eval imports fine
-        "print('xling' in model_registry, 'hf' in model_registry, hasattr(TaskManager, '_xling_patched'))",
-        "import sys; print('torch' in sys.modules)",
-    ])
+    code = "\n".join(
+        [
+            HOOK,
+            "def broken(): raise RuntimeError('simulated failure')",
+            "plugin.patch_task_manager = broken",  # the task step fails ...
+            "from lm_eval.api.registry import model_registry",
+            "from lm_eval.tasks import TaskManager",  # ... yet lm-eval imports fine
+            "print('xling' in model_registry, 'hf' in model_registry, hasattr(TaskManager, '_xling_patched'))",
+            "import sys; print('torch' in sys.modules)",
+        ]
+    )
     result = _python(code, tmp_path)
     assert result.stdout.split() == ["True", "True", "False", "False"]
     assert "could not add the xling_* tasks (RuntimeError: simulated failure)" in result.stderr
 
 
 def test_hook_patches_the_task_manager_when_lm_eval_tasks_is_imported(tmp_path):
-    code = "\n".join([
-        HOOK,
-        "from lm_eval.tasks import TaskManager",
-        "import xling_align.evaluation.lm_eval_plugin as p",
-        "tm = TaskManager(include_defaults=False)",
-        "print(tm.match_tasks(['xling_pawsx*']), str(tm.task_index['xling_pawsx_de'].yaml_path).startswith(p.tasks_dir()))",
-    ])
+    code = "\n".join(
+        [
+            HOOK,
+            "from lm_eval.tasks import TaskManager",
+            "import xling_align.evaluation.lm_eval_plugin as p",
+            "tm = TaskManager(include_defaults=False)",
+            "print(tm.match_tasks(['xling_pawsx*']),"
+            " str(tm.task_index['xling_pawsx_de'].yaml_path).startswith(p.tasks_dir()))",
+        ]
+    )
     assert _python(code, tmp_path).stdout.split() == ["['xling_pawsx',", "'xling_pawsx_endemo']", "True"]
 
 
@@ -82,14 +90,16 @@ def test_xling_eval_registers_before_handing_over_to_lm_eval(capsys):
 
 def test_include_path_inside_the_task_folder_is_indexed_once(tmp_path):
     """The demo's TaskManager(include_path=<lm_eval_tasks/clone>): no task is indexed twice (no override lines)."""
-    code = "\n".join([
-        "import logging; logging.basicConfig(level=logging.WARNING)",
-        HOOK,
-        "from lm_eval.tasks import TaskManager",
-        "from xling_align.clone.evaluation import CLONE_TASK_DIR",
-        "tm = TaskManager(include_path=str(CLONE_TASK_DIR), include_defaults=False)",
-        "print('xling_clone_l2_heldout' in tm.all_tasks, 'xling_pawsx_de' in tm.all_tasks)",
-    ])
+    code = "\n".join(
+        [
+            "import logging; logging.basicConfig(level=logging.WARNING)",
+            HOOK,
+            "from lm_eval.tasks import TaskManager",
+            "from xling_align.clone.evaluation import CLONE_TASK_DIR",
+            "tm = TaskManager(include_path=str(CLONE_TASK_DIR), include_defaults=False)",
+            "print('xling_clone_l2_heldout' in tm.all_tasks, 'xling_pawsx_de' in tm.all_tasks)",
+        ]
+    )
     result = _python(code, tmp_path)
     assert result.stdout.split() == ["True", "True"]
     assert "overrides existing task" not in result.stderr
@@ -126,6 +136,7 @@ def test_the_cli_wrapper_shortens_only_the_tasks_data_errors(monkeypatch, capsys
     def fails_with(error):
         def run(args):
             raise error
+
         return argparse.Namespace(func=run)
 
     def wrapped(args):

@@ -1,7 +1,8 @@
 """Scores and prompts of the `xling_*` tasks on a tiny random model and the local fixture data.
 
 - 0-shot `xling_pawsx_<lang>` / `xling_xnli_<lang>` (and one language of each other family) equal lm-eval's
-  built-in `paws_<lang>` / `xnli_<lang>` / ... request by request (the built-ins read the same files through a stand-in for `datasets.load_dataset`);
+  built-in `paws_<lang>` / `xnli_<lang>` / ... request by request (the built-ins read the same files through a
+  stand-in for `datasets.load_dataset`);
 - `_endemo` prompts are English demonstrations (English template, English train data) then the query in
   the task's language; in-language demonstrations come from the demonstration split, never the scored one.
 """
@@ -16,12 +17,14 @@ import pytest
 from xling_align.evaluation import lm_eval_plugin
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
-SPLITS = {"google-research-datasets/paws-x": ("pawsx", ("train", "test")),
-          "facebook/xnli": ("xnli", ("train", "validation")),
-          "cambridgeltl/xcopa": ("xcopa", ("validation", "test")),
-          "juletxara/xstory_cloze": ("xstorycloze", ("train", "eval")),
-          "Muennighoff/xwinograd": ("xwinograd", ("test",)),
-          "facebook/belebele": ("belebele", ("test",))}
+SPLITS = {
+    "google-research-datasets/paws-x": ("pawsx", ("train", "test")),
+    "facebook/xnli": ("xnli", ("train", "validation")),
+    "cambridgeltl/xcopa": ("xcopa", ("validation", "test")),
+    "juletxara/xstory_cloze": ("xstorycloze", ("train", "eval")),
+    "Muennighoff/xwinograd": ("xwinograd", ("test",)),
+    "facebook/belebele": ("belebele", ("test",)),
+}
 
 
 def _rows(benchmark, lang, split):
@@ -74,16 +77,21 @@ def test_zero_shot_scores_equal_the_builtin_tasks(lm, task_manager, monkeypatch)
 
     monkeypatch.setattr(datasets, "load_dataset", _hub_from_fixtures)
     # our task -> (built-in folder, built-in YAML file, built-in task name)
-    builtins = {"xling_pawsx_de": ("paws-x", "paws_de", "paws_de"), "xling_pawsx_ja": ("paws-x", "paws_ja", "paws_ja"),
-                "xling_xnli_de": ("xnli", "xnli_de", "xnli_de"), "xling_xnli_zh": ("xnli", "xnli_zh", "xnli_zh"),
-                # the other families reproduce their built-ins too
-                "xling_xcopa_et": ("xcopa", "default_et", "xcopa_et"),
-                "xling_xstorycloze_ar": ("xstorycloze", "default_ar", "xstorycloze_ar"),
-                "xling_xwinograd_fr": ("xwinograd", "xwinograd_fr", "xwinograd_fr"),
-                "xling_belebele_eng_Latn": ("belebele", "belebele_eng_Latn", "belebele_eng_Latn")}
+    builtins = {
+        "xling_pawsx_de": ("paws-x", "paws_de", "paws_de"),
+        "xling_pawsx_ja": ("paws-x", "paws_ja", "paws_ja"),
+        "xling_xnli_de": ("xnli", "xnli_de", "xnli_de"),
+        "xling_xnli_zh": ("xnli", "xnli_zh", "xnli_zh"),
+        # the other families reproduce their built-ins too
+        "xling_xcopa_et": ("xcopa", "default_et", "xcopa_et"),
+        "xling_xstorycloze_ar": ("xstorycloze", "default_ar", "xstorycloze_ar"),
+        "xling_xwinograd_fr": ("xwinograd", "xwinograd_fr", "xwinograd_fr"),
+        "xling_belebele_eng_Latn": ("belebele", "belebele_eng_Latn", "belebele_eng_Latn"),
+    }
     pairs = {ours: _builtin_yaml(folder, file) for ours, (folder, file, _) in builtins.items()}
-    out = lm_eval.simple_evaluate(model=lm, tasks=[*pairs, *pairs.values()], task_manager=task_manager,
-                                  num_fewshot=0, log_samples=True)
+    out = lm_eval.simple_evaluate(
+        model=lm, tasks=[*pairs, *pairs.values()], task_manager=task_manager, num_fewshot=0, log_samples=True
+    )
     for ours in pairs:
         builtin = builtins[ours][2]
         assert out["results"][ours]["acc,none"] == out["results"][builtin]["acc,none"]
@@ -96,8 +104,14 @@ def test_zero_shot_scores_equal_the_builtin_tasks(lm, task_manager, monkeypatch)
 def two_shot_samples(lm, task_manager):
     import lm_eval
 
-    return lm_eval.simple_evaluate(model=lm, tasks=["xling_pawsx_zh_endemo", "xling_xnli_de_endemo", "xling_xnli_fr"],
-                                   task_manager=task_manager, num_fewshot=2, log_samples=True, limit=3)["samples"]
+    return lm_eval.simple_evaluate(
+        model=lm,
+        tasks=["xling_pawsx_zh_endemo", "xling_xnli_de_endemo", "xling_xnli_fr"],
+        task_manager=task_manager,
+        num_fewshot=2,
+        log_samples=True,
+        limit=3,
+    )["samples"]
 
 
 def test_english_demonstrations_precede_a_target_language_query(two_shot_samples):
@@ -107,10 +121,14 @@ def test_english_demonstrations_precede_a_target_language_query(two_shot_samples
         first = row["sentence1"].strip().rstrip(".")
         second = row["sentence2"][:1].lower() + row["sentence2"][1:]
         english_pawsx.add(f"{first}, right? {['No', 'Yes'][row['label']]}, {second}")
-    english_xnli = {f"{r['premise']}, right? {['Yes', 'Also', 'No'][r['label']]}, {r['hypothesis']}"
-                    for r in _rows("xnli", "en", "train")}
-    for task, demos, query_words in (("xling_pawsx_zh_endemo", english_pawsx, ", 对吧? "),
-                                     ("xling_xnli_de_endemo", english_xnli, ", richtig? ")):
+    english_xnli = {
+        f"{r['premise']}, right? {['Yes', 'Also', 'No'][r['label']]}, {r['hypothesis']}"
+        for r in _rows("xnli", "en", "train")
+    }
+    for task, demos, query_words in (
+        ("xling_pawsx_zh_endemo", english_pawsx, ", 对吧? "),
+        ("xling_xnli_de_endemo", english_xnli, ", richtig? "),
+    ):
         samples = two_shot_samples[task]
         assert len(samples) == 3
         for sample in samples:
@@ -122,10 +140,14 @@ def test_english_demonstrations_precede_a_target_language_query(two_shot_samples
 
 
 def test_in_language_demonstrations_come_from_the_demonstration_split(two_shot_samples):
-    train = {f"{r['premise']}, correct? {['Oui', 'Aussi', 'Non'][r['label']]}, {r['hypothesis']}"
-             for r in _rows("xnli", "fr", "train")}
-    test = {f"{r['premise']}, correct? {['Oui', 'Aussi', 'Non'][r['label']]}, {r['hypothesis']}"
-            for r in _rows("xnli", "fr", "validation")}
+    train = {
+        f"{r['premise']}, correct? {['Oui', 'Aussi', 'Non'][r['label']]}, {r['hypothesis']}"
+        for r in _rows("xnli", "fr", "train")
+    }
+    test = {
+        f"{r['premise']}, correct? {['Oui', 'Aussi', 'Non'][r['label']]}, {r['hypothesis']}"
+        for r in _rows("xnli", "fr", "validation")
+    }
     assert not train & test  # the fixture keeps them apart, so the check below can tell them apart
     for sample in two_shot_samples["xling_xnli_fr"]:
         shots = [shot.strip() for shot in sample["arguments"][0][0].split("\n\n")[:2]]

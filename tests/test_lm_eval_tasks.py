@@ -161,7 +161,9 @@ def test_generator_leaves_other_folders_alone(tmp_path, monkeypatch):
     hand_written = copy / "pawsx" / "notes.yaml"
     hand_written.write_text("task: mine\n")
     # a task an earlier table generated, which the current one no longer writes
-    (copy / "pawsx" / "xling_pawsx_xx.yaml").write_text(header_line(generate_tasks.GENERATOR, "x.yaml") + "task: stale\n")
+    (copy / "pawsx" / "xling_pawsx_xx.yaml").write_text(
+        header_line(generate_tasks.GENERATOR, "x.yaml") + "task: stale\n"
+    )
     monkeypatch.setattr(generate_tasks, "TASKS_DIR", copy)
     assert generate_tasks.main([]) == 0
     assert (copy / "clone" / "xling_clone_x.yaml").read_text() == "task: xling_clone_x\n"
@@ -219,8 +221,11 @@ def test_demonstrations_are_read_once_and_only_when_drawn(tmp_path):
     assert sorted(doc["x"] for doc in sampler.sample(3)) == [0, 20, 40]  # filter, then map, replayed in order
     sampler.sample(2)
     assert loads == [1]
-    with pytest.raises(ValueError, match="4 demonstration.s. asked for, but the test demonstrations .train split. "
-                                         "holds 3 usable row.s.: lower --num_fewshot"):
+    with pytest.raises(
+        ValueError,
+        match="4 demonstration.s. asked for, but the test demonstrations .train split. "
+        "holds 3 usable row.s.: lower --num_fewshot",
+    ):
         sampler.sample(4)
 
 
@@ -233,7 +238,8 @@ def test_a_task_without_the_demonstration_sampler_fails_with_the_fix(tmp_path):
     (folder / "mine.yaml").write_text(
         "include: " + str(Path(data_loader.__file__).parent / "xnli" / "_xnli_template_yaml") + "\n"
         "task: my_xnli_de\ndataset_kwargs: {xling_benchmark: xnli, xling_lang: de, xling_demo_lang: de}\n"
-        "test_split: validation\ndoc_to_choice: '{{[premise, premise, premise]}}'\nfewshot_config: {split: demos}\n")
+        "test_split: validation\ndoc_to_choice: '{{[premise, premise, premise]}}'\nfewshot_config: {split: demos}\n"
+    )
     manager = TaskManager(include_defaults=False, include_path=str(folder), metadata={"data_dir": str(FIXTURE_DATA)})
     task = manager.load(["my_xnli_de"])["tasks"]["my_xnli_de"]
     with pytest.raises(RuntimeError, match="needs `sampler: !function xling_align.lm_eval_tasks.demonstrations"):

@@ -15,7 +15,6 @@ import sys
 import sysconfig
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
 PTH = "xling_align_lm_eval.pth"
@@ -36,8 +35,11 @@ def _fresh_venv(folder: Path) -> tuple[Path, Path]:
     """
     _run([sys.executable, "-m", "venv", "--without-pip", folder], cwd=folder.parent)
     python = folder / "bin" / "python"
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                     cwd=folder.parent).stdout.strip())
+    site = Path(
+        _run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=folder.parent
+        ).stdout.strip()
+    )
     dependencies = folder / "dependencies"
     dependencies.mkdir()
     for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
@@ -64,34 +66,47 @@ def _source_copy(target: Path) -> Path:
 
 def _import_names(folder: Path, package: str) -> set[str]:
     """Dotted names of the modules under `folder`, imported as `package`."""
-    return {".".join([package, *path.relative_to(folder).with_suffix("").parts]).removesuffix(".__init__")
-            for path in folder.rglob("*.py") if "__pycache__" not in path.parts}
+    return {
+        ".".join([package, *path.relative_to(folder).with_suffix("").parts]).removesuffix(".__init__")
+        for path in folder.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
 
 
 # the modules of the package, by import name, as the source tree lays them out
-SOURCE_MODULES = (_import_names(REPO / "xling_align", "xling_align") | _import_names(REPO / "trainers", "xling_align.trainers")
-                  | _import_names(REPO / "lm_eval_tasks", "xling_align.lm_eval_tasks")
-                  | _import_names(REPO / "recipes", "xling_align.recipes"))
+SOURCE_MODULES = (
+    _import_names(REPO / "xling_align", "xling_align")
+    | _import_names(REPO / "trainers", "xling_align.trainers")
+    | _import_names(REPO / "lm_eval_tasks", "xling_align.lm_eval_tasks")
+    | _import_names(REPO / "recipes", "xling_align.recipes")
+)
 # what a fresh interpreter prints about the import names (run in an install or a checkout)
-WHERE_ARE_THE_SUBPACKAGES = "\n".join([
-    "import importlib.util, xling_align.trainers, xling_align.lm_eval_tasks",
-    "print(xling_align.trainers.__file__)",
-    "print(xling_align.lm_eval_tasks.__path__[0])",
-    "print(importlib.util.find_spec('trainers'), importlib.util.find_spec('lm_eval_tasks'))",
-])
+WHERE_ARE_THE_SUBPACKAGES = "\n".join(
+    [
+        "import importlib.util, xling_align.trainers, xling_align.lm_eval_tasks",
+        "print(xling_align.trainers.__file__)",
+        "print(xling_align.lm_eval_tasks.__path__[0])",
+        "print(importlib.util.find_spec('trainers'), importlib.util.find_spec('lm_eval_tasks'))",
+    ]
+)
 
 
 def _synthetic_data(root: Path) -> Path:
     """Two made-up rows for every file the xling tasks read, in the offline layout: distinct items, and no file's
     item in another (a demonstration split holding a scored item is refused)."""
-    from xling_align.evaluation.benchmark_table import BENCHMARKS
     from xling_align.commands.export_data import planned_files
+    from xling_align.evaluation.benchmark_table import BENCHMARKS
     from xling_align.lm_eval_tasks.data_loader import local_path
 
     special = {"label": 0, "question": "cause", "answer": "1", "correct_answer_num": "2", "answer_right_ending": 1}
     for benchmark, lang, source in planned_files(list(BENCHMARKS), None):
-        rows = [{column: special.get(column, f"Some {column} text, {source.split} row {i}.")
-                 for column in BENCHMARKS[benchmark].columns} for i in range(2)]
+        rows = [
+            {
+                column: special.get(column, f"Some {column} text, {source.split} row {i}.")
+                for column in BENCHMARKS[benchmark].columns
+            }
+            for i in range(2)
+        ]
         for i, row in enumerate(rows):
             if "sentence" in row:
                 row["sentence"] = f"The cup {i} of the {source.split} split fell because _ was heavy."
@@ -103,8 +118,10 @@ def _synthetic_data(root: Path) -> Path:
 
 def test_wheel_in_a_fresh_venv_runs_lm_eval_and_uninstalls_cleanly(tmp_path, tiny_gpt2_folder):
     source = _source_copy(tmp_path / "src")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", source, "-w", tmp_path / "dist"],
-         cwd=tmp_path)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", source, "-w", tmp_path / "dist"],
+        cwd=tmp_path,
+    )
     wheel = next((tmp_path / "dist").glob("xling_align-*.whl"))
     python, site = _fresh_venv(tmp_path / "venv")
     _pip(python, "install", "--no-deps", "--ignore-installed", wheel, cwd=tmp_path)
@@ -119,16 +136,40 @@ def test_wheel_in_a_fresh_venv_runs_lm_eval_and_uninstalls_cleanly(tmp_path, tin
     installed = _import_names(site / "xling_align", "xling_align")
     assert installed == SOURCE_MODULES
     lines = _run([python, "-c", WHERE_ARE_THE_SUBPACKAGES], cwd=tmp_path).stdout.splitlines()
-    assert lines == [str(site / "xling_align" / "trainers" / "__init__.py"), str(site / "xling_align" / "lm_eval_tasks"),
-                     "None None"]
+    assert lines == [
+        str(site / "xling_align" / "trainers" / "__init__.py"),
+        str(site / "xling_align" / "lm_eval_tasks"),
+        "None None",
+    ]
 
     # the real lm_eval console script of lm-eval 0.4.13, run by the fresh interpreter, on every xling task
     data = _synthetic_data(tmp_path / "data")
     lm_eval_script = Path(sysconfig.get_paths()["scripts"]) / "lm_eval"
     out = tmp_path / "results"
-    _run([python, lm_eval_script, "--model", "xling", "--model_args", f"pretrained={tiny_gpt2_folder}", "--device", "cpu",
-          "--batch_size", "32", "--tasks", "xling_*", "--limit", "1",
-          "--metadata", json.dumps({"data_dir": str(data)}), "--output_path", out], cwd=tmp_path, timeout=600)
+    _run(
+        [
+            python,
+            lm_eval_script,
+            "--model",
+            "xling",
+            "--model_args",
+            f"pretrained={tiny_gpt2_folder}",
+            "--device",
+            "cpu",
+            "--batch_size",
+            "32",
+            "--tasks",
+            "xling_*",
+            "--limit",
+            "1",
+            "--metadata",
+            json.dumps({"data_dir": str(data)}),
+            "--output_path",
+            out,
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
     results = json.loads(next(out.rglob("results_*.json")).read_text())
     every_task = {path.stem for path in (REPO / "lm_eval_tasks").rglob("xling_*.yaml")}  # file name = task name
     assert len(every_task) > 219  # the six benchmarks' 219 tasks plus other folders' (clone/)
@@ -139,9 +180,28 @@ def test_wheel_in_a_fresh_venv_runs_lm_eval_and_uninstalls_cleanly(tmp_path, tin
     # the README's training command works outside a checkout: the recipes ship in the wheel (xling_align.recipes)
     shipped = _run([python, "-m", "xling_align.package_paths", "pkg://xling_align/recipes/tiny.yaml"], cwd=tmp_path)
     assert Path(shipped.stdout.strip()) == site / "xling_align" / "recipes" / "tiny.yaml"
-    assert {path.name for path in (site / "xling_align" / "recipes" / "accelerate").iterdir()} >= {"ddp.yaml", "fsdp.yaml"}
-    trained = _run([tmp_path / "venv" / "bin" / "xling-align", "train", "--config", "tiny", "--output", "run",
-                    "--max_steps", "2", "--eval_steps", "1", "--save_steps", "1"], cwd=tmp_path, timeout=600)
+    assert {path.name for path in (site / "xling_align" / "recipes" / "accelerate").iterdir()} >= {
+        "ddp.yaml",
+        "fsdp.yaml",
+    }
+    trained = _run(
+        [
+            tmp_path / "venv" / "bin" / "xling-align",
+            "train",
+            "--config",
+            "tiny",
+            "--output",
+            "run",
+            "--max_steps",
+            "2",
+            "--eval_steps",
+            "1",
+            "--save_steps",
+            "1",
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert "model and model card saved to run" in trained.stdout
     assert (tmp_path / "run" / "model.safetensors").is_file()
 
@@ -164,8 +224,9 @@ def test_source_checkout_without_install_has_the_same_import_names(tmp_path):
     """pytest or `python -m xling_align` run from the repository root, nothing installed."""
     source = _source_copy(tmp_path / "src")
     python, _ = _fresh_venv(tmp_path / "venv")
-    lines = _run([python, "-c", WHERE_ARE_THE_SUBPACKAGES.replace("print(importlib", "0 and print(importlib")],
-                 cwd=source).stdout.splitlines()
+    lines = _run(
+        [python, "-c", WHERE_ARE_THE_SUBPACKAGES.replace("print(importlib", "0 and print(importlib")], cwd=source
+    ).stdout.splitlines()
     assert lines == [str(source / "trainers" / "__init__.py"), str(source / "lm_eval_tasks")]
     assert "export-data" in _run([python, "-m", "xling_align", "--help"], cwd=source).stdout
     import xling_align.lm_eval_tasks
@@ -189,15 +250,25 @@ def test_every_package_folder_is_listed_in_pyproject():
     import tomllib
 
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
-    assert config["package-dir"] == {"xling_align.trainers": "trainers", "xling_align.lm_eval_tasks": "lm_eval_tasks",
-                                     "xling_align.recipes": "recipes"}
+    assert config["package-dir"] == {
+        "xling_align.trainers": "trainers",
+        "xling_align.lm_eval_tasks": "lm_eval_tasks",
+        "xling_align.recipes": "recipes",
+    }
     packages = {name for name in SOURCE_MODULES if name + ".__init__" in _with_init_names()}
     assert set(config["packages"]) == packages
 
 
 def _with_init_names() -> set[str]:
     """`<package>.__init__` for every folder of the tree that holds an __init__.py."""
-    roots = {"xling_align": REPO / "xling_align", "xling_align.trainers": REPO / "trainers",
-             "xling_align.lm_eval_tasks": REPO / "lm_eval_tasks", "xling_align.recipes": REPO / "recipes"}
-    return {".".join([package, *path.relative_to(folder).with_suffix("").parts])
-            for package, folder in roots.items() for path in folder.rglob("__init__.py")}
+    roots = {
+        "xling_align": REPO / "xling_align",
+        "xling_align.trainers": REPO / "trainers",
+        "xling_align.lm_eval_tasks": REPO / "lm_eval_tasks",
+        "xling_align.recipes": REPO / "recipes",
+    }
+    return {
+        ".".join([package, *path.relative_to(folder).with_suffix("").parts])
+        for package, folder in roots.items()
+        for path in folder.rglob("__init__.py")
+    }

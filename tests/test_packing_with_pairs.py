@@ -16,18 +16,36 @@ def _rows(count: int = 12, pair_only: int = 3) -> Dataset:
     completions = [f" answer {i}" + " x" * (i % 7) for i in range(count)] + [""] * pair_only
     sources = [f"source {i}" for i in range(count + pair_only)]
     targets = [f"target {i}" for i in range(count + pair_only)]
-    return Dataset.from_dict({"prompt": prompts, "completion": completions, "source_sentence": sources,
-                              "target_sentence": targets})
+    return Dataset.from_dict(
+        {"prompt": prompts, "completion": completions, "source_sentence": sources, "target_sentence": targets}
+    )
 
 
-def _trainer(tmp_path, byte_tokenizer, packing: bool, strategy: str = "bfd", steps: int = 2, eval_dataset=None,
-             **overrides):
-    args = AFPConfig(output_dir=str(tmp_path / f"pack-{packing}-{strategy}"), max_steps=steps,
-                     per_device_train_batch_size=2, report_to="none", activation_checkpointing=False, packing=packing,
-                     packing_strategy=strategy, max_length=96, logging_steps=1, seed=0, save_strategy="no",
-                     disable_tqdm=True, **overrides)
-    return AFPTrainer(model=build_tiny_model("llama"), args=args, train_dataset=_rows(), eval_dataset=eval_dataset,
-                      processing_class=byte_tokenizer)
+def _trainer(
+    tmp_path, byte_tokenizer, packing: bool, strategy: str = "bfd", steps: int = 2, eval_dataset=None, **overrides
+):
+    args = AFPConfig(
+        output_dir=str(tmp_path / f"pack-{packing}-{strategy}"),
+        max_steps=steps,
+        per_device_train_batch_size=2,
+        report_to="none",
+        activation_checkpointing=False,
+        packing=packing,
+        packing_strategy=strategy,
+        max_length=96,
+        logging_steps=1,
+        seed=0,
+        save_strategy="no",
+        disable_tqdm=True,
+        **overrides,
+    )
+    return AFPTrainer(
+        model=build_tiny_model("llama"),
+        args=args,
+        train_dataset=_rows(),
+        eval_dataset=eval_dataset,
+        processing_class=byte_tokenizer,
+    )
 
 
 def _scored_tokens(batch) -> Counter:
@@ -81,8 +99,9 @@ def test_packed_rows_score_every_answer_token_once_and_carry_every_pair_once(tmp
 
 
 def test_packed_afp_run_trains_and_logs_the_contrastive_loss(tmp_path, byte_tokenizer):
-    trainer = _trainer(tmp_path, byte_tokenizer, packing=True, steps=3, eval_packing=True,
-                       eval_dataset=_rows(count=4, pair_only=2))
+    trainer = _trainer(
+        tmp_path, byte_tokenizer, packing=True, steps=3, eval_packing=True, eval_dataset=_rows(count=4, pair_only=2)
+    )
     assert "seq_lengths" in trainer.eval_dataset.column_names  # the held-out rows are packed too
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.train()

@@ -18,11 +18,22 @@ ROWS = {
 
 
 def _train(tmp_path, byte_tokenizer, padding_free: bool, arch: str = "llama", steps: int = 3, **overrides):
-    args = AFPConfig(output_dir=str(tmp_path / f"pf-{padding_free}"), max_steps=steps, per_device_train_batch_size=4,
-                     report_to="none", activation_checkpointing=False, padding_free=padding_free, logging_steps=1,
-                     seed=0, save_strategy="no", disable_tqdm=True, **overrides)
-    trainer = AFPTrainer(model=build_tiny_model(arch), args=args, train_dataset=Dataset.from_dict(ROWS),
-                         processing_class=byte_tokenizer)
+    args = AFPConfig(
+        output_dir=str(tmp_path / f"pf-{padding_free}"),
+        max_steps=steps,
+        per_device_train_batch_size=4,
+        report_to="none",
+        activation_checkpointing=False,
+        padding_free=padding_free,
+        logging_steps=1,
+        seed=0,
+        save_strategy="no",
+        disable_tqdm=True,
+        **overrides,
+    )
+    trainer = AFPTrainer(
+        model=build_tiny_model(arch), args=args, train_dataset=Dataset.from_dict(ROWS), processing_class=byte_tokenizer
+    )
     trainer.train()
     return trainer
 
@@ -39,8 +50,9 @@ def test_padding_free_afp_run_has_the_padded_runs_losses_and_weights(tmp_path, b
     for key in ("loss", "contrastive_loss"):
         assert len(logged(flat, key)) == 3
         assert logged(flat, key) == pytest.approx(logged(padded, key), abs=1e-6), key
-    difference = max((a - b).abs().max().item()
-                     for a, b in zip(padded.model.parameters(), flat.model.parameters(), strict=True))
+    difference = max(
+        (a - b).abs().max().item() for a, b in zip(padded.model.parameters(), flat.model.parameters(), strict=True)
+    )
     assert difference <= 1e-6
 
 
@@ -59,8 +71,9 @@ def test_the_max_length_is_hidden_from_trls_check_only_until_the_first_preparati
     from xling_align.trainers.trl_workarounds import give_back_max_length, padding_free_length_check_passed
 
     def args(**kwargs):
-        return SimpleNamespace(**{"padding_free": True, "packing": False, "max_length": 24, "dataset_kwargs": None,
-                                  **kwargs})
+        return SimpleNamespace(
+            **{"padding_free": True, "packing": False, "max_length": 24, "dataset_kwargs": None, **kwargs}
+        )
 
     trainer, given = SimpleNamespace(), args()
     seen = []
@@ -86,14 +99,14 @@ def test_padding_free_is_refused_where_rows_would_attend_to_each_other(tmp_path,
         _train(tmp_path, byte_tokenizer, padding_free=True, arch="xglm", steps=1)
 
 
-@pytest.mark.parametrize("arch, exact", [("llama", True), ("qwen2", True), ("gpt2", True), ("xglm", False),
-                                         ("bloom", False)])
+@pytest.mark.parametrize(
+    "arch, exact", [("llama", True), ("qwen2", True), ("gpt2", True), ("xglm", False), ("bloom", False)]
+)
 def test_padding_free_probe_per_architecture(arch, exact):
     model = build_tiny_model(arch)
     model.train()
     assert (padding_free_mismatch(model) is None) == exact
     assert model.training  # the probe gives the model back in its mode
-
 
 
 def test_padding_free_module_examples():

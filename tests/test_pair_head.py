@@ -27,13 +27,27 @@ def make_head(seed=1):
 
 
 def make_trainer(tmp_path, tokenizer, model=None, head=None, **kwargs):
-    settings = dict(output_dir=str(tmp_path / "run"), max_steps=3, per_device_train_batch_size=4, learning_rate=1e-2,
-                    report_to="none", save_strategy="no", activation_checkpointing=False, disable_tqdm=True, seed=0)
+    settings = dict(
+        output_dir=str(tmp_path / "run"),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        learning_rate=1e-2,
+        report_to="none",
+        save_strategy="no",
+        activation_checkpointing=False,
+        disable_tqdm=True,
+        seed=0,
+    )
     settings.update(kwargs)
     peft_config = settings.pop("peft_config", None)
-    return AFPTrainer(model=model if model is not None else build_tiny_model("llama", num_layers=2),
-                      args=AFPConfig(**settings), train_dataset=Dataset.from_dict(ROWS),
-                      processing_class=tokenizer, pair_head=head, peft_config=peft_config)
+    return AFPTrainer(
+        model=model if model is not None else build_tiny_model("llama", num_layers=2),
+        args=AFPConfig(**settings),
+        train_dataset=Dataset.from_dict(ROWS),
+        processing_class=tokenizer,
+        pair_head=head,
+        peft_config=peft_config,
+    )
 
 
 def pair_vectors(trainer):
@@ -93,8 +107,9 @@ def test_head_under_lora_trains_with_the_adapter_and_reloads(tmp_path, byte_toke
 def test_resuming_restores_the_head(tmp_path, byte_tokenizer):
     straight = make_trainer(tmp_path / "a", byte_tokenizer, head=make_head(), max_steps=2)
     straight.train()
-    first = make_trainer(tmp_path / "b", byte_tokenizer, head=make_head(), max_steps=2, save_strategy="steps",
-                         save_steps=1)
+    first = make_trainer(
+        tmp_path / "b", byte_tokenizer, head=make_head(), max_steps=2, save_strategy="steps", save_steps=1
+    )
     first.train()
     assert (tmp_path / "b" / "run" / "checkpoint-1" / PAIR_HEAD_FILE).is_file()
     resumed_head = make_head(seed=7)  # other initial weights: only the checkpoint can make it equal
@@ -113,12 +128,17 @@ def test_a_trainable_module_on_the_trainer_outside_the_model_is_refused(tmp_path
         def encode_pairs(self, model, input_ids, attention_mask):
             return self.proj(super().encode_pairs(model, input_ids, attention_mask))
 
-    trainer = ProjectedAFPTrainer(model=build_tiny_model("llama", num_layers=2),
-                                  args=AFPConfig(output_dir=str(tmp_path), max_steps=1, report_to="none",
-                                                 per_device_train_batch_size=4),
-                                  train_dataset=Dataset.from_dict(ROWS), processing_class=byte_tokenizer)
-    with pytest.raises(UnsupportedSetupError, match=r"ProjectedAFPTrainer\.proj is a Linear with 528 trainable "
-                                                    r"parameters outside the model.*pair_head=proj"):
+    trainer = ProjectedAFPTrainer(
+        model=build_tiny_model("llama", num_layers=2),
+        args=AFPConfig(output_dir=str(tmp_path), max_steps=1, report_to="none", per_device_train_batch_size=4),
+        train_dataset=Dataset.from_dict(ROWS),
+        processing_class=byte_tokenizer,
+    )
+    with pytest.raises(
+        UnsupportedSetupError,
+        match=r"ProjectedAFPTrainer\.proj is a Linear with 528 trainable "
+        r"parameters outside the model.*pair_head=proj",
+    ):
         trainer.train()
     trainer.proj.requires_grad_(False)  # a frozen module is fine
     trainer.train()

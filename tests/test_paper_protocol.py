@@ -23,10 +23,18 @@ FIXTURE_DATA = Path(__file__).parent / "fixtures" / "lm_eval" / "data"
 
 # ---------------------------------------------------------------- the reference's formats, transcribed as data
 REFERENCE_PAWSX_F3 = {
-    "en": {"EXAMPLE_FORMAT": "{sentence1}, right? {label}, {sentence2}", "CHOICES": ["Yes", "No"],
-           "CONNECTOR": "</s>", "FEW_SHOT_FORMAT": "{demos}{sentence1}, right? {choice}, {sentence2}"},
-    "zh": {"EXAMPLE_FORMAT": "{sentence1}，对吗？ {label}，{sentence2}", "CHOICES": ["对", "不对"],
-           "CONNECTOR": "</s>", "FEW_SHOT_FORMAT": "{demos}{sentence1}，对吗？ {choice}, {sentence2}"},
+    "en": {
+        "EXAMPLE_FORMAT": "{sentence1}, right? {label}, {sentence2}",
+        "CHOICES": ["Yes", "No"],
+        "CONNECTOR": "</s>",
+        "FEW_SHOT_FORMAT": "{demos}{sentence1}, right? {choice}, {sentence2}",
+    },
+    "zh": {
+        "EXAMPLE_FORMAT": "{sentence1}，对吗？ {label}，{sentence2}",
+        "CHOICES": ["对", "不对"],
+        "CONNECTOR": "</s>",
+        "FEW_SHOT_FORMAT": "{demos}{sentence1}，对吗？ {choice}, {sentence2}",
+    },
 }
 REFERENCE_PAWSX_GOLD_LABELS = ["1", "0"]  # label "1" is the first choice
 
@@ -70,12 +78,18 @@ def reference_texts(dev: list[dict], test_row: dict, shots: int, seed: int, lang
         for row in pool[:shots]:
             row["label"] = fmt["CHOICES"][REFERENCE_PAWSX_GOLD_LABELS.index(row["answer"])]
             demos += fmt["EXAMPLE_FORMAT"].format_map(row) + fmt["CONNECTOR"]
-    return [fmt["FEW_SHOT_FORMAT"].format_map({**test_row, "demos": demos, "choice": choice})
-            for choice in fmt["CHOICES"]]
+    return [
+        fmt["FEW_SHOT_FORMAT"].format_map({**test_row, "demos": demos, "choice": choice}) for choice in fmt["CHOICES"]
+    ]
 
 
 def _hub_row(row: dict) -> dict:
-    return {"id": int(row["id"]), "sentence1": row["sentence1"], "sentence2": row["sentence2"], "label": int(row["answer"])}
+    return {
+        "id": int(row["id"]),
+        "sentence1": row["sentence1"],
+        "sentence2": row["sentence2"],
+        "label": int(row["answer"]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +100,9 @@ def pawsx_data(tmp_path_factory):
     for lang, split, rows in (("en", "validation", dev), ("zh", "validation", dev), ("zh", "test", test)):
         folder = root / "pawsx" / lang
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(_hub_row(r), ensure_ascii=False) + "\n" for r in rows),
-                                               encoding="utf-8")
+        (folder / f"{split}.jsonl").write_text(
+            "".join(json.dumps(_hub_row(r), ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
     return root, dev, test
 
 
@@ -105,8 +120,9 @@ def xglm_like_tokenizer():
     backend.decoder = decoders.ByteLevel()
     backend.add_special_tokens(specials)
     backend.post_processor = processors.TemplateProcessing(single="</s> $A", special_tokens=[("</s>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
-                                   unk_token="<unk>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +132,17 @@ def xglm_like():
 
     tokenizer = xglm_like_tokenizer()
     torch.manual_seed(0)
-    config = XGLMConfig(vocab_size=384, d_model=32, num_layers=2, attention_heads=4, ffn_dim=64,
-                        max_position_embeddings=2048, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    config = XGLMConfig(
+        vocab_size=384,
+        d_model=32,
+        num_layers=2,
+        attention_heads=4,
+        ffn_dim=64,
+        max_position_embeddings=2048,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
     return XGLMForCausalLM(config).eval(), tokenizer
 
 
@@ -141,8 +166,9 @@ def _evaluate(model, tokenizer, tasks, shots, metadata, limit=None):
     lm_eval_plugin.register()
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=8, device="cpu", **lm_eval_model_args(tokenizer))
     manager = TaskManager(include_defaults=False, metadata=metadata)
-    return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, num_fewshot=shots, limit=limit,
-                                   log_samples=True, verbosity="ERROR")
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=tasks, task_manager=manager, num_fewshot=shots, limit=limit, log_samples=True, verbosity="ERROR"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ PAWS-X
@@ -194,11 +220,13 @@ def test_the_zh_query_reads_the_english_template_with_chinese_sentences(pawsx_da
     context, continuation = out["samples"]["xling_afp_pawsx_zh"][0]["arguments"][0]
     assert continuation == "他在北京出生。, right? Yes, 他出生于北京。"
     # seed 0 (the default) shuffles 8 rows to positions 4, 1, 5, 2, 0, ...: dev rows 5, 2, 6, 3, 1
-    assert context == ("Rain fell all night., right? Yes, It rained through the night.</s>"
-                       "She bought a red car., right? No, He sold a blue bike.</s>"
-                       "The shop closes at five., right? No, The shop opens at five.</s>"
-                       "The museum opened in 1901., right? Yes, In 1901 the museum opened.</s>"
-                       "The river flows to the sea., right? Yes, The sea receives the river.</s>")
+    assert context == (
+        "Rain fell all night., right? Yes, It rained through the night.</s>"
+        "She bought a red car., right? No, He sold a blue bike.</s>"
+        "The shop closes at five., right? No, The shop opens at five.</s>"
+        "The museum opened in 1901., right? Yes, In 1901 the museum opened.</s>"
+        "The river flows to the sea., right? Yes, The sea receives the river.</s>"
+    )
 
 
 def test_another_seed_draws_the_reference_s_other_demonstrations(pawsx_data, xglm_like):
@@ -225,10 +253,14 @@ def _demos(rows, shots, seed, render_gold, connector):
 
 
 # src/xnli_prompt.py, English: the query template ends before the answer (no `{choice}`: see the deviation below)
-XNLI_EXAMPLE = ("Premise: {premise}\nHypothesis: {hypothesis}\nQuestion: What is the relationship between premise "
-                "and hypothesis, entailment, neutral, or contradiction?\nAnswer: {label}")
-XNLI_FEW_SHOT = ("{demos}Premise: {premise}\nHypothesis: {hypothesis}\nQuestion: What is the relationship between "
-                 "premise and hypothesis, entailment, neutral, or contradiction?\nAnswer: ")
+XNLI_EXAMPLE = (
+    "Premise: {premise}\nHypothesis: {hypothesis}\nQuestion: What is the relationship between premise "
+    "and hypothesis, entailment, neutral, or contradiction?\nAnswer: {label}"
+)
+XNLI_FEW_SHOT = (
+    "{demos}Premise: {premise}\nHypothesis: {hypothesis}\nQuestion: What is the relationship between "
+    "premise and hypothesis, entailment, neutral, or contradiction?\nAnswer: "
+)
 # src/xcopa_prompt.py, English
 XCOPA_FORMAT = "{question}: {premise} {conjunction} {label}"
 XCOPA_WORDS = {"cause": ("cause", "because"), "effect": ("effect", "so")}
@@ -270,11 +302,24 @@ def _winograd_expected(test, dev, shots):
 OTHER_BENCHMARKS = {
     # task: (expected texts, test rows, English dev rows, gold of a row)
     "xling_afp_xnli_zh": (_xnli_expected, ("xnli", "zh", "test"), ("xnli", "en", "validation"), lambda r: r["label"]),
-    "xling_afp_xcopa_zh": (_xcopa_expected, ("xcopa", "zh", "test"), ("xcopa", "en", "validation"), lambda r: r["label"]),
-    "xling_afp_xstorycloze_zh": (_story_expected, ("xstorycloze", "zh", "eval"), ("xstorycloze", "en", "train"),
-                                 lambda r: r["answer_right_ending"] - 1),
-    "xling_afp_xwinograd_zh": (_winograd_expected, ("xwinograd", "zh", "test"), ("xwinograd", "en", "validation"),
-                               lambda r: int(r["answer"]) - 1),
+    "xling_afp_xcopa_zh": (
+        _xcopa_expected,
+        ("xcopa", "zh", "test"),
+        ("xcopa", "en", "validation"),
+        lambda r: r["label"],
+    ),
+    "xling_afp_xstorycloze_zh": (
+        _story_expected,
+        ("xstorycloze", "zh", "eval"),
+        ("xstorycloze", "en", "train"),
+        lambda r: r["answer_right_ending"] - 1,
+    ),
+    "xling_afp_xwinograd_zh": (
+        _winograd_expected,
+        ("xwinograd", "zh", "test"),
+        ("xwinograd", "en", "validation"),
+        lambda r: int(r["answer"]) - 1,
+    ),
 }
 
 
@@ -297,11 +342,13 @@ def test_the_other_benchmarks_render_the_reference_s_texts(xglm_like, shots):
 
 # ------------------------------------------------------------------------------------------------ errors
 def test_a_prompt_language_without_a_format_is_refused_with_the_ones_that_exist():
-    from xling_align.lm_eval_tasks.paper_tasks import load_paper_protocol
     from xling_align.evaluation.paper_protocol import UnknownPromptLanguage
+    from xling_align.lm_eval_tasks.paper_tasks import load_paper_protocol
 
     with pytest.raises(UnknownPromptLanguage) as error:
-        load_paper_protocol(xling_benchmark="pawsx", xling_lang="de", xling_prompt_lang="de", data_dir=str(FIXTURE_DATA))
+        load_paper_protocol(
+            xling_benchmark="pawsx", xling_lang="de", xling_prompt_lang="de", data_dir=str(FIXTURE_DATA)
+        )
     message = str(error.value)
     assert "no pawsx prompt in 'de'" in message and "en, zh, ar" in message
     assert "uses the English prompt" in message and "xling_afp_pawsx_<lang>_native for zh" in message
@@ -309,8 +356,11 @@ def test_a_prompt_language_without_a_format_is_refused_with_the_ones_that_exist(
 
 def test_more_shots_than_the_dev_split_holds_is_refused(xglm_like):
     model, tokenizer = xglm_like
-    with pytest.raises(ValueError, match=r"9 demonstrations asked for \(--num_fewshot 9\), but pawsx en validation "
-                                         r"\(google-research-datasets/paws-x, 8 rows, seed 0\) holds only 8"):
+    with pytest.raises(
+        ValueError,
+        match=r"9 demonstrations asked for \(--num_fewshot 9\), but pawsx en validation "
+        r"\(google-research-datasets/paws-x, 8 rows, seed 0\) holds only 8",
+    ):
         _evaluate(model, tokenizer, ["xling_afp_pawsx_zh"], 9, {"data_dir": str(FIXTURE_DATA)}, limit=1)
 
 

@@ -6,8 +6,7 @@ import torch
 from tests.conftest import ARCHITECTURES, build_tiny_model
 from xling_align.alignment.pooling import embed_sentences, layer_hidden_states, pad_right, pool_hidden_states
 
-SENTENCES = ["Hello world.", "Hallo Welt, wie geht es?", "你好", "Bonjour", "a", "¿Qué tal estás hoy?", "xyz",
-             "Ok."]
+SENTENCES = ["Hello world.", "Hallo Welt, wie geht es?", "你好", "Bonjour", "a", "¿Qué tal estás hoy?", "xyz", "Ok."]
 
 
 def test_pool_mean_and_last_ignore_padding_on_either_side():
@@ -107,9 +106,9 @@ def test_last_pooling_skips_an_appended_eos(byte_tokenizer):
 
 
 def test_tokenizers_without_special_tokens_are_unchanged():
+    from xling_align.alignment.pooling import sentence_token_ids
     from xling_align.clone.tokenizer import build_tokenizer
     from xling_align.clone.world import build_world
-    from xling_align.alignment.pooling import sentence_token_ids
 
     tokenizer = build_tokenizer(build_world())
     ids = tokenizer("the fox is a animal")["input_ids"]
@@ -117,8 +116,8 @@ def test_tokenizers_without_special_tokens_are_unchanged():
 
 
 def test_multi_layer_pass_equals_one_layer_at_a_time_and_output_hidden_states(byte_tokenizer):
-    from xling_align.analysis.layer_embeddings import embed_layers
     from xling_align.alignment.layer_forward import early_stop_blockers, hidden_states_at_layers
+    from xling_align.analysis.layer_embeddings import embed_layers
 
     model = build_tiny_model("xglm", num_layers=3).eval()
     assert early_stop_blockers(model) == []

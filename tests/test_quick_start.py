@@ -22,8 +22,9 @@ def test_the_python_quick_start_prints_no_warning(tmp_path):
     script = tmp_path / "quick_start.py"
     script.write_text(quick_start_code() + "\nprint('QUICK START DONE', tuple(vectors.shape))\n", encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "QUICK START DONE (2, 64)" in output

@@ -56,14 +56,21 @@ def test_xglm_564m_recipe_is_the_reference_setting(no_downloads):
     assert script_args.data_source == "bactrian-x"
     assert script_args.languages == ["en", "zh"]
     # the reference's data options, plus held-out pairs for checkpoint selection (it selected on a test split)
-    assert script_args.data_options == {"mode": "bilingual", "cross_probability": 0.5, "repeat": 3, "seed": 42,
-                                        "heldout_size": 200}
+    assert script_args.data_options == {
+        "mode": "bilingual",
+        "cross_probability": 0.5,
+        "repeat": 3,
+        "seed": 42,
+        "heldout_size": 200,
+    }
     assert training_args.load_best_model_at_end and training_args.metric_for_best_model == "eval_contrastive_loss"
 
 
 @pytest.mark.parametrize("name", ["tiny", "xglm-564m", "bloom-560m", "llama-lora", "qwen-lora"])
 def test_every_recipe_parses(name, no_downloads):
-    script_args, training_args, model_args = parse_recipe(["--config", str(RECIPES / f"{name}.yaml"), "--use_cpu", "true"])
+    script_args, training_args, model_args = parse_recipe(
+        ["--config", str(RECIPES / f"{name}.yaml"), "--use_cpu", "true"]
+    )
     assert model_args.model_name_or_path
     assert training_args.contrastive_layer == 1 and training_args.contrastive_pooling == "last"
     if name.endswith("-lora"):
@@ -108,13 +115,16 @@ def test_unknown_command_line_flag_names_it_and_the_closest(flag):
         parse_recipe(["--config", str(RECIPES / "tiny.yaml"), flag, "0.1"])
 
 
-@pytest.mark.parametrize(("line", "flags", "expected"), [
-    ("max_steps: 40x", [], "recipe '{recipe}': max_steps: '40x' is not a valid integer"),
-    ("max_steps: 2.5", [], "recipe '{recipe}': max_steps: 2.5 is not a valid integer"),
-    ("learning_rate: [0.1]", [], "recipe '{recipe}': learning_rate: [0.1] is not a valid number"),
-    ("seed: 0", ["--learning_rate", "fast"], "command line: learning_rate: 'fast' is not a valid number"),
-    ("seed: 0", ["--bf16", "maybe"], "command line: bf16: Truthy value expected"),
-])
+@pytest.mark.parametrize(
+    ("line", "flags", "expected"),
+    [
+        ("max_steps: 40x", [], "recipe '{recipe}': max_steps: '40x' is not a valid integer"),
+        ("max_steps: 2.5", [], "recipe '{recipe}': max_steps: 2.5 is not a valid integer"),
+        ("learning_rate: [0.1]", [], "recipe '{recipe}': learning_rate: [0.1] is not a valid number"),
+        ("seed: 0", ["--learning_rate", "fast"], "command line: learning_rate: 'fast' is not a valid number"),
+        ("seed: 0", ["--bf16", "maybe"], "command line: bf16: Truthy value expected"),
+    ],
+)
 def test_mistyped_value_is_one_line_naming_key_value_and_type(tmp_path, capsys, line, flags, expected):
     from xling_align.cli import main as cli_main
 
@@ -143,7 +153,9 @@ def test_invalid_afp_value_is_reported_with_its_field():
 
 def test_missing_pkg_file_is_reported():
     with pytest.raises(RecipeError, match="holds no 'resources/tiny/nope.jsonl'"):
-        parse_recipe(["--config", str(RECIPES / "tiny.yaml"), "--dataset_path", "pkg://xling_align/resources/tiny/nope.jsonl"])
+        parse_recipe(
+            ["--config", str(RECIPES / "tiny.yaml"), "--dataset_path", "pkg://xling_align/resources/tiny/nope.jsonl"]
+        )
 
 
 def test_accelerate_configs_load():
@@ -184,8 +196,11 @@ def test_a_folder_named_like_a_shipped_recipe_does_not_hide_it(tmp_path, monkeyp
 def test_a_setting_written_twice_in_a_recipe_is_refused_with_both_lines(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text((RECIPES / "tiny.yaml").read_text(encoding="utf-8") + "max_steps: 3\n", encoding="utf-8")
-    first = 1 + next(number for number, line in enumerate((RECIPES / "tiny.yaml").read_text().splitlines())
-                     if line.startswith("max_steps:"))
+    first = 1 + next(
+        number
+        for number, line in enumerate((RECIPES / "tiny.yaml").read_text().splitlines())
+        if line.startswith("max_steps:")
+    )
     with pytest.raises(RecipeError) as error:
         parse_recipe(["--config", str(recipe)])
     assert f"'max_steps' is set twice (lines {first} and " in str(error.value) and str(recipe) in str(error.value)
@@ -198,22 +213,31 @@ def test_a_setting_written_twice_in_a_recipe_is_refused_with_both_lines(tmp_path
 @pytest.mark.parametrize("written, expected", [("en zh", ["en", "zh"]), ("en, zh", ["en", "zh"]), ("de", ["de"])])
 def test_languages_written_as_one_string_are_the_codes_it_names(tmp_path, written, expected):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text((RECIPES / "tiny.yaml").read_text(encoding="utf-8").replace(
-        "languages: [en, de, fr, zh]", f"languages: {written}"), encoding="utf-8")
+    recipe.write_text(
+        (RECIPES / "tiny.yaml")
+        .read_text(encoding="utf-8")
+        .replace("languages: [en, de, fr, zh]", f"languages: {written}"),
+        encoding="utf-8",
+    )
     script_args, _, _ = parse_recipe(["--config", str(recipe)])
     assert script_args.languages == expected
 
 
 def test_a_language_code_yaml_reads_as_a_boolean_is_named(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text((RECIPES / "tiny.yaml").read_text(encoding="utf-8").replace(
-        "languages: [en, de, fr, zh]", "languages: [en, no]"), encoding="utf-8")
+    recipe.write_text(
+        (RECIPES / "tiny.yaml")
+        .read_text(encoding="utf-8")
+        .replace("languages: [en, de, fr, zh]", "languages: [en, no]"),
+        encoding="utf-8",
+    )
     with pytest.raises(RecipeError, match=r"False is not a language code; quote codes .* \[en, 'no'\]"):
         parse_recipe(["--config", str(recipe)])
 
 
-@pytest.mark.parametrize("name, arch", [("xglm-564m", "xglm"), ("bloom-560m", "bloom"), ("llama-lora", "llama"),
-                                        ("qwen-lora", "qwen2")])
+@pytest.mark.parametrize(
+    "name, arch", [("xglm-564m", "xglm"), ("bloom-560m", "bloom"), ("llama-lora", "llama"), ("qwen-lora", "qwen2")]
+)
 def test_recipes_use_padding_free_exactly_where_their_architecture_keeps_flattened_rows_apart(name, arch, no_downloads):
     from tests.conftest import build_tiny_model
     from xling_align.trainers.padding_free import padding_free_mismatch

@@ -11,8 +11,10 @@ from xling_align.evaluation import score_tables
 
 
 def _results(path, accs, groups=()):
-    payload = {"results": {task: {"alias": task, "acc,none": acc, "acc_stderr,none": 0.01} for task, acc in accs.items()},
-               "groups": {group: {"acc,none": 0.5} for group in groups}}
+    payload = {
+        "results": {task: {"alias": task, "acc,none": acc, "acc_stderr,none": 0.01} for task, acc in accs.items()},
+        "groups": {group: {"acc,none": 0.5} for group in groups},
+    }
     for group in groups:
         payload["results"][group] = {"acc,none": 0.5}
     path.write_text(json.dumps(payload))
@@ -21,13 +23,30 @@ def _results(path, accs, groups=()):
 
 @pytest.fixture
 def two_runs(tmp_path):
-    before = _results(tmp_path / "before.json",
-                      {"xling_pawsx_en": 0.80, "xling_pawsx_de": 0.60, "xling_pawsx_zh": 0.50,
-                       "xling_pawsx_de_endemo": 0.55, "xling_pawsx_zh_endemo": 0.45, "xnli_fr": 0.40,
-                       "some_other_task": 0.99}, groups=["xling_pawsx"])
-    after = _results(tmp_path / "after.json",
-                     {"xling_pawsx_en": 0.82, "xling_pawsx_de": 0.70, "xling_pawsx_zh": 0.66,
-                      "xling_pawsx_de_endemo": 0.65, "xling_pawsx_zh_endemo": 0.61}, groups=["xling_pawsx"])
+    before = _results(
+        tmp_path / "before.json",
+        {
+            "xling_pawsx_en": 0.80,
+            "xling_pawsx_de": 0.60,
+            "xling_pawsx_zh": 0.50,
+            "xling_pawsx_de_endemo": 0.55,
+            "xling_pawsx_zh_endemo": 0.45,
+            "xnli_fr": 0.40,
+            "some_other_task": 0.99,
+        },
+        groups=["xling_pawsx"],
+    )
+    after = _results(
+        tmp_path / "after.json",
+        {
+            "xling_pawsx_en": 0.82,
+            "xling_pawsx_de": 0.70,
+            "xling_pawsx_zh": 0.66,
+            "xling_pawsx_de_endemo": 0.65,
+            "xling_pawsx_zh_endemo": 0.61,
+        },
+        groups=["xling_pawsx"],
+    )
     return before, after
 
 
@@ -53,11 +72,25 @@ def test_tables_with_averages_gap_and_difference(two_runs, capsys):
 
 
 def test_paper_protocol_tasks_get_their_own_tables_with_their_own_english(tmp_path, capsys):
-    before = _results(tmp_path / "before.json", {"xling_afp_pawsx_en": 0.70, "xling_afp_pawsx_zh": 0.50,
-                                                 "xling_afp_pawsx_zh_native": 0.52, "xling_pawsx_en": 0.90},
-                      groups=["xling_afp_pawsx"])
-    after = _results(tmp_path / "after.json", {"xling_afp_pawsx_en": 0.72, "xling_afp_pawsx_zh": 0.60,
-                                               "xling_afp_pawsx_zh_native": 0.58, "xling_pawsx_en": 0.90})
+    before = _results(
+        tmp_path / "before.json",
+        {
+            "xling_afp_pawsx_en": 0.70,
+            "xling_afp_pawsx_zh": 0.50,
+            "xling_afp_pawsx_zh_native": 0.52,
+            "xling_pawsx_en": 0.90,
+        },
+        groups=["xling_afp_pawsx"],
+    )
+    after = _results(
+        tmp_path / "after.json",
+        {
+            "xling_afp_pawsx_en": 0.72,
+            "xling_afp_pawsx_zh": 0.60,
+            "xling_afp_pawsx_zh_native": 0.58,
+            "xling_pawsx_en": 0.90,
+        },
+    )
     assert report.main([str(before), str(after), "--labels", "base,afp"]) == 0
     out = capsys.readouterr().out
     paper = "pawsx — paper protocol, English prompt (xling_afp)"
@@ -117,10 +150,12 @@ def test_task_names_are_parsed():
 # ------------------------------------------------------------------- only like is compared with like
 def _lm_eval_results(path, accs, shots=0, documents=8, total=8):
     """A results file with lm-eval's own bookkeeping: `n-shot` and `n-samples` (what --limit changes)."""
-    payload = {"results": {task: {"alias": task, "acc,none": acc} for task, acc in accs.items()},
-               "n-shot": {task: shots for task in accs},
-               "n-samples": {task: {"original": total, "effective": documents} for task in accs},
-               "config": {"limit": None if documents == total else float(documents)}}
+    payload = {
+        "results": {task: {"alias": task, "acc,none": acc} for task, acc in accs.items()},
+        "n-shot": {task: shots for task in accs},
+        "n-samples": {task: {"original": total, "effective": documents} for task in accs},
+        "config": {"limit": None if documents == total else float(documents)},
+    }
     path.write_text(json.dumps(payload))
     return path
 
@@ -151,7 +186,9 @@ def test_a_limited_run_is_marked_as_a_subset(tmp_path, capsys):
 
 
 def test_averages_use_only_the_languages_every_run_has(tmp_path, capsys):
-    before = _results(tmp_path / "before.json", {"xling_pawsx_de": 0.60, "xling_pawsx_zh": 0.50, "xling_pawsx_fr": 0.40})
+    before = _results(
+        tmp_path / "before.json", {"xling_pawsx_de": 0.60, "xling_pawsx_zh": 0.50, "xling_pawsx_fr": 0.40}
+    )
     after = _results(tmp_path / "after.json", {"xling_pawsx_de": 0.70, "xling_pawsx_zh": 0.60})
     assert report.main([str(before), str(after), "--labels", "base,afp"]) == 0
     out = capsys.readouterr().out

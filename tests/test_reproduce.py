@@ -34,8 +34,17 @@ def first_run(tmp_path_factory):
     import io
 
     folder = tmp_path_factory.mktemp("reproduce") / "paper"
-    argv = ["--recipe", TINY, "--output", str(folder), "--limit", "2", "--benchmark_data_dir", str(FIXTURE_DATA),
-            *SHORT]
+    argv = [
+        "--recipe",
+        TINY,
+        "--output",
+        str(folder),
+        "--limit",
+        "2",
+        "--benchmark_data_dir",
+        str(FIXTURE_DATA),
+        *SHORT,
+    ]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         status = reproduce.main(argv)
@@ -46,8 +55,15 @@ def test_the_tiny_recipe_runs_end_to_end_offline(first_run):
     folder, _, status, output = first_run
     assert status == 0, output
     stages = _stage_lines(output)
-    expected = ["data", "train", "evaluate-base-0shot", "evaluate-base-5shot", "evaluate-afp-0shot",
-                "evaluate-afp-5shot", "report"]
+    expected = [
+        "data",
+        "train",
+        "evaluate-base-0shot",
+        "evaluate-base-5shot",
+        "evaluate-afp-0shot",
+        "evaluate-afp-5shot",
+        "report",
+    ]
     assert list(stages) == expected and all(text.startswith("finished") for text in stages.values()), stages
     assert sorted(p.stem for p in (folder / "stages").glob("*.json")) == sorted(expected)
     # the aligned model was selected on the recipe's held-out pairs, not on a benchmark
@@ -55,8 +71,17 @@ def test_the_tiny_recipe_runs_end_to_end_offline(first_run):
     assert train["outputs"]["selection"].startswith("best of eval_contrastive_loss")
     assert (folder / "model" / "config.json").is_file() and (folder / "base-model" / "config.json").is_file()
     # each evaluation is an lm-eval results file of the paper-protocol tasks, en and zh, with the asked shots
-    tasks = {"xling_afp_xnli_en", "xling_afp_xnli_zh", "xling_afp_pawsx_en", "xling_afp_pawsx_zh", "xling_afp_xcopa_zh",
-             "xling_afp_xstorycloze_en", "xling_afp_xstorycloze_zh", "xling_afp_xwinograd_en", "xling_afp_xwinograd_zh"}
+    tasks = {
+        "xling_afp_xnli_en",
+        "xling_afp_xnli_zh",
+        "xling_afp_pawsx_en",
+        "xling_afp_pawsx_zh",
+        "xling_afp_xcopa_zh",
+        "xling_afp_xstorycloze_en",
+        "xling_afp_xstorycloze_zh",
+        "xling_afp_xwinograd_en",
+        "xling_afp_xwinograd_zh",
+    }
     for label in ("base", "afp"):
         for shots in (0, 5):
             results = json.loads((folder / "eval" / f"{label}-{shots}shot" / "results.json").read_text())
@@ -64,8 +89,9 @@ def test_the_tiny_recipe_runs_end_to_end_offline(first_run):
             assert {results["n-shot"][task] for task in tasks} == {shots}
             assert all(results["n-samples"][task]["effective"] == 2 for task in tasks)  # --limit 2
             expected_model = folder / ("model" if label == "afp" else "base-model")
-            assert f"pretrained={expected_model}" in str(results["config"]["model_args"]) or \
-                results["config"]["model_args"]["pretrained"] == str(expected_model)
+            assert f"pretrained={expected_model}" in str(results["config"]["model_args"]) or results["config"][
+                "model_args"
+            ]["pretrained"] == str(expected_model)
     report = (folder / "report.md").read_text()
     assert "# 0-shot" in report and "# 5-shot" in report and "--limit 2" in report
     assert "## pawsx — paper protocol, English prompt (xling_afp)" in report and "| zh |" in report
@@ -109,13 +135,32 @@ def test_a_changed_evaluation_option_reruns_only_the_evaluations_and_the_report(
 def test_a_recipe_with_raw_data_builds_it_in_the_data_stage(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XLING_DATA_DIR", str(FIXTURE_DATA))  # the benchmark data, as the tasks read them
     recipe = tmp_path / "parallel.yaml"
-    recipe.write_text(Path(TINY).read_text().replace(
-        "dataset_path: pkg://xling_align/resources/tiny/train.jsonl",
-        f"data_source: parallel\ndata_input: {ROOT / 'tests' / 'fixtures' / 'data' / 'parallel.en-de.tsv'}\n"
-        "data_options: {heldout_size: 4}",
-    ).replace("eval_dataset_path:", "# eval_dataset_path:").replace("languages: [en, de, fr, zh]", "languages: [en, de]"))
-    argv = ["--recipe", str(recipe), "--output", str(tmp_path / "run"), "--limit", "1", "--shots", "0",
-            "--benchmarks", "pawsx", "--eval_languages", "en", *SHORT]
+    recipe.write_text(
+        Path(TINY)
+        .read_text()
+        .replace(
+            "dataset_path: pkg://xling_align/resources/tiny/train.jsonl",
+            f"data_source: parallel\ndata_input: {ROOT / 'tests' / 'fixtures' / 'data' / 'parallel.en-de.tsv'}\n"
+            "data_options: {heldout_size: 4}",
+        )
+        .replace("eval_dataset_path:", "# eval_dataset_path:")
+        .replace("languages: [en, de, fr, zh]", "languages: [en, de]")
+    )
+    argv = [
+        "--recipe",
+        str(recipe),
+        "--output",
+        str(tmp_path / "run"),
+        "--limit",
+        "1",
+        "--shots",
+        "0",
+        "--benchmarks",
+        "pawsx",
+        "--eval_languages",
+        "en",
+        *SHORT,
+    ]
     assert reproduce.main(argv) == 0, capsys.readouterr().err
     data = json.loads((tmp_path / "run" / "stages" / "data.json").read_text())["outputs"]
     assert data["built"] and Path(data["train"]).is_file() and Path(data["eval"]).is_file()
@@ -139,13 +184,17 @@ def _error(argv, capsys) -> str:
 def test_bad_options_are_explained_before_anything_runs(tmp_path, capsys):
     base = ["--recipe", TINY, "--output", str(tmp_path / "x"), "--benchmark_data_dir", str(FIXTURE_DATA)]
     assert "no task of xnli, pawsx, xcopa, xstorycloze, xwinograd has this test language" in _error(
-        base + ["--eval_languages", "en", "tlh"], capsys)
+        base + ["--eval_languages", "en", "tlh"], capsys
+    )
     message = _error(base + ["--eval_languages", "en", "de", "--native"], capsys)
     assert "no prompt in de" in message and "en, zh, ar only" in message and "English prompt" in message
-    assert "--redo training: the stages are data, train, evaluate, report" in _error(base + ["--redo", "training"], capsys)
+    assert "--redo training: the stages are data, train, evaluate, report" in _error(
+        base + ["--redo", "training"], capsys
+    )
     assert "--output_dir is set by reproduce" in _error(base + ["--output_dir", "y"], capsys)
     assert "--recipe 'nothing.yaml': no such file" in _error(
-        ["--recipe", "nothing.yaml", "--output", str(tmp_path / "x")], capsys)
+        ["--recipe", "nothing.yaml", "--output", str(tmp_path / "x")], capsys
+    )
     assert not (tmp_path / "x").exists()
 
 
@@ -154,8 +203,11 @@ def test_a_shipped_recipe_can_be_named_alone_from_any_folder(tmp_path, monkeypat
     from xling_align.pipeline.reproduction import ReproduceOptions, Reproduction
 
     monkeypatch.chdir(tmp_path)
-    run = Reproduction(ReproduceOptions(recipe="tiny", output=str(tmp_path / "x"),
-                                        benchmark_data_dir=str(FIXTURE_DATA)), [], log=lambda *_: None)
+    run = Reproduction(
+        ReproduceOptions(recipe="tiny", output=str(tmp_path / "x"), benchmark_data_dir=str(FIXTURE_DATA)),
+        [],
+        log=lambda *_: None,
+    )
     assert run.recipe.name == "tiny.yaml" and run.recipe.is_file()
     message = _error(["--recipe", "tinny", "--output", str(tmp_path / "y")], capsys)
     assert "--recipe 'tinny': no such file" in message and "xglm-564m" in message
@@ -163,8 +215,19 @@ def test_a_shipped_recipe_can_be_named_alone_from_any_folder(tmp_path, monkeypat
 
 def test_a_model_that_cannot_be_loaded_offline_names_hf_hub_offline(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    message = _error(["--recipe", TINY, "--output", str(tmp_path / "x"), "--benchmark_data_dir", str(FIXTURE_DATA),
-                      "--model_name_or_path", "nobody/not-in-any-cache"], capsys)
+    message = _error(
+        [
+            "--recipe",
+            TINY,
+            "--output",
+            str(tmp_path / "x"),
+            "--benchmark_data_dir",
+            str(FIXTURE_DATA),
+            "--model_name_or_path",
+            "nobody/not-in-any-cache",
+        ],
+        capsys,
+    )
     assert "'nobody/not-in-any-cache' cannot be loaded" in message and "HF_HUB_OFFLINE is set" in message
     assert not (tmp_path / "x").exists()
 
@@ -172,14 +235,40 @@ def test_a_model_that_cannot_be_loaded_offline_names_hf_hub_offline(tmp_path, ca
 def test_missing_benchmark_data_or_too_few_demonstrations_are_explained(tmp_path, capsys, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
-    message = _error(["--recipe", TINY, "--output", str(tmp_path / "x"), "--benchmark_data_dir", str(empty),
-                      "--benchmarks", "pawsx"], capsys)
+    message = _error(
+        [
+            "--recipe",
+            TINY,
+            "--output",
+            str(tmp_path / "x"),
+            "--benchmark_data_dir",
+            str(empty),
+            "--benchmarks",
+            "pawsx",
+        ],
+        capsys,
+    )
     assert f"{empty}/pawsx/zh/test.jsonl" in message and "xling-align export-data --output" in message
-    message = _error(["--recipe", TINY, "--output", str(tmp_path / "x"), "--benchmark_data_dir", str(FIXTURE_DATA),
-                      "--benchmarks", "pawsx", "--shots", "0", "9"], capsys)
+    message = _error(
+        [
+            "--recipe",
+            TINY,
+            "--output",
+            str(tmp_path / "x"),
+            "--benchmark_data_dir",
+            str(FIXTURE_DATA),
+            "--benchmarks",
+            "pawsx",
+            "--shots",
+            "0",
+            "9",
+        ],
+        capsys,
+    )
     assert "pawsx/en/validation.jsonl holds 8 rows, fewer than --shots 9" in message
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("XLING_DATA_DIR", raising=False)
     assert "HF_HUB_OFFLINE is set and no benchmark data folder is given" in _error(
-        ["--recipe", TINY, "--output", str(tmp_path / "x")], capsys)
+        ["--recipe", TINY, "--output", str(tmp_path / "x")], capsys
+    )
     assert os.environ["HF_HUB_OFFLINE"] == "1"

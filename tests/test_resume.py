@@ -11,9 +11,24 @@ from xling_align.pipeline.training_script import main, parse_recipe
 TINY = Path(__file__).resolve().parent.parent / "recipes" / "tiny.yaml"
 # 32 rows / batch 8 = 4 steps per epoch: the checkpoint at step 5 sits inside the second epoch, so resuming
 # must restore the reshuffled order and skip the batches already seen; XGLM's dropout needs the saved RNG state
-SHORT_RUN = ["--max_train_samples", "32", "--max_steps", "10", "--save_steps", "5", "--logging_steps", "1",
-             "--eval_strategy", "no", "--load_best_model_at_end", "false", "--save_total_limit", "5",
-             "--disable_tqdm", "true"]
+SHORT_RUN = [
+    "--max_train_samples",
+    "32",
+    "--max_steps",
+    "10",
+    "--save_steps",
+    "5",
+    "--logging_steps",
+    "1",
+    "--eval_strategy",
+    "no",
+    "--load_best_model_at_end",
+    "false",
+    "--save_total_limit",
+    "5",
+    "--disable_tqdm",
+    "true",
+]
 
 
 class Killed(RuntimeError):
@@ -72,7 +87,11 @@ def test_steps_after_the_checkpoint_change_the_parameters(uninterrupted):
 
     reference, _, output_dir = uninterrupted
     at_checkpoint = load_file(output_dir / "checkpoint-5" / "model.safetensors")
-    changed = [name for name, value in reference.items() if name in at_checkpoint and not torch.equal(at_checkpoint[name], value)]
+    changed = [
+        name
+        for name, value in reference.items()
+        if name in at_checkpoint and not torch.equal(at_checkpoint[name], value)
+    ]
     assert len(changed) > len(reference) // 2
 
 

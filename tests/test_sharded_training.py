@@ -26,10 +26,26 @@ TOLERANCE = dict(rtol=1e-5, atol=1e-5)
 
 def launch(tmp_path, engine):
     result_file = tmp_path / f"{engine}.pt"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-           "DS_ACCELERATOR": "cpu", "PYTHONPATH": str(SCRIPT.parent.parent)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(SCRIPT), engine, str(tmp_path / engine), str(result_file)]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "DS_ACCELERATOR": "cpu",
+        "PYTHONPATH": str(SCRIPT.parent.parent),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(SCRIPT),
+        engine,
+        str(tmp_path / engine),
+        str(result_file),
+    ]
     completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-6000:]
     return torch.load(result_file, weights_only=False)
@@ -68,8 +84,9 @@ def test_fsdp2_steps_equal_one_process_and_the_checkpoint_reloads(tmp_path, one_
     assert_same_training(sharded, single)
     # the steps moved the weights: the comparison is not between two untouched models
     initial = module["build_model"]().state_dict()
-    assert not torch.allclose(single["state"]["model.layers.0.self_attn.q_proj.weight"],
-                              initial["model.layers.0.self_attn.q_proj.weight"])
+    assert not torch.allclose(
+        single["state"]["model.layers.0.self_attn.q_proj.weight"], initial["model.layers.0.self_attn.q_proj.weight"]
+    )
     # the checkpoint written from the shards holds the trained weights; training resumes from it identically
     for name, value in single["state"].items():
         torch.testing.assert_close(sharded["reloaded_state"][name], value, **TOLERANCE, msg=name)

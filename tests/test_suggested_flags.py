@@ -65,8 +65,11 @@ MENTIONS = [
     (r"benchmarks/clone_ablation\.py", "clone_ablation"),
 ]
 # doctest examples that define their own throw-away parser, and placeholders
-NOT_FLAGS = {("xling_align/commands/options.py", "--langs"), ("xling_align/pipeline/recipe_parser.py", "--steps"),
-             ("xling_align/clone/evaluation.py", "--metadata")}  # (the last quotes lm-eval's own notice)
+NOT_FLAGS = {
+    ("xling_align/commands/options.py", "--langs"),
+    ("xling_align/pipeline/recipe_parser.py", "--steps"),
+    ("xling_align/clone/evaluation.py", "--metadata"),
+}  # (the last quotes lm-eval's own notice)
 PLACEHOLDERS = {"--setting", "--key"}
 FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
 
@@ -80,8 +83,12 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 def option_strings(command: str) -> frozenset[str]:
     """The flags `command` accepts."""
     if command == ANY_COMMAND:
-        return frozenset().union(*(option_strings(name) for name in
-                                   ("train", "data build", "analyze", "demo", "export-data", "report", "reproduce")))
+        return frozenset().union(
+            *(
+                option_strings(name)
+                for name in ("train", "data build", "analyze", "demo", "export-data", "report", "reproduce")
+            )
+        )
     if command == "xling-align":
         return frozenset({"--help", "--version", "-h", "-V"})
     if command == "train":
@@ -169,8 +176,9 @@ def test_the_scan_finds_the_flags_it_should():
     assert len(found) > 60
 
 
-@pytest.mark.parametrize("module,line,flag,commands", list(suggested_flags()),
-                         ids=lambda value: value if isinstance(value, str) else None)
+@pytest.mark.parametrize(
+    "module,line,flag,commands", list(suggested_flags()), ids=lambda value: value if isinstance(value, str) else None
+)
 def test_every_suggested_flag_exists(module, line, flag, commands):
     missing = [command for command in commands if flag not in option_strings(command)]
     assert not missing, f"{module}:{line} suggests {flag}, which `{' / '.join(missing)}` does not have"
@@ -178,8 +186,12 @@ def test_every_suggested_flag_exists(module, line, flag, commands):
 
 def documented_commands():
     """`(file, line, flag, command)` for every flag after a command name on a line of the docs and recipes."""
-    files = [REPO / "README.md", REPO / "docs" / "ARCHITECTURE.md", *sorted((REPO / "lm_eval_tasks").rglob("README.md")),
-             *sorted((REPO / "recipes").rglob("*.yaml"))]
+    files = [
+        REPO / "README.md",
+        REPO / "docs" / "ARCHITECTURE.md",
+        *sorted((REPO / "lm_eval_tasks").rglob("README.md")),
+        *sorted((REPO / "recipes").rglob("*.yaml")),
+    ]
     for path in files:
         for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             mentions = _mentions(text)
@@ -189,7 +201,10 @@ def documented_commands():
                     yield path.relative_to(REPO).as_posix(), number, match.group(), before[-1]
 
 
-@pytest.mark.parametrize("document,line,flag,command", list(documented_commands()),
-                         ids=lambda value: value if isinstance(value, str) else None)
+@pytest.mark.parametrize(
+    "document,line,flag,command",
+    list(documented_commands()),
+    ids=lambda value: value if isinstance(value, str) else None,
+)
 def test_every_documented_command_line_uses_flags_that_exist(document, line, flag, command):
     assert flag in option_strings(command), f"{document}:{line}: `{command}` has no {flag}"

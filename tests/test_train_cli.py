@@ -29,8 +29,21 @@ def tiny_run(tmp_path_factory):
     os.chdir(workdir)
     try:
         status = cli_main(
-            ["train", "--config", str(TINY), "--output_dir", "out", "--max_steps", "20", "--eval_steps", "10",
-             "--save_steps", "10", "--logging_steps", "5"]
+            [
+                "train",
+                "--config",
+                str(TINY),
+                "--output_dir",
+                "out",
+                "--max_steps",
+                "20",
+                "--eval_steps",
+                "10",
+                "--save_steps",
+                "10",
+                "--logging_steps",
+                "5",
+            ]
         )
     finally:
         os.chdir(previous)
@@ -128,7 +141,9 @@ def test_model_not_available_offline_says_so(monkeypatch):
 def test_unknown_test_model_suggests_the_closest():
     from xling_align.pipeline.training_script import load_model_and_tokenizer, parse_recipe
 
-    _, training_args, model_args = parse_recipe(["--config", str(TINY), "--model_name_or_path", "xling-align/tiny-random-xglmm"])
+    _, training_args, model_args = parse_recipe(
+        ["--config", str(TINY), "--model_name_or_path", "xling-align/tiny-random-xglmm"]
+    )
     with pytest.raises(RecipeError, match="Did you mean xling-align/tiny-random-xglm"):
         load_model_and_tokenizer(model_args, training_args)
 
@@ -152,8 +167,14 @@ def test_held_out_parallel_file_becomes_pair_rows():
     from xling_align.pipeline.training_script import parse_recipe
 
     script_args, _, _ = parse_recipe(
-        ["--config", str(TINY), "--eval_dataset_path", "pkg://xling_align/resources/tiny/heldout.en-zh.tsv",
-         "--max_eval_samples", "1000"]
+        [
+            "--config",
+            str(TINY),
+            "--eval_dataset_path",
+            "pkg://xling_align/resources/tiny/heldout.en-zh.tsv",
+            "--max_eval_samples",
+            "1000",
+        ]
     )
     data = load_training_data(script_args)
     evaluation = data.eval_dataset
@@ -168,8 +189,18 @@ def test_held_out_parallel_file_becomes_pair_rows():
 def test_evaluation_without_eval_data_is_refused(tmp_path):
     from xling_align.pipeline.training_script import main, parse_recipe
 
-    args = parse_recipe(["--config", str(TINY), "--output_dir", str(tmp_path / "out"), "--eval_dataset_path", "",
-                         "--alignment_eval_file", ""])
+    args = parse_recipe(
+        [
+            "--config",
+            str(TINY),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--eval_dataset_path",
+            "",
+            "--alignment_eval_file",
+            "",
+        ]
+    )
     with pytest.raises(RecipeError, match="eval_strategy=steps but no evaluation data"):
         main(*args)
 
@@ -178,10 +209,22 @@ def test_selecting_on_an_alignment_metric_needs_its_file(tmp_path):
     """Trainer used to raise a KeyError at the first evaluation, after training up to it."""
     from xling_align.pipeline.training_script import main, parse_recipe
 
-    args = parse_recipe(["--config", str(TINY), "--output_dir", str(tmp_path / "out"), "--alignment_eval_file", "",
-                         "--metric_for_best_model", "eval_alignment_retrieval_accuracy"])
-    with pytest.raises(RecipeError, match="metric_for_best_model=eval_alignment_retrieval_accuracy is logged only "
-                                          "with alignment_eval_file"):
+    args = parse_recipe(
+        [
+            "--config",
+            str(TINY),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--alignment_eval_file",
+            "",
+            "--metric_for_best_model",
+            "eval_alignment_retrieval_accuracy",
+        ]
+    )
+    with pytest.raises(
+        RecipeError,
+        match="metric_for_best_model=eval_alignment_retrieval_accuracy is logged only with alignment_eval_file",
+    ):
         main(*args)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("checkpoint-*"))
 
@@ -194,14 +237,38 @@ def test_raw_data_source_is_built_by_the_data_module_with_held_out_pairs():
 
     bactrian = "pkg://xling_align/resources/tiny/bactrian"
     script_args, _, _ = parse_recipe(
-        ["--config", str(TINY), "--dataset_path", "", "--eval_dataset_path", "", "--max_eval_samples", "1000",
-         "--data_source", "bactrian-x", "--data_input", bactrian, "--languages", "en", "de",
-         "--data_options", '{"mode": "bilingual", "repeat": 1, "seed": 3, "heldout_size": 10}']
+        [
+            "--config",
+            str(TINY),
+            "--dataset_path",
+            "",
+            "--eval_dataset_path",
+            "",
+            "--max_eval_samples",
+            "1000",
+            "--data_source",
+            "bactrian-x",
+            "--data_input",
+            bactrian,
+            "--languages",
+            "en",
+            "de",
+            "--data_options",
+            '{"mode": "bilingual", "repeat": 1, "seed": 3, "heldout_size": 10}',
+        ]
     )
     data = load_training_data(script_args)
     train, evaluation = data.train_dataset, data.eval_dataset
-    reference = RowBuilder(DataBuildConfig(languages=["en", "de"], input_dir=resolve_path(bactrian), mode="bilingual",
-                                           repeat=1, seed=3, heldout_size=10))
+    reference = RowBuilder(
+        DataBuildConfig(
+            languages=["en", "de"],
+            input_dir=resolve_path(bactrian),
+            mode="bilingual",
+            repeat=1,
+            seed=3,
+            heldout_size=10,
+        )
+    )
     expected_rows = list(reference.rows())
     assert train.to_list() == expected_rows
     assert [(row["source_sentence"], row["target_sentence"]) for row in evaluation] == [
@@ -218,9 +285,22 @@ def test_bad_data_options_name_the_problem():
     from xling_align.pipeline.training_script import parse_recipe
 
     script_args, _, _ = parse_recipe(
-        ["--config", str(TINY), "--dataset_path", "", "--data_source", "bactrian-x",
-         "--data_input", "pkg://xling_align/resources/tiny/bactrian", "--languages", "en", "de", "fr",
-         "--data_options", '{"mode": "bilingual"}']
+        [
+            "--config",
+            str(TINY),
+            "--dataset_path",
+            "",
+            "--data_source",
+            "bactrian-x",
+            "--data_input",
+            "pkg://xling_align/resources/tiny/bactrian",
+            "--languages",
+            "en",
+            "de",
+            "fr",
+            "--data_options",
+            '{"mode": "bilingual"}',
+        ]
     )
     with pytest.raises(TrainingDataError, match="bilingual mode takes exactly two languages"):
         load_training_data(script_args)
@@ -229,14 +309,35 @@ def test_bad_data_options_name_the_problem():
 def test_lora_run_saves_an_adapter_that_reloads(tmp_path):
     from peft import PeftModel
 
-    from xling_align.tiny_models import build_tiny_model
     from xling_align.pipeline.training_script import main, parse_recipe
+    from xling_align.tiny_models import build_tiny_model
 
     output_dir = tmp_path / "lora"
     args = parse_recipe(
-        ["--config", str(TINY), "--output_dir", str(output_dir), "--use_peft", "true", "--lora_r", "4",
-         "--lora_target_modules", "all-linear", "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
-         "--load_best_model_at_end", "false", "--alignment_eval_file", "", "--disable_tqdm", "true"]
+        [
+            "--config",
+            str(TINY),
+            "--output_dir",
+            str(output_dir),
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "4",
+            "--lora_target_modules",
+            "all-linear",
+            "--max_steps",
+            "2",
+            "--eval_strategy",
+            "no",
+            "--save_strategy",
+            "no",
+            "--load_best_model_at_end",
+            "false",
+            "--alignment_eval_file",
+            "",
+            "--disable_tqdm",
+            "true",
+        ]
     )
     trainer = main(*args)
     assert (output_dir / "adapter_config.json").is_file() and (output_dir / "adapter_model.safetensors").is_file()
@@ -259,10 +360,38 @@ def test_replay_from_the_command_line_with_lora(tmp_path):
     replay = tmp_path / "replay.txt"
     replay.write_text("The river runs to the sea.\nDer Hund schläft im Garten.\nLe soleil brille.\n", encoding="utf-8")
     args = parse_recipe(
-        ["--config", str(TINY), "--output_dir", str(tmp_path / "replay"), "--use_peft", "true", "--lora_r", "4",
-         "--lora_target_modules", "all-linear", "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
-         "--load_best_model_at_end", "false", "--alignment_eval_file", "", "--disable_tqdm", "true",
-         "--logging_steps", "1", "--replay_file", str(replay), "--replay_share", "0.25", "--replay_weight", "0.5"]
+        [
+            "--config",
+            str(TINY),
+            "--output_dir",
+            str(tmp_path / "replay"),
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "4",
+            "--lora_target_modules",
+            "all-linear",
+            "--max_steps",
+            "2",
+            "--eval_strategy",
+            "no",
+            "--save_strategy",
+            "no",
+            "--load_best_model_at_end",
+            "false",
+            "--alignment_eval_file",
+            "",
+            "--disable_tqdm",
+            "true",
+            "--logging_steps",
+            "1",
+            "--replay_file",
+            str(replay),
+            "--replay_share",
+            "0.25",
+            "--replay_weight",
+            "0.5",
+        ]
     )
     assert args[1].replay_share == 0.25 and args[1].replay_weight == 0.5
     trainer = main(*args)

@@ -22,18 +22,45 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.skipif(shutil.which("accelerate", path=os.path.dirname(sys.executable)) is None,
-                    reason="the accelerate launcher is not installed next to this Python")
+@pytest.mark.skipif(
+    shutil.which("accelerate", path=os.path.dirname(sys.executable)) is None,
+    reason="the accelerate launcher is not installed next to this Python",
+)
 def test_two_process_launch_of_the_tiny_recipe(tmp_path):
     launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     command = [
-        launcher, "launch", "--config_file", str(REPO / "recipes/accelerate/cpu-2proc.yaml"),
-        "--main_process_port", str(_free_port()),
-        "-m", "xling_align", "train", "--config", str(REPO / "recipes/tiny.yaml"), "--output_dir", "out",
-        "--max_steps", str(STEPS), "--eval_steps", "2", "--save_steps", "2", "--logging_steps", "1",
-        "--per_device_train_batch_size", str(PER_DEVICE_BATCH), "--max_train_samples", str(TRAIN_ROWS),
+        launcher,
+        "launch",
+        "--config_file",
+        str(REPO / "recipes/accelerate/cpu-2proc.yaml"),
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "xling_align",
+        "train",
+        "--config",
+        str(REPO / "recipes/tiny.yaml"),
+        "--output_dir",
+        "out",
+        "--max_steps",
+        str(STEPS),
+        "--eval_steps",
+        "2",
+        "--save_steps",
+        "2",
+        "--logging_steps",
+        "1",
+        "--per_device_train_batch_size",
+        str(PER_DEVICE_BATCH),
+        "--max_train_samples",
+        str(TRAIN_ROWS),
     ]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

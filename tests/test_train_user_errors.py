@@ -14,11 +14,34 @@ import pytest
 
 from xling_align.cli import main
 
-QUICK = ["--model_name_or_path", "xling-align/tiny-random-xglm", "--max_steps", "1", "--eval_strategy", "no",
-         "--load_best_model_at_end", "false", "--save_strategy", "no", "--report_to", "none", "--bf16", "false",
-         "--use_cpu", "true", "--per_device_train_batch_size", "2", "--cpu_threads", "1"]
-ROW = {"prompt": "Say hello. Answer in German:", "completion": " Hallo", "source_sentence": "Hello.",
-       "target_sentence": "Hallo."}
+QUICK = [
+    "--model_name_or_path",
+    "xling-align/tiny-random-xglm",
+    "--max_steps",
+    "1",
+    "--eval_strategy",
+    "no",
+    "--load_best_model_at_end",
+    "false",
+    "--save_strategy",
+    "no",
+    "--report_to",
+    "none",
+    "--bf16",
+    "false",
+    "--use_cpu",
+    "true",
+    "--per_device_train_batch_size",
+    "2",
+    "--cpu_threads",
+    "1",
+]
+ROW = {
+    "prompt": "Say hello. Answer in German:",
+    "completion": " Hallo",
+    "source_sentence": "Hello.",
+    "target_sentence": "Hallo.",
+}
 PAIRS = "en\tde\nGood morning.\tGuten Morgen.\nThank you.\tDanke.\nThe cat sleeps.\tDie Katze schläft.\n"
 
 
@@ -100,12 +123,15 @@ def test_malformed_evaluation_files_say_how_to_fix_them_in_train_terms(tmp_path,
 def test_raw_data_errors_point_to_data_options(tmp_path, capsys):
     broken = tmp_path / "pairs.en-de.tsv"
     broken.write_text(PAIRS + "one\ttwo\tthree\n", encoding="utf-8")
-    code, error = _train(tmp_path, capsys, "--data_source", "parallel", "--data_input", str(broken), "--languages", "en", "de")
+    code, error = _train(
+        tmp_path, capsys, "--data_source", "parallel", "--data_input", str(broken), "--languages", "en", "de"
+    )
     assert code == 2 and "line 5: expected 2 columns" in error and "skip_invalid: true to data_options" in error
     header_only = tmp_path / "header.en-de.tsv"
     header_only.write_text("en\tde\n", encoding="utf-8")
-    code, error = _train(tmp_path, capsys, "--data_source", "parallel", "--data_input", str(header_only),
-                         "--languages", "en", "de")
+    code, error = _train(
+        tmp_path, capsys, "--data_source", "parallel", "--data_input", str(header_only), "--languages", "en", "de"
+    )
     assert code == 2 and "produced no rows" in error
 
 
@@ -121,7 +147,9 @@ def test_a_shipped_recipe_is_found_by_name_from_any_folder(tmp_path, monkeypatch
     assert parse_recipe(["--config", "tiny"])[2].model_name_or_path == "my/model"  # a file of that name wins
     with pytest.raises(RecipeError) as error:
         parse_recipe(["--config", "recipes/tiny.yaml"])  # the README's checkout path, from elsewhere
-    assert "no such file" in str(error.value) and "--config tiny" in str(error.value) and "xglm-564m" in str(error.value)
+    assert (
+        "no such file" in str(error.value) and "--config tiny" in str(error.value) and "xglm-564m" in str(error.value)
+    )
 
 
 def test_languages_that_do_not_match_the_rows_are_refused(tmp_path, capsys):
@@ -129,8 +157,24 @@ def test_languages_that_do_not_match_the_rows_are_refused(tmp_path, capsys):
     code, error = _train(tmp_path, capsys, "--config", "tiny", "--dataset_path", rows)  # tiny says en de fr zh
     assert code == 2 and "languages en de fr zh (recipe or --languages) do not match dataset_path" in error
     assert "not listed: ja" in error and "no rows in: de fr zh" in error and "--languages en ja" in error
-    assert main(["train", "--config", "tiny", "--dataset_path", rows, "--languages", "eng_Latn", "ja",
-                 "--output", str(tmp_path / "ok"), *QUICK]) == 0  # codes match by meaning (eng_Latn = en)
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "tiny",
+                "--dataset_path",
+                rows,
+                "--languages",
+                "eng_Latn",
+                "ja",
+                "--output",
+                str(tmp_path / "ok"),
+                *QUICK,
+            ]
+        )
+        == 0
+    )  # codes match by meaning (eng_Latn = en)
 
 
 def test_rows_whose_prompt_fills_max_length_are_counted_or_refused(tmp_path, capsys, caplog):
@@ -142,7 +186,8 @@ def test_rows_whose_prompt_fills_max_length_are_counted_or_refused(tmp_path, cap
     assert code == 2 and "all 5 instruction rows of the train dataset were dropped" in error
     assert "max_length=12" in error and "rows.jsonl" in error
     with caplog.at_level("WARNING"):
-        code, error = _train(tmp_path, capsys, "--dataset_path", rows, "--max_length", "40", "--overwrite_output_dir",
-                             "true")
+        code, error = _train(
+            tmp_path, capsys, "--dataset_path", rows, "--max_length", "40", "--overwrite_output_dir", "true"
+        )
     assert code == 0, error
     assert "3 of 5 instruction rows of the train dataset were dropped" in caplog.text

@@ -12,8 +12,8 @@ per module: `afp_config.py` (the arguments), `afp_dataset.py` (dataset preparati
 transformers, with the version it targets and when it can go).
 """
 
-from .afp_config import AFPConfig
 from .afp_collator import AFPDataCollator
+from .afp_config import AFPConfig
 from .afp_trainer import AFPTrainer
 
 __all__ = ["AFPConfig", "AFPDataCollator", "AFPTrainer"]

@@ -40,8 +40,9 @@ class AFPDataCollator:
 
     def __call__(self, features: list[dict[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
         dropped = (*PAIR_TOKEN_COLUMNS, REPLAY_FLAG)
-        instruction_features = [{k: v for k, v in f.items() if k not in dropped}
-                                for f in features if not f.get(REPLAY_FLAG)]
+        instruction_features = [
+            {k: v for k, v in f.items() if k not in dropped} for f in features if not f.get(REPLAY_FLAG)
+        ]
         if not self.replay:
             return self._with_pairs(self.base_collator(instruction_features), features)
         replay_features = [{k: v for k, v in f.items() if k not in dropped} for f in features if f.get(REPLAY_FLAG)]

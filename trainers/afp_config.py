@@ -110,8 +110,10 @@ class AFPConfig(SFTConfig):
     )
     contrastive_pooling: str = field(
         default="last",
-        metadata={"help": "Sentence pooling: 'last' (last non-pad, non-special token) or 'mean' (mean over non-pad "
-                  "tokens).", "choices": list(POOLING_METHODS)},
+        metadata={
+            "help": "Sentence pooling: 'last' (last non-pad, non-special token) or 'mean' (mean over non-pad tokens).",
+            "choices": list(POOLING_METHODS),
+        },
     )
     contrastive_symmetric: bool = field(
         default=False, metadata={"help": "Average both directions (source->target and target->source) of InfoNCE."}
@@ -124,12 +126,17 @@ class AFPConfig(SFTConfig):
         metadata={"help": "Truncate each sentence of a translation pair to this many tokens (None: keep all)."},
     )
     replay_share: float = field(
-        default=0.0, metadata={"help": "Share of the training rows that are replay rows of plain text (0 <= share < 1; "
-                               "drawn from replay_file)."}
+        default=0.0,
+        metadata={
+            "help": "Share of the training rows that are replay rows of plain text (0 <= share < 1; "
+            "drawn from replay_file)."
+        },
     )
     replay_file: str | None = field(
-        default=None, metadata={"help": "Plain text to replay: .txt (one document per line) or json/jsonl/parquet/csv "
-                                "with a 'text' column."}
+        default=None,
+        metadata={
+            "help": "Plain text to replay: .txt (one document per line) or json/jsonl/parquet/csv with a 'text' column."
+        },
     )
     replay_weight: float = field(
         default=1.0, metadata={"help": "Weight of the replay term (mean token loss on the replay rows)."}
@@ -180,11 +187,15 @@ class AFPConfig(SFTConfig):
             )
         share = self.replay_share
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1:
-            raise ValueError(f"replay_share={share!r} must be a number in [0, 1): the share of training rows that are "
-                             "replay rows (0: no replay).")
+            raise ValueError(
+                f"replay_share={share!r} must be a number in [0, 1): the share of training rows that are "
+                "replay rows (0: no replay)."
+            )
         if self.replay_file and share == 0:
-            raise ValueError(f"replay_file={self.replay_file!r} is set but replay_share=0, so none of it would be "
-                             "used. Set replay_share (e.g. 0.25) or drop replay_file.")
+            raise ValueError(
+                f"replay_file={self.replay_file!r} is set but replay_share=0, so none of it would be "
+                "used. Set replay_share (e.g. 0.25) or drop replay_file."
+            )
         layers = _layer_list(self.contrastive_layer)
         self.contrastive_layer = layers[0] if len(layers) == 1 else layers
         check_pooling(self.contrastive_pooling, "contrastive_pooling")
@@ -209,8 +220,10 @@ class AFPConfig(SFTConfig):
 
 def _layer_list(value) -> list[int]:
     """`contrastive_layer` as given (an int, a list of ints, "1,2,3" or "1 2 3") -> a non-empty list of ints."""
-    expected = ("must be a hidden_states index (1 = first block) or a list of them, e.g. 1 or [1, 2, 3] "
-                "(on the command line: --contrastive_layer 1 2 3)")
+    expected = (
+        "must be a hidden_states index (1 = first block) or a list of them, e.g. 1 or [1, 2, 3] "
+        "(on the command line: --contrastive_layer 1 2 3)"
+    )
     items = value
     if isinstance(value, str):
         items = value.replace(",", " ").split()

@@ -31,12 +31,26 @@ from typing import Any
 from datasets import Dataset, IterableDataset, concatenate_datasets
 from transformers.utils import logging
 
-from xling_align.data.columns import (COMPLETION, PAIR_TOKEN_COLUMNS, PROMPT, REPLAY_TEXT, SOURCE_INPUT_IDS,
-                                      SOURCE_SENTENCE, TARGET_INPUT_IDS, TARGET_SENTENCE, training_column_groups)
+from xling_align.data.columns import (
+    COMPLETION,
+    PAIR_TOKEN_COLUMNS,
+    PROMPT,
+    REPLAY_TEXT,
+    SOURCE_INPUT_IDS,
+    SOURCE_SENTENCE,
+    TARGET_INPUT_IDS,
+    TARGET_SENTENCE,
+    training_column_groups,
+)
 
 from .afp_packing import pack_rows_with_pairs
-from .afp_replay import (drawn_replay_texts, merged_with_replay, packed_replay_rows, replay_row_count,
-                         tokenize_replay_rows)
+from .afp_replay import (
+    drawn_replay_texts,
+    merged_with_replay,
+    packed_replay_rows,
+    replay_row_count,
+    tokenize_replay_rows,
+)
 from .subclass_checks import checked_pair_ids
 from .trl_workarounds import untruncated
 
@@ -68,8 +82,9 @@ class TrainerHooks:
         return self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
 
 
-def prepare_afp_dataset(hooks: TrainerHooks, dataset, processing_class, args, packing: bool, formatting_func,
-                        dataset_name: str) -> tuple[Dataset | IterableDataset, bool]:
+def prepare_afp_dataset(
+    hooks: TrainerHooks, dataset, processing_class, args, packing: bool, formatting_func, dataset_name: str
+) -> tuple[Dataset | IterableDataset, bool]:
     """`(prepared dataset, whether it holds replay rows)`; the arguments are SFTTrainer's `_prepare_dataset`'s."""
     dataset, replay_texts = _replay_texts_split_off(dataset, dataset_name, hooks.replay_source)
     if dataset_name == "train" and hooks.replay_source is not None:
@@ -97,18 +112,24 @@ def _replay_texts_split_off(dataset, dataset_name: str, replay_source):
     if REPLAY_TEXT not in _column_names(dataset):
         return dataset, []
     if isinstance(dataset, IterableDataset):
-        raise ValueError(f"the {dataset_name} dataset is an IterableDataset (streaming); AFPTrainer needs a "
-                         "map-style datasets.Dataset. Load it with streaming=False.")
+        raise ValueError(
+            f"the {dataset_name} dataset is an IterableDataset (streaming); AFPTrainer needs a "
+            "map-style datasets.Dataset. Load it with streaming=False."
+        )
     if replay_source is not None and dataset_name == "train":
-        raise ValueError(f"the {dataset_name} dataset already holds replay rows (column {REPLAY_TEXT!r}) "
-                         "and replay_share/replay_file (or replay_dataset=) asks for more: use one of the two. "
-                         "Set replay_share=0 to train on the dataset's own replay rows.")
+        raise ValueError(
+            f"the {dataset_name} dataset already holds replay rows (column {REPLAY_TEXT!r}) "
+            "and replay_share/replay_file (or replay_dataset=) asks for more: use one of the two. "
+            "Set replay_share=0 to train on the dataset's own replay rows."
+        )
     texts = [text for text in dataset[REPLAY_TEXT] if isinstance(text, str) and text.strip()]
     rest = dataset.filter(lambda example: not (example[REPLAY_TEXT] or "").strip())
     rest = rest.remove_columns(REPLAY_TEXT)
     if len(rest) == 0:
-        raise ValueError(f"the {dataset_name} dataset holds only replay rows (column {REPLAY_TEXT!r}); "
-                         "AFP needs instruction and/or translation-pair rows beside them.")
+        raise ValueError(
+            f"the {dataset_name} dataset holds only replay rows (column {REPLAY_TEXT!r}); "
+            "AFP needs instruction and/or translation-pair rows beside them."
+        )
     return rest, texts
 
 
@@ -123,8 +144,9 @@ def _prepare_rows(hooks: TrainerHooks, dataset, processing_class, args, packing,
             "Add prompt/completion rows or set contrastive_weight > 0."
         )
     if packing and args.contrastive_weight > 0:
-        return _packed_with_pairs(hooks, with_instruction, pair_only, processing_class, args, formatting_func,
-                                  dataset_name)
+        return _packed_with_pairs(
+            hooks, with_instruction, pair_only, processing_class, args, formatting_func, dataset_name
+        )
     instruction_rows = with_instruction.remove_columns(_HAS_INSTRUCTION)
     if args.contrastive_weight == 0 or len(pair_only) == 0:
         prepared = hooks.sft_prepare(instruction_rows, processing_class, args, packing, formatting_func, dataset_name)
@@ -137,8 +159,9 @@ def _prepare_rows(hooks: TrainerHooks, dataset, processing_class, args, packing,
     if len(with_instruction) == 0:
         return pair_only
     prepared = hooks.sft_prepare(instruction_rows, processing_class, args, packing, formatting_func, dataset_name)
-    prepared = _instruction_rows_kept(with_instruction, prepared, args, packing, dataset_name,
-                                      pairs_left=len(pair_only))
+    prepared = _instruction_rows_kept(
+        with_instruction, prepared, args, packing, dataset_name, pairs_left=len(pair_only)
+    )
     prepared = prepared.select_columns(keep)
     if isinstance(prepared, Dataset):
         pair_only = pair_only.cast(prepared.features)
@@ -146,8 +169,9 @@ def _prepare_rows(hooks: TrainerHooks, dataset, processing_class, args, packing,
     return merged.shuffle(seed=args.seed) if args.shuffle_dataset else merged
 
 
-def _packed_with_pairs(hooks: TrainerHooks, with_instruction, pair_only, processing_class, args, formatting_func,
-                       dataset_name):
+def _packed_with_pairs(
+    hooks: TrainerHooks, with_instruction, pair_only, processing_class, args, formatting_func, dataset_name
+):
     """Instructions tokenized as without packing, then packed with their pairs (`trainers/afp_packing.py`)."""
     if args.max_length is None:
         raise ValueError("packing=True needs max_length (the length of a packed row); it is None. Set max_length.")
@@ -169,13 +193,19 @@ def _instruction_rows_kept(rows, prepared, args, packing, dataset_name: str, pai
     dropped = len(rows) - len(prepared)
     if dropped <= 0:
         return prepared
-    why = (f"their prompt fills max_length={args.max_length} tokens, so no completion token is left to learn "
-           "(SFTTrainer drops such rows, with their translation pairs)")
+    why = (
+        f"their prompt fills max_length={args.max_length} tokens, so no completion token is left to learn "
+        "(SFTTrainer drops such rows, with their translation pairs)"
+    )
     if dropped == len(rows) and pairs_left == 0:
-        raise ValueError(f"all {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
-                         "Raise max_length, or shorten the prompts.")
-    logger.warning(f"{dropped} of {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
-                   "Raise max_length to keep them.")
+        raise ValueError(
+            f"all {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
+            "Raise max_length, or shorten the prompts."
+        )
+    logger.warning(
+        f"{dropped} of {len(rows)} instruction rows of the {dataset_name} dataset were dropped: {why}. "
+        "Raise max_length to keep them."
+    )
     return prepared
 
 
@@ -223,7 +253,8 @@ def _with_pair_columns(hooks: TrainerHooks, dataset, args, dataset_name: str):
         source_ids, target_ids = [], []
         if source.strip():
             source_ids, target_ids = checked_pair_ids(
-                hooks.tokenize_pair(source, target, args.contrastive_max_length), method, index, dataset_name)
+                hooks.tokenize_pair(source, target, args.contrastive_max_length), method, index, dataset_name
+            )
             if not source_ids or not target_ids:
                 empty, text = (SOURCE_SENTENCE, source) if not source_ids else (TARGET_SENTENCE, target)
                 raise ValueError(

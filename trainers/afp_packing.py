@@ -23,11 +23,18 @@ from datasets import Dataset, Features, Sequence, Value
 from trl import pack_dataset
 
 from xling_align.data.columns import PAIR_TOKEN_COLUMNS
+
 _ROW_INDEX = "afp_row_index"
 
 
-def pack_rows_with_pairs(rows: Dataset, pair_only: Dataset | None, max_length: int, strategy: str, eos_id: int,
-                         map_kwargs: dict | None = None) -> Dataset:
+def pack_rows_with_pairs(
+    rows: Dataset,
+    pair_only: Dataset | None,
+    max_length: int,
+    strategy: str,
+    eos_id: int,
+    map_kwargs: dict | None = None,
+) -> Dataset:
     """Pack tokenized instruction `rows` (`input_ids`, `labels`, the pair token columns) into rows of at most
     `max_length` tokens and attach the pairs, as described in the module docstring.
 
@@ -40,8 +47,10 @@ def pack_rows_with_pairs(rows: Dataset, pair_only: Dataset | None, max_length: i
         return _pair_only_packs(extra_pairs, eos_id)
     sources, targets = rows[PAIR_TOKEN_COLUMNS[0]], rows[PAIR_TOKEN_COLUMNS[1]]
     indexed = rows.select_columns(["input_ids", "labels"]).map(
-        lambda example, index: {_ROW_INDEX: [index] * len(example["input_ids"])}, with_indices=True,
-        **(map_kwargs or {}))
+        lambda example, index: {_ROW_INDEX: [index] * len(example["input_ids"])},
+        with_indices=True,
+        **(map_kwargs or {}),
+    )
     packed = pack_dataset(indexed, max_length, strategy, map_kwargs or {})
     # which packed row holds each instruction row first; its pair goes there
     taken: set[int] = set()
@@ -65,24 +74,40 @@ def pack_rows_with_pairs(rows: Dataset, pair_only: Dataset | None, max_length: i
     features = packed.features.copy()
     for name in PAIR_TOKEN_COLUMNS:
         features[name] = Sequence(Sequence(Value("int64")))
-    return packed.add_column(PAIR_TOKEN_COLUMNS[0], packed_sources).add_column(
-        PAIR_TOKEN_COLUMNS[1], packed_targets).cast(features)
+    return (
+        packed.add_column(PAIR_TOKEN_COLUMNS[0], packed_sources)
+        .add_column(PAIR_TOKEN_COLUMNS[1], packed_targets)
+        .cast(features)
+    )
 
 
 def _pairs_of(rows: Dataset) -> list[tuple[list[int], list[int]]]:
-    return [(source, target) for source, target in zip(rows[PAIR_TOKEN_COLUMNS[0]], rows[PAIR_TOKEN_COLUMNS[1]],
-                                                       strict=True) if source]
+    return [
+        (source, target)
+        for source, target in zip(rows[PAIR_TOKEN_COLUMNS[0]], rows[PAIR_TOKEN_COLUMNS[1]], strict=True)
+        if source
+    ]
 
 
 def _pair_only_packs(pairs: list[tuple[list[int], list[int]]], eos_id: int) -> Dataset:
-    features = Features({"input_ids": Sequence(Value("int64")), "labels": Sequence(Value("int64")),
-                         "seq_lengths": Sequence(Value("int64")),
-                         **{name: Sequence(Sequence(Value("int64"))) for name in PAIR_TOKEN_COLUMNS}})
-    return Dataset.from_dict({
-        "input_ids": [[eos_id] for _ in pairs], "labels": [[-100] for _ in pairs], "seq_lengths": [[1] for _ in pairs],
-        PAIR_TOKEN_COLUMNS[0]: [[source] for source, _ in pairs],
-        PAIR_TOKEN_COLUMNS[1]: [[target] for _, target in pairs],
-    }, features=features)
+    features = Features(
+        {
+            "input_ids": Sequence(Value("int64")),
+            "labels": Sequence(Value("int64")),
+            "seq_lengths": Sequence(Value("int64")),
+            **{name: Sequence(Sequence(Value("int64"))) for name in PAIR_TOKEN_COLUMNS},
+        }
+    )
+    return Dataset.from_dict(
+        {
+            "input_ids": [[eos_id] for _ in pairs],
+            "labels": [[-100] for _ in pairs],
+            "seq_lengths": [[1] for _ in pairs],
+            PAIR_TOKEN_COLUMNS[0]: [[source] for source, _ in pairs],
+            PAIR_TOKEN_COLUMNS[1]: [[target] for _, target in pairs],
+        },
+        features=features,
+    )
 
 
 def pair_lists_of_batch(features: list[dict]) -> tuple[list[list[int]], list[list[int]]]:

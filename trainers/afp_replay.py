@@ -39,12 +39,16 @@ def replay_source(args, replay_dataset) -> list[str] | None:
         raise ValueError("AFPTrainer got both replay_dataset= and AFPConfig.replay_file; give one of them.")
     if replay_dataset is None and not getattr(args, "replay_file", None):
         if share > 0:
-            raise ValueError(f"replay_share={share} but no replay text: set AFPConfig.replay_file (a .txt file, one "
-                             "document per line, or a file with a 'text' column) or pass replay_dataset=.")
+            raise ValueError(
+                f"replay_share={share} but no replay text: set AFPConfig.replay_file (a .txt file, one "
+                "document per line, or a file with a 'text' column) or pass replay_dataset=."
+            )
         return None
     if share == 0:
-        raise ValueError("AFPTrainer got replay_dataset= but replay_share=0, so none of it would be used; set "
-                         "AFPConfig.replay_share (e.g. 0.25).")
+        raise ValueError(
+            "AFPTrainer got replay_dataset= but replay_share=0, so none of it would be used; set "
+            "AFPConfig.replay_share (e.g. 0.25)."
+        )
     if replay_dataset is not None:
         texts = replay_texts_of(replay_dataset, "replay_dataset")
         if not texts:
@@ -57,8 +61,10 @@ def load_replay_texts(path: str) -> list[str]:
     """The documents of a replay file: a `.txt` file (one document per non-empty line) or a json / jsonl /
     parquet / csv file with a `text` column."""
     if not os.path.isfile(path):
-        raise ValueError(f"replay_file={path!r} does not exist; give a .txt file (one document per line) "
-                                "or a json/jsonl/parquet/csv file with a 'text' column.")
+        raise ValueError(
+            f"replay_file={path!r} does not exist; give a .txt file (one document per line) "
+            "or a json/jsonl/parquet/csv file with a 'text' column."
+        )
     suffix = os.path.splitext(path)[1].lower()
     if suffix in _TEXT_SUFFIXES:
         texts = text_file_documents(path)
@@ -66,8 +72,10 @@ def load_replay_texts(path: str) -> list[str]:
         dataset = load_dataset(_DATASET_SUFFIXES[suffix], data_files=path, split="train")
         texts = replay_texts_of(dataset, f"replay_file {path!r}")
     else:
-        raise ValueError(f"replay_file={path!r} has suffix {suffix!r}; use .txt (one document per line) or "
-                         ".json/.jsonl/.parquet/.csv with a 'text' column.")
+        raise ValueError(
+            f"replay_file={path!r} has suffix {suffix!r}; use .txt (one document per line) or "
+            ".json/.jsonl/.parquet/.csv with a 'text' column."
+        )
     if not texts:
         raise ValueError(f"replay_file={path!r} holds no non-empty text; fill it or drop replay_file.")
     return texts
@@ -104,8 +112,9 @@ def tokenize_replay_rows(texts: list[str], tokenizer, max_length: int | None) ->
             ids = ids[:max_length]
         input_ids.append(ids)
         labels.append([-100] + ids[1:])
-    return Dataset.from_dict({"input_ids": input_ids, "labels": labels, REPLAY_FLAG: [True] * len(texts)},
-                             features=_row_features())
+    return Dataset.from_dict(
+        {"input_ids": input_ids, "labels": labels, REPLAY_FLAG: [True] * len(texts)}, features=_row_features()
+    )
 
 
 def packed_replay_rows(rows: Dataset, max_length: int, strategy: str) -> Dataset:
@@ -142,8 +151,9 @@ def _empty_like(feature):
 def _row_features():
     from datasets import Features
 
-    return Features({"input_ids": Sequence(Value("int64")), "labels": Sequence(Value("int64")),
-                     REPLAY_FLAG: Value("bool")})
+    return Features(
+        {"input_ids": Sequence(Value("int64")), "labels": Sequence(Value("int64")), REPLAY_FLAG: Value("bool")}
+    )
 
 
 def stand_in_feature(eos_id: int, packed: bool) -> dict:

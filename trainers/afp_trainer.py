@@ -44,8 +44,14 @@ from trl import SFTTrainer
 
 from xling_align.alignment.contrastive_loss import CITATION, ContrastiveOutput, contrastive_loss_and_accuracy
 from xling_align.alignment.layer_forward import compute_inside_forward
-from xling_align.alignment.model_parts import (decoder_blocks, hidden_size, normalize_layer, num_decoder_layers,
-                                               tied_parameter_names, unwrap_model)
+from xling_align.alignment.model_parts import (
+    decoder_blocks,
+    hidden_size,
+    normalize_layer,
+    num_decoder_layers,
+    tied_parameter_names,
+    unwrap_model,
+)
 from xling_align.alignment.pooling import pool_hidden_states, sentence_token_ids
 from xling_align.data.columns import PAIR_TOKEN_COLUMNS, REPLAY_FLAG
 from xling_align.trainers import pair_head as pair_heads
@@ -102,8 +108,15 @@ class AFPTrainer(SFTTrainer):
         "citation": textwrap.dedent(CITATION),
     }
 
-    def __init__(self, model, args: AFPConfig | None = None, *positional, pair_head: nn.Module | None = None,
-                 replay_dataset: Dataset | None = None, **kwargs):
+    def __init__(
+        self,
+        model,
+        args: AFPConfig | None = None,
+        *positional,
+        pair_head: nn.Module | None = None,
+        replay_dataset: Dataset | None = None,
+        **kwargs,
+    ):
         if args is None:
             model_name = model if isinstance(model, str) else model.config._name_or_path or "model"
             args = AFPConfig(f"{str(model_name).split('/')[-1]}-AFP")
@@ -136,18 +149,22 @@ class AFPTrainer(SFTTrainer):
         refuse_inexact_padding_free(self.model, args)
         if self._replay_source is not None and not self._replay_enabled:
             # SFTTrainer skips _prepare_dataset with skip_prepare_dataset: the replay rows were never added
-            raise ValueError("replay_share / replay_file (or replay_dataset=) were given but the training dataset "
-                             "was not prepared (dataset_kwargs={'skip_prepare_dataset': True}), so no replay row "
-                             "was added. Let AFPTrainer prepare the dataset, or add the replay rows yourself.")
+            raise ValueError(
+                "replay_share / replay_file (or replay_dataset=) were given but the training dataset "
+                "was not prepared (dataset_kwargs={'skip_prepare_dataset': True}), so no replay row "
+                "was added. Let AFPTrainer prepare the dataset, or add the replay rows yourself."
+            )
         try:
-            self._pair_layers = [normalize_layer(self.model, layer, "contrastive_layer")
-                                 for layer in args.contrastive_layers]
+            self._pair_layers = [
+                normalize_layer(self.model, layer, "contrastive_layer") for layer in args.contrastive_layers
+            ]
         except ValueError as error:
             raise UnsupportedSetupError(f"AFPConfig.contrastive_layer: {error}") from None
         if len(set(self._pair_layers)) != len(self._pair_layers):
             raise UnsupportedSetupError(
                 f"AFPConfig.contrastive_layer={args.contrastive_layer!r} names the same hidden state twice on this "
-                f"model (as indices 0..{num_decoder_layers(self.model)}: {self._pair_layers}); list each layer once.")
+                f"model (as indices 0..{num_decoder_layers(self.model)}: {self._pair_layers}); list each layer once."
+            )
         if args.contrastive_weight > 0 or args.alignment_eval_file:
             try:  # the pair pass (and the alignment callback) needs the decoder blocks: fail now, not at step 1
                 decoder_blocks(self.model)
@@ -161,8 +178,9 @@ class AFPTrainer(SFTTrainer):
                 args.ddp_find_unused_parameters = False
         # wrapped after SFTTrainer.__init__, which sets the pad token only when it builds its own collator
         eos_id = self._tokenizer.eos_token_id if self._tokenizer.eos_token_id is not None else 0
-        self.data_collator = AFPDataCollator(self.data_collator, pad_token_id=self._tokenizer.pad_token_id,
-                                             replay=self._replay_enabled, eos_id=eos_id)
+        self.data_collator = AFPDataCollator(
+            self.data_collator, pad_token_id=self._tokenizer.pad_token_id, replay=self._replay_enabled, eos_id=eos_id
+        )
         if args.alignment_eval_file:
             from xling_align.analysis.callback import AlignmentEvalCallback
 
@@ -186,12 +204,17 @@ class AFPTrainer(SFTTrainer):
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
         trl_workarounds.give_back_max_length(self, args)
-        hooks = TrainerHooks(sft_prepare=super()._prepare_dataset, tokenize_pair=self.tokenize_pair,
-                             trainer_name=type(self).__name__, tokenizer=self._tokenizer,
-                             replay_source=self._replay_source)
+        hooks = TrainerHooks(
+            sft_prepare=super()._prepare_dataset,
+            tokenize_pair=self.tokenize_pair,
+            trainer_name=type(self).__name__,
+            tokenizer=self._tokenizer,
+            replay_source=self._replay_source,
+        )
         with trl_workarounds.quiet_about_appended_eos(self._tokenizer):
-            prepared, with_replay = prepare_afp_dataset(hooks, dataset, processing_class, args, packing,
-                                                        formatting_func, dataset_name)
+            prepared, with_replay = prepare_afp_dataset(
+                hooks, dataset, processing_class, args, packing, formatting_func, dataset_name
+            )
         self._replay_enabled = self._replay_enabled or with_replay
         return prepared
 
@@ -201,8 +224,10 @@ class AFPTrainer(SFTTrainer):
         without trailing special tokens (`xling_align.alignment.pooling.sentence_token_ids`)."""
         # called while SFTTrainer.__init__ prepares the datasets, before Trainer sets self.args
         pooling = self._pair_pooling
-        return (sentence_token_ids(self._tokenizer, source, pooling, max_length),
-                sentence_token_ids(self._tokenizer, target, pooling, max_length))
+        return (
+            sentence_token_ids(self._tokenizer, source, pooling, max_length),
+            sentence_token_ids(self._tokenizer, target, pooling, max_length),
+        )
 
     # ---- loss ------------------------------------------------------------------------------------------------
 
@@ -265,8 +290,9 @@ class AFPTrainer(SFTTrainer):
             # the pair pass first: under DDP with find_unused_parameters, the LAST forward of a step decides which
             # parameters count as used, and the instruction pass uses them all
             contrastive = self._contrastive_term(model, pair_input_ids, pair_attention_mask, mode)
-        replay_inputs = {key[len(REPLAY_PREFIX):]: inputs.pop(key) for key in list(inputs)
-                         if key.startswith(REPLAY_PREFIX)}
+        replay_inputs = {
+            key[len(REPLAY_PREFIX) :]: inputs.pop(key) for key in list(inputs) if key.startswith(REPLAY_PREFIX)
+        }
         replay = self._replay_term(model, replay_inputs, num_items_in_batch, mode) if replay_inputs else None
         # the instruction forward runs even with sft_weight=0: under DDP it is the pass that synchronises gradients
         result = super().compute_loss(
@@ -300,7 +326,8 @@ class AFPTrainer(SFTTrainer):
         else:
             term = token_loss_sum / count.clamp(min=1)
         gathered = self.accelerator.gather_for_metrics(
-            torch.stack([token_loss_sum.detach().float(), count.float()]).reshape(1, 2))
+            torch.stack([token_loss_sum.detach().float(), count.float()]).reshape(1, 2)
+        )
         total, tokens = gathered.sum(dim=0).tolist()
         if tokens > 0:  # a batch without replay rows says nothing about the replay loss
             self._metrics[mode]["replay_loss"].append(total / tokens)
@@ -328,7 +355,8 @@ class AFPTrainer(SFTTrainer):
             # broadcast), so join it with a one-token stand-in whose vector is then dropped
             stand_in = torch.full((1, 1), self._tokenizer.pad_token_id or 0, dtype=torch.long, device=device)
             vectors = self._checked_pair_vectors(
-                self.encode_pairs(model, stand_in, torch.ones_like(stand_in)), stand_in, mode)[..., :0, :]
+                self.encode_pairs(model, stand_in, torch.ones_like(stand_in)), stand_in, mode
+            )[..., :0, :]
             source_vectors = target_vectors = vectors
         else:
             source_vectors = target_vectors = torch.zeros(0, hidden_size(model), device=device)
@@ -342,14 +370,17 @@ class AFPTrainer(SFTTrainer):
         self._metrics[mode]["contrastive_skipped"].append(0.0)
         # (loss, correct, sources) of every process in one gather, kept on the device until the next log: reading
         # them now would make the host wait for the pair pass before it queues the instruction pass
-        local = torch.stack([
-            output.loss.detach().float().reshape(()),
-            torch.as_tensor(output.num_correct, device=device).float().reshape(()),
-            torch.full((), float(output.num_sources), device=device),
-        ])
+        local = torch.stack(
+            [
+                output.loss.detach().float().reshape(()),
+                torch.as_tensor(output.num_correct, device=device).float().reshape(()),
+                torch.full((), float(output.num_sources), device=device),
+            ]
+        )
         gathered = self.accelerator.gather_for_metrics(local.reshape(1, 3))
         self._pending_pair_metrics.setdefault(mode, []).append(
-            torch.stack([gathered[:, 0].mean(), gathered[:, 1].sum() / gathered[:, 2].sum().clamp(min=1)]))
+            torch.stack([gathered[:, 0].mean(), gathered[:, 1].sum() / gathered[:, 2].sum().clamp(min=1)])
+        )
         if vectors is not None and output.num_sources == 0:
             return output.loss + vectors.sum() * 0.0  # the stand-in pass joins the graph (zero gradients)
         return output.loss
@@ -358,9 +389,12 @@ class AFPTrainer(SFTTrainer):
         """`compute_contrastive_loss` on one layer's vectors, or its mean over several layers' (see AFPConfig)."""
         if source_vectors.dim() == 2:
             return self._checked_contrastive_output(
-                self.compute_contrastive_loss(source_vectors, target_vectors), vectors, mode)
-        outputs = [self._checked_contrastive_output(self.compute_contrastive_loss(source, target), vectors, mode)
-                   for source, target in zip(source_vectors, target_vectors, strict=True)]
+                self.compute_contrastive_loss(source_vectors, target_vectors), vectors, mode
+            )
+        outputs = [
+            self._checked_contrastive_output(self.compute_contrastive_loss(source, target), vectors, mode)
+            for source, target in zip(source_vectors, target_vectors, strict=True)
+        ]
         if any(output.loss is None for output in outputs):
             return ContrastiveOutput(loss=None, num_correct=0, num_sources=0, num_pairs=outputs[0].num_pairs)
         # correct and sources summed over layers: the logged accuracy is the mean of the layers' accuracies
@@ -373,16 +407,19 @@ class AFPTrainer(SFTTrainer):
 
     # an override's result, checked where it is used (trainers/subclass_checks.py)
     def _checked_pair_vectors(self, vectors, input_ids: torch.Tensor, mode: str) -> torch.Tensor:
-        return subclass_checks.checked_pair_vectors(vectors, f"{type(self).__name__}.encode_pairs",
-                                                    input_ids.shape[0], len(self._pair_layers), mode)
+        return subclass_checks.checked_pair_vectors(
+            vectors, f"{type(self).__name__}.encode_pairs", input_ids.shape[0], len(self._pair_layers), mode
+        )
 
     def _checked_contrastive_output(self, output, vectors, mode: str) -> ContrastiveOutput:
-        return subclass_checks.checked_contrastive_output(output, f"{type(self).__name__}.compute_contrastive_loss",
-                                                          vectors, mode)
+        return subclass_checks.checked_contrastive_output(
+            output, f"{type(self).__name__}.compute_contrastive_loss", vectors, mode
+        )
 
     def _issue_warnings_after_load(self, load_result) -> None:
         super()._issue_warnings_after_load(
-            trl_workarounds.without_tied_missing_keys(load_result, tied_parameter_names(self.model)))
+            trl_workarounds.without_tied_missing_keys(load_result, tied_parameter_names(self.model))
+        )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # the steps' contrastive metrics become numbers here, with one device read per log instead of one per step

@@ -62,8 +62,9 @@ def check_requested_engine_runs(args) -> None:
     if engine is None:
         return
     if not has_accelerator():
-        reason = "this machine's only accelerator is Apple MPS" if accelerator_type() == "mps" else \
-            "this machine has no GPU"
+        reason = (
+            "this machine's only accelerator is Apple MPS" if accelerator_type() == "mps" else "this machine has no GPU"
+        )
     elif getattr(args, "use_cpu", False):
         reason = "use_cpu=True"
     else:
@@ -84,12 +85,18 @@ def check_pair_pass_support(accelerator) -> None:
 
     parallelism = getattr(accelerator, "parallelism_config", None)
     if parallelism is not None:
-        for name, what in (("cp_size", "context parallelism"), ("sp_size", "sequence parallelism"),
-                           ("tp_size", "tensor parallelism")):
+        for name, what in (
+            ("cp_size", "context parallelism"),
+            ("sp_size", "sequence parallelism"),
+            ("tp_size", "tensor parallelism"),
+        ):
             size = getattr(parallelism, name, 1) or 1
             if size > 1:
-                splits = "splits each sequence across processes, so each would pool a token of its own slice" \
-                    if name != "tp_size" else "splits every layer across processes and is not tested with it"
+                splits = (
+                    "splits each sequence across processes, so each would pool a token of its own slice"
+                    if name != "tp_size"
+                    else "splits every layer across processes and is not tested with it"
+                )
                 raise UnsupportedSetupError(
                     f"{what} ({name}={size} in the accelerate parallelism config) is not supported by AFP's pair pass: "
                     f"it {splits}. Use data parallelism or FSDP2 (dp_shard_size), or set contrastive_weight=0."

@@ -54,8 +54,10 @@ def padding_free_mismatch(model: nn.Module) -> str | None:
     device = parameter.device
     vocab = int(getattr(model.config, "vocab_size", 0) or 0)
     generator = torch.Generator().manual_seed(0)
-    first, other_first, second = (torch.randint(3, max(vocab, 4), (length,), generator=generator)
-                                  for length in (_PROBE_LENGTHS[0], _PROBE_LENGTHS[0], _PROBE_LENGTHS[1]))
+    first, other_first, second = (
+        torch.randint(3, max(vocab, 4), (length,), generator=generator)
+        for length in (_PROBE_LENGTHS[0], _PROBE_LENGTHS[0], _PROBE_LENGTHS[1])
+    )
     positions = torch.cat([torch.arange(len(first)), torch.arange(len(second))])[None].to(device)
     padded_ids = torch.zeros(2, len(first), dtype=torch.long)
     padded_mask = torch.zeros(2, len(first), dtype=torch.long)
@@ -70,8 +72,9 @@ def padding_free_mismatch(model: nn.Module) -> str | None:
     model.eval()
     try:
         with torch.no_grad():
-            padded = model(input_ids=padded_ids.to(device), attention_mask=padded_mask.to(device),
-                           use_cache=False).logits.float()
+            padded = model(
+                input_ids=padded_ids.to(device), attention_mask=padded_mask.to(device), use_cache=False
+            ).logits.float()
             flat, flat_other = flat_logits(first), flat_logits(other_first)
     finally:
         model.train(was_training)
@@ -80,17 +83,21 @@ def padding_free_mismatch(model: nn.Module) -> str | None:
     # rows kept apart give the same values for the second row (masked keys weigh exactly 0); the half-precision
     # allowance only covers kernels that tile differently, far below what attending to another row changes
     full_precision = parameter.dtype == torch.float32
-    leak = (flat[len(first):] - flat_other[len(first):]).abs().max().item()
+    leak = (flat[len(first) :] - flat_other[len(first) :]).abs().max().item()
     if leak > (1e-6 if full_precision else 1e-3) * scale:
-        return (f"{where} lets a row of a padding-free batch attend to the row before it (its logits change by "
-                f"{leak:.3g} when that row changes): its attention does not keep the flattened rows apart by "
-                "position_ids")
+        return (
+            f"{where} lets a row of a padding-free batch attend to the row before it (its logits change by "
+            f"{leak:.3g} when that row changes): its attention does not keep the flattened rows apart by "
+            "position_ids"
+        )
     expected = torch.cat([padded[0, : len(first)], padded[1, : len(second)]])
     tolerance = 1e-4 if full_precision else 5e-2
     difference = (flat - expected).abs().max().item()
     if difference > tolerance * scale:
-        return (f"{where} gives other logits on a padding-free batch than on a padded one (largest difference "
-                f"{difference:.3g}): it does not read the restarting position_ids")
+        return (
+            f"{where} gives other logits on a padding-free batch than on a padded one (largest difference "
+            f"{difference:.3g}): it does not read the restarting position_ids"
+        )
     return None
 
 

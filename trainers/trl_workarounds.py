@@ -86,8 +86,7 @@ def quiet_about_appended_eos(tokenizer):
 
     def only_the_appended_eos(record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not (eos and "The tokenized prompt is not a prefix" in message
-                    and f": {eos!r}. The model" in message)
+        return not (eos and "The tokenized prompt is not a prefix" in message and f": {eos!r}. The model" in message)
 
     trl_logger.addFilter(only_the_appended_eos)
     try:

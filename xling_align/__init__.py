@@ -25,8 +25,10 @@ def _source_checkout_root() -> str | None:
     here = _os.path.dirname(_os.path.abspath(__file__))
     root = _os.path.dirname(here)
     installed = _os.path.isdir(_os.path.join(here, "trainers"))  # a wheel puts the sub-packages in here
-    checkout = all(_os.path.isfile(_os.path.join(root, *parts)) for parts in
-                   (("pyproject.toml",), ("trainers", "__init__.py"), ("lm_eval_tasks", "__init__.py")))
+    checkout = all(
+        _os.path.isfile(_os.path.join(root, *parts))
+        for parts in (("pyproject.toml",), ("trainers", "__init__.py"), ("lm_eval_tasks", "__init__.py"))
+    )
     return root if checkout and not installed else None
 
 

@@ -1,4 +1,4 @@
-"""`python -m xling_align ...` is the same program as `xling-align ...` (so `accelerate launch -m xling_align` works)."""
+"""`python -m xling_align ...` is the same program as `xling-align ...` (`accelerate launch -m xling_align` works)."""
 
 from xling_align.cli import main
 

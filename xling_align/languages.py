@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from xling_align.errors import XlingAlignError
 
 

@@ -18,14 +18,36 @@ REMOVED_IN = "0.3.0"
 
 # old module name -> new module name
 MOVED = {
-    **{f"xling_align.{name}": f"xling_align.alignment.{name}"
-       for name in ("contrastive_loss", "distributed", "pooling", "model_parts", "layer_forward")},
-    **{f"xling_align.{name}": f"xling_align.evaluation.{name}"
-       for name in ("lm_eval_model", "lm_eval_plugin", "prefix_scoring", "prefix_tree", "adapters",
-                    "benchmark_table", "paper_protocol", "release_import")},
-    **{f"xling_align.{name}": f"xling_align.pipeline.{name}"
-       for name in ("training_script", "script_arguments", "recipe_parser", "training_data", "run_directory",
-                    "model_card", "reproduction", "stage_manifest")},
+    **{
+        f"xling_align.{name}": f"xling_align.alignment.{name}"
+        for name in ("contrastive_loss", "distributed", "pooling", "model_parts", "layer_forward")
+    },
+    **{
+        f"xling_align.{name}": f"xling_align.evaluation.{name}"
+        for name in (
+            "lm_eval_model",
+            "lm_eval_plugin",
+            "prefix_scoring",
+            "prefix_tree",
+            "adapters",
+            "benchmark_table",
+            "paper_protocol",
+            "release_import",
+        )
+    },
+    **{
+        f"xling_align.{name}": f"xling_align.pipeline.{name}"
+        for name in (
+            "training_script",
+            "script_arguments",
+            "recipe_parser",
+            "training_data",
+            "run_directory",
+            "model_card",
+            "reproduction",
+            "stage_manifest",
+        )
+    },
     "xling_align.hub_data": "xling_align.data.hub_data",
     "xling_align.pair_head": "xling_align.trainers.pair_head",
     "xling_align.padding_free": "xling_align.trainers.padding_free",
@@ -36,8 +58,9 @@ MOVED = {
 
 
 def moved_message(old: str) -> str:
-    return (f"{old} moved to {MOVED[old]} in xling-align 0.2.0; import it from there (the old name goes in "
-            f"{REMOVED_IN}).")
+    return (
+        f"{old} moved to {MOVED[old]} in xling-align 0.2.0; import it from there (the old name goes in {REMOVED_IN})."
+    )
 
 
 class _Forwarding(types.ModuleType):

@@ -107,9 +107,11 @@ def resolve_recipe(path: str) -> str:
 def missing_recipe_message(path: str, option: str = "--config") -> str:
     """Why `option path` found nothing, and what exists instead."""
     what = "is a folder, not a YAML file" if os.path.isdir(path) else "no such file"
-    return (f"{option} {path!r}: {what} (relative paths start at {os.getcwd()}); a recipe shipped with the "
-            f"package can be named alone: {', '.join(shipped_recipes())} (e.g. {option} tiny, or "
-            f"{option} {RECIPES}/tiny.yaml)")
+    return (
+        f"{option} {path!r}: {what} (relative paths start at {os.getcwd()}); a recipe shipped with the "
+        f"package can be named alone: {', '.join(shipped_recipes())} (e.g. {option} tiny, or "
+        f"{option} {RECIPES}/tiny.yaml)"
+    )
 
 
 if __name__ == "__main__":

@@ -37,16 +37,37 @@ def _config_for(arch: str, num_layers: int):
     # ByT5Tokenizer: pad id 0, eos id 1, no bos: the model config must agree or generation/padding break
     ids = dict(vocab_size=_BYTE_VOCAB_SIZE, pad_token_id=0, bos_token_id=1, eos_token_id=1)
     if arch == "xglm":
-        return tf.XGLMConfig(d_model=_HIDDEN, num_layers=num_layers, attention_heads=_HEADS, ffn_dim=2 * _HIDDEN,
-                             max_position_embeddings=1024, decoder_start_token_id=1, **ids)
+        return tf.XGLMConfig(
+            d_model=_HIDDEN,
+            num_layers=num_layers,
+            attention_heads=_HEADS,
+            ffn_dim=2 * _HIDDEN,
+            max_position_embeddings=1024,
+            decoder_start_token_id=1,
+            **ids,
+        )
     if arch == "bloom":
         return tf.BloomConfig(hidden_size=_HIDDEN, n_layer=num_layers, n_head=_HEADS, **ids)
     if arch == "llama":
-        return tf.LlamaConfig(hidden_size=_HIDDEN, intermediate_size=2 * _HIDDEN, num_hidden_layers=num_layers,
-                              num_attention_heads=_HEADS, num_key_value_heads=2, max_position_embeddings=1024, **ids)
+        return tf.LlamaConfig(
+            hidden_size=_HIDDEN,
+            intermediate_size=2 * _HIDDEN,
+            num_hidden_layers=num_layers,
+            num_attention_heads=_HEADS,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+            **ids,
+        )
     if arch == "qwen2":
-        return tf.Qwen2Config(hidden_size=_HIDDEN, intermediate_size=2 * _HIDDEN, num_hidden_layers=num_layers,
-                              num_attention_heads=_HEADS, num_key_value_heads=2, max_position_embeddings=1024, **ids)
+        return tf.Qwen2Config(
+            hidden_size=_HIDDEN,
+            intermediate_size=2 * _HIDDEN,
+            num_hidden_layers=num_layers,
+            num_attention_heads=_HEADS,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+            **ids,
+        )
     return tf.GPT2Config(n_embd=_HIDDEN, n_layer=num_layers, n_head=_HEADS, n_positions=1024, **ids)
 
 

@@ -1,1 +1,1 @@
-"""The method's math: how a sentence becomes a vector (pooling at a layer) and how translations are aligned (InfoNCE)."""
+"""The method's math: how a sentence becomes a vector (pooling at a layer) and how translations align (InfoNCE)."""

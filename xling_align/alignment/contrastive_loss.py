@@ -13,7 +13,12 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from xling_align.alignment.distributed import all_gather_with_grad, gather_row_counts, is_distributed, world_size_and_rank
+from xling_align.alignment.distributed import (
+    all_gather_with_grad,
+    gather_row_counts,
+    is_distributed,
+    world_size_and_rank,
+)
 
 CITATION = """@inproceedings{li-etal-2024-improving,
     title = "Improving In-context Learning of Multilingual Generative Language Models with Cross-lingual Alignment",

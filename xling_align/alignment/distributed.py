@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
+
 try:
     from torch.distributed._functional_collectives import all_gather_single
 except ImportError:  # torch before 2.13 (GPU images often carry one): the older differentiable gather

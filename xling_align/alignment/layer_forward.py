@@ -66,8 +66,10 @@ def early_stop_blockers(model: nn.Module) -> list[str]:
     if wrapper is None:
         return []
     kind = "an accelerate hook" if hasattr(holder, "_hf_hook") else type(wrapper).__name__
-    return [f"{type(holder).__name__}, the module holding the decoder blocks, has an instance-level forward "
-            f"wrapper ({kind}) whose end an early stop would skip"]
+    return [
+        f"{type(holder).__name__}, the module holding the decoder blocks, has an instance-level forward "
+        f"wrapper ({kind}) whose end an early stop would skip"
+    ]
 
 
 def hidden_states_at_layers(
@@ -95,8 +97,14 @@ def hidden_states_at_layers(
         `{non-negative index: (batch, seq_len, hidden) tensor}`.
     """
     indices = normalize_layers(model, layers)
-    states = _forward_through_wrappers(model, input_ids, attention_mask, indices, stop_early,
-                                       finish=lambda captured: tuple(captured[k] for k in indices))
+    states = _forward_through_wrappers(
+        model,
+        input_ids,
+        attention_mask,
+        indices,
+        stop_early,
+        finish=lambda captured: tuple(captured[k] for k in indices),
+    )
     return dict(zip(indices, states, strict=True))
 
 
@@ -115,8 +123,9 @@ def compute_inside_forward(
     like the rest, and DDP counts them as used by this forward.
     """
     indices = normalize_layers(model, layers)
-    (result,) = _forward_through_wrappers(model, input_ids, attention_mask, indices, stop_early,
-                                          finish=lambda captured: (compute(dict(captured)),))
+    (result,) = _forward_through_wrappers(
+        model, input_ids, attention_mask, indices, stop_early, finish=lambda captured: (compute(dict(captured)),)
+    )
     return result
 
 

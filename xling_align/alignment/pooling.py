@@ -29,15 +29,30 @@ import torch
 from torch import nn
 
 from xling_align.alignment.layer_forward import hidden_states_at_layers, layer_hidden_states
-from xling_align.alignment.model_parts import backbone, hidden_size, normalize_layer, normalize_layers, num_decoder_layers
+from xling_align.alignment.model_parts import (
+    backbone,
+    hidden_size,
+    normalize_layer,
+    normalize_layers,
+    num_decoder_layers,
+)
 
 POOLING_METHODS = ("mean", "last")
 
 __all__ = [
-    "POOLING_METHODS", "check_pooling", "pool_hidden_states", "sentence_token_ids", "pad_right",
-    "iter_sentence_vectors", "embed_sentences",
+    "POOLING_METHODS",
+    "check_pooling",
+    "pool_hidden_states",
+    "sentence_token_ids",
+    "pad_right",
+    "iter_sentence_vectors",
+    "embed_sentences",
     # re-exported: the model-part helpers and the partial forward that sentence vectors use
-    "backbone", "hidden_size", "num_decoder_layers", "normalize_layer", "layer_hidden_states",
+    "backbone",
+    "hidden_size",
+    "num_decoder_layers",
+    "normalize_layer",
+    "layer_hidden_states",
 ]
 
 

@@ -25,13 +25,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from xling_align.alignment.pooling import check_pooling
 from xling_align.analysis.embeddings_cache import EmbeddingCache
 from xling_align.analysis.layer_embeddings import resolve_layers
 from xling_align.analysis.metrics import DEFAULT_CHUNK_SIZE, alignment_metrics
 from xling_align.analysis.model_loading import ModelSource
 from xling_align.analysis.pairs import AnalysisPairs, pair_name
 from xling_align.analysis.separability import DEFAULT_MAX_PER_LANGUAGE, language_probe_accuracy, silhouette_score
-from xling_align.alignment.pooling import check_pooling
 
 
 @dataclass
@@ -62,7 +62,9 @@ class AnalysisSettings:
             if getattr(self, name) < 1:
                 raise ValueError(f"AnalysisSettings.{name}={getattr(self, name)} must be at least 1.")
         if self.max_length is not None and self.max_length < 1:
-            raise ValueError(f"AnalysisSettings.max_length={self.max_length} must be at least 1 (or None: no truncation).")
+            raise ValueError(
+                f"AnalysisSettings.max_length={self.max_length} must be at least 1 (or None: no truncation)."
+            )
 
 
 @dataclass
@@ -158,8 +160,10 @@ def analyze_model(
         result.metrics[name] = {
             # np.array copies one layer out of the read-only memory map: two (n, hidden) matrices in memory
             layer: layer_metrics(
-                torch.from_numpy(np.array(sides[0][layer])), torch.from_numpy(np.array(sides[1][layer])),
-                languages, settings,
+                torch.from_numpy(np.array(sides[0][layer])),
+                torch.from_numpy(np.array(sides[1][layer])),
+                languages,
+                settings,
             )
             for layer in layers
         }

@@ -40,9 +40,9 @@ from collections.abc import Sequence
 
 from transformers import TrainerCallback
 
+from xling_align.alignment.pooling import check_pooling, embed_sentences
 from xling_align.analysis.metrics import alignment_metrics
 from xling_align.analysis.pairs import load_analysis_pairs
-from xling_align.alignment.pooling import check_pooling, embed_sentences
 
 logger = logging.getLogger(__name__)
 

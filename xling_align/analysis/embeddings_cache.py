@@ -33,7 +33,6 @@ import numpy as np
 
 from xling_align.alignment.pooling import iter_sentence_vectors
 
-
 # bump when the stored layout or the way vectors are computed changes, so old caches are not reused
 CACHE_FORMAT_VERSION = 1
 

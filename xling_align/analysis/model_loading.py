@@ -1,7 +1,8 @@
 """Load the model to analyse: a local checkpoint folder, a LoRA adapter folder, or a cached hub id.
 
 An adapter folder (with `adapter_config.json`) is loaded on top of the base model named in its
-`base_model_name_or_path` (resolved by `xling_align.evaluation.adapters.find_base_model`); the tokenizer comes from the adapter folder if it has one, else from the base.
+`base_model_name_or_path` (resolved by `xling_align.evaluation.adapters.find_base_model`); the tokenizer comes
+from the adapter folder if it has one, else from the base.
 Loading failures are turned into one message that names the model and the usual causes, including
 `HF_HUB_OFFLINE=1`, under which only local folders and already-downloaded hub ids can load.
 
@@ -19,9 +20,9 @@ import uuid
 from functools import cached_property
 from pathlib import Path
 
-from xling_align.evaluation.adapters import ADAPTER_CONFIG, find_base_model, is_adapter_folder, is_true
 from xling_align.analysis.embeddings_cache import model_fingerprint
 from xling_align.errors import XlingAlignError
+from xling_align.evaluation.adapters import ADAPTER_CONFIG, find_base_model, is_adapter_folder, is_true
 
 
 class ModelLoadError(XlingAlignError, RuntimeError):
@@ -58,7 +59,7 @@ class ModelSource:
         self._loaded = None
 
     @classmethod
-    def from_loaded(cls, model, tokenizer, name: str = "in-memory model") -> "ModelSource":
+    def from_loaded(cls, model, tokenizer, name: str = "in-memory model") -> ModelSource:
         """Wrap a model already in memory; its vectors are cached under a key that is never reused."""
         from xling_align.alignment.pooling import num_decoder_layers
 

@@ -90,12 +90,18 @@ def load_analysis_pairs(
             2 distinct pairs, or most of its pairs have the same text on both sides.
     """
     if max_pairs is not None and (isinstance(max_pairs, bool) or max_pairs < 2):
-        raise ValueError(f"max_pairs (--max-pairs) is {max_pairs}: retrieval needs at least 2 pairs per language pair "
-                         "(hundreds for stable numbers); give a larger number, or leave it unset to use all pairs.")
+        raise ValueError(
+            f"max_pairs (--max-pairs) is {max_pairs}: retrieval needs at least 2 pairs per language pair "
+            "(hundreds for stable numbers); give a larger number, or leave it unset to use all pairs."
+        )
     counts = Counter()
     grouped = load_parallel_pairs(path, skip_invalid=skip_invalid, languages=languages, counts=counts)
     if not grouped:
-        left_out = f" ({counts['empty']} with an empty side, {counts['invalid']} malformed left out)" if sum(counts.values()) else ""
+        left_out = (
+            f" ({counts['empty']} with an empty side, {counts['invalid']} malformed left out)"
+            if sum(counts.values())
+            else ""
+        )
         raise ValueError(
             f"{path}: no translation pairs found{left_out}; the analysis needs sentences in two languages, e.g. a "
             "TSV whose header names the languages (en<TAB>de) followed by one pair per line."
@@ -116,7 +122,8 @@ def load_analysis_pairs(
         copies = [pair for pair in distinct if pair[0].strip() == pair[1].strip()]
         if 2 * len(copies) > len(distinct):  # a few (names, numbers) are real; most means one column twice
             raise ValueError(
-                f"{path}: {len(copies)} of the {len(distinct)} {lang_a}-{lang_b} pairs have the same text on both sides "
+                f"{path}: {len(copies)} of the {len(distinct)} {lang_a}-{lang_b} pairs have the same text on both "
+                "sides "
                 f"(e.g. {copies[0][0]!r}); such a pair is found trivially, so retrieval would measure nothing. Is one "
                 "language's column written twice? Give the translations in the second column."
             )

@@ -34,18 +34,23 @@ def text_perplexity(model, tokenizer, texts: list[str], batch_size: int = 16, ma
     total, tokens = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
-            encoded = [tokenizer(text, add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
-                       for text in texts[start:start + batch_size]]
+            encoded = [
+                tokenizer(text, add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
+                for text in texts[start : start + batch_size]
+            ]
             input_ids, mask = pad_right(encoded, pad_id or 0)  # right padding: positions as unpadded
             input_ids, mask = input_ids.to(device), mask.to(device)
             logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
             targets = input_ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100,
-                                     reduction="sum").item()
+            total += F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
+            ).item()
             tokens += int(targets.ne(-100).sum())
     if tokens == 0:
-        raise ValueError("every text is a single token, so no token has context to be predicted from; give longer "
-                         "texts to measure perplexity.")
+        raise ValueError(
+            "every text is a single token, so no token has context to be predicted from; give longer "
+            "texts to measure perplexity."
+        )
     mean_nll = total / tokens
     return {"perplexity": math.exp(mean_nll), "mean_nll": mean_nll, "tokens": tokens, "texts": len(texts)}
 
@@ -62,5 +67,7 @@ def sentences_by_language(pairs: dict[tuple[str, str], list[tuple[str, str]]]) -
 
 def language_perplexities(model, tokenizer, pairs, batch_size: int = 16, max_length: int = 512) -> dict[str, dict]:
     """`{language: text_perplexity(...)}` over the held-out sentences of each language of `pairs`."""
-    return {language: text_perplexity(model, tokenizer, sentences, batch_size, max_length)
-            for language, sentences in sentences_by_language(pairs).items()}
+    return {
+        language: text_perplexity(model, tokenizer, sentences, batch_size, max_length)
+        for language, sentences in sentences_by_language(pairs).items()
+    }

@@ -31,7 +31,9 @@ def choose_projection_layer(alignments: Sequence[ModelAlignment], requested: int
         depth = alignments[0].depth
         layer = requested % (depth + 1) if -(depth + 1) <= requested <= depth else requested
         if layer not in common:
-            raise ValueError(f"projection layer {requested} is not among the analysed layers {common}; add it to --layers.")
+            raise ValueError(
+                f"projection layer {requested} is not among the analysed layers {common}; add it to --layers."
+            )
         return layer
     last = alignments[-1]
 
@@ -88,7 +90,9 @@ def run_analysis(
         try:
             import sklearn  # noqa: F401
         except ImportError:
-            raise ValueError("t-SNE needs scikit-learn (pip install scikit-learn); leave it out to draw PCA only.") from None
+            raise ValueError(
+                "t-SNE needs scikit-learn (pip install scikit-learn); leave it out to draw PCA only."
+            ) from None
     settings = settings or AnalysisSettings()
     output = Path(output)
     if output.exists() and not output.is_dir():
@@ -117,18 +121,23 @@ def run_analysis(
 
             for label, source in sources:
                 model_, tokenizer = source.load()
-                perplexities[label] = language_perplexities(model_, tokenizer, pairs.pairs, settings.batch_size,
-                                                            settings.max_length)
+                perplexities[label] = language_perplexities(
+                    model_, tokenizer, pairs.pairs, settings.batch_size, settings.max_length
+                )
 
         metrics = BY_LAYER_METRICS + (SEPARABILITY_METRICS if settings.separability else ())
         plots = [
-            plot_metrics_by_layer(alignments, output / "retrieval_accuracy_by_layer.png", ["retrieval_accuracy"], columns=1),
+            plot_metrics_by_layer(
+                alignments, output / "retrieval_accuracy_by_layer.png", ["retrieval_accuracy"], columns=1
+            ),
             plot_metrics_by_layer(alignments, output / "alignment_metrics_by_layer.png", metrics),
         ]
         layer = choose_projection_layer(alignments, projection_layer)
         plots.append(plot_projection(alignments, layer, output / f"pca_layer{layer}.png", "pca", seed=settings.seed))
         if tsne:
-            plots.append(plot_projection(alignments, layer, output / f"tsne_layer{layer}.png", "tsne", seed=settings.seed))
+            plots.append(
+                plot_projection(alignments, layer, output / f"tsne_layer{layer}.png", "tsne", seed=settings.seed)
+            )
     written = [
         write_metrics_json(output / "metrics.json", alignments, pairs, settings, plots, perplexities),
         write_markdown_summary(output / "summary.md", alignments, pairs, settings, plots, perplexities),

@@ -19,8 +19,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only; must precede pyplot's import
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from xling_align.analysis.analyzer import ModelAlignment  # noqa: E402
 
@@ -52,7 +52,12 @@ def _lines(ax, alignments: Sequence[ModelAlignment], metric: str) -> None:
                 label=f"{alignment.label}: {os.path.basename(alignment.model.rstrip('/'))} ({name})",
             )
     if metric == "retrieval_accuracy" and alignments:
-        chance = {values["chance_retrieval_accuracy"] for a in alignments for pair in a.metrics.values() for values in pair.values()}
+        chance = {
+            values["chance_retrieval_accuracy"]
+            for a in alignments
+            for pair in a.metrics.values()
+            for values in pair.values()
+        }
         if len(chance) == 1:
             ax.axhline(chance.pop(), color="grey", linewidth=0.8, linestyle=":", label="chance (1 / pairs)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -90,7 +95,7 @@ def metrics_figure(alignments: Sequence[ModelAlignment], metrics: Sequence[str],
     for ax, metric in zip(axes.flat, metrics):
         _lines(ax, alignments, metric)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(metrics):]:
+    for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     figure.tight_layout()
     return figure

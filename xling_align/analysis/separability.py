@@ -95,7 +95,9 @@ def language_probe_accuracy(
     """
     n = a.shape[0]
     if n < 2 or b.shape[0] != n:
-        raise ValueError(f"the language probe needs the same number (>= 2) of vectors per language, got {n} and {b.shape[0]}.")
+        raise ValueError(
+            f"the language probe needs the same number (>= 2) of vectors per language, got {n} and {b.shape[0]}."
+        )
     pairs = _subsample_pairs(n, max_per_language, seed)
     n_test = max(1, int(round(len(pairs) * test_fraction)))
     test_pairs, train_pairs = pairs[:n_test], pairs[n_test:]

@@ -23,7 +23,7 @@ metrics.json layout:
       "perplexity": {"base": {"en": {"perplexity": ..., "mean_nll": ..., "tokens": ..., "texts": ...}, "de": ...},
                      "compare": {...}}   (held-out sentences of each language; absent with --no-perplexity)
     }
-"""
+"""  # noqa: E501 (doctest output / Markdown table rows stay whole)
 
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ def _number(value: float | None) -> str:
 def _layer_table(alignment: ModelAlignment, name: str) -> list[str]:
     lang_a, lang_b = alignment.languages[name]
     lines = [
-        f"| layer | retrieval {lang_a}→{lang_b} | retrieval {lang_b}→{lang_a} | MEXA | cos true | cos random | margin | probe | silhouette |",
+        f"| layer | retrieval {lang_a}→{lang_b} | retrieval {lang_b}→{lang_a} | MEXA | cos true | cos random "
+        "| margin | probe | silhouette |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for layer, values in sorted(alignment.metrics[name].items()):
@@ -126,7 +127,8 @@ def _change_tables(base: ModelAlignment, other: ModelAlignment) -> list[str]:
         lines += [
             f"**{name}**",
             "",
-            f"| layer | retrieval {base.label} | retrieval {other.label} | change | margin {base.label} | margin {other.label} |",
+            f"| layer | retrieval {base.label} | retrieval {other.label} | change "
+            f"| margin {base.label} | margin {other.label} |",
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for layer in sorted(set(base.metrics[name]) & set(other.metrics[name])):
@@ -145,8 +147,12 @@ def _perplexity_table(perplexity: dict) -> list[str]:
     labels = list(perplexity)
     languages = list(perplexity[labels[0]])
     titles = [f"perplexity {label}" for label in labels] + (["change"] if len(labels) == 2 else [])
-    lines = ["## Held-out perplexity (language modelling of the pairs' sentences; lower is better)", "",
-             "| language | sentences | " + " | ".join(titles) + " |", "|---|---:|" + "---:|" * len(titles)]
+    lines = [
+        "## Held-out perplexity (language modelling of the pairs' sentences; lower is better)",
+        "",
+        "| language | sentences | " + " | ".join(titles) + " |",
+        "|---|---:|" + "---:|" * len(titles),
+    ]
     for language in languages:
         values = [perplexity[label][language]["perplexity"] for label in labels]
         cells = [f"{value:.2f}" for value in values]
@@ -182,7 +188,8 @@ def write_markdown_summary(
         for name, summary in alignment.summary().items():
             chance = 1.0 / len(pairs.pairs[alignment.languages[name]])
             lines.append(
-                f"| {alignment.label} | {name} | {summary['best_layer']} | {_number(summary['best_retrieval_accuracy'])} "
+                f"| {alignment.label} | {name} | {summary['best_layer']} "
+                f"| {_number(summary['best_retrieval_accuracy'])} "
                 f"| {chance:.2g} | {_number(summary['mexa_alignment_mean_over_layers'])} "
                 f"| {_number(summary['mexa_alignment_max_over_layers'])} |"
             )

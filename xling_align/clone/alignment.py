@@ -56,7 +56,8 @@ class ArmSettings:
     contrastive_weight: float = field(default=1.0, metadata={"help": "weight of the MCL (InfoNCE) term"})
     sft_weight: float = field(default=1.5, metadata={"help": "weight of the CIF (SFT) term"})
     contrastive_layer: int | list[int] = field(
-        default=1, metadata={"help": "hidden_states index pooled for MCL, or a list (the term is averaged)"})
+        default=1, metadata={"help": "hidden_states index pooled for MCL, or a list (the term is averaged)"}
+    )
     contrastive_pooling: str = field(default="last", metadata={"help": "'last' or 'mean' pooling for MCL"})
     contrastive_temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature"})
     entity_share: float = field(default=0.0, metadata={"help": "share of entity dictionary rows in the data"})
@@ -67,8 +68,9 @@ class ArmSettings:
 
     def to_dict(self) -> dict:
         # fields added for v4 only when set: the shipped arms' records (alignment.json) keep matching
-        return {key: value for key, value in asdict(self).items()
-                if key not in _V4_FIELDS or value != _V4_DEFAULTS[key]}
+        return {
+            key: value for key, value in asdict(self).items() if key not in _V4_FIELDS or value != _V4_DEFAULTS[key]
+        }
 
 
 _V4_FIELDS = ("replay_share", "lora", "learning_rate")
@@ -103,8 +105,13 @@ ARMS: dict[str, ArmSettings] = {
 }
 # the continued pretraining of `cpt_align`: the base's own pretraining corpus (read from its checkpoint) plus
 # these fields of `xling_align.clone.pretrain.PretrainConfig` (the control's alignment and code-switching)
-CONTINUED_PRETRAINING = {"word_alignment_weight": 1.0, "code_switch_share": 0.5, "steps": 300,
-                         "learning_rate": 1e-3, "warmup_steps": 30}
+CONTINUED_PRETRAINING = {
+    "word_alignment_weight": 1.0,
+    "code_switch_share": 0.5,
+    "steps": 300,
+    "learning_rate": 1e-3,
+    "warmup_steps": 30,
+}
 # the corpus stream of an alignment seed's continued pretraining (never the base's own stream)
 _CONTINUED_CORPUS_SEED = 50_000
 # chosen on the dev split of held-out entities (see xling_align/clone/README.md); the demo scores it
@@ -136,12 +143,19 @@ class AlignmentSettings:
 
     steps: int = field(default=400, metadata={"help": "optimizer steps per alignment run"})
     batch_size: int = field(default=16, metadata={"help": "rows (instruction + translation pair) per step"})
-    learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (cosine schedule; chosen on the dev split)"})
+    learning_rate: float = field(
+        default=1e-3, metadata={"help": "peak learning rate (cosine schedule; chosen on the dev split)"}
+    )
 
 
-def arm_settings(arm: str, layer: int | None = None, entity_share: float | None = None,
-                 layers: list[int] | None = None, word_share: float | None = None,
-                 replay_share: float | None = None) -> ArmSettings:
+def arm_settings(
+    arm: str,
+    layer: int | None = None,
+    entity_share: float | None = None,
+    layers: list[int] | None = None,
+    word_share: float | None = None,
+    replay_share: float | None = None,
+) -> ArmSettings:
     """The settings of `arm`, with the variant's free setting overridden when given (dev-split selection):
     `layer` for afp_mid, `entity_share` for afp_entity, `layers` for afp_layers and afp_words, `word_share` for
     afp_words."""
@@ -192,8 +206,13 @@ def contrastive_layers(settings: ArmSettings) -> list[int]:
     return list(layer) if isinstance(layer, (list, tuple)) else [layer]
 
 
-def continue_pretraining(base_model_dir: str | Path, output_dir: str | Path, seed: int = 0,
-                         optimisation: AlignmentSettings | None = None, progress: bool = True):
+def continue_pretraining(
+    base_model_dir: str | Path,
+    output_dir: str | Path,
+    seed: int = 0,
+    optimisation: AlignmentSettings | None = None,
+    progress: bool = True,
+):
     """`cpt_align`: continue the base on its own corpus with word alignment and code-switching; return the model.
 
     The world and corpus mixture are the base's (its `clone_pretraining.json`); the fields of
@@ -211,8 +230,12 @@ def continue_pretraining(base_model_dir: str | Path, output_dir: str | Path, see
         scale = optimisation.steps / AlignmentSettings().steps
         settings["steps"] = max(1, round(settings["steps"] * scale))
         settings["warmup_steps"] = max(1, round(settings["warmup_steps"] * min(1.0, scale)))
-    config = replace(PretrainConfig(**{k: v for k, v in recorded.items() if k in known}), **settings,
-                     init_from=str(base_model_dir), corpus_seed=_CONTINUED_CORPUS_SEED + seed)
+    config = replace(
+        PretrainConfig(**{k: v for k, v in recorded.items() if k in known}),
+        **settings,
+        init_from=str(base_model_dir),
+        corpus_seed=_CONTINUED_CORPUS_SEED + seed,
+    )
     folder = pretrain(config, output_dir, progress=progress, description="continued pretraining (cpt_align)")
     model, _, _ = load_checkpoint(folder)
     return model
@@ -225,8 +248,16 @@ class _StepBarOnly(ProgressCallback):
         return None
 
 
-def align(base_model_dir: str | Path, tokenizer, rows: list[dict], settings: ArmSettings,
-          optimisation: AlignmentSettings, output_dir: str | Path, seed: int = 0, progress: bool = True):
+def align(
+    base_model_dir: str | Path,
+    tokenizer,
+    rows: list[dict],
+    settings: ArmSettings,
+    optimisation: AlignmentSettings,
+    output_dir: str | Path,
+    seed: int = 0,
+    progress: bool = True,
+):
     """Train one alignment arm from the base checkpoint with AFPTrainer and return the trained model (eval mode).
 
     Args:
@@ -245,7 +276,6 @@ def align(base_model_dir: str | Path, tokenizer, rows: list[dict], settings: Arm
 
     from xling_align import AFPConfig, AFPTrainer
     from xling_align.alignment.model_parts import normalize_layer
-
     from xling_align.trainers.afp_replay import replay_row_count
 
     torch.manual_seed(seed)
@@ -286,8 +316,14 @@ def align(base_model_dir: str | Path, tokenizer, rows: list[dict], settings: Arm
         from peft import LoraConfig
 
         peft_config = LoraConfig(task_type="CAUSAL_LM", **LORA)
-    trainer = AFPTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         replay_dataset=replay, peft_config=peft_config)
+    trainer = AFPTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        replay_dataset=replay,
+        peft_config=peft_config,
+    )
     if progress:
         # keep the step bar, drop the end-of-training metrics line it would print
         trainer.remove_callback(ProgressCallback)

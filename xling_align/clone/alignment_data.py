@@ -51,8 +51,9 @@ def _entity_entry(world: World, rng: random.Random) -> tuple[str, str, str, str]
     return "translate this word :", entity, entity, f"the {entity}"
 
 
-def alignment_rows(world: World, num_rows: int, seed: int = 0, cross_probability: float = 0.5,
-                   entity_share: float = 0.0) -> list[dict]:
+def alignment_rows(
+    world: World, num_rows: int, seed: int = 0, cross_probability: float = 0.5, entity_share: float = 0.0
+) -> list[dict]:
     """`num_rows` AFP rows (instruction + translation pair).
 
     Args:
@@ -76,17 +77,21 @@ def alignment_rows(world: World, num_rows: int, seed: int = 0, cross_probability
             pair_source = sentence
         source = rng.choice(("l1", "l2"))
         target = ("l2" if source == "l1" else "l1") if rng.random() < cross_probability else source
-        prompt = (f"{world.translate(instruction, source)} {world.translate(text_input, source)} "
-                  f"answer in {LANGUAGE_NAMES[target]} :")
-        rows.append({
-            "prompt": prompt,
-            "completion": f" {world.translate(answer, target)} .",
-            "source_sentence": pair_source,
-            "target_sentence": world.to_l2(pair_source),
-            "source_lang": "l1",
-            "target_lang": "l2",
-            "kind": "instruction+pair",
-        })
+        prompt = (
+            f"{world.translate(instruction, source)} {world.translate(text_input, source)} "
+            f"answer in {LANGUAGE_NAMES[target]} :"
+        )
+        rows.append(
+            {
+                "prompt": prompt,
+                "completion": f" {world.translate(answer, target)} .",
+                "source_sentence": pair_source,
+                "target_sentence": world.to_l2(pair_source),
+                "source_lang": "l1",
+                "target_lang": "l2",
+                "kind": "instruction+pair",
+            }
+        )
     return rows
 
 
@@ -103,9 +108,17 @@ def heldout_pairs(world: World, num_pairs: int, seed: int = 0) -> list[dict]:
         if sentence in seen:
             continue
         seen.add(sentence)
-        rows.append({"prompt": "", "completion": "", "source_sentence": sentence,
-                     "target_sentence": world.to_l2(sentence), "source_lang": "l1", "target_lang": "l2",
-                     "kind": "pair"})
+        rows.append(
+            {
+                "prompt": "",
+                "completion": "",
+                "source_sentence": sentence,
+                "target_sentence": world.to_l2(sentence),
+                "source_lang": "l1",
+                "target_lang": "l2",
+                "kind": "pair",
+            }
+        )
     return rows
 
 

@@ -27,8 +27,12 @@ from xling_align.clone.checksum import verify_manifest, write_manifest
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 PRETRAINED_DIRS = {"base": RESOURCES / "clone_v3_base", "control": RESOURCES / "clone_v3_control"}
 # the pretraining preset of each shipped folder (v2's folders are v3's starting points)
-PRESET_OF_FOLDER = {"clone_v3_base": "base_v3", "clone_v3_control": "control_v3", "clone_base": "base",
-                    "clone_control": "control"}
+PRESET_OF_FOLDER = {
+    "clone_v3_base": "base_v3",
+    "clone_v3_control": "control_v3",
+    "clone_base": "base",
+    "clone_control": "control",
+}
 ARMS_DIR = RESOURCES / "clone_arms"
 ALIGNMENT_FILE = "alignment.json"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+
 from xling_align.errors import XlingAlignError
 
 MANIFEST_NAME = "SHA256SUMS"
@@ -53,18 +54,20 @@ def verify_manifest(folder: str | Path, regenerate: str = REGENERATE_HINT) -> No
     manifest = folder / MANIFEST_NAME
     hint = regenerate.format(folder=folder)
     if not manifest.is_file():
-        raise ChecksumError(f"{manifest} is missing, so the checkpoint in {folder} cannot be verified; "
-                            f"regenerate it with `{hint}`.")
+        raise ChecksumError(
+            f"{manifest} is missing, so the checkpoint in {folder} cannot be verified; regenerate it with `{hint}`."
+        )
     for line in manifest.read_text().splitlines():
         if not line.strip():
             continue
         expected, name = line.split(maxsplit=1)
         path = folder / name.strip()
         if not path.is_file():
-            raise ChecksumError(f"{path} is listed in {manifest} but missing; regenerate the checkpoint with "
-                                f"`{hint}`.")
+            raise ChecksumError(f"{path} is listed in {manifest} but missing; regenerate the checkpoint with `{hint}`.")
         actual = sha256_of(path)
         if actual != expected:
-            raise ChecksumError(f"{path} fails its SHA-256 check (expected {expected[:12]}..., got {actual[:12]}...): "
-                                f"the shipped checkpoint is damaged or was modified; reinstall xling-align or "
-                                f"regenerate it with `{hint}`.")
+            raise ChecksumError(
+                f"{path} fails its SHA-256 check (expected {expected[:12]}..., got {actual[:12]}...): "
+                f"the shipped checkpoint is damaged or was modified; reinstall xling-align or "
+                f"regenerate it with `{hint}`."
+            )

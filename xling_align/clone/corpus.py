@@ -23,8 +23,16 @@ import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-from xling_align.clone.world import FACT_KINDS, INTRANSITIVE_VERBS, LABELS, OBJECTS, PARAPHRASES, PLACES, \
-    TRANSITIVE_VERBS, World
+from xling_align.clone.world import (
+    FACT_KINDS,
+    INTRANSITIVE_VERBS,
+    LABELS,
+    OBJECTS,
+    PARAPHRASES,
+    PLACES,
+    TRANSITIVE_VERBS,
+    World,
+)
 
 SEPARATOR = " . "
 
@@ -49,25 +57,34 @@ class CorpusConfig:
     fact_share: float = field(default=0.45, metadata={"help": "fraction of units that state a fact"})
     episode_share: float = field(default=0.25, metadata={"help": "fraction of units that are in-context episodes"})
     episode_lines: tuple[int, int] = field(default=(5, 10), metadata={"help": "(fewest, most) lines per episode"})
-    label_episode_share: float = field(default=0.0, metadata={"help": "fraction of units that are label-word "
-                                                                      "episodes (arbitrary labels; v3)"})
+    label_episode_share: float = field(
+        default=0.0, metadata={"help": "fraction of units that are label-word episodes (arbitrary labels; v3)"}
+    )
     code_switch_share: float = field(default=0.0, metadata={"help": "fraction of L1 units code-switched"})
     code_switch_rate: float = field(default=0.3, metadata={"help": "fraction of words switched in such a unit"})
 
     def __post_init__(self):
-        for name in ("l2_share", "fact_share", "episode_share", "label_episode_share", "code_switch_share",
-                     "code_switch_rate"):
+        for name in (
+            "l2_share",
+            "fact_share",
+            "episode_share",
+            "label_episode_share",
+            "code_switch_share",
+            "code_switch_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"CorpusConfig.{name}={value} is not a fraction; use a value in [0, 1].")
         total = self.fact_share + self.episode_share + self.label_episode_share
         if total > 1.0:
-            raise ValueError(f"CorpusConfig.fact_share + episode_share + label_episode_share = {total} "
-                             "exceeds 1; lower one of them.")
+            raise ValueError(
+                f"CorpusConfig.fact_share + episode_share + label_episode_share = {total} exceeds 1; lower one of them."
+            )
         low, high = self.episode_lines
         if not 2 <= low <= high:
-            raise ValueError(f"CorpusConfig.episode_lines={self.episode_lines} must be (fewest, most) with "
-                             "2 <= fewest <= most.")
+            raise ValueError(
+                f"CorpusConfig.episode_lines={self.episode_lines} must be (fewest, most) with 2 <= fewest <= most."
+            )
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -136,8 +153,12 @@ def sample_unit(world: World, config: CorpusConfig, rng: random.Random) -> tuple
         sentences = label_episode_unit(world, lang, rng, config.episode_lines)
     else:
         sentences = [world.translate(world.filler_sentence(rng), lang)]
-    if lang == "l1" and config.code_switch_share and rng.random() < config.code_switch_share \
-            and _may_code_switch(world, sentences):
+    if (
+        lang == "l1"
+        and config.code_switch_share
+        and rng.random() < config.code_switch_share
+        and _may_code_switch(world, sentences)
+    ):
         switched = [code_switch(world, s, config.code_switch_rate, rng) for s in sentences]
         if switched != sentences:
             return "mixed", SEPARATOR.join(switched)
@@ -151,8 +172,9 @@ def unit_stream(world: World, config: CorpusConfig, seed: int) -> Iterator[tuple
         yield sample_unit(world, config, rng)
 
 
-def token_blocks(world: World, config: CorpusConfig, vocab: dict[str, int], seed: int,
-                 num_blocks: int, block_size: int) -> list[list[int]]:
+def token_blocks(
+    world: World, config: CorpusConfig, vocab: dict[str, int], seed: int, num_blocks: int, block_size: int
+) -> list[list[int]]:
     """`num_blocks` blocks of `block_size` token ids cut from the unit stream (each unit ends in ".")."""
     stream = unit_stream(world, config, seed)
     blocks: list[list[int]] = []

@@ -87,9 +87,16 @@ def _json_default(value):
     return handle_non_serializable(value)
 
 
-def evaluate_clone_tasks(model, tokenizer, output_file: str | Path, tasks: list[str] | None = None,
-                         limit: int | None = None, batch_size: int = 64, seed: int = 0,
-                         world_config: dict | None = None) -> dict:
+def evaluate_clone_tasks(
+    model,
+    tokenizer,
+    output_file: str | Path,
+    tasks: list[str] | None = None,
+    limit: int | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    world_config: dict | None = None,
+) -> dict:
     """Run lm-eval on the clone tasks for an in-memory model and write its results JSON to `output_file`.
 
     Args:
@@ -111,8 +118,9 @@ def evaluate_clone_tasks(model, tokenizer, output_file: str | Path, tasks: list[
     tasks = list(tasks or clone_task_names())
     unknown = [t for t in tasks if t not in task_manager.all_tasks]
     if unknown:
-        raise ValueError(f"tasks {unknown} are not clone tasks found in {CLONE_TASK_DIR}; "
-                         f"use names from {clone_task_names()}.")
+        raise ValueError(
+            f"tasks {unknown} are not clone tasks found in {CLONE_TASK_DIR}; use names from {clone_task_names()}."
+        )
     with quiet_lm_eval():
         lm = _quiet_hflm(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device="cpu", max_length=256)
         results = lm_eval.simple_evaluate(

@@ -21,11 +21,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xling_align.clone.alignment import (
-    ARMS, COMBINED_REPLAY_ARMS, PRETRAINED_ARMS, AlignmentSettings, align, arm_settings, continue_pretraining,
+    ARMS,
+    COMBINED_REPLAY_ARMS,
+    PRETRAINED_ARMS,
+    AlignmentSettings,
+    align,
+    arm_settings,
+    continue_pretraining,
     contrastive_layers,
 )
 from xling_align.clone.checkpoints import (
-    PRETRAINED_DIRS, read_alignment_record, save_arm, shipped_arm_dir, verify,
+    PRETRAINED_DIRS,
+    read_alignment_record,
+    save_arm,
+    shipped_arm_dir,
+    verify,
 )
 from xling_align.errors import XlingAlignError
 
@@ -63,17 +73,25 @@ class ExperimentPlan:
             raise ExperimentError(f"unknown arm(s) {unknown}; the arms are {list(known)}.")
         if len(set(self.arms)) != len(self.arms):
             raise ExperimentError(f"arms {self.arms} name an arm twice; list each once.")
-        for name, arms in (("middle_layer", ("afp_mid",)), ("entity_share", ("afp_entity",)),
-                           ("layers", ("afp_layers", "afp_words")), ("word_share", ("afp_words",)),
-                           ("replay_share", COMBINED_REPLAY_ARMS)):
+        for name, arms in (
+            ("middle_layer", ("afp_mid",)),
+            ("entity_share", ("afp_entity",)),
+            ("layers", ("afp_layers", "afp_words")),
+            ("word_share", ("afp_words",)),
+            ("replay_share", COMBINED_REPLAY_ARMS),
+        ):
             if getattr(self, name) is not None and not any(arm in self.arms for arm in arms):
                 named = " or ".join(repr(arm) for arm in arms)
-                raise ExperimentError(f"{name}={getattr(self, name)} applies to the {named} arm only, which is not "
-                                      f"among the arms {self.arms}; add {arms[0]} or drop the setting.")
+                raise ExperimentError(
+                    f"{name}={getattr(self, name)} applies to the {named} arm only, which is not "
+                    f"among the arms {self.arms}; add {arms[0]} or drop the setting."
+                )
         self.live = tuple(a for a in self.live if a in self.arms and a in ARMS)
         if self.optimisation.steps < 1 or self.optimisation.batch_size < 1:
-            raise ExperimentError(f"alignment steps={self.optimisation.steps} and batch size="
-                                  f"{self.optimisation.batch_size} must be at least 1.")
+            raise ExperimentError(
+                f"alignment steps={self.optimisation.steps} and batch size="
+                f"{self.optimisation.batch_size} must be at least 1."
+            )
         if self.limit is not None and self.limit < 1:
             raise ExperimentError(f"limit={self.limit} must be at least 1 document per task.")
         if self.heldout_pairs < 2:
@@ -85,12 +103,15 @@ class ExperimentPlan:
 
     def record(self, arm: str) -> dict:
         """What identifies an alignment arm's training (compared with a shipped arm's `alignment.json`)."""
-        return {"arm": arm, "settings": self.settings(arm).to_dict(),
-                "optimisation": asdict(self.optimisation), "seed": self.seed}
+        return {
+            "arm": arm,
+            "settings": self.settings(arm).to_dict(),
+            "optimisation": asdict(self.optimisation),
+            "seed": self.seed,
+        }
 
     def settings(self, arm: str):
-        return arm_settings(arm, self.middle_layer, self.entity_share, self.layers, self.word_share,
-                            self.replay_share)
+        return arm_settings(arm, self.middle_layer, self.entity_share, self.layers, self.word_share, self.replay_share)
 
 
 def _load_pretrained(plan: ExperimentPlan, arm: str):
@@ -128,15 +149,16 @@ def _shipped_arm(plan: ExperimentPlan, arm: str):
     return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
 
 
-def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str], None] = print,
-                   progress: bool = True) -> dict:
+def run_experiment(
+    plan: ExperimentPlan, output: str | Path, log: Callable[[str], None] = print, progress: bool = True
+) -> dict:
     """Run the plan; write results files, `retrieval.json` and return `{arm: figures}` (see `summary`)."""
+    from xling_align.alignment.model_parts import normalize_layer, num_decoder_layers
     from xling_align.clone.alignment_data import alignment_rows, heldout_pairs
     from xling_align.clone.evaluation import clone_task_names, evaluate_clone_tasks
     from xling_align.clone.pretrain import WORLD_FILE
     from xling_align.clone.retrieval import entity_retrieval, layerwise_retrieval
     from xling_align.clone.summary import arm_figures
-    from xling_align.alignment.model_parts import normalize_layer, num_decoder_layers
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -149,11 +171,15 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
                 for layer in layers:
                     normalize_layer(base_model, layer)
             except ValueError:
-                raise ExperimentError(f"arm {arm!r} asks for contrastive layer {layer}, but the base model has "
-                                      f"{depth} decoder layers (hidden_states 0..{depth}); pass a layer in "
-                                      f"1..{depth}.") from None
-    log(f"[1/4] checkpoints verified (SHA-256): base {plan.checkpoint('base')}"
-        + (f", control {plan.checkpoint('control')}" if "control" in plan.arms else ""))
+                raise ExperimentError(
+                    f"arm {arm!r} asks for contrastive layer {layer}, but the base model has "
+                    f"{depth} decoder layers (hidden_states 0..{depth}); pass a layer in "
+                    f"1..{depth}."
+                ) from None
+    log(
+        f"[1/4] checkpoints verified (SHA-256): base {plan.checkpoint('base')}"
+        + (f", control {plan.checkpoint('control')}" if "control" in plan.arms else "")
+    )
 
     models = {}
     world_config = world.config.to_dict()
@@ -163,8 +189,10 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
         elif arm == "control":
             control, _, control_world = _load_pretrained(plan, "control")
             if control_world.config != world.config:
-                raise ExperimentError(f"the control checkpoint's world {control_world.config} differs from the "
-                                      f"base's {world.config}; both must come from the same world.")
+                raise ExperimentError(
+                    f"the control checkpoint's world {control_world.config} differs from the "
+                    f"base's {world.config}; both must come from the same world."
+                )
             models[arm] = control
         elif arm not in plan.live and (shipped := _shipped_arm(plan, arm)) is not None:
             models[arm] = shipped
@@ -172,34 +200,69 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
     to_train = [a for a in plan.arms if a not in models]
     if to_train:
         opt = plan.optimisation
-        log(f"[2/4] alignment with AFPTrainer from the base: {', '.join(to_train)} "
-            f"({opt.steps} steps x {opt.batch_size} rows, peak lr {opt.learning_rate:g}, seed {plan.seed})")
+        log(
+            f"[2/4] alignment with AFPTrainer from the base: {', '.join(to_train)} "
+            f"({opt.steps} steps x {opt.batch_size} rows, peak lr {opt.learning_rate:g}, seed {plan.seed})"
+        )
     for arm in to_train:
         settings = plan.settings(arm)
         if settings.method == "continued_pretraining":
-            models[arm] = continue_pretraining(plan.checkpoint("base"), output / "runs" / arm, seed=plan.seed,
-                                               optimisation=plan.optimisation, progress=progress)
+            models[arm] = continue_pretraining(
+                plan.checkpoint("base"),
+                output / "runs" / arm,
+                seed=plan.seed,
+                optimisation=plan.optimisation,
+                progress=progress,
+            )
         else:
-            rows = alignment_rows(world, plan.optimisation.steps * plan.optimisation.batch_size, seed=plan.seed,
-                                  entity_share=settings.entity_share)
-            models[arm] = align(plan.checkpoint("base"), tokenizer, rows, settings, plan.optimisation,
-                                output / "runs" / arm, seed=plan.seed, progress=progress)
+            rows = alignment_rows(
+                world,
+                plan.optimisation.steps * plan.optimisation.batch_size,
+                seed=plan.seed,
+                entity_share=settings.entity_share,
+            )
+            models[arm] = align(
+                plan.checkpoint("base"),
+                tokenizer,
+                rows,
+                settings,
+                plan.optimisation,
+                output / "runs" / arm,
+                seed=plan.seed,
+                progress=progress,
+            )
         if plan.save_arms_to is not None:
-            save_arm(models[arm], tokenizer, Path(plan.save_arms_to) / arm, plan.record(arm),
-                     plan.checkpoint("base") / WORLD_FILE)
+            save_arm(
+                models[arm],
+                tokenizer,
+                Path(plan.save_arms_to) / arm,
+                plan.record(arm),
+                plan.checkpoint("base") / WORLD_FILE,
+            )
 
     tasks = plan.tasks or clone_task_names()
-    log(f"[3/4] lm-eval on {len(tasks)} clone tasks for {len(plan.arms)} arms"
-        + (f" (limit {plan.limit})" if plan.limit else ""))
+    log(
+        f"[3/4] lm-eval on {len(tasks)} clone tasks for {len(plan.arms)} arms"
+        + (f" (limit {plan.limit})" if plan.limit else "")
+    )
     results_files = {}
     for arm in _bar(plan.arms, "lm-eval", progress):
         results_files[arm] = output / f"results_clone_{arm}.json"
-        evaluate_clone_tasks(models[arm], tokenizer, results_files[arm], tasks=tasks, limit=plan.limit,
-                             seed=plan.seed, world_config=world_config)
+        evaluate_clone_tasks(
+            models[arm],
+            tokenizer,
+            results_files[arm],
+            tasks=tasks,
+            limit=plan.limit,
+            seed=plan.seed,
+            world_config=world_config,
+        )
 
     pairs = heldout_pairs(world, plan.heldout_pairs, seed=plan.seed)
-    log(f"[4/4] layer-wise retrieval: {len(pairs)} held-out sentence pairs, "
-        f"{len(world.entities) - len(world.anchors)} entity words")
+    log(
+        f"[4/4] layer-wise retrieval: {len(pairs)} held-out sentence pairs, "
+        f"{len(world.entities) - len(world.anchors)} entity words"
+    )
     sources = [r["source_sentence"] for r in pairs]
     targets = [r["target_sentence"] for r in pairs]
     retrieval = {}
@@ -210,9 +273,16 @@ def run_experiment(plan: ExperimentPlan, output: str | Path, log: Callable[[str]
             "sentence_retrieval_last": layerwise_retrieval(models[arm], tokenizer, sources, targets, pooling="last"),
             "entity_retrieval": entity_retrieval(models[arm], tokenizer, world),
         }
-    (output / "retrieval.json").write_text(json.dumps(
-        {arm: {k: {str(layer): v for layer, v in by.items()} for k, by in kinds.items()}
-         for arm, kinds in retrieval.items()}, indent=2) + "\n")
+    (output / "retrieval.json").write_text(
+        json.dumps(
+            {
+                arm: {k: {str(layer): v for layer, v in by.items()} for k, by in kinds.items()}
+                for arm, kinds in retrieval.items()
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return {arm: arm_figures(results_files[arm], retrieval[arm]) for arm in plan.arms}
 
 

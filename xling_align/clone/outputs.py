@@ -12,7 +12,13 @@ from pathlib import Path
 
 from xling_align.clone.alignment import ARM_TITLES
 from xling_align.clone.summary import (
-    DEV_COLUMNS, accuracy_table, plot_accuracies, plot_retention, plot_retrieval, retention_table, retrieval_table,
+    DEV_COLUMNS,
+    accuracy_table,
+    plot_accuracies,
+    plot_retention,
+    plot_retrieval,
+    retention_table,
+    retrieval_table,
     write_summary_json,
 )
 

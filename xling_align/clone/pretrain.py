@@ -84,35 +84,58 @@ class PretrainConfig:
     storage_dtype: str = field(default="float16", metadata={"help": "dtype of the saved weights"})
     # continued pretraining (v3)
     init_from: str = field(
-        default="", metadata={"help": "checkpoint folder to continue from ('' = fresh initialisation; a shipped "
-                              "one as pkg://xling_align/resources/clone_base); its world must be this run's"}
+        default="",
+        metadata={
+            "help": "checkpoint folder to continue from ('' = fresh initialisation; a shipped "
+            "one as pkg://xling_align/resources/clone_base); its world must be this run's"
+        },
     )
-    corpus_seed: int = field(default=-1, metadata={"help": "seed of the corpus stream (-1 = seed); a continued "
-                                                    "run uses another one so it does not replay the first text"})
+    corpus_seed: int = field(
+        default=-1,
+        metadata={
+            "help": "seed of the corpus stream (-1 = seed); a continued "
+            "run uses another one so it does not replay the first text"
+        },
+    )
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.block_size < 8:
-            raise ValueError(f"PretrainConfig(steps={self.steps}, batch_size={self.batch_size}, "
-                             f"block_size={self.block_size}) is too small; use steps>=1, batch_size>=1, block_size>=8.")
+            raise ValueError(
+                f"PretrainConfig(steps={self.steps}, batch_size={self.batch_size}, "
+                f"block_size={self.block_size}) is too small; use steps>=1, batch_size>=1, block_size>=8."
+            )
         if self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}; "
-                             "pick sizes that divide.")
+            raise ValueError(
+                f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}; "
+                "pick sizes that divide."
+            )
         if self.storage_dtype not in STORAGE_DTYPES:
             raise ValueError(f"storage_dtype={self.storage_dtype!r} is not one of {STORAGE_DTYPES}.")
         if self.word_alignment_weight < 0 or self.word_alignment_pairs < 2:
-            raise ValueError(f"word_alignment_weight={self.word_alignment_weight} must be >= 0 and "
-                             f"word_alignment_pairs={self.word_alignment_pairs} >= 2 (InfoNCE needs negatives).")
+            raise ValueError(
+                f"word_alignment_weight={self.word_alignment_weight} must be >= 0 and "
+                f"word_alignment_pairs={self.word_alignment_pairs} >= 2 (InfoNCE needs negatives)."
+            )
         self.world_config()  # validates the world fields
         self.corpus_config()
 
     def world_config(self) -> WorldConfig:
-        return WorldConfig(seed=self.seed, anchor_share=self.anchor_share, dev_per_category=self.dev_per_category,
-                           test_per_category=self.test_per_category)
+        return WorldConfig(
+            seed=self.seed,
+            anchor_share=self.anchor_share,
+            dev_per_category=self.dev_per_category,
+            test_per_category=self.test_per_category,
+        )
 
     def corpus_config(self) -> CorpusConfig:
-        return CorpusConfig(l2_share=self.l2_share, fact_share=self.fact_share, episode_share=self.episode_share,
-                            label_episode_share=self.label_episode_share,
-                            code_switch_share=self.code_switch_share, code_switch_rate=self.code_switch_rate)
+        return CorpusConfig(
+            l2_share=self.l2_share,
+            fact_share=self.fact_share,
+            episode_share=self.episode_share,
+            label_episode_share=self.label_episode_share,
+            code_switch_share=self.code_switch_share,
+            code_switch_rate=self.code_switch_rate,
+        )
 
 
 PRESETS: dict[str, dict] = {
@@ -121,11 +144,21 @@ PRESETS: dict[str, dict] = {
 }
 # testbed v3: the v2 checkpoints continued on a corpus with label-word episodes (in-context label binding),
 # the same continuation for both, the control keeping its alignment and code-switching (see the README)
-_V3_CONTINUATION = {"corpus_seed": 1, "steps": 1200, "learning_rate": 3e-3, "warmup_steps": 50,
-                    "fact_share": 0.35, "episode_share": 0.1, "label_episode_share": 0.4}
+_V3_CONTINUATION = {
+    "corpus_seed": 1,
+    "steps": 1200,
+    "learning_rate": 3e-3,
+    "warmup_steps": 50,
+    "fact_share": 0.35,
+    "episode_share": 0.1,
+    "label_episode_share": 0.4,
+}
 PRESETS["base_v3"] = {**_V3_CONTINUATION, "init_from": "pkg://xling_align/resources/clone_base"}
-PRESETS["control_v3"] = {**_V3_CONTINUATION, **PRESETS["control"],
-                         "init_from": "pkg://xling_align/resources/clone_control"}
+PRESETS["control_v3"] = {
+    **_V3_CONTINUATION,
+    **PRESETS["control"],
+    "init_from": "pkg://xling_align/resources/clone_control",
+}
 # fields added for v3: written to a checkpoint's record only when set, so v2 runs keep their manifests
 _V3_FIELDS = ("label_episode_share", "init_from", "corpus_seed")
 
@@ -165,8 +198,9 @@ def word_alignment_loss(model, pairs: torch.Tensor, temperature: float) -> torch
     for states in hidden:
         vectors = torch.nn.functional.normalize(states[:, 0], dim=-1)
         logits = vectors[:n] @ vectors[n:].T / temperature
-        total = total + 0.5 * (torch.nn.functional.cross_entropy(logits, labels)
-                               + torch.nn.functional.cross_entropy(logits.T, labels))
+        total = total + 0.5 * (
+            torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)
+        )
     return total / len(hidden)
 
 
@@ -177,12 +211,16 @@ def _continued_model(config: PretrainConfig, world: World, vocab: dict[str, int]
     folder = Path(resolve_path(config.init_from))
     start_world = load_world(folder)
     if start_world.config != world.config:
-        raise ValueError(f"init_from={config.init_from!r} was pretrained on world {start_world.config}, not this run's "
-                         f"{world.config}; pass matching world fields or another checkpoint.")
+        raise ValueError(
+            f"init_from={config.init_from!r} was pretrained on world {start_world.config}, not this run's "
+            f"{world.config}; pass matching world fields or another checkpoint."
+        )
     model, tokenizer, _ = load_checkpoint(folder)
     if tokenizer.get_vocab() != vocab:
-        raise ValueError(f"init_from={config.init_from!r} has another vocabulary than this run's world; it was not "
-                         "pretrained by this version of the testbed. Regenerate it.")
+        raise ValueError(
+            f"init_from={config.init_from!r} has another vocabulary than this run's world; it was not "
+            "pretrained by this version of the testbed. Regenerate it."
+        )
     model.train()
     return model
 
@@ -194,8 +232,14 @@ def _learning_rate(step: int, config: PretrainConfig) -> float:
     return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, description: str = "pretraining",
-             monitor: Callable[[int, LlamaForCausalLM, World], None] | None = None, monitor_every: int = 250) -> Path:
+def pretrain(
+    config: PretrainConfig,
+    output: str | Path,
+    progress: bool = True,
+    description: str = "pretraining",
+    monitor: Callable[[int, LlamaForCausalLM, World], None] | None = None,
+    monitor_every: int = 250,
+) -> Path:
     """Pretrain on the bilingual corpus and save model, tokenizer, world and manifest to `output`.
 
     Args:
@@ -213,8 +257,14 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, 
     tokenizer = build_tokenizer(world)
     vocab = tokenizer.get_vocab()
     corpus_seed = config.seed if config.corpus_seed < 0 else config.corpus_seed
-    blocks = token_blocks(world, config.corpus_config(), vocab, seed=corpus_seed,
-                          num_blocks=config.steps * config.batch_size, block_size=config.block_size)
+    blocks = token_blocks(
+        world,
+        config.corpus_config(),
+        vocab,
+        seed=corpus_seed,
+        num_blocks=config.steps * config.batch_size,
+        block_size=config.block_size,
+    )
     data = torch.tensor(blocks, dtype=torch.long).view(config.steps, config.batch_size, config.block_size)
     pairs = dictionary_pairs(world, vocab)
 
@@ -225,10 +275,14 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, 
     try:
         torch.manual_seed(config.seed)
         pair_generator = torch.Generator().manual_seed(corpus_seed + 1)
-        model = (_continued_model(config, world, vocab) if config.init_from
-                 else build_model(config, len(tokenizer), tokenizer.pad_token_id))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
-                                      weight_decay=config.weight_decay, betas=(0.9, 0.98))
+        model = (
+            _continued_model(config, world, vocab)
+            if config.init_from
+            else build_model(config, len(tokenizer), tokenizer.pad_token_id)
+        )
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.98)
+        )
         model.train()
         started = time.perf_counter()
         bar = tqdm(range(config.steps), desc=description, disable=not progress)
@@ -241,7 +295,8 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, 
             if config.word_alignment_weight > 0:
                 chosen = torch.randperm(len(pairs), generator=pair_generator)[: config.word_alignment_pairs]
                 loss = loss + config.word_alignment_weight * word_alignment_loss(
-                    model, pairs[chosen], config.word_alignment_temperature)
+                    model, pairs[chosen], config.word_alignment_temperature
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -264,8 +319,11 @@ def pretrain(config: PretrainConfig, output: str | Path, progress: bool = True, 
     tokenizer.save_pretrained(output)
     (output / WORLD_FILE).write_text(json.dumps(world.config.to_dict(), indent=2, sort_keys=True) + "\n")
     # no timings in the shipped files: they would change the manifest from run to run
-    record = {k: v for k, v in asdict(config).items()
-              if k not in _V3_FIELDS or v != PretrainConfig.__dataclass_fields__[k].default}
+    record = {
+        k: v
+        for k, v in asdict(config).items()
+        if k not in _V3_FIELDS or v != PretrainConfig.__dataclass_fields__[k].default
+    }
     (output / PRETRAIN_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     readable_by_all(output)
     write_manifest(output)
@@ -278,8 +336,10 @@ def load_world(folder: str | Path) -> World:
     """The world a checkpoint folder was pretrained on (from its `clone_world.json`)."""
     path = Path(folder) / WORLD_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {folder} is not a clone checkpoint; regenerate one with "
-                                "`python -m xling_align.clone.pretrain --preset base --output DIR`.")
+        raise FileNotFoundError(
+            f"{path} is missing: {folder} is not a clone checkpoint; regenerate one with "
+            "`python -m xling_align.clone.pretrain --preset base --output DIR`."
+        )
     return build_world(WorldConfig(**json.loads(path.read_text())))
 
 
@@ -295,21 +355,33 @@ def load_checkpoint(folder: str | Path, verify: bool = True):
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xling_align.clone.pretrain", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m xling_align.clone.pretrain",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--output", required=True, help="folder to write the checkpoint to")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="base",
-                        help="base model or positive control (default: base); fields below override it")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="base",
+        help="base model or positive control (default: base); fields below override it",
+    )
     for spec in fields(PretrainConfig):
-        parser.add_argument(f"--{spec.name.replace('_', '-')}", type=type(spec.default), default=None,
-                            help=f"{spec.metadata.get('help', '')} (default: {spec.default})")
+        parser.add_argument(
+            f"--{spec.name.replace('_', '-')}",
+            type=type(spec.default),
+            default=None,
+            help=f"{spec.metadata.get('help', '')} (default: {spec.default})",
+        )
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
     config = replace(PretrainConfig(), **PRESETS[args.preset])
-    overrides = {spec.name: getattr(args, spec.name) for spec in fields(PretrainConfig)
-                 if getattr(args, spec.name) is not None}
+    overrides = {
+        spec.name: getattr(args, spec.name) for spec in fields(PretrainConfig) if getattr(args, spec.name) is not None
+    }
     return replace(config, **overrides)
 
 

@@ -19,13 +19,14 @@ SEPARATOR = " . "
 
 
 @torch.no_grad()
-def choice_accuracy(model, tokenizer, prompts: list[str], choices: list[list[str]], labels: list[int],
-                    batch_size: int = 64) -> float:
+def choice_accuracy(
+    model, tokenizer, prompts: list[str], choices: list[list[str]], labels: list[int], batch_size: int = 64
+) -> float:
     """Fraction of prompts whose labelled choice (a single word) gets the highest next-token logit."""
     vocab = tokenizer.get_vocab()
     correct = 0
     for start in range(0, len(prompts), batch_size):
-        chunk = prompts[start:start + batch_size]
+        chunk = prompts[start : start + batch_size]
         ids = [[vocab[w] for w in p.split()] for p in chunk]
         width = max(len(x) for x in ids)
         batch = torch.full((len(ids), width), tokenizer.pad_token_id)
@@ -35,14 +36,15 @@ def choice_accuracy(model, tokenizer, prompts: list[str], choices: list[list[str
             mask[i, : len(x)] = 1
         logits = model(input_ids=batch, attention_mask=mask).logits
         last = logits[torch.arange(len(ids)), torch.tensor([len(x) - 1 for x in ids])]
-        for row, options, label in zip(last, choices[start:start + batch_size], labels[start:start + batch_size]):
+        for row, options, label in zip(last, choices[start : start + batch_size], labels[start : start + batch_size]):
             scores = row[[vocab[w] for w in options]]
             correct += int(scores.argmax().item() == label)
     return correct / len(prompts)
 
 
-def fact_accuracy(model, tokenizer, world: World, entities, lang: str, demonstrations: list[str] | None = None,
-                  facts=FACT_KINDS) -> float:
+def fact_accuracy(
+    model, tokenizer, world: World, entities, lang: str, demonstrations: list[str] | None = None, facts=FACT_KINDS
+) -> float:
     """Accuracy on every (entity, fact) question in `lang`, optionally after " . "-joined demonstrations."""
     prefix = SEPARATOR.join(demonstrations) + SEPARATOR if demonstrations else ""
     prompts, choices, labels = [], [], []
@@ -56,5 +58,10 @@ def fact_accuracy(model, tokenizer, world: World, entities, lang: str, demonstra
 
 def episode_accuracy(model, tokenizer, documents: list[dict]) -> float:
     """Accuracy on in-context documents (`query`, `choices`, `label`, as `xling_align.clone.tasks` builds them)."""
-    return choice_accuracy(model, tokenizer, [d["query"] for d in documents], [d["choices"] for d in documents],
-                           [d["label"] for d in documents])
+    return choice_accuracy(
+        model,
+        tokenizer,
+        [d["query"] for d in documents],
+        [d["choices"] for d in documents],
+        [d["label"] for d in documents],
+    )

@@ -42,16 +42,21 @@ DEV_COLUMNS = {
     "l2_heldout_dev": "L2 dev",
     "l2_heldout_dev_l1demo": "L2 dev, 5 L1 demos",
 }
-RETRIEVAL_KEYS = {"sentence_retrieval": "sentence (mean)", "sentence_retrieval_last": "sentence (last token)",
-                  "entity_retrieval": "entity"}
+RETRIEVAL_KEYS = {
+    "sentence_retrieval": "sentence (mean)",
+    "sentence_retrieval_last": "sentence (last token)",
+    "entity_retrieval": "entity",
+}
 
 
 def chance_level() -> float:
     """Accuracy of a uniform guess: every clone task has five choices (categories, colours, labels)."""
     sizes = {len(CATEGORIES), len(COLORS), len(LABELS)}
     if len(sizes) != 1:
-        raise ValueError(f"the clone tasks have different numbers of choices {sorted(sizes)}; one chance level "
-                         "no longer describes them.")
+        raise ValueError(
+            f"the clone tasks have different numbers of choices {sorted(sizes)}; one chance level "
+            "no longer describes them."
+        )
     return 1.0 / sizes.pop()
 
 
@@ -77,9 +82,11 @@ RETENTION_FIGURES = {"icl_l1": "ICL L1 kept", "l1_heldout": "L1 facts kept"}
 def retention(arms: dict[str, dict]) -> dict[str, dict[str, float]]:
     """`{arm: {figure: arm / base}}` for `RETENTION_FIGURES` (1.0 = nothing forgotten); empty without a base."""
     base = arms.get("base", {})
-    return {arm: {f: round(figures[f] / base[f], 6) for f in RETENTION_FIGURES
-                  if f in figures and base.get(f)}
-            for arm, figures in arms.items() if arm != "base" and base}
+    return {
+        arm: {f: round(figures[f] / base[f], 6) for f in RETENTION_FIGURES if f in figures and base.get(f)}
+        for arm, figures in arms.items()
+        if arm != "base" and base
+    }
 
 
 def retention_table(arms: dict[str, dict]) -> str:
@@ -103,7 +110,8 @@ def write_summary_json(arms: dict[str, dict], output_file: str | Path) -> dict:
     base = arms.get("base", {})
     summary["minus_base"] = {
         arm: {f: round(figures[f] - base[f], 6) for f in PAIRED_FIGURES if f in figures and f in base}
-        for arm, figures in arms.items() if arm != "base" and base
+        for arm, figures in arms.items()
+        if arm != "base" and base
     }
     summary["retention"] = retention(arms)
     Path(output_file).write_text(json.dumps(summary, indent=2) + "\n")
@@ -139,8 +147,9 @@ def retrieval_table(arms: dict[str, dict], key: str) -> str:
     lines = ["| arm | " + " | ".join(f"layer {k}" for k in layers) + " |", "|" + "---|" * (len(layers) + 1)]
     for arm, figures in arms.items():
         by_layer = figures.get(key, {})
-        lines.append(f"| {arm} | " + " | ".join(f"{by_layer[str(k)]:.3f}" if str(k) in by_layer else "-"
-                                               for k in layers) + " |")
+        lines.append(
+            f"| {arm} | " + " | ".join(f"{by_layer[str(k)]:.3f}" if str(k) in by_layer else "-" for k in layers) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -156,18 +165,29 @@ def _pyplot():
 def plot_accuracies(arms: dict[str, dict], chance: float, output_file: str | Path) -> Path:
     """Bars: the transfer figures per arm; markers: each arm's two ceilings; dashed line: chance."""
     plt = _pyplot()
-    bars = [("l2_heldout", "L2 held-out (0-shot)"), ("l2_heldout_l1demo", "L2 held-out, 5 L1 demos"),
-            ("icl_l2_l1demo", "ICL: L2 query, L1 demos")]
+    bars = [
+        ("l2_heldout", "L2 held-out (0-shot)"),
+        ("l2_heldout_l1demo", "L2 held-out, 5 L1 demos"),
+        ("icl_l2_l1demo", "ICL: L2 query, L1 demos"),
+    ]
     names = list(arms)
     width = 0.8 / len(bars)
     fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(names) + 2), 5.0))
     for i, (key, label) in enumerate(bars):
         xs = [j + (i - (len(bars) - 1) / 2) * width for j in range(len(names))]
         ax.bar(xs, [arms[n].get(key, 0.0) for n in names], width=width, label=label)
-    for key, label, marker in (("l1_heldout", "ceiling: L1 held-out", "^"),
-                               ("l2_bilingual", "ceiling: L2 bilingual", "v")):
-        ax.scatter(range(len(names)), [arms[n].get(key, float("nan")) for n in names], marker=marker, color="black",
-                   zorder=3, label=label)
+    for key, label, marker in (
+        ("l1_heldout", "ceiling: L1 held-out", "^"),
+        ("l2_bilingual", "ceiling: L2 bilingual", "v"),
+    ):
+        ax.scatter(
+            range(len(names)),
+            [arms[n].get(key, float("nan")) for n in names],
+            marker=marker,
+            color="black",
+            zorder=3,
+            label=label,
+        )
     ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=20, ha="right", fontsize=9)
@@ -217,8 +237,13 @@ def plot_retention(arms: dict[str, dict], output_file: str | Path) -> Path | Non
         for figure, marker in (("icl_l1", "o"), ("l1_heldout", "s")):
             if figure in ratios:
                 ax.scatter([gain], [ratios[figure]], marker=marker, color=color, s=50, zorder=3)
-        ax.annotate(arm, (gain, ratios.get("icl_l1", ratios.get("l1_heldout", 0))), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")
+        ax.annotate(
+            arm,
+            (gain, ratios.get("icl_l1", ratios.get("l1_heldout", 0))),
+            fontsize=8,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.axvline(0.0, color="grey", linestyle=":", linewidth=1)
     ax.scatter([], [], marker="o", color="black", label="ICL L1 kept (arm / base)")

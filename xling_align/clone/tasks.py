@@ -37,8 +37,13 @@ from xling_align.clone.world import FACT_KINDS, LABELS, LANGUAGES, SPLITS, World
 _EPISODE_SEED_OFFSET = 7_919
 
 
-def world_from_metadata(seed: int = 0, anchor_share: float | None = None, dev_per_category: int | None = None,
-                        test_per_category: int | None = None, **_ignored) -> World:
+def world_from_metadata(
+    seed: int = 0,
+    anchor_share: float | None = None,
+    dev_per_category: int | None = None,
+    test_per_category: int | None = None,
+    **_ignored,
+) -> World:
     """The world named by lm-eval metadata (missing fields take `WorldConfig`'s defaults)."""
     given = {"anchor_share": anchor_share, "dev_per_category": dev_per_category, "test_per_category": test_per_category}
     return build_world(WorldConfig(seed=int(seed), **{k: v for k, v in given.items() if v is not None}))
@@ -75,7 +80,9 @@ def _check(split: str, langs: dict[str, str]) -> None:
             raise ValueError(f"{name}={lang!r} is not a clone language; use one of {LANGUAGES}.")
 
 
-def fact_questions(split: str = "test", query_lang: str = "l2", demo_lang: str | None = None, **metadata) -> DatasetDict:
+def fact_questions(
+    split: str = "test", query_lang: str = "l2", demo_lang: str | None = None, **metadata
+) -> DatasetDict:
     """The DatasetDict of one fact task (lm-eval's other metadata keyword arguments are ignored).
 
     Args:
@@ -90,12 +97,16 @@ def fact_questions(split: str = "test", query_lang: str = "l2", demo_lang: str |
     scored = scored_entities(world, split)
     demonstrations = [e for e in world.bilingual_entities if e not in scored]
     if not scored or not demonstrations:
-        raise ValueError(f"the world {world.config} leaves the {split!r} task without scored entities or "
-                         "demonstration entities; use a world with every split non-empty.")
-    return DatasetDict({
-        "test": Dataset.from_list(fact_rows(world, query_lang, scored)),
-        "train": Dataset.from_list(fact_rows(world, demo_lang, demonstrations)),
-    })
+        raise ValueError(
+            f"the world {world.config} leaves the {split!r} task without scored entities or "
+            "demonstration entities; use a world with every split non-empty."
+        )
+    return DatasetDict(
+        {
+            "test": Dataset.from_list(fact_rows(world, query_lang, scored)),
+            "train": Dataset.from_list(fact_rows(world, demo_lang, demonstrations)),
+        }
+    )
 
 
 def episode_rows(world: World, query_lang: str, demo_lang: str, seed: int | None = None) -> list[dict]:
@@ -109,13 +120,15 @@ def episode_rows(world: World, query_lang: str, demo_lang: str, seed: int | None
         labels = dict(zip(shown, rng.sample(LABELS, len(LABELS))))
         rng.shuffle(shown)
         demos = [world.episode_sentence(e, labels[e], demo_lang) for e in shown]
-        rows.append({
-            "entity": entity,
-            "query": " . ".join([*demos, world.episode_prompt(entity, query_lang)]),
-            "choices": list(LABELS),
-            "label": LABELS.index(labels[entity]),
-            "answer": labels[entity],
-        })
+        rows.append(
+            {
+                "entity": entity,
+                "query": " . ".join([*demos, world.episode_prompt(entity, query_lang)]),
+                "choices": list(LABELS),
+                "label": LABELS.index(labels[entity]),
+                "answer": labels[entity],
+            }
+        )
     return rows
 
 

@@ -31,8 +31,10 @@ def build_tokenizer(world: World) -> PreTrainedTokenizerFast:
     l2_only = [w for w, l1 in zip(world.l2_vocabulary, world.l1_vocabulary) if w != l1]
     for token in (*SPECIAL_TOKENS, *SHARED_TOKENS, *world.l1_vocabulary, *l2_only):
         if token in vocab:
-            raise ValueError(f"token {token!r} appears twice in the clone lexicon; an L2 word may equal only its "
-                             "own L1 word (an anchor).")
+            raise ValueError(
+                f"token {token!r} appears twice in the clone lexicon; an L2 word may equal only its "
+                "own L1 word (an anchor)."
+            )
         vocab[token] = len(vocab)
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     # split on whitespace and keep punctuation as separate words ("fox ?" and "fox?" both give 2 tokens)

@@ -41,16 +41,96 @@ SPLITS = ("bilingual", "dev", "test")
 
 # category -> entities (16 each)
 CATEGORIES: dict[str, tuple[str, ...]] = {
-    "animal": ("fox", "cat", "dog", "horse", "cow", "sheep", "goat", "wolf",
-               "bear", "lion", "tiger", "mouse", "rabbit", "deer", "duck", "owl"),
-    "food": ("apple", "bread", "cheese", "rice", "soup", "cake", "egg", "pear",
-             "plum", "grape", "lemon", "melon", "bean", "corn", "pie", "honey"),
-    "tool": ("hammer", "saw", "drill", "knife", "axe", "rake", "shovel", "wrench",
-             "needle", "rope", "ladder", "brush", "chisel", "spade", "pliers", "clamp"),
-    "plant": ("oak", "pine", "rose", "tulip", "fern", "moss", "ivy", "lily",
-              "daisy", "maple", "cactus", "bamboo", "willow", "clover", "orchid", "birch"),
-    "vehicle": ("car", "bus", "truck", "train", "boat", "ship", "bike", "plane",
-                "tram", "van", "taxi", "canoe", "wagon", "sled", "jeep", "ferry"),
+    "animal": (
+        "fox",
+        "cat",
+        "dog",
+        "horse",
+        "cow",
+        "sheep",
+        "goat",
+        "wolf",
+        "bear",
+        "lion",
+        "tiger",
+        "mouse",
+        "rabbit",
+        "deer",
+        "duck",
+        "owl",
+    ),
+    "food": (
+        "apple",
+        "bread",
+        "cheese",
+        "rice",
+        "soup",
+        "cake",
+        "egg",
+        "pear",
+        "plum",
+        "grape",
+        "lemon",
+        "melon",
+        "bean",
+        "corn",
+        "pie",
+        "honey",
+    ),
+    "tool": (
+        "hammer",
+        "saw",
+        "drill",
+        "knife",
+        "axe",
+        "rake",
+        "shovel",
+        "wrench",
+        "needle",
+        "rope",
+        "ladder",
+        "brush",
+        "chisel",
+        "spade",
+        "pliers",
+        "clamp",
+    ),
+    "plant": (
+        "oak",
+        "pine",
+        "rose",
+        "tulip",
+        "fern",
+        "moss",
+        "ivy",
+        "lily",
+        "daisy",
+        "maple",
+        "cactus",
+        "bamboo",
+        "willow",
+        "clover",
+        "orchid",
+        "birch",
+    ),
+    "vehicle": (
+        "car",
+        "bus",
+        "truck",
+        "train",
+        "boat",
+        "ship",
+        "bike",
+        "plane",
+        "tram",
+        "van",
+        "taxi",
+        "canoe",
+        "wagon",
+        "sled",
+        "jeep",
+        "ferry",
+    ),
 }
 COLORS = ("red", "blue", "green", "yellow", "black")
 PLACES = ("river", "forest", "city", "farm", "house", "market", "hill", "lake")
@@ -58,10 +138,20 @@ OBJECTS = ("ball", "box", "hat", "cup", "flag")
 TRANSITIVE_VERBS = ("sees", "likes", "finds", "meets")
 # no verb prefers a category: the category must come from the facts, not from distribution
 INTRANSITIVE_VERBS = ("walks", "waits", "stays", "rests")
-FUNCTION_WORDS = ("the", "a", "is", "of", "color", "has", "belongs", "to", "group", "one", "near", "in",
-                  "every")
-INSTRUCTION_WORDS = ("translate", "this", "sentence", "answer", "where", "what", "does", "see", "word",
-                     L1_NAME, L2_NAME)
+FUNCTION_WORDS = ("the", "a", "is", "of", "color", "has", "belongs", "to", "group", "one", "near", "in", "every")
+INSTRUCTION_WORDS = (
+    "translate",
+    "this",
+    "sentence",
+    "answer",
+    "where",
+    "what",
+    "does",
+    "see",
+    "word",
+    L1_NAME,
+    L2_NAME,
+)
 # shared by both languages, like punctuation and digits in real scripts; the digits are the labels of the
 # in-context task (a mapping that only the demonstrations give)
 PUNCTUATION = (".", "?", ":")
@@ -111,8 +201,10 @@ class WorldConfig:
                 "needs scored entities and demonstration entities. Lower the held-out sizes."
             )
         if not 0.0 <= self.anchor_share < 1.0:
-            raise ValueError(f"WorldConfig.anchor_share={self.anchor_share} must be in [0, 1): some bilingual "
-                             "entities need distinct L2 names.")
+            raise ValueError(
+                f"WorldConfig.anchor_share={self.anchor_share} must be in [0, 1): some bilingual "
+                "entities need distinct L2 names."
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -234,7 +326,7 @@ class World:
             for template in templates:
                 pattern = template.split()
                 for start in range(len(words) - len(pattern) + 1):
-                    window = words[start:start + len(pattern)]
+                    window = words[start : start + len(pattern)]
                     entity = None
                     for slot, word in zip(pattern, window):
                         if slot == "{e}":
@@ -280,8 +372,17 @@ class World:
 
 def _l1_words() -> tuple[str, ...]:
     words: list[str] = []
-    for group in (FUNCTION_WORDS, INSTRUCTION_WORDS, tuple(CATEGORIES), COLORS, PLACES, OBJECTS,
-                  TRANSITIVE_VERBS, INTRANSITIVE_VERBS, *CATEGORIES.values()):
+    for group in (
+        FUNCTION_WORDS,
+        INSTRUCTION_WORDS,
+        tuple(CATEGORIES),
+        COLORS,
+        PLACES,
+        OBJECTS,
+        TRANSITIVE_VERBS,
+        INTRANSITIVE_VERBS,
+        *CATEGORIES.values(),
+    ):
         for w in group:
             if w not in words:
                 words.append(w)
@@ -322,8 +423,8 @@ def build_world(config: WorldConfig | None = None) -> World:
         order = list(members)
         rng.shuffle(order)
         dev = order[: config.dev_per_category]
-        test = order[config.dev_per_category: config.dev_per_category + config.test_per_category]
-        bilingual = order[config.dev_per_category + config.test_per_category:]
+        test = order[config.dev_per_category : config.dev_per_category + config.test_per_category]
+        bilingual = order[config.dev_per_category + config.test_per_category :]
         split_of.update({e: "dev" for e in dev})
         split_of.update({e: "test" for e in test})
         split_of.update({e: "bilingual" for e in bilingual})

@@ -48,11 +48,15 @@ class BuildOutput:
         default=None, metadata={"help": "Print the built tokens as a fraction of this many pre-training tokens."}
     )
     replay_file: str | None = field(
-        default=None, metadata={"help": "Plain text (one document per line) to add as replay rows (replay_text "
-                                "column), trained on all tokens by AFPTrainer's replay term. JSONL output only."}
+        default=None,
+        metadata={
+            "help": "Plain text (one document per line) to add as replay rows (replay_text "
+            "column), trained on all tokens by AFPTrainer's replay term. JSONL output only."
+        },
     )
-    replay_share: float = field(default=0.25,
-                                metadata={"help": "Share of all rows that are replay rows (0 < share < 1)."})
+    replay_share: float = field(
+        default=0.25, metadata={"help": "Share of all rows that are replay rows (0 < share < 1)."}
+    )
     replay_lang: str = field(default="", metadata={"help": "Language code written as source_lang of replay rows."})
 
 
@@ -63,8 +67,12 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xling-align data", description=__doc__, formatter_class=_HelpFormatter)
     commands = parser.add_subparsers(dest="action", required=True, parser_class=HfArgumentParser)
-    build = commands.add_parser("build", help="build training rows", dataclass_types=(DataBuildConfig, BuildOutput),
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    build = commands.add_parser(
+        "build",
+        help="build training rows",
+        dataclass_types=(DataBuildConfig, BuildOutput),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     build.set_defaults(heldout_size=None)  # unset: DEFAULT_HELDOUT_SIZE with --heldout-output, else 0
     add_deprecated_alias(build, "--pairs-only", "--no-translation-prompts", dest="translation_prompts", const=False)
     return parser
@@ -81,13 +89,17 @@ def _check_output_options(output: BuildOutput, config: DataBuildConfig) -> None:
         name = output.heldout_output.lower()
         if not name.endswith((".tsv", ".jsonl")):
             raise ValueError(f"--heldout-output {output.heldout_output}: use a .tsv (one language pair) or .jsonl file")
-        if name.endswith(".tsv") and (len(config.languages) > 2 or (config.source != "parallel" and config.translation_file)):
+        if name.endswith(".tsv") and (
+            len(config.languages) > 2 or (config.source != "parallel" and config.translation_file)
+        ):
             raise ValueError(f"--heldout-output {output.heldout_output}: several language pairs need a .jsonl file")
         if Path(output.output).resolve() == Path(output.heldout_output).resolve():
             raise ValueError("--output and --heldout-output must be different files")
     if output.replay_file and not output.output.lower().endswith(".jsonl"):
-        raise ValueError(f"--replay-file adds a replay_text column, written to JSON lines only: give an --output "
-                         f"ending in .jsonl (got {output.output})")
+        raise ValueError(
+            f"--replay-file adds a replay_text column, written to JSON lines only: give an --output "
+            f"ending in .jsonl (got {output.output})"
+        )
     if output.replay_file and not 0 < output.replay_share < 1:
         raise ValueError(f"--replay-share {output.replay_share}: give the share of replay rows, a number in (0, 1)")
     if output.pretraining_tokens is not None and output.pretraining_tokens <= 0:
@@ -135,8 +147,9 @@ def build(args: argparse.Namespace) -> int:
         rows = _refuse_nothing(builder.rows(), builder, config)
         replay = None
         if output.replay_file:
-            replay = ReplayInterleaver(read_replay_file(output.replay_file), output.replay_share, config.seed,
-                                       output.replay_lang)
+            replay = ReplayInterleaver(
+                read_replay_file(output.replay_file), output.replay_share, config.seed, output.replay_lang
+            )
             rows = replay.rows(rows)
         count = write_jsonl(rows, output.output) if output_format == "jsonl" else save_rows_to_disk(rows, output.output)
         if output.heldout_output:

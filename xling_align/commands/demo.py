@@ -1,7 +1,8 @@
 """`xling-align demo`: the offline cloned-language testbed (v3), end to end, in a few minutes on a CPU.
 
 A small model was pretrained on an English-like language L1 and its clone L2 (same constructions, own
-words), then (v3) continued on text with label-word episodes so that it also learns in context. Bilingual entities have their facts stated in both languages; held-out entities only in L1. The
+words), then (v3) continued on text with label-word episodes so that it also learns in context. Bilingual
+entities have their facts stated in both languages; held-out entities only in L1. The
 demo scores, on the `xling_clone_*` lm-eval tasks:
 - `base`: the pretrained model, no alignment;
 - `control`: the positive control (PreAlign-style word alignment + code-switching in pretraining);
@@ -26,33 +27,58 @@ import time
 from pathlib import Path
 
 
-
 def make_parser() -> argparse.ArgumentParser:
-    from xling_align.clone.alignment import AlignmentSettings, BEST_VARIANT
+    from xling_align.clone.alignment import BEST_VARIANT, AlignmentSettings
 
     defaults = AlignmentSettings()
-    parser = argparse.ArgumentParser(prog="xling-align demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default="xling_demo", help="folder for results, summary and plots (default: xling_demo)")
-    parser.add_argument("--arms", default=f"base,control,cif,mcl,afp,{BEST_VARIANT}",
-                        help="comma-separated arms to score (default: %(default)s); also: afp_mean, afp_mid, afp_entity, "
-                             "afp_layers, afp_words, cpt_align")
-    parser.add_argument("--live", default=None,
-                        help="comma-separated alignment arms always trained live (default: afp); 'all' trains every one")
+    parser = argparse.ArgumentParser(
+        prog="xling-align demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--output", default="xling_demo", help="folder for results, summary and plots (default: xling_demo)"
+    )
+    parser.add_argument(
+        "--arms",
+        default=f"base,control,cif,mcl,afp,{BEST_VARIANT}",
+        help="comma-separated arms to score (default: %(default)s); also: afp_mean, afp_mid, afp_entity, "
+        "afp_layers, afp_words, cpt_align",
+    )
+    parser.add_argument(
+        "--live",
+        default=None,
+        help="comma-separated alignment arms always trained live (default: afp); 'all' trains every one",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the alignment data and training (default: 0)")
-    parser.add_argument("--steps", type=int, default=None, help=f"optimizer steps per alignment run (default: {defaults.steps})")
-    parser.add_argument("--learning-rate", type=float, default=None,
-                        help=f"peak learning rate of the alignment runs (default: {defaults.learning_rate:g})")
-    parser.add_argument("--layer", type=int, default=None,
-                        help="contrastive layer of the afp_mid variant (hidden_states index; default: the chosen one)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help=f"optimizer steps per alignment run (default: {defaults.steps})"
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help=f"peak learning rate of the alignment runs (default: {defaults.learning_rate:g})",
+    )
+    parser.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="contrastive layer of the afp_mid variant (hidden_states index; default: the chosen one)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="score only this many documents per task (smoke tests)")
     parser.add_argument("--tasks", default=None, help="comma-separated clone tasks (default: all xling_clone_* tasks)")
-    parser.add_argument("--heldout-pairs", type=int, default=200,
-                        help="held-out sentence pairs for retrieval accuracy (default: 200)")
+    parser.add_argument(
+        "--heldout-pairs", type=int, default=200, help="held-out sentence pairs for retrieval accuracy (default: 200)"
+    )
     parser.add_argument("--checkpoint", default=None, help="base checkpoint folder (default: the shipped one)")
-    parser.add_argument("--control-checkpoint", default=None, help="control checkpoint folder (default: the shipped one)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default: 1; the model is tiny, so more threads mostly add contention)")
+    parser.add_argument(
+        "--control-checkpoint", default=None, help="control checkpoint folder (default: the shipped one)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default: 1; the model is tiny, so more threads mostly add contention)",
+    )
     return parser
 
 
@@ -66,8 +92,10 @@ def check_writable(output: Path) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as error:
-        raise ExperimentError(f"cannot write to the output folder {output} ({error.strerror or error}); "
-                              "pass --output with a folder you can write to.") from None
+        raise ExperimentError(
+            f"cannot write to the output folder {output} ({error.strerror or error}); "
+            "pass --output with a folder you can write to."
+        ) from None
 
 
 def plan_from_args(args: argparse.Namespace):
@@ -88,8 +116,10 @@ def plan_from_args(args: argparse.Namespace):
         live = tuple(a.strip() for a in args.live.split(",") if a.strip())
         stray = [a for a in live if a not in arms or a not in ARMS]
         if stray:
-            raise ExperimentError(f"--live names {stray}, which are not alignment arms among --arms {arms}; "
-                                  f"name arms from {[a for a in arms if a in ARMS]} or 'all'.")
+            raise ExperimentError(
+                f"--live names {stray}, which are not alignment arms among --arms {arms}; "
+                f"name arms from {[a for a in arms if a in ARMS]} or 'all'."
+            )
     return ExperimentPlan(
         arms=arms,
         live=live,
@@ -132,9 +162,11 @@ def run_demo(args: argparse.Namespace) -> dict:
     summary, table = write_report(arms, output, plan, seconds)
     print()
     print(table)
-    print(f"\nwrote summary.json, summary.md, accuracy.png, retrieval_by_layer.png, retention.png and "
-          f"results_clone_*.json to "
-          f"{output} in {seconds:.0f} s")
+    print(
+        f"\nwrote summary.json, summary.md, accuracy.png, retrieval_by_layer.png, retention.png and "
+        f"results_clone_*.json to "
+        f"{output} in {seconds:.0f} s"
+    )
     return {"summary": summary, "seconds": seconds, "output": output}
 
 

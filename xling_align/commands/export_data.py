@@ -20,12 +20,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from xling_align.evaluation.benchmark_table import BENCHMARKS, HubSplit, benchmark
 from xling_align.commands.options import ListOption, add_deprecated_alias
-from xling_align.lm_eval_tasks.data_loader import DATA_DIR_ENV, load_hub_split, local_path
-from xling_align.evaluation.paper_protocol import PROTOCOLS
 from xling_align.errors import XlingAlignError
+from xling_align.evaluation.benchmark_table import BENCHMARKS, HubSplit, benchmark
+from xling_align.evaluation.paper_protocol import PROTOCOLS
 from xling_align.evaluation.release_import import import_release, write_jsonl
+from xling_align.lm_eval_tasks.data_loader import DATA_DIR_ENV, load_hub_split, local_path
 
 
 def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tuple[str, str, HubSplit]]:
@@ -45,7 +45,8 @@ def planned_files(benchmarks: list[str], languages: list[str] | None) -> list[tu
         if unknown:
             raise ValueError(
                 f"language(s) {', '.join(unknown)} are in none of {', '.join(benchmarks)}; the codes are the "
-                "benchmarks' own (e.g. `de` for xnli, `deu_Latn` for belebele): see lm_eval_tasks/<benchmark>/README.md."
+                "benchmarks' own (e.g. `de` for xnli, `deu_Latn` for belebele): "
+                "see lm_eval_tasks/<benchmark>/README.md."
             )
     return planned
 
@@ -66,21 +67,40 @@ def export(out: Path, benchmarks: list[str], languages: list[str] | None, overwr
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xling-align export-data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="xling-align export-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--output", type=Path, help=f"the data folder (later: ${DATA_DIR_ENV}); required")
     add_deprecated_alias(parser, "--out", "--output", dest="output", type=Path)
-    parser.add_argument("--benchmarks", nargs="+", action=ListOption, default=list(BENCHMARKS), metavar="BENCHMARK",
-                        help="benchmarks, separated by spaces (default: all: %(default)s)")
-    parser.add_argument("--languages", nargs="+", action=ListOption, metavar="LANGUAGE",
-                        help="language codes, separated by spaces (default: every language)")
+    parser.add_argument(
+        "--benchmarks",
+        nargs="+",
+        action=ListOption,
+        default=list(BENCHMARKS),
+        metavar="BENCHMARK",
+        help="benchmarks, separated by spaces (default: all: %(default)s)",
+    )
+    parser.add_argument(
+        "--languages",
+        nargs="+",
+        action=ListOption,
+        metavar="LANGUAGE",
+        help="language codes, separated by spaces (default: every language)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace files that already exist")
-    parser.add_argument("--from-release", type=Path, metavar="DIR",
-                        help="read the benchmarks' release files under DIR (no hub): PAWS-X x-final/<lang>/*.tsv, "
-                             "XCOPA data/<lang>/*.jsonl, XNLI xnli.{dev,test}.tsv, XStoryCloze *.tsv")
-    parser.add_argument("--dev-as-demonstrations", action="store_true",
-                        help="with --from-release: where the release has no demonstration split (PAWS-X without its "
-                             "training files), write the dev split under that name too, for few-shot runs")
+    parser.add_argument(
+        "--from-release",
+        type=Path,
+        metavar="DIR",
+        help="read the benchmarks' release files under DIR (no hub): PAWS-X x-final/<lang>/*.tsv, "
+        "XCOPA data/<lang>/*.jsonl, XNLI xnli.{dev,test}.tsv, XStoryCloze *.tsv",
+    )
+    parser.add_argument(
+        "--dev-as-demonstrations",
+        action="store_true",
+        help="with --from-release: where the release has no demonstration split (PAWS-X without its "
+        "training files), write the dev split under that name too, for few-shot runs",
+    )
     return parser
 
 
@@ -93,9 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dev-as-demonstrations goes with --from-release (the hub has every demonstration split)")
     try:
         if args.from_release is not None:
-            written = import_release(args.from_release, args.output, args.benchmarks, args.languages, args.overwrite,
-                                     report=lambda line: print(line, file=sys.stderr),
-                                     dev_as_demonstrations=args.dev_as_demonstrations)
+            written = import_release(
+                args.from_release,
+                args.output,
+                args.benchmarks,
+                args.languages,
+                args.overwrite,
+                report=lambda line: print(line, file=sys.stderr),
+                dev_as_demonstrations=args.dev_as_demonstrations,
+            )
         else:
             written = export(args.output, args.benchmarks, args.languages, args.overwrite)
     except (XlingAlignError, ValueError) as err:

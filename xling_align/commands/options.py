@@ -32,14 +32,24 @@ class ListOption(argparse.Action):
         values = list(values) if isinstance(values, (list, tuple)) else [values]
         if any("," in value for value in values):
             split = [item.strip() for value in values for item in value.split(",") if item.strip()]
-            _warn(parser, f"comma-separated lists are deprecated; separate the values with spaces: "
-                          f"{option_string} {' '.join(split)}")
+            _warn(
+                parser,
+                f"comma-separated lists are deprecated; separate the values with spaces: "
+                f"{option_string} {' '.join(split)}",
+            )
             values = split
         setattr(namespace, self.dest, values)
 
 
-def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str, *, dest: str,
-                         action: type[argparse.Action] | None = None, **kwargs) -> None:
+def add_deprecated_alias(
+    parser: argparse.ArgumentParser,
+    old: str,
+    new: str,
+    *,
+    dest: str,
+    action: type[argparse.Action] | None = None,
+    **kwargs,
+) -> None:
     """Accept `old` as a hidden synonym of `new` (same `dest`), printing a deprecation notice when used.
 
     Args:

@@ -13,7 +13,8 @@ Both the `xling_*` tasks and lm-eval's built-in `xnli_de`, `paws_de`, `xcopa_et`
 Only like is compared with like (`check_comparable`): results with different numbers of demonstrations
 (lm-eval's `n-shot`) go into separate tables (`pawsx — in-language demonstrations, 5-shot`) and are never
 subtracted; runs that scored different numbers of documents of the same task (another `lm_eval --limit`) are
-refused (exit status 2), since their scores are not comparable; a table scored on an `lm_eval --limit` subset says so; averages
+refused (exit status 2), since their scores are not comparable; a table scored on an `lm_eval --limit` subset
+says so; averages
 are taken over the languages every run has, and a table says which ones it left out.
 
 Example:
@@ -30,10 +31,15 @@ from xling_align.evaluation.score_tables import build_tables, check_comparable, 
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xling-align report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", nargs="+", type=Path,
-                        help="lm-eval results JSON files (or lm_eval --output_path folders), e.g. before then after")
+    parser = argparse.ArgumentParser(
+        prog="xling-align report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "results",
+        nargs="+",
+        type=Path,
+        help="lm-eval results JSON files (or lm_eval --output_path folders), e.g. before then after",
+    )
     parser.add_argument("--labels", help="comma-separated column names, one per file (default: file names)")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="also draw a bar chart to this PNG")
     return parser
@@ -41,11 +47,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    labels = args.labels.split(",") if args.labels else [path.stem if path.is_file() else path.name
-                                                          for path in args.results]
+    labels = (
+        args.labels.split(",") if args.labels else [path.stem if path.is_file() else path.name for path in args.results]
+    )
     if len(labels) != len(args.results):
-        print(f"xling-align report: --labels has {len(labels)} names for {len(args.results)} files; give one "
-              "per file.", file=sys.stderr)
+        print(
+            f"xling-align report: --labels has {len(labels)} names for {len(args.results)} files; give one per file.",
+            file=sys.stderr,
+        )
         return 2
     if len(set(labels)) != len(labels):
         labels = [f"{index + 1}:{label}" for index, label in enumerate(labels)]

@@ -24,8 +24,13 @@ def make_parser():
 
     from xling_align.pipeline.reproduction import ReproduceOptions
 
-    return HfArgumentParser(ReproduceOptions, prog="xling-align reproduce", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    return HfArgumentParser(
+        ReproduceOptions,
+        prog="xling-align reproduce",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

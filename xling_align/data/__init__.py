@@ -15,7 +15,7 @@ Example:
     >>> rows = list(iter_rows(DataBuildConfig(languages=["en", "de"], source="parallel", input=str(path))))
     >>> [(row["prompt"], row["completion"], row["kind"]) for row in rows]
     [('Thank you. Translate into German:', ' Danke.', 'translation+pair'), ('Danke. Translate into English:', ' Thank you.', 'translation+pair')]
-"""
+"""  # noqa: E501 (doctest output / Markdown table rows stay whole)
 
 from xling_align.data.builders import RowBuilder, build_dataset, iter_rows
 from xling_align.data.config import DataBuildConfig

@@ -21,9 +21,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling_align.evaluation.benchmark_table import RepositoryFiles
 from xling_align.data.parallel import same_language
-from xling_align.data.readers import SKIP_HINT, DataFormatError, InvalidRecords, iter_delimited, iter_json_records, text_format
+from xling_align.data.readers import (
+    SKIP_HINT,
+    DataFormatError,
+    InvalidRecords,
+    iter_delimited,
+    iter_json_records,
+    text_format,
+)
+from xling_align.evaluation.benchmark_table import RepositoryFiles
 from xling_align.languages import is_known, normalize_code
 
 BACTRIAN_X_HUB_NAME = "MBZUAI/Bactrian-X"
@@ -79,12 +86,18 @@ def parse_item(
     """
     missing = [name for name in (fields.id, fields.instruction, fields.output) if name not in record]
     if missing:
-        invalid.handle(DataFormatError(origin, f"missing field(s) {missing} (has {sorted(record)})", line, hint=SKIP_HINT))
+        invalid.handle(
+            DataFormatError(origin, f"missing field(s) {missing} (has {sorted(record)})", line, hint=SKIP_HINT)
+        )
         return None
     item_id = record[fields.id]
     values = [record[fields.instruction], record.get(fields.input) or "", record[fields.output]]
     if not isinstance(item_id, (str, int)) or isinstance(item_id, bool) or not all(isinstance(v, str) for v in values):
-        invalid.handle(DataFormatError(origin, "id must be a string or integer and instruction/input/output strings", line, hint=SKIP_HINT))
+        invalid.handle(
+            DataFormatError(
+                origin, "id must be a string or integer and instruction/input/output strings", line, hint=SKIP_HINT
+            )
+        )
         return None
     instruction, input_text, output = (value.strip() for value in values)
     if not instruction or not output:
@@ -139,15 +152,22 @@ class HubBactrianX:
         base: where the repository's files are (default `hf://datasets/<name>`; tests give a local folder).
     """
 
-    def __init__(self, name: str = BACTRIAN_X_HUB_NAME, split: str = "train", fields: ItemFields = ItemFields(),
-                 base: str | None = None):
+    def __init__(
+        self,
+        name: str = BACTRIAN_X_HUB_NAME,
+        split: str = "train",
+        fields: ItemFields = ItemFields(),
+        base: str | None = None,
+    ):
         self.name, self.split, self.fields, self.base = name, split, fields, base
 
     def iter_items(self, language: str, invalid: InvalidRecords, counts: Counter) -> Iterator[InstructionItem]:
         from xling_align.data.hub_data import load_hub_dataset
 
-        offline = (f"Without the hub, download data/{language}.json.gz of {self.name} into a folder and build from "
-                   f"it: `xling-align data build --input-dir FOLDER` (`xling-align reproduce --data_input FOLDER`).")
+        offline = (
+            f"Without the hub, download data/{language}.json.gz of {self.name} into a folder and build from "
+            f"it: `xling-align data build --input-dir FOLDER` (`xling-align reproduce --data_input FOLDER`)."
+        )
         stream = load_hub_dataset(self.name, language, self.split, offline, base=self.base, streaming=True)
         origin = f"{self.name} (config {language}, split {self.split})"
         for index, record in enumerate(stream):
@@ -185,7 +205,14 @@ class InstructionFile:
         header = [name.strip() for name in first[1]]
         for line, values in rows:
             if len(values) != len(header):
-                invalid.handle(DataFormatError(self.path, f"expected {len(header)} columns as in the header, found {len(values)}", line, hint=SKIP_HINT))
+                invalid.handle(
+                    DataFormatError(
+                        self.path,
+                        f"expected {len(header)} columns as in the header, found {len(values)}",
+                        line,
+                        hint=SKIP_HINT,
+                    )
+                )
                 continue
             yield line, dict(zip(header, values))
 
@@ -198,7 +225,14 @@ class InstructionFile:
             code = record.get(self.language_column)
             if not isinstance(code, str):
                 if first_pass:
-                    invalid.handle(DataFormatError(self.path, f"missing or non-string language column {self.language_column!r}", line, hint=SKIP_HINT))
+                    invalid.handle(
+                        DataFormatError(
+                            self.path,
+                            f"missing or non-string language column {self.language_column!r}",
+                            line,
+                            hint=SKIP_HINT,
+                        )
+                    )
                 continue
             if same_language(code.strip(), language):
                 item = parse_item(record, str(self.path), line, self.fields, invalid, counts)

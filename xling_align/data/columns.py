@@ -76,15 +76,20 @@ def training_column_groups(columns, where: str, accept_other_formats: bool = Fal
             missing = next(name for name in group if name not in columns)
             raise TrainingColumnsError(
                 f"{where} has column {present[0]!r} but not {missing!r} (columns found: {sorted(columns)}); "
-                f"{group[0]!r} and {group[1]!r} go together.")
+                f"{group[0]!r} and {group[1]!r} go together."
+            )
         complete[group] = len(present) == 2
     others = tuple(name for name in OTHER_SFT_COLUMNS if name in columns) if accept_other_formats else ()
     groups = ColumnGroups(complete[INSTRUCTION_COLUMNS], complete[PAIR_COLUMNS], others)
     if not (groups.instructions or groups.pairs or groups.other_formats):
         needed = " and/or ".join(f"{' + '.join(group)} ({name})" for group, name in _GROUP_NAMES.items())
-        other = (f", or instructions in another format SFTTrainer reads ({', '.join(OTHER_SFT_COLUMNS)})"
-                 if accept_other_formats else "")
+        other = (
+            f", or instructions in another format SFTTrainer reads ({', '.join(OTHER_SFT_COLUMNS)})"
+            if accept_other_formats
+            else ""
+        )
         raise TrainingColumnsError(
             f"{where} has columns {sorted(columns)}, but AFP training needs {needed}{other}. Build AFP rows with "
-            "`xling-align data build`, or rename the columns.")
+            "`xling-align data build`, or rename the columns."
+        )
     return groups

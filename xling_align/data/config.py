@@ -11,7 +11,7 @@ Example:
     Traceback (most recent call last):
     ...
     ValueError: languages=['en', 'de', 'fr']: bilingual mode takes exactly two languages; use mode='pivot' (the first language is the pivot) for more
-"""
+"""  # noqa: E501 (doctest output / Markdown table rows stay whole)
 
 from __future__ import annotations
 
@@ -51,18 +51,25 @@ class DataBuildConfig:
     )
     input: str | None = field(
         default=None,
-        metadata={"help": "Parallel file (.tsv/.csv with a header naming the languages, .jsonl) or, for source "
-                  "instructions, a multilingual instruction file."},
+        metadata={
+            "help": "Parallel file (.tsv/.csv with a header naming the languages, .jsonl) or, for source "
+            "instructions, a multilingual instruction file."
+        },
     )
     hub_dataset: str | None = field(
         default=None,
-        metadata={"help": "Hub dataset id: Bactrian-X layout for bactrian-x (default MBZUAI/Bactrian-X), "
-                  "a `translation` column for parallel."},
+        metadata={
+            "help": "Hub dataset id: Bactrian-X layout for bactrian-x (default MBZUAI/Bactrian-X), "
+            "a `translation` column for parallel."
+        },
     )
     columns: list[str] | None = field(
         default=None,
-        metadata={"help": "Parallel source: the text columns of the two languages, when the header does not name "
-                  "them by language code.", "metavar": "COLUMN"},
+        metadata={
+            "help": "Parallel source: the text columns of the two languages, when the header does not name "
+            "them by language code.",
+            "metavar": "COLUMN",
+        },
     )
     hub_config: str | None = field(
         default=None, metadata={"help": "Config of a hub parallel dataset (default 'LANG1-LANG2')."}
@@ -90,21 +97,27 @@ class DataBuildConfig:
     )
     translation_prompts: bool = field(
         default=True,
-        metadata={"help": "Parallel source: translation+pair rows (true) or pair rows only, without translation "
-                  "prompts (false)."},
+        metadata={
+            "help": "Parallel source: translation+pair rows (true) or pair rows only, without translation "
+            "prompts (false)."
+        },
     )
     template: str = field(
         default=REFERENCE_INSTRUCTION_TEMPLATE,
-        metadata={"help": "Instruction prompt format string; fields {instruction} {input} {answer_in} {language} "
-                  "{language_code} {source_language} {source_language_code}; the completion is ' {output}'."},
+        metadata={
+            "help": "Instruction prompt format string; fields {instruction} {input} {answer_in} {language} "
+            "{language_code} {source_language} {source_language_code}; the completion is ' {output}'."
+        },
     )
     answer_in_target_language: bool = field(
         default=False, metadata={"help": "Write 'Answer in X' in language X itself instead of in English."}
     )
     translation_template: str = field(
         default="translate",
-        metadata={"help": "'translate' ('{source} Translate into {language}:'), 'equals' ('{source} =') or a "
-                  "format string with {source} and {language}."},
+        metadata={
+            "help": "'translate' ('{source} Translate into {language}:'), 'equals' ('{source} =') or a "
+            "format string with {source} and {language}."
+        },
     )
     skip_invalid: bool = field(default=False, metadata={"help": "Skip malformed records and report the count."})
     remove_duplicates: bool = field(
@@ -123,12 +136,16 @@ class DataBuildConfig:
     )
     heldout_size: int = field(
         default=0,
-        metadata={"help": "Items whose translation pairs are held out of training for checkpoint selection "
-                  "(command line: 200 when --heldout-output is given)."},
+        metadata={
+            "help": "Items whose translation pairs are held out of training for checkpoint selection "
+            "(command line: 200 when --heldout-output is given)."
+        },
     )
     allow_unregistered_languages: bool = field(
         default=False,
-        metadata={"help": "Accept codes outside xling_align.languages (e.g. a synthetic language), named by their code."},
+        metadata={
+            "help": "Accept codes outside xling_align.languages (e.g. a synthetic language), named by their code."
+        },
     )
 
     def __post_init__(self):
@@ -148,7 +165,9 @@ class DataBuildConfig:
             if len(self.languages) != 2:
                 raise ValueError(f"languages={self.languages}: a parallel corpus needs exactly two languages")
             if self.columns is not None and len(self.columns) != 2:
-                raise ValueError(f"columns={self.columns}: name exactly two text columns (first language, second language)")
+                raise ValueError(
+                    f"columns={self.columns}: name exactly two text columns (first language, second language)"
+                )
             if (self.input is None) == (self.hub_dataset is None):
                 raise ValueError("source='parallel' needs exactly one of input (a TSV/CSV/JSONL file) or hub_dataset")
         else:

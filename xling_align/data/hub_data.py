@@ -21,13 +21,21 @@ Example:
 
 from __future__ import annotations
 
-from xling_align.evaluation.benchmark_table import SCRIPT_REPOSITORIES, RepositoryFiles
 from xling_align.errors import XlingAlignError
+from xling_align.evaluation.benchmark_table import SCRIPT_REPOSITORIES, RepositoryFiles
 
 HUB_FILES = "hf://datasets/{repo}"
 # what the network stack raises when the hub is out of reach (beside the builtin ConnectionError)
-_UNREACHABLE_NAMES = {"ConnectError", "ConnectTimeout", "TransportError", "TimeoutException", "ReadTimeout",
-                      "NetworkError", "OfflineModeIsEnabled", "LocalEntryNotFoundError"}
+_UNREACHABLE_NAMES = {
+    "ConnectError",
+    "ConnectTimeout",
+    "TransportError",
+    "TimeoutException",
+    "ReadTimeout",
+    "NetworkError",
+    "OfflineModeIsEnabled",
+    "LocalEntryNotFoundError",
+}
 
 
 class HubUnreachableError(XlingAlignError, ConnectionError):
@@ -38,8 +46,9 @@ def _unreachable(error: BaseException) -> bool:
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, ConnectionError) or any(kind.__name__ in _UNREACHABLE_NAMES
-                                                     for kind in type(error).__mro__):
+        if isinstance(error, ConnectionError) or any(
+            kind.__name__ in _UNREACHABLE_NAMES for kind in type(error).__mro__
+        ):
             return True
         error = error.__cause__ or error.__context__
     return False
@@ -52,8 +61,9 @@ def script_repository(repo: str) -> RepositoryFiles | None:
     return {**SCRIPT_REPOSITORIES, BACTRIAN_X_HUB_NAME: BACTRIAN_X_FILES}.get(repo)
 
 
-def _read_repository_files(repo: str, files: RepositoryFiles, config: str | None, split: str, base: str | None,
-                           streaming: bool):
+def _read_repository_files(
+    repo: str, files: RepositoryFiles, config: str | None, split: str, base: str | None, streaming: bool
+):
     import datasets
 
     if split not in files.splits:
@@ -64,23 +74,28 @@ def _read_repository_files(repo: str, files: RepositoryFiles, config: str | None
     if files.builder == "csv":  # the script read the columns by position, as text, and skipped the header
         text = datasets.Features({column: datasets.Value("string") for column in files.columns})
         options.update(column_names=list(files.columns), header=0, features=text)
-    dataset = datasets.load_dataset(files.builder, data_files={split: data_file}, split=split, streaming=streaming,
-                                    **options)
+    dataset = datasets.load_dataset(
+        files.builder, data_files={split: data_file}, split=split, streaming=streaming, **options
+    )
     missing = [column for column in files.columns if column not in (dataset.column_names or files.columns)]
     if missing:
-        raise ValueError(f"{data_file}: no column(s) {', '.join(missing)} (found: {', '.join(dataset.column_names)}); "
-                         f"the loading script of {repo} gave {', '.join(files.columns)}. Has the repository changed?")
+        raise ValueError(
+            f"{data_file}: no column(s) {', '.join(missing)} (found: {', '.join(dataset.column_names)}); "
+            f"the loading script of {repo} gave {', '.join(files.columns)}. Has the repository changed?"
+        )
     dataset = dataset.select_columns(list(files.columns))
     if files.drop_incomplete:  # the script skipped short rows: their last field is missing (empty as read here)
         last = files.columns[-1]
-        dataset = dataset.filter(lambda row: all(row[column] is not None for column in files.columns)
-                                 and row[last].strip() != "")
+        dataset = dataset.filter(
+            lambda row: all(row[column] is not None for column in files.columns) and row[last].strip() != ""
+        )
     types = {column: datasets.Value(files.types.get(column, "string")) for column in files.columns}
     return dataset.cast(datasets.Features(types))
 
 
-def load_hub_dataset(repo: str, config: str | None, split: str, offline_hint: str, base: str | None = None,
-                     streaming: bool = False):
+def load_hub_dataset(
+    repo: str, config: str | None, split: str, offline_hint: str, base: str | None = None, streaming: bool = False
+):
     """One split of a hub dataset, through its own files where the repository has a loading script.
 
     Args:

@@ -99,17 +99,36 @@ def instruction_rows(
     cross = pick_cross < config.cross_probability
     target_lang = other_lang if cross else source_lang
     source_item, target_item = items[source_lang], items[target_lang]
-    prompt, completion = template.render(source_item.instruction, source_item.input, target_item.output, source_lang, target_lang)
+    prompt, completion = template.render(
+        source_item.instruction, source_item.input, target_item.output, source_lang, target_lang
+    )
     if cross:
-        return [make_row(source_lang, target_lang, "instruction+pair", prompt, completion, source_item.instruction, target_item.instruction)]
+        return [
+            make_row(
+                source_lang,
+                target_lang,
+                "instruction+pair",
+                prompt,
+                completion,
+                source_item.instruction,
+                target_item.instruction,
+            )
+        ]
     return [
         make_row(source_lang, source_lang, "instruction", prompt, completion),
-        make_row(source_lang, other_lang, "pair", source_sentence=source_item.instruction, target_sentence=items[other_lang].instruction),
+        make_row(
+            source_lang,
+            other_lang,
+            "pair",
+            source_sentence=source_item.instruction,
+            target_sentence=items[other_lang].instruction,
+        ),
     ]
 
 
-def iter_instruction_set_rows(config: DataBuildConfig, invalid: InvalidRecords, stats: BuildStats,
-                              heldout: list[tuple[str, str, str, str]]) -> Iterator[dict]:
+def iter_instruction_set_rows(
+    config: DataBuildConfig, invalid: InvalidRecords, stats: BuildStats, heldout: list[tuple[str, str, str, str]]
+) -> Iterator[dict]:
     """Rows of an instruction set joined by id (bilingual or pivot mode).
 
     The pairs of `config.heldout_size` items (chosen once the pivot is read) are appended to `heldout` as

@@ -20,12 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xling_align.data.columns import PAIR_COLUMNS, SOURCE_LANG, SOURCE_SENTENCE, TARGET_LANG, TARGET_SENTENCE
-from xling_align.data.readers import SKIP_HINT, DataFormatError, InvalidRecords, iter_delimited, iter_json_records, text_format
+from xling_align.data.readers import (
+    SKIP_HINT,
+    DataFormatError,
+    InvalidRecords,
+    iter_delimited,
+    iter_json_records,
+    text_format,
+)
 from xling_align.languages import is_known, normalize_code
 
 _AFP_KEYS = (SOURCE_LANG, TARGET_LANG, *PAIR_COLUMNS)
 # the hint when a header has more than two columns; a command without `--languages` replaces it
-LANGUAGES_HINT = "keep only the two language columns, or pass the two languages (languages=('en', 'de') / --languages en de)"
+LANGUAGES_HINT = (
+    "keep only the two language columns, or pass the two languages (languages=('en', 'de') / --languages en de)"
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,8 @@ def _choose_columns(path: Path, header: list[str], languages: tuple[str, str] | 
         if missing:
             raise DataFormatError(
                 path,
-                f"the header has no column for {', '.join(map(repr, missing))} (columns: {', '.join(map(repr, header))})",
+                f"the header has no column for {', '.join(map(repr, missing))} "
+                f"(columns: {', '.join(map(repr, header))})",
                 1,
                 hint="name the language columns in the header row, or ask for the languages the file has",
             )
@@ -85,26 +95,43 @@ def _choose_columns(path: Path, header: list[str], languages: tuple[str, str] | 
         return language_columns[0], language_columns[1]
     raise DataFormatError(
         path,
-        f"cannot tell which two of the header's {len(header)} columns ({', '.join(map(repr, header))}) hold the languages",
+        f"cannot tell which two of the header's {len(header)} columns ({', '.join(map(repr, header))}) "
+        "hold the languages",
         1,
         hint=LANGUAGES_HINT,
     )
 
 
-def _iter_delimited_pairs(path: Path, delimiter: str, languages, invalid: InvalidRecords, counts: Counter) -> Iterator[ParallelPair]:
+def _iter_delimited_pairs(
+    path: Path, delimiter: str, languages, invalid: InvalidRecords, counts: Counter
+) -> Iterator[ParallelPair]:
     rows = iter_delimited(path, delimiter)
     first = next(rows, None)
     if first is None:
-        raise DataFormatError(path, "the file is empty", hint="a parallel file starts with a header row naming its two language columns, e.g. `en<TAB>de`")
+        raise DataFormatError(
+            path,
+            "the file is empty",
+            hint="a parallel file starts with a header row naming its two language columns, e.g. `en<TAB>de`",
+        )
     _, header = first
     left, right = _choose_columns(path, header, languages)
     left_lang, right_lang = header[left].strip(), header[right].strip()
     if not left_lang or not right_lang:
-        raise DataFormatError(path, "a language column of the header row is unnamed", 1, hint="name both language columns, e.g. `en<TAB>de`")
+        raise DataFormatError(
+            path,
+            "a language column of the header row is unnamed",
+            1,
+            hint="name both language columns, e.g. `en<TAB>de`",
+        )
     for number, fields in rows:
         if len(fields) != len(header):
             invalid.handle(
-                DataFormatError(path, f"expected {len(header)} columns as in the header, found {len(fields)}", number, hint=SKIP_HINT)
+                DataFormatError(
+                    path,
+                    f"expected {len(header)} columns as in the header, found {len(fields)}",
+                    number,
+                    hint=SKIP_HINT,
+                )
             )
             continue
         source, target = fields[left].strip(), fields[right].strip()
@@ -144,7 +171,9 @@ def _iter_json_pairs(path: Path, languages, invalid: InvalidRecords, counts: Cou
             continue
         lang_a, lang_b, text_a, text_b = found
         if not all(isinstance(value, str) for value in found):
-            invalid.handle(DataFormatError(path, "language codes and sentences must be strings", number, hint=SKIP_HINT))
+            invalid.handle(
+                DataFormatError(path, "language codes and sentences must be strings", number, hint=SKIP_HINT)
+            )
             continue
         text_a, text_b = text_a.strip(), text_b.strip()
         if not text_a or not text_b:
@@ -189,8 +218,13 @@ def iter_parallel_file(
         return
     label = dict(zip(columns, languages))
     for pair in pairs:
-        yield ParallelPair(label.get(pair.source_lang, pair.source_lang), label.get(pair.target_lang, pair.target_lang),
-                           pair.source, pair.target, pair.line)
+        yield ParallelPair(
+            label.get(pair.source_lang, pair.source_lang),
+            label.get(pair.target_lang, pair.target_lang),
+            pair.source,
+            pair.target,
+            pair.line,
+        )
 
 
 def load_parallel_pairs(

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
 from xling_align.errors import XlingAlignError
 
 _CHUNK_BYTES = 1 << 20  # bytes read at a time from a JSON array
@@ -160,10 +161,14 @@ def iter_jsonl(path: str | Path, invalid: InvalidRecords | None = None) -> Itera
         try:
             record = json.loads(text.strip())
         except json.JSONDecodeError as error:
-            invalid.handle(DataFormatError(path, f"invalid JSON ({error.msg}, column {error.colno})", number, hint=SKIP_HINT))
+            invalid.handle(
+                DataFormatError(path, f"invalid JSON ({error.msg}, column {error.colno})", number, hint=SKIP_HINT)
+            )
             continue
         if not isinstance(record, dict):
-            invalid.handle(DataFormatError(path, f"expected a JSON object, got {type(record).__name__}", number, hint=SKIP_HINT))
+            invalid.handle(
+                DataFormatError(path, f"expected a JSON object, got {type(record).__name__}", number, hint=SKIP_HINT)
+            )
             continue
         yield number, record
 
@@ -235,7 +240,12 @@ def iter_json_array(path: str | Path, invalid: InvalidRecords | None = None) -> 
     while True:
         char = cursor.peek()
         if char == "":
-            raise DataFormatError(path, "the JSON array is not closed (file truncated?)", cursor.line, hint="re-create or re-download the file")
+            raise DataFormatError(
+                path,
+                "the JSON array is not closed (file truncated?)",
+                cursor.line,
+                hint="re-create or re-download the file",
+            )
         if char == "]":
             return
         if after_element:
@@ -243,7 +253,11 @@ def iter_json_array(path: str | Path, invalid: InvalidRecords | None = None) -> 
                 cursor.advance(cursor.pos + 1)
                 after_element = False
                 continue
-            invalid.handle(DataFormatError(path, f"expected ',' or ']' after an array element, found {char!r}", cursor.line, hint=SKIP_HINT))
+            invalid.handle(
+                DataFormatError(
+                    path, f"expected ',' or ']' after an array element, found {char!r}", cursor.line, hint=SKIP_HINT
+                )
+            )
             if not cursor.resync():
                 return
             after_element = False
@@ -253,7 +267,9 @@ def iter_json_array(path: str | Path, invalid: InvalidRecords | None = None) -> 
             record, end = _decode_element(decoder, cursor)
         except json.JSONDecodeError as error:
             bad_line = start_line + cursor.buffer.count("\n", cursor.pos, error.pos)
-            invalid.handle(DataFormatError(path, f"invalid JSON in an array element ({error.msg})", bad_line, hint=SKIP_HINT))
+            invalid.handle(
+                DataFormatError(path, f"invalid JSON in an array element ({error.msg})", bad_line, hint=SKIP_HINT)
+            )
             cursor.advance(max(cursor.pos, min(error.pos, len(cursor.buffer)) - 1))
             if not cursor.resync():
                 return
@@ -263,7 +279,14 @@ def iter_json_array(path: str | Path, invalid: InvalidRecords | None = None) -> 
         if isinstance(record, dict):
             yield start_line, record
         else:
-            invalid.handle(DataFormatError(path, f"expected a JSON object as array element, got {type(record).__name__}", start_line, hint=SKIP_HINT))
+            invalid.handle(
+                DataFormatError(
+                    path,
+                    f"expected a JSON object as array element, got {type(record).__name__}",
+                    start_line,
+                    hint=SKIP_HINT,
+                )
+            )
 
 
 def _decode_element(decoder: json.JSONDecoder, cursor: _ArrayCursor):
@@ -316,7 +339,9 @@ def iter_delimited(path: str | Path, delimiter: str) -> Iterator[tuple[int, list
                 yield start, fields
             start = reader.line_num + 1
     except csv.Error as error:
-        raise DataFormatError(path, f"malformed CSV ({error})", reader.line_num, hint="check the quoting of that record") from None
+        raise DataFormatError(
+            path, f"malformed CSV ({error})", reader.line_num, hint="check the quoting of that record"
+        ) from None
 
 
 def mixed_type_columns(records) -> dict[str, list[str]]:

@@ -31,8 +31,9 @@ def read_replay_file(path: str) -> list[str]:
     """The documents of a plain-text file, one per non-empty line."""
     texts = text_file_documents(path)
     if not texts:
-        raise ValueError(f"xling-align data build --replay-file {path}: no non-empty line; give plain text, one "
-                         "document per line")
+        raise ValueError(
+            f"xling-align data build --replay-file {path}: no non-empty line; give plain text, one document per line"
+        )
     return texts
 
 
@@ -46,8 +47,9 @@ class ReplayInterleaver:
 
     def __init__(self, texts: list[str], share: float, seed: int, language: str = ""):
         if not 0 < share < 1:
-            raise ValueError(f"xling-align data build --replay-share {share}: give the share of replay rows, a number "
-                             "in (0, 1)")
+            raise ValueError(
+                f"xling-align data build --replay-share {share}: give the share of replay rows, a number in (0, 1)"
+            )
         self.texts, self.share, self.language = texts, share, language
         self.order = seeded_order(len(texts), seed)
         self.added = 0

@@ -49,7 +49,9 @@ class BuildStats:
         """A plain-text report."""
         lines = [f"rows written: {self.total_rows}"]
         if self.rows:
-            lines.append(f"  {'direction':<16} {'kind':<18} {'rows':>10}" + (f" {'tokens':>12}" if self.row_tokens else ""))
+            lines.append(
+                f"  {'direction':<16} {'kind':<18} {'rows':>10}" + (f" {'tokens':>12}" if self.row_tokens else "")
+            )
             for key, count in sorted(self.rows.items()):
                 src, tgt, kind = key
                 line = f"  {src + ' -> ' + tgt:<16} {kind:<18} {count:>10}"

@@ -59,7 +59,9 @@ def _check_fields(template: str, allowed: set[str], what: str) -> None:
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as error:
-        raise ValueError(f"{what} {template!r} is not a valid format string ({error}); escape braces as {{{{ }}}}") from None
+        raise ValueError(
+            f"{what} {template!r} is not a valid format string ({error}); escape braces as {{{{ }}}}"
+        ) from None
     unknown = names - allowed
     if unknown:
         raise ValueError(
@@ -87,7 +89,11 @@ class InstructionTemplate:
         """(prompt, completion) for an instruction in `source_lang` answered in `target_lang`."""
         template = self.prompt
         if not input:
-            template = template.replace(" {input}", "{input}", 1) if " {input}" in template else template.replace("{input} ", "{input}", 1)
+            template = (
+                template.replace(" {input}", "{input}", 1)
+                if " {input}" in template
+                else template.replace("{input} ", "{input}", 1)
+            )
         answer_in = _answer_in(target_lang, self.answer_in_target_language)
         prompt = template.format(
             instruction=instruction,

@@ -1,4 +1,5 @@
-"""Rows from translation pairs: a parallel corpus (`source="parallel"`) or the `translation_file` of an instruction build.
+"""Rows from translation pairs: a parallel corpus (`source="parallel"`) or the `translation_file` of an instruction
+build.
 
 - `source="parallel"`: every pair of the corpus in both directions, as `translation+pair` rows (or `pair`
   rows with `translation_prompts=False`); held-out pairs are a uniform sample of the file's records.
@@ -21,7 +22,11 @@ from xling_align.data.templates import TranslationTemplate
 
 
 def translation_rows(
-    config: DataBuildConfig, template: TranslationTemplate | None, pair: ParallelPair, round_index: int, both_directions: bool
+    config: DataBuildConfig,
+    template: TranslationTemplate | None,
+    pair: ParallelPair,
+    round_index: int,
+    both_directions: bool,
 ) -> list[dict]:
     """Rows of one translation pair: both directions, or one direction flipped with probability 1/2.
 
@@ -80,8 +85,9 @@ def _parallel_pairs(config: DataBuildConfig, invalid: InvalidRecords, counts: Co
             yield ParallelPair(languages[1], languages[0], pair.source, pair.target, pair.line)
 
 
-def iter_parallel_rows(config: DataBuildConfig, invalid: InvalidRecords, stats: BuildStats,
-                       heldout: list[tuple[str, str, str, str]]) -> Iterator[dict]:
+def iter_parallel_rows(
+    config: DataBuildConfig, invalid: InvalidRecords, stats: BuildStats, heldout: list[tuple[str, str, str, str]]
+) -> Iterator[dict]:
     """Rows of a parallel corpus, both directions per pair and round.
 
     The pairs of `config.heldout_size` records (a uniform sample of the file) are appended to `heldout` in

@@ -99,11 +99,14 @@ def write_pairs(pairs: Iterable[tuple[str, str, str, str]], path: str | Path) ->
     directions = {(s, t) for s, t, _, _ in pairs}
     if len(directions) > 1:
         raise ValueError(
-            f"{path}: a .tsv holds one language pair, but the held-out pairs span {sorted(directions)}; use a .jsonl file"
+            f"{path}: a .tsv holds one language pair, but the held-out pairs span {sorted(directions)}; "
+            "use a .jsonl file"
         )
     for _, _, source, target in pairs:
         if any(char in text for text in (source, target) for char in "\t\r\n"):
-            raise ValueError(f"{path}: a held-out sentence contains a tab or newline, which TSV cannot hold; use a .jsonl file")
+            raise ValueError(
+                f"{path}: a held-out sentence contains a tab or newline, which TSV cannot hold; use a .jsonl file"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary_path(path)
     try:

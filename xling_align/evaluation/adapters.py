@@ -21,6 +21,7 @@ import json
 import os
 import re
 from pathlib import Path
+
 from xling_align.errors import XlingAlignError
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -38,8 +39,10 @@ def looks_like_hub_id(name: str) -> bool:
     return bool(_HUB_ID.fullmatch(name)) and ".." not in name and not name.endswith(".")
 
 
-_EXPECTED = (f"Expected a full checkpoint folder ({MODEL_CONFIG} + weights, as save_pretrained and AFPTrainer "
-             f"write it) or an AFP/LoRA adapter folder ({ADAPTER_CONFIG}); a hub id has the form org/name")
+_EXPECTED = (
+    f"Expected a full checkpoint folder ({MODEL_CONFIG} + weights, as save_pretrained and AFPTrainer "
+    f"write it) or an AFP/LoRA adapter folder ({ADAPTER_CONFIG}); a hub id has the form org/name"
+)
 
 
 def model_source_kind(pretrained: str | os.PathLike) -> str:
@@ -61,13 +64,19 @@ def model_source_kind(pretrained: str | os.PathLike) -> str:
         if (path / MODEL_CONFIG).is_file():
             return "checkpoint"
         checkpoints = sorted(
-            (child for child in path.iterdir()
-             if child.is_dir() and ((child / MODEL_CONFIG).is_file() or (child / ADAPTER_CONFIG).is_file())),
+            (
+                child
+                for child in path.iterdir()
+                if child.is_dir() and ((child / MODEL_CONFIG).is_file() or (child / ADAPTER_CONFIG).is_file())
+            ),
             key=lambda child: (len(child.name), child.name),
         )
-        hint = (f" It holds model folders ({', '.join(child.name for child in checkpoints[:3])}"
-                f"{', ...' if len(checkpoints) > 3 else ''}): pass one of them, e.g. pretrained={checkpoints[-1]}."
-                if checkpoints else "")
+        hint = (
+            f" It holds model folders ({', '.join(child.name for child in checkpoints[:3])}"
+            f"{', ...' if len(checkpoints) > 3 else ''}): pass one of them, e.g. pretrained={checkpoints[-1]}."
+            if checkpoints
+            else ""
+        )
         raise ModelFolderError(
             f"pretrained={name}: the folder {path.resolve()} holds no model (no {MODEL_CONFIG}, no "
             f"{ADAPTER_CONFIG}).{hint} {_EXPECTED}."
@@ -77,8 +86,11 @@ def model_source_kind(pretrained: str | os.PathLike) -> str:
     # "out/afp-run" has a hub id's form; when the folder "out" exists here, it is a mistyped local path
     if looks_like_hub_id(name) and not ("/" in name and path.parent.is_dir()):
         return "hub"
-    why = (f"{name!r} is no hub id" if not looks_like_hub_id(name)
-           else f"the folder {path.parent.absolute()} exists, so this is a local path, not a hub id")
+    why = (
+        f"{name!r} is no hub id"
+        if not looks_like_hub_id(name)
+        else f"the folder {path.parent.absolute()} exists, so this is a local path, not a hub id"
+    )
     raise ModelFolderError(f"pretrained={name}: there is no folder {path.absolute()} ({why}). {_EXPECTED}.")
 
 
@@ -129,8 +141,9 @@ def find_base_model(adapter_dir: str | os.PathLike, base_model: str | None = Non
                 "base_model=PATH_OR_HUB_ID)."
             )
     # as given (from the working folder), then next to / inside the adapter; an absolute path is one place
-    candidates = list(dict.fromkeys([Path(base_model).expanduser(), adapter_dir / base_model,
-                                     adapter_dir.parent / base_model]))
+    candidates = list(
+        dict.fromkeys([Path(base_model).expanduser(), adapter_dir / base_model, adapter_dir.parent / base_model])
+    )
     for candidate in candidates:
         if (candidate / "config.json").is_file():
             return str(candidate)

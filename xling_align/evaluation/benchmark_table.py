@@ -344,15 +344,16 @@ _XCOPA = Benchmark(
         "vi": ("bởi vì", "vì vậy"),
         "zh": ("因为", "所以"),
     },
-    notes=("English (`xling_xcopa_en`, and the demonstrations of `_endemo`) is COPA (`aps/super_glue`, "
-           "`copa`): validation is scored, train gives demonstrations.",),
+    notes=(
+        "English (`xling_xcopa_en`, and the demonstrations of `_endemo`) is COPA (`aps/super_glue`, "
+        "`copa`): validation is scored, train gives demonstrations.",
+    ),
 )
 
 _XSTORYCLOZE = Benchmark(
     name="xstorycloze",
     paper=Paper(
-        "Few-shot Learning with Multilingual Language Models (Lin et al., EMNLP 2022), which introduced "
-        "XStoryCloze",
+        "Few-shot Learning with Multilingual Language Models (Lin et al., EMNLP 2022), which introduced XStoryCloze",
         "https://arxiv.org/abs/2112.10668",
         "@inproceedings{lin2022fewshot,\n  title={Few-shot Learning with Multilingual Generative Language "
         "Models},\n  author={Lin, Xi Victoria and others},\n  booktitle={EMNLP},\n  year={2022}\n}",
@@ -363,8 +364,15 @@ _XSTORYCLOZE = Benchmark(
     scored_split="eval",
     demo_split="train",
     dev_split="train",  # the hub's `train` is XStoryCloze's small development set
-    columns=("input_sentence_1", "input_sentence_2", "input_sentence_3", "input_sentence_4", "sentence_quiz1",
-             "sentence_quiz2", "answer_right_ending"),
+    columns=(
+        "input_sentence_1",
+        "input_sentence_2",
+        "input_sentence_3",
+        "input_sentence_4",
+        "sentence_quiz1",
+        "sentence_quiz2",
+        "answer_right_ending",
+    ),
     label_column="answer_right_ending",
     label_values=(1, 2),
     label_names=("sentence_quiz1", "sentence_quiz2"),
@@ -388,18 +396,28 @@ _XWINOGRAD = Benchmark(
     scored_split="test",
     demo_split=None,  # test-only
     dev_split=None,
-    overrides={("en", DEMONSTRATIONS): HubSplit("allenai/winogrande", "winogrande_xl", "train"),
-               # WinoGrande's own dev split: the English dev split of the paper-protocol tasks
-               ("en", DEV): HubSplit("allenai/winogrande", "winogrande_xl", "validation")},
+    overrides={
+        ("en", DEMONSTRATIONS): HubSplit("allenai/winogrande", "winogrande_xl", "train"),
+        # WinoGrande's own dev split: the English dev split of the paper-protocol tasks
+        ("en", DEV): HubSplit("allenai/winogrande", "winogrande_xl", "validation"),
+    },
     columns=("sentence", "option1", "option2", "answer"),
     label_column="answer",
     label_values=("1", "2"),  # strings on the hub
     label_names=("option1", "option2"),
-    published_rows_by_language={("en", "test"): 2325, ("fr", "test"): 83, ("jp", "test"): 959, ("pt", "test"): 263,
-                                ("ru", "test"): 315, ("zh", "test"): 504},
-    notes=("XWinograd is test-only: in-language tasks other than English are 0-shot only (asking for shots is "
-           "an error); English demonstrations come from WinoGrande (`allenai/winogrande`, `winogrande_xl`, "
-           "train).",),
+    published_rows_by_language={
+        ("en", "test"): 2325,
+        ("fr", "test"): 83,
+        ("jp", "test"): 959,
+        ("pt", "test"): 263,
+        ("ru", "test"): 315,
+        ("zh", "test"): 504,
+    },
+    notes=(
+        "XWinograd is test-only: in-language tasks other than English are 0-shot only (asking for shots is "
+        "an error); English demonstrations come from WinoGrande (`allenai/winogrande`, `winogrande_xl`, "
+        "train).",
+    ),
 )
 
 _BELEBELE = Benchmark(
@@ -432,45 +450,69 @@ _BELEBELE = Benchmark(
     scored_split="test",
     demo_split=None,  # test-only, and its passages are parallel across languages
     dev_split=None,
-    columns=("flores_passage", "question", "mc_answer1", "mc_answer2", "mc_answer3", "mc_answer4",
-             "correct_answer_num"),
+    columns=(
+        "flores_passage",
+        "question",
+        "mc_answer1",
+        "mc_answer2",
+        "mc_answer3",
+        "mc_answer4",
+        "correct_answer_num",
+    ),
     label_column="correct_answer_num",
     label_values=("1", "2", "3", "4"),  # strings on the hub
     label_names=("mc_answer1", "mc_answer2", "mc_answer3", "mc_answer4"),
     id_columns=("link", "question_number"),
     published_rows={"test": 900},
-    notes=("Belebele is test-only and its passages are parallel across languages, so every demonstration "
-           "would leak a translation of some query: 0-shot only, no `_endemo` variant.",),
+    notes=(
+        "Belebele is test-only and its passages are parallel across languages, so every demonstration "
+        "would leak a translation of some query: 0-shot only, no `_endemo` variant.",
+    ),
 )
 
 # Hub repositories of the table that ship a loading script: `datasets` >= 4 refuses `load_dataset(repo)` on them
 # ("Dataset scripts are no longer supported"), so their files are read directly (`xling_align.data.hub_data`). The
 # others (facebook/xnli, google-research-datasets/paws-x, cambridgeltl/xcopa, facebook/belebele, aps/super_glue,
 # allenai/winogrande) are data-only and load as they are.
-SCRIPT_REPOSITORIES: Mapping[str, RepositoryFiles] = MappingProxyType({
-    # xstory_cloze.py: csv.reader(delimiter="\t", quotechar='"', skipinitialspace=True), header skipped, eight
-    # fields by position (rows with another count skipped), story_id a string, answer_right_ending int32
-    "juletxara/xstory_cloze": RepositoryFiles(
-        script="xstory_cloze.py",
-        builder="csv",
-        pattern="spring2016.val.{config}.tsv.split_20_80_{split}.tsv",
-        splits=("train", "eval"),
-        columns=("story_id", "input_sentence_1", "input_sentence_2", "input_sentence_3", "input_sentence_4",
-                 "sentence_quiz1", "sentence_quiz2", "answer_right_ending"),
-        types={"answer_right_ending": "int32"},
-        builder_options={"sep": "\t", "quotechar": '"', "skipinitialspace": True, "keep_default_na": False,
-                         "on_bad_lines": "skip"},
-        drop_incomplete=True,
-    ),
-    # xwinograd.py: test/<lang>.jsonl, one object a line; sentence, option1, option2 and answer, all strings
-    "Muennighoff/xwinograd": RepositoryFiles(
-        script="xwinograd.py",
-        builder="json",
-        pattern="test/{config}.jsonl",
-        splits=("test",),
-        columns=("sentence", "option1", "option2", "answer"),
-    ),
-})
+SCRIPT_REPOSITORIES: Mapping[str, RepositoryFiles] = MappingProxyType(
+    {
+        # xstory_cloze.py: csv.reader(delimiter="\t", quotechar='"', skipinitialspace=True), header skipped, eight
+        # fields by position (rows with another count skipped), story_id a string, answer_right_ending int32
+        "juletxara/xstory_cloze": RepositoryFiles(
+            script="xstory_cloze.py",
+            builder="csv",
+            pattern="spring2016.val.{config}.tsv.split_20_80_{split}.tsv",
+            splits=("train", "eval"),
+            columns=(
+                "story_id",
+                "input_sentence_1",
+                "input_sentence_2",
+                "input_sentence_3",
+                "input_sentence_4",
+                "sentence_quiz1",
+                "sentence_quiz2",
+                "answer_right_ending",
+            ),
+            types={"answer_right_ending": "int32"},
+            builder_options={
+                "sep": "\t",
+                "quotechar": '"',
+                "skipinitialspace": True,
+                "keep_default_na": False,
+                "on_bad_lines": "skip",
+            },
+            drop_incomplete=True,
+        ),
+        # xwinograd.py: test/<lang>.jsonl, one object a line; sentence, option1, option2 and answer, all strings
+        "Muennighoff/xwinograd": RepositoryFiles(
+            script="xwinograd.py",
+            builder="json",
+            pattern="test/{config}.jsonl",
+            splits=("test",),
+            columns=("sentence", "option1", "option2", "answer"),
+        ),
+    }
+)
 
 BENCHMARKS: Mapping[str, Benchmark] = MappingProxyType(
     {entry.name: entry for entry in (_XNLI, _PAWSX, _XCOPA, _XSTORYCLOZE, _XWINOGRAD, _BELEBELE)}

@@ -38,7 +38,7 @@ Example:
     >>> from lm_eval.api.registry import get_model
     >>> get_model("xling").__name__
     'XlingLM'
-"""
+"""  # noqa: E501 (doctest output / Markdown table rows stay whole)
 
 import os
 import sys
@@ -59,8 +59,7 @@ def tasks_dir() -> str:
 
 def _warn(what: str, err: BaseException) -> None:
     # logging is not configured yet when this runs inside an import; stderr always reaches the user
-    print(f"xling-align: could not {what} ({type(err).__name__}: {err}); lm-eval works without it.",
-          file=sys.stderr)
+    print(f"xling-align: could not {what} ({type(err).__name__}: {err}); lm-eval works without it.", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------ registration steps

@@ -46,8 +46,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from xling_align.evaluation.benchmark_table import HubSplit, benchmark
 from xling_align.errors import XlingAlignError
+from xling_align.evaluation.benchmark_table import HubSplit, benchmark
 
 REFERENCE_URL = "https://github.com/chongli17/CrossLingualAlignment"
 # `metadata.version` of every generated xling_afp_* task: bump it whenever a format or the sampling changes
@@ -127,8 +127,11 @@ class PaperProtocol:
     def native_languages(self) -> tuple[str, ...]:
         """Test languages with an in-language format other than English and a dev split: the `_native` tasks."""
         table = benchmark(self.benchmark)
-        return tuple(lang for lang in self.languages
-                     if lang in self.formats and lang != DEFAULT_PROMPT_LANGUAGE and table.dev(lang) is not None)
+        return tuple(
+            lang
+            for lang in self.languages
+            if lang in self.formats and lang != DEFAULT_PROMPT_LANGUAGE and table.dev(lang) is not None
+        )
 
     def prompt_format(self, prompt_lang: str) -> PromptFormat:
         """The format of `prompt_lang`; a language without one raises `UnknownPromptLanguage`."""
@@ -148,7 +151,9 @@ class PaperProtocol:
             raise ValueError(f"xling_afp_{self.benchmark} has no {lang} task: {self.excluded_languages[lang]}.")
         table = benchmark(self.benchmark)
         if lang not in table.languages:
-            raise ValueError(f"{lang!r} is not a {self.benchmark} language: expected one of {', '.join(self.languages)}.")
+            raise ValueError(
+                f"{lang!r} is not a {self.benchmark} language: expected one of {', '.join(self.languages)}."
+            )
         return HubSplit(table.hub_path, lang, self.scored_split)
 
     def demonstration_source(self, prompt_lang: str) -> HubSplit:
@@ -217,7 +222,7 @@ def lm_eval_model_args(tokenizer) -> dict:
     """
     with_special = tokenizer("a")["input_ids"]
     without = tokenizer("a", add_special_tokens=False)["input_ids"]
-    if len(with_special) > len(without) and with_special[-len(without):] == without:
+    if len(with_special) > len(without) and with_special[-len(without) :] == without:
         return {"prefix_token_id": with_special[0]}
     if len(with_special) > len(without) and with_special[: len(without)] == without:
         return {"add_bos_token": False}
@@ -242,13 +247,22 @@ _PAWSX = PaperProtocol(
     scored_split="test",  # test_2k.tsv; demonstrations from dev_2k.tsv (the hub's validation split)
     separator=END_OF_TEXT,
     formats={
-        "en": PromptFormat("{sentence1}, right? {choice}, {sentence2}", "{sentence1}, right? {choice}, {sentence2}",
-                           choice_words=("Yes", "No")),
+        "en": PromptFormat(
+            "{sentence1}, right? {choice}, {sentence2}",
+            "{sentence1}, right? {choice}, {sentence2}",
+            choice_words=("Yes", "No"),
+        ),
         # the reference's Chinese demonstrations put a full-width comma after the choice, its queries ", "
-        "zh": PromptFormat("{sentence1}，对吗？ {choice}，{sentence2}", "{sentence1}，对吗？ {choice}, {sentence2}",
-                           choice_words=("对", "不对")),
-        "ar": PromptFormat("{sentence1}, أليس كذلك؟ {choice}, {sentence2}", "{sentence1}, أليس كذلك؟ {choice}, {sentence2}",
-                           choice_words=("نعم", "لا")),
+        "zh": PromptFormat(
+            "{sentence1}，对吗？ {choice}，{sentence2}",
+            "{sentence1}，对吗？ {choice}, {sentence2}",
+            choice_words=("对", "不对"),
+        ),
+        "ar": PromptFormat(
+            "{sentence1}, أليس كذلك؟ {choice}, {sentence2}",
+            "{sentence1}, أليس كذلك؟ {choice}, {sentence2}",
+            choice_words=("نعم", "لا"),
+        ),
     },
     fields=lambda row, fmt: {"sentence1": row["sentence1"], "sentence2": row["sentence2"]},
     candidates=lambda row, fmt: list(fmt.choice_words),
@@ -256,10 +270,15 @@ _PAWSX = PaperProtocol(
     reference_files="src/paws_x_prompt.py, data/PAWS-X/prompt_formats.json (f3), data/config/pawsx_en-zh_seed0.json",
 )
 
-_XNLI_EN = ("Premise: {premise}\nHypothesis: {hypothesis}\nQuestion: What is the relationship between premise and "
-            "hypothesis, entailment, neutral, or contradiction?\nAnswer: {choice}")
+_XNLI_EN = (
+    "Premise: {premise}\nHypothesis: {hypothesis}\nQuestion: What is the relationship between premise and "
+    "hypothesis, entailment, neutral, or contradiction?\nAnswer: {choice}"
+)
 _XNLI_ZH = "前提：{premise}\n假设：{hypothesis}\n问题: 前提和假设之间是什么关系，蕴涵，中立，还是矛盾？\n回答：{choice}"
-_XNLI_AR = "شرط مسبق: {premise}\nالافتراض: {hypothesis}\nالسؤال: ما هي العلاقة بين الفرضية والافتراضات؟ {middle}\nالإجابة: {choice}"
+_XNLI_AR = (
+    "شرط مسبق: {premise}\nالافتراض: {hypothesis}\nالسؤال: ما هي العلاقة بين الفرضية والافتراضات؟ {middle}"
+    "\nالإجابة: {choice}"
+)
 _XNLI = PaperProtocol(
     benchmark="xnli",
     scored_split="test",
@@ -269,8 +288,11 @@ _XNLI = PaperProtocol(
         "en": PromptFormat(_XNLI_EN, _XNLI_EN, choice_words=("A", "B", "C")),
         "zh": PromptFormat(_XNLI_ZH, _XNLI_ZH, choice_words=("A", "B", "C")),
         # the reference's Arabic demonstration and query templates word the question differently
-        "ar": PromptFormat(_XNLI_AR.replace("{middle}", "الحاجة محايدة. أم التناقض؟"),
-                           _XNLI_AR.replace("{middle}", "الحياد أم التناقض؟"), choice_words=("A", "B", "C")),
+        "ar": PromptFormat(
+            _XNLI_AR.replace("{middle}", "الحاجة محايدة. أم التناقض؟"),
+            _XNLI_AR.replace("{middle}", "الحياد أم التناقض؟"),
+            choice_words=("A", "B", "C"),
+        ),
     },
     fields=lambda row, fmt: {"premise": row["premise"], "hypothesis": row["hypothesis"]},
     candidates=lambda row, fmt: list(fmt.choice_words),
@@ -286,8 +308,11 @@ def _xcopa_fields(row: dict, fmt: PromptFormat) -> dict:
     question = row["question"]
     if question not in _XCOPA_CONJUNCTION:
         raise ValueError(f"XCOPA question {question!r} is not 'cause' or 'effect': the row cannot be scored ({row}).")
-    return {"question": fmt.words[question], "premise": row["premise"],
-            "conjunction": fmt.words[_XCOPA_CONJUNCTION[question]]}
+    return {
+        "question": fmt.words[question],
+        "premise": row["premise"],
+        "conjunction": fmt.words[_XCOPA_CONJUNCTION[question]],
+    }
 
 
 _XCOPA = PaperProtocol(
@@ -295,18 +320,23 @@ _XCOPA = PaperProtocol(
     scored_split="test",
     separator=END_OF_TEXT,
     formats={
-        lang: PromptFormat(_XCOPA_FORMAT, _XCOPA_FORMAT,
-                           words=dict(zip(("cause", "effect", "because", "so"), words, strict=True)))
-        for lang, words in (("en", ("cause", "effect", "because", "so")),
-                            ("zh", ("起因", "影响", "因为", "所以")),
-                            ("ar", ("السبب", "تأثير", "لأن", "لذا")))
+        lang: PromptFormat(
+            _XCOPA_FORMAT, _XCOPA_FORMAT, words=dict(zip(("cause", "effect", "because", "so"), words, strict=True))
+        )
+        for lang, words in (
+            ("en", ("cause", "effect", "because", "so")),
+            ("zh", ("起因", "影响", "因为", "所以")),
+            ("ar", ("السبب", "تأثير", "لأن", "لذا")),
+        )
     },
     fields=_xcopa_fields,
     candidates=lambda row, fmt: [row["choice1"], row["choice2"]],
     gold=lambda row: _label_index(row, "label", (0, 1)),
     reference_files="src/xcopa_prompt.py",
-    excluded_languages={"en": "English is COPA, whose test split has no labels and whose validation split is the "
-                              "English dev split the demonstrations come from"},
+    excluded_languages={
+        "en": "English is COPA, whose test split has no labels and whose validation split is the "
+        "English dev split the demonstrations come from"
+    },
 )
 
 _STORY_FORMAT = "{sentence1}{sentence2}{sentence3}{sentence4}{choice}"  # the reference joins the sentences as they are

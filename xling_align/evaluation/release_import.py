@@ -39,9 +39,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling_align.evaluation.benchmark_table import benchmark
 from xling_align.data.readers import DataFormatError, iter_delimited, iter_jsonl, iter_lines
 from xling_align.errors import XlingAlignError
+from xling_align.evaluation.benchmark_table import benchmark
 
 RELEASE_BENCHMARKS = ("pawsx", "xcopa", "xnli", "xstorycloze")
 
@@ -71,8 +71,11 @@ def _pawsx_files(root: Path) -> Iterator[ReleaseFile]:
     for base in _folders(root, ("pawsx", "paws-x", "x-final")):
         for lang in benchmark("pawsx").languages:
             folder = base / lang
-            names = {"dev_2k.tsv": "validation", "test_2k.tsv": "test",
-                     ("train.tsv" if lang == "en" else "translated_train.tsv"): "train"}
+            names = {
+                "dev_2k.tsv": "validation",
+                "test_2k.tsv": "test",
+                ("train.tsv" if lang == "en" else "translated_train.tsv"): "train",
+            }
             for name, split in names.items():
                 if (folder / name).is_file():
                     yield ReleaseFile("pawsx", lang, split, folder / name)
@@ -148,8 +151,9 @@ def _tsv_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
         yield from iter_delimited(path, "\t")
     except DataFormatError as error:
-        raise _error(path, error.line, error.problem, "Convert it to UTF-8 (the release's encoding) and import "
-                     "it again.") from None
+        raise _error(
+            path, error.line, error.problem, "Convert it to UTF-8 (the release's encoding) and import it again."
+        ) from None
 
 
 def _header(path: Path, lines: Iterator[tuple[int, list[str]]], needed: tuple[str, ...]) -> list[str]:
@@ -159,8 +163,12 @@ def _header(path: Path, lines: Iterator[tuple[int, list[str]]], needed: tuple[st
     header = [name.strip().lstrip("\ufeff") for name in first[1]]
     missing = [name for name in needed if name not in header]
     if missing:
-        raise _error(path, first[0], f"the header lacks {', '.join(missing)} (it has: {', '.join(header)})",
-                     f"This is not the release's file; its header names {', '.join(needed)}.")
+        raise _error(
+            path,
+            first[0],
+            f"the header lacks {', '.join(missing)} (it has: {', '.join(header)})",
+            f"This is not the release's file; its header names {', '.join(needed)}.",
+        )
     return header
 
 
@@ -182,8 +190,12 @@ def read_pawsx(file: ReleaseFile) -> tuple[list[dict], str | None]:
             if file.split == "train":
                 unlabelled.append(line)
                 continue
-            raise _error(file.path, line, f"{len(fields)} tab-separated fields, the header has {len(header)}",
-                         "Each line is id, sentence1, sentence2, label separated by tabs; was the file edited?")
+            raise _error(
+                file.path,
+                line,
+                f"{len(fields)} tab-separated fields, the header has {len(header)}",
+                "Each line is id, sentence1, sentence2, label separated by tabs; was the file edited?",
+            )
         record = dict(zip(header, fields))
         item_id = _integer(record["id"])
         label = _integer(record["label"], (0, 1))
@@ -193,13 +205,19 @@ def read_pawsx(file: ReleaseFile) -> tuple[list[dict], str | None]:
             if file.split == "train":  # machine-translated training pairs: a few have no label (the hub: -1)
                 unlabelled.append(line)
                 continue
-            raise _error(file.path, line, f"label {record['label']!r} is not 0 or 1",
-                         "PAWS-X labels are 0 (not a paraphrase) or 1 (paraphrase).")
+            raise _error(
+                file.path,
+                line,
+                f"label {record['label']!r} is not 0 or 1",
+                "PAWS-X labels are 0 (not a paraphrase) or 1 (paraphrase).",
+            )
         rows.append({"id": item_id, "sentence1": record["sentence1"], "sentence2": record["sentence2"], "label": label})
     note = None
     if unlabelled:
-        note = (f"{len(unlabelled)} row(s) without a valid label or with a wrong number of fields left out (first "
-                f"at line {unlabelled[0]}; the hub gives them the label -1, which no task can score)")
+        note = (
+            f"{len(unlabelled)} row(s) without a valid label or with a wrong number of fields left out (first "
+            f"at line {unlabelled[0]}; the hub gives them the label -1, which no task can score)"
+        )
     return rows, note
 
 
@@ -212,20 +230,33 @@ def read_xcopa(file: ReleaseFile) -> tuple[list[dict], str | None]:
     try:
         records = list(iter_jsonl(file.path))
     except DataFormatError as error:
-        raise _error(file.path, error.line, error.problem, "Each line of an XCOPA file is one JSON object; "
-                     "unpack the release file again.") from None
+        raise _error(
+            file.path,
+            error.line,
+            error.problem,
+            "Each line of an XCOPA file is one JSON object; unpack the release file again.",
+        ) from None
     for line, record in records:
         missing = [column for column in _XCOPA_COLUMNS if column not in record]
         if missing:
-            raise _error(file.path, line, f"missing field(s) {', '.join(missing)}",
-                         f"XCOPA rows have {', '.join(_XCOPA_COLUMNS)}.")
+            raise _error(
+                file.path,
+                line,
+                f"missing field(s) {', '.join(missing)}",
+                f"XCOPA rows have {', '.join(_XCOPA_COLUMNS)}.",
+            )
         label = record["label"]
         if isinstance(label, bool) or label not in (0, 1):
-            raise _error(file.path, line, f"label {label!r} is not 0 or 1",
-                         "XCOPA labels are 0 (choice1) or 1 (choice2).")
+            raise _error(
+                file.path, line, f"label {label!r} is not 0 or 1", "XCOPA labels are 0 (choice1) or 1 (choice2)."
+            )
         if record["question"] not in ("cause", "effect"):
-            raise _error(file.path, line, f"question {record['question']!r} is not 'cause' or 'effect'",
-                         "Fix that row (XCOPA asks for a cause or an effect).")
+            raise _error(
+                file.path,
+                line,
+                f"question {record['question']!r} is not 'cause' or 'effect'",
+                "Fix that row (XCOPA asks for a cause or an effect).",
+            )
         if not all(isinstance(record[column], str) for column in ("premise", "choice1", "choice2")):
             raise _error(file.path, line, "premise, choice1 and choice2 must be text", "Fix that row.")
         if isinstance(record["idx"], bool) or not isinstance(record["idx"], int):
@@ -246,24 +277,39 @@ def read_xnli(file: ReleaseFile) -> dict[str, list[dict]]:
     by_lang: dict[str, list[dict]] = {}
     for line, fields in lines:
         if len(fields) != len(header):
-            raise _error(file.path, line, f"{len(fields)} tab-separated fields, the header has {len(header)}",
-                         "Was the file edited? XNLI's files are tab-separated without quoting.")
+            raise _error(
+                file.path,
+                line,
+                f"{len(fields)} tab-separated fields, the header has {len(header)}",
+                "Was the file edited? XNLI's files are tab-separated without quoting.",
+            )
         record = dict(zip(header, fields))
         gold = record["label" if train else "gold_label"].strip()
         if gold not in _XNLI_LABELS:
-            raise _error(file.path, line, f"label {gold!r} is not entailment, neutral or contradiction",
-                         "Fix that row.")
+            raise _error(
+                file.path, line, f"label {gold!r} is not entailment, neutral or contradiction", "Fix that row."
+            )
         lang = file.lang if train else record["language"].strip()
-        by_lang.setdefault(lang, []).append({
-            "premise": record["premise" if train else "sentence1"],
-            "hypothesis": record["hypo" if train else "sentence2"],
-            "label": _XNLI_LABELS[gold],
-        })
+        by_lang.setdefault(lang, []).append(
+            {
+                "premise": record["premise" if train else "sentence1"],
+                "hypothesis": record["hypo" if train else "sentence2"],
+                "label": _XNLI_LABELS[gold],
+            }
+        )
     return by_lang
 
 
-XSTORYCLOZE_COLUMNS = ("story_id", "input_sentence_1", "input_sentence_2", "input_sentence_3", "input_sentence_4",
-                       "sentence_quiz1", "sentence_quiz2", "answer_right_ending")
+XSTORYCLOZE_COLUMNS = (
+    "story_id",
+    "input_sentence_1",
+    "input_sentence_2",
+    "input_sentence_3",
+    "input_sentence_4",
+    "sentence_quiz1",
+    "sentence_quiz2",
+    "answer_right_ending",
+)
 
 
 def read_xstorycloze(file: ReleaseFile) -> tuple[list[dict], str | None]:
@@ -279,13 +325,18 @@ def read_xstorycloze(file: ReleaseFile) -> tuple[list[dict], str | None]:
         if index == 0 or not fields:
             continue  # the header (InputStoryid, ... in the release; story_id, ... on the hub)
         if len(fields) != len(XSTORYCLOZE_COLUMNS):
-            raise _error(file.path, line, f"{len(fields)} fields, XStoryCloze rows have 8",
-                         "Each line is the story id, four sentences, two endings and the right ending (1 or 2).")
+            raise _error(
+                file.path,
+                line,
+                f"{len(fields)} fields, XStoryCloze rows have 8",
+                "Each line is the story id, four sentences, two endings and the right ending (1 or 2).",
+            )
         record = dict(zip(XSTORYCLOZE_COLUMNS, fields))
         answer = _integer(record["answer_right_ending"], (1, 2))
         if answer is None:
-            raise _error(file.path, line, f"the right ending {record['answer_right_ending']!r} is not 1 or 2",
-                         "Fix that row.")
+            raise _error(
+                file.path, line, f"the right ending {record['answer_right_ending']!r} is not 1 or 2", "Fix that row."
+            )
         rows.append(record | {"answer_right_ending": answer})
     return rows, None
 
@@ -301,8 +352,15 @@ def write_jsonl(path: Path, rows) -> None:
     partial.replace(path)
 
 
-def import_release(root: str | Path, out: str | Path, benchmarks: list[str], languages: list[str] | None,
-                   overwrite: bool = False, report=print, dev_as_demonstrations: bool = False) -> list[Path]:
+def import_release(
+    root: str | Path,
+    out: str | Path,
+    benchmarks: list[str],
+    languages: list[str] | None,
+    overwrite: bool = False,
+    report=print,
+    dev_as_demonstrations: bool = False,
+) -> list[Path]:
     """Read every release file under `root` (`find_release_files`) and write the local layout under `out`.
 
     `dev_as_demonstrations`: where the release files found have no demonstration split of a language (PAWS-X's
@@ -317,8 +375,11 @@ def import_release(root: str | Path, out: str | Path, benchmarks: list[str], lan
     for file in find_release_files(root, benchmarks, languages):
         if file.benchmark == "xnli" and file.split != "train":
             by_lang = read_xnli(file)
-            tables = {lang: (rows, None) for lang, rows in by_lang.items()
-                      if lang in benchmark("xnli").languages and (languages is None or lang in languages)}
+            tables = {
+                lang: (rows, None)
+                for lang, rows in by_lang.items()
+                if lang in benchmark("xnli").languages and (languages is None or lang in languages)
+            }
         elif file.benchmark == "xnli":
             tables = {file.lang: (read_xnli(file)[file.lang], None)}
         else:
@@ -334,14 +395,21 @@ def import_release(root: str | Path, out: str | Path, benchmarks: list[str], lan
             report(f"wrote {path} ({len(rows)} rows from {file.path})" + (f"; {note}" if note else ""))
             table = benchmark(file.benchmark)
             demos = table.demonstrations(lang)
-            if (dev_as_demonstrations and file.split == table.dev_split and demos is not None
-                    and demos.split != file.split and (lang, "demonstrations") not in table.overrides):
+            if (
+                dev_as_demonstrations
+                and file.split == table.dev_split
+                and demos is not None
+                and demos.split != file.split
+                and (lang, "demonstrations") not in table.overrides
+            ):
                 demo_path = local_path(out, file.benchmark, lang, demos.split)
                 if not _release_has(root, file.benchmark, lang, demos.split) and (overwrite or not demo_path.exists()):
                     write_jsonl(demo_path, rows)
                     written.append(demo_path)
-                    report(f"wrote {demo_path} (the {file.split} rows again, as the demonstration split: "
-                           "--dev-as-demonstrations)")
+                    report(
+                        f"wrote {demo_path} (the {file.split} rows again, as the demonstration split: "
+                        "--dev-as-demonstrations)"
+                    )
     return written
 
 

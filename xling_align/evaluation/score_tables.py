@@ -14,7 +14,6 @@ from pathlib import Path
 
 from xling_align.evaluation.benchmark_table import BENCHMARKS, english_codes
 
-
 # lm-eval's built-in task prefix -> benchmark name (`paws_de` is PAWS-X)
 _BUILTIN_PREFIX = {entry.builtin_task_prefix: name for name, entry in BENCHMARKS.items()}
 _XLING_TASK = re.compile(r"^xling_(?P<bench>" + "|".join(BENCHMARKS) + r")_(?P<lang>.+?)(?P<endemo>_endemo)?$")
@@ -71,14 +70,20 @@ def find_results_file(path: Path) -> Path:
     if path.is_dir():
         found = sorted(path.rglob("results*.json"), key=lambda p: p.stat().st_mtime)
         if not found:
-            raise FileNotFoundError(f"{path} is a folder without any results*.json below it: pass the file lm-eval wrote.")
+            raise FileNotFoundError(
+                f"{path} is a folder without any results*.json below it: pass the file lm-eval wrote."
+            )
         runs = sorted({str(file.parent) for file in found})
         if len(runs) > 1:
-            raise ValueError(f"{path} holds the results of {len(runs)} models ({', '.join(runs[:4])}"
-                             f"{', ...' if len(runs) > 4 else ''}): pass the folder or results file of one of them.")
+            raise ValueError(
+                f"{path} holds the results of {len(runs)} models ({', '.join(runs[:4])}"
+                f"{', ...' if len(runs) > 4 else ''}): pass the folder or results file of one of them."
+            )
         if len(found) > 1:
-            print(f"xling-align report: {path}: using the newest of its {len(found)} results files, {found[-1].name}",
-                  file=sys.stderr)
+            print(
+                f"xling-align report: {path}: using the newest of its {len(found)} results files, {found[-1].name}",
+                file=sys.stderr,
+            )
         return found[-1]
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: pass a results JSON written by lm_eval --output_path.")
@@ -91,7 +96,9 @@ def load_scores(path: Path) -> list[Score]:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise ValueError(f"{path} is not UTF-8 text: pass a results file written by lm-eval (results_*.json).") from None
+        raise ValueError(
+            f"{path} is not UTF-8 text: pass a results file written by lm-eval (results_*.json)."
+        ) from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not JSON ({err.msg}): pass a results file written by lm-eval.") from None
     results = payload.get("results") if isinstance(payload, dict) else None
@@ -105,13 +112,22 @@ def load_scores(path: Path) -> list[Score]:
         if parsed is None or task in groups or "acc,none" not in metrics:
             continue
         counts = samples.get(task) or {}
-        scores.append(Score(*parsed, float(metrics["acc,none"]), task=task, shots=_int_or_none(shots.get(task)),
-                            documents=_int_or_none(counts.get("effective")),
-                            total_documents=_int_or_none(counts.get("original"))))
+        scores.append(
+            Score(
+                *parsed,
+                float(metrics["acc,none"]),
+                task=task,
+                shots=_int_or_none(shots.get(task)),
+                documents=_int_or_none(counts.get("effective")),
+                total_documents=_int_or_none(counts.get("original")),
+            )
+        )
     if not scores:
         found = ", ".join(sorted(results)[:5]) or "none"
-        raise ValueError(f"{path} holds no xling_* (or built-in xnli/paws/xcopa/...) task with an `acc` (its tasks: "
-                         f"{found}): pass the results of an xling_* run.")
+        raise ValueError(
+            f"{path} holds no xling_* (or built-in xnli/paws/xcopa/...) task with an `acc` (its tasks: "
+            f"{found}): pass the results of an xling_* run."
+        )
     check_one_score_per_cell(scores, path)
     return scores
 
@@ -131,8 +147,10 @@ def check_one_score_per_cell(scores: list[Score], path: Path) -> None:
     for score in scores:
         other = seen.setdefault(_cell_key(score), score.task)
         if other != score.task:
-            raise ValueError(f"{path} holds two results for {score.benchmark} {score.lang} ({other} and {score.task}); "
-                             "the report would show only one of them. Report them from separate result files.")
+            raise ValueError(
+                f"{path} holds two results for {score.benchmark} {score.lang} ({other} and {score.task}); "
+                "the report would show only one of them. Report them from separate result files."
+            )
 
 
 def check_comparable(runs: list[list[Score]], labels: list[str]) -> list[str]:
@@ -159,10 +177,14 @@ def check_comparable(runs: list[list[Score]], labels: list[str]) -> list[str]:
     notes = []
     for (benchmark, setting), by_run in shots.items():
         if len({frozenset(counts) for counts in by_run.values()}) > 1:
-            described = ", ".join(f"{label}: {'/'.join('?' if n is None else str(n) for n in sorted(counts, key=str))}"
-                                  for label, counts in by_run.items())
-            notes.append(f"{benchmark} ({setting}) was run with different numbers of demonstrations ({described} "
-                         "shots); each shot count has its own table, and scores are never subtracted across them.")
+            described = ", ".join(
+                f"{label}: {'/'.join('?' if n is None else str(n) for n in sorted(counts, key=str))}"
+                for label, counts in by_run.items()
+            )
+            notes.append(
+                f"{benchmark} ({setting}) was run with different numbers of demonstrations ({described} "
+                "shots); each shot count has its own table, and scores are never subtracted across them."
+            )
     return notes
 
 
@@ -182,23 +204,33 @@ def _table_title(benchmark: str, setting: str, shots: int | None) -> str:
 
 def build_tables(runs: list[list[Score]], labels: list[str]) -> str:
     """The Markdown report for `runs` (one list of scores per results file)."""
-    keys = sorted({(s.benchmark, s.setting, s.shots) for run in runs for s in run},
-                  key=lambda key: (list(BENCHMARKS).index(key[0]), key[1] != IN_LANGUAGE, key[2] or 0))
+    keys = sorted(
+        {(s.benchmark, s.setting, s.shots) for run in runs for s in run},
+        key=lambda key: (list(BENCHMARKS).index(key[0]), key[1] != IN_LANGUAGE, key[2] or 0),
+    )
     lookup = [{(s.benchmark, s.setting, s.shots, s.lang): s.acc for s in run} for run in runs]
-    english_of = [{(s.benchmark, s.shots): s.acc for s in run if s.setting == IN_LANGUAGE and s.lang in ENGLISH}
-                  for run in runs]
+    english_of = [
+        {(s.benchmark, s.shots): s.acc for s in run if s.setting == IN_LANGUAGE and s.lang in ENGLISH} for run in runs
+    ]
     # the paper-protocol tables score English themselves, in the same setting
-    english_same_setting = [{(s.benchmark, s.setting, s.shots): s.acc for s in run if s.lang in ENGLISH}
-                            for run in runs]
+    english_same_setting = [
+        {(s.benchmark, s.setting, s.shots): s.acc for s in run if s.lang in ENGLISH} for run in runs
+    ]
     with_diff = len(runs) >= 2
     out = []
     for benchmark, setting, shots in keys:
         table_key = (benchmark, setting, shots)
-        langs = sorted({lang for table in lookup for (*key, lang) in table if tuple(key) == table_key},
-                       key=lambda lang: (lang not in ENGLISH, lang))
+        langs = sorted(
+            {lang for table in lookup for (*key, lang) in table if tuple(key) == table_key},
+            key=lambda lang: (lang not in ENGLISH, lang),
+        )
         header = ["language", *labels] + ([f"{labels[-1]} − {labels[0]}"] if with_diff else [])
-        out += [_table_title(benchmark, setting, shots), "", "| " + " | ".join(header) + " |",
-                "|" + "---|" * len(header)]
+        out += [
+            _table_title(benchmark, setting, shots),
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
 
         def row(name: str, values: list[float | None]) -> str:
             cells = [_cell(v) for v in values]
@@ -213,15 +245,20 @@ def build_tables(runs: list[list[Score]], labels: list[str]) -> str:
         present = [table for table in lookup if any((*table_key, lang) in table for lang in langs)]
         common = [lang for lang in langs if all((*table_key, lang) in table for table in present)]
         per_run = [[table[(*table_key, lang)] for lang in common if (*table_key, lang) in table] for table in lookup]
-        rest = [[table[(*table_key, lang)] for lang in common if lang not in ENGLISH and (*table_key, lang) in table]
-                for table in lookup]
+        rest = [
+            [table[(*table_key, lang)] for lang in common if lang not in ENGLISH and (*table_key, lang) in table]
+            for table in lookup
+        ]
         out.append(row("**average**", [_mean(values) for values in per_run]))
         out.append(row("**average without English**", [_mean(values) for values in rest]))
         gaps = []
         same_setting = setting in (IN_LANGUAGE, PAPER_PROTOCOL)  # tables that score English themselves
         for index, values in enumerate(rest):
-            english = (english_same_setting[index].get(table_key) if same_setting
-                       else english_of[index].get((benchmark, shots)))
+            english = (
+                english_same_setting[index].get(table_key)
+                if same_setting
+                else english_of[index].get((benchmark, shots))
+            )
             mean_rest = _mean(values)
             gaps.append(english - mean_rest if english is not None and mean_rest is not None else None)
         gap_name = "**English − rest**" if same_setting else "**English (in-language) − rest**"
@@ -231,17 +268,28 @@ def build_tables(runs: list[list[Score]], labels: list[str]) -> str:
     return "\n".join(out)
 
 
-def _table_notes(runs: list[list[Score]], labels: list[str], table_key: tuple, langs: list[str],
-                 common: list[str]) -> list[str]:
+def _table_notes(
+    runs: list[list[Score]], labels: list[str], table_key: tuple, langs: list[str], common: list[str]
+) -> list[str]:
     """Lines under a table: languages left out of the averages, subsets scored because of `lm_eval --limit`."""
     notes = []
     if common != langs:
         left_out = [lang for lang in langs if lang not in common]
-        notes.append(f"Averages over the {len(common)} language(s) every run has ({', '.join(common) or 'none'}); "
-                     f"left out: {', '.join(left_out)}.")
-    partial = sorted({(s.task, s.documents, s.total_documents) for run in runs for s in run
-                      if (s.benchmark, s.setting, s.shots) == table_key and s.documents is not None
-                      and s.total_documents is not None and s.documents < s.total_documents})
+        notes.append(
+            f"Averages over the {len(common)} language(s) every run has ({', '.join(common) or 'none'}); "
+            f"left out: {', '.join(left_out)}."
+        )
+    partial = sorted(
+        {
+            (s.task, s.documents, s.total_documents)
+            for run in runs
+            for s in run
+            if (s.benchmark, s.setting, s.shots) == table_key
+            and s.documents is not None
+            and s.total_documents is not None
+            and s.documents < s.total_documents
+        }
+    )
     if partial:
         described = ", ".join(f"{task} {done} of {total}" for task, done, total in partial)
         notes.append(f"Scored on a subset (lm_eval --limit): {described} documents; not the benchmark's score.")
@@ -255,8 +303,10 @@ def plot(runs: list[list[Score]], labels: list[str], path: Path) -> None:
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
-    keys = sorted({_cell_key(s) for run in runs for s in run},
-                  key=lambda k: (list(BENCHMARKS).index(k[0]), k[1] != IN_LANGUAGE, k[2] or 0, k[3] not in ENGLISH, k[3]))
+    keys = sorted(
+        {_cell_key(s) for run in runs for s in run},
+        key=lambda k: (list(BENCHMARKS).index(k[0]), k[1] != IN_LANGUAGE, k[2] or 0, k[3] not in ENGLISH, k[3]),
+    )
     lookup = [{_cell_key(s): s.acc for s in run} for run in runs]
     width = 0.8 / len(runs)
     fig, axis = plt.subplots(figsize=(max(6.0, 0.35 * len(keys) * len(runs) + 2), 4))

@@ -13,15 +13,22 @@ import os
 from xling_align.tiny_models import is_tiny_model_id
 
 METHOD_NAME = "AFP (Align aFter Pre-training): multilingual contrastive learning + cross-lingual instruction following"
-_AFP_FIELDS = ("contrastive_weight", "sft_weight", "contrastive_temperature", "contrastive_layer", "contrastive_pooling")
+_AFP_FIELDS = (
+    "contrastive_weight",
+    "sft_weight",
+    "contrastive_temperature",
+    "contrastive_layer",
+    "contrastive_pooling",
+)
 
 
 def _looks_like_hub_id(name: str) -> bool:
     return name.count("/") == 1 and not os.path.exists(name) and ":" not in name and not name.startswith((".", "/"))
 
 
-def write_model_card(trainer, base_model: str, use_peft: bool, languages: list[str], training_data: str,
-                     heldout_data: str | None = None) -> None:
+def write_model_card(
+    trainer, base_model: str, use_peft: bool, languages: list[str], training_data: str, heldout_data: str | None = None
+) -> None:
     """Write `README.md` into the trainer's output directory (main process only).
 
     Args:
@@ -48,7 +55,9 @@ def write_model_card(trainer, base_model: str, use_peft: bool, languages: list[s
     card.data.language = languages or None
 
     args = trainer.args
-    test_model = " (a random test model built by xling-align, not a pretrained model)" if is_tiny_model_id(base_model) else ""
+    test_model = (
+        " (a random test model built by xling-align, not a pretrained model)" if is_tiny_model_id(base_model) else ""
+    )
     training = " with a LoRA adapter" if use_peft else ", full fine-tuning"
     heldout = f"; held-out data for checkpoint selection: `{heldout_data}`" if heldout_data else ""
     lines = [
@@ -66,7 +75,9 @@ def write_model_card(trainer, base_model: str, use_peft: bool, languages: list[s
         lines.append("- AFP settings: " + ", ".join(settings) + ".")
     lines.append(f"- Steps: {trainer.state.global_step}, learning rate {args.learning_rate}, seed {args.seed}.")
     if args.metric_for_best_model and trainer.state.best_model_checkpoint:
-        lines.append(f"- Best checkpoint by `{args.metric_for_best_model}`: {trainer.state.best_metric:.4g} "
-                     f"(`{os.path.basename(trainer.state.best_model_checkpoint)}`).")
+        lines.append(
+            f"- Best checkpoint by `{args.metric_for_best_model}`: {trainer.state.best_metric:.4g} "
+            f"(`{os.path.basename(trainer.state.best_model_checkpoint)}`)."
+        )
     card.text = card.text.rstrip() + "\n" + "\n".join(lines) + "\n"
     card.save(path)

@@ -33,6 +33,7 @@ import re
 
 import yaml
 from trl import TrlParser
+
 from xling_align.errors import XlingAlignError
 
 _TYPE_NAMES = {"int": "integer", "float": "number", "string_to_bool": "boolean (true or false)"}
@@ -101,7 +102,7 @@ class RecipeParser(TrlParser):
             if action.dest in kwargs and action.type in (int, float):
                 value = kwargs[action.dest]
                 # a list-valued setting (nargs="+", e.g. contrastive_layer: [1, 2, 3]): each item is checked
-                for item in (value if isinstance(value, list) and action.nargs == "+" else [value]):
+                for item in value if isinstance(value, list) and action.nargs == "+" else [value]:
                     _check_number(action.dest, item, action.type)
         return super().set_defaults_with_config(**kwargs)
 
@@ -164,8 +165,10 @@ def _refuse_repeated_keys(recipe: str) -> None:
             if not isinstance(key, yaml.ScalarNode):
                 continue
             if key.value in first_line:
-                raise RecipeError(f"recipe {recipe!r}: {key.value!r} is set twice (lines {first_line[key.value]} and "
-                                  f"{key.start_mark.line + 1}); YAML would silently keep the second. Keep one.")
+                raise RecipeError(
+                    f"recipe {recipe!r}: {key.value!r} is set twice (lines {first_line[key.value]} and "
+                    f"{key.start_mark.line + 1}); YAML would silently keep the second. Keep one."
+                )
             first_line[key.value] = key.start_mark.line + 1
 
 

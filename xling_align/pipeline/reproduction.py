@@ -21,7 +21,7 @@ Example (Python; the same as the command line):
     ['xling_afp_pawsx_en', 'xling_afp_pawsx_zh', 'xling_afp_xcopa_zh']
     >>> ReproduceOptions(recipe="recipes/tiny.yaml", output="runs/paper").shots
     [0, 5]
-"""
+"""  # noqa: E501 (doctest output / Markdown table rows stay whole)
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xling_align.package_paths import missing_recipe_message, resolve_recipe
+from xling_align.errors import XlingAlignError
 from xling_align.evaluation.paper_protocol import (
     DEFAULT_DEMONSTRATION_SEED,
     PROMPT_LANGUAGES,
@@ -42,8 +42,8 @@ from xling_align.evaluation.paper_protocol import (
     lm_eval_model_args,
     protocol,
 )
+from xling_align.package_paths import missing_recipe_message, resolve_recipe
 from xling_align.pipeline.stage_manifest import StageLog, fingerprint, sha256_of
-from xling_align.errors import XlingAlignError
 
 STAGES = ("data", "train", "evaluate", "report")
 MODELS = ("base", "afp")  # the model before alignment and the aligned one
@@ -57,7 +57,12 @@ class ReproduceError(XlingAlignError, ValueError):
 class ReproduceOptions:
     """Options of `xling-align reproduce` (every other option is a setting of the recipe)."""
 
-    recipe: str = field(metadata={"help": "The training recipe: a YAML file, or the name of a recipe shipped in the package (e.g. xglm-564m, tiny)."})
+    recipe: str = field(
+        metadata={
+            "help": "The training recipe: a YAML file, or the name of a recipe shipped in the package "
+            "(e.g. xglm-564m, tiny)."
+        }
+    )
     output: str = field(metadata={"help": "The reproduction's folder: data, model, results, report, stage manifests."})
     eval_languages: list[str] = field(
         default_factory=lambda: ["en", "zh"],
@@ -75,20 +80,27 @@ class ReproduceOptions:
         default=DEFAULT_DEMONSTRATION_SEED, metadata={"help": "The seed that picks the demonstrations (reference: 0)."}
     )
     limit: int | None = field(
-        default=None, metadata={"help": "Score only the first N items of each task (a quick check, not the paper's numbers)."}
+        default=None,
+        metadata={"help": "Score only the first N items of each task (a quick check, not the paper's numbers)."},
     )
     benchmark_data_dir: str | None = field(
         default=None,
-        metadata={"help": "Local benchmark data (xling-align export-data layout); default $XLING_DATA_DIR, else the hub."},
+        metadata={
+            "help": "Local benchmark data (xling-align export-data layout); default $XLING_DATA_DIR, else the hub."
+        },
     )
     eval_batch_size: str | None = field(
         default=None, metadata={"help": "lm-eval batch size (default: auto on a GPU, 8 on a CPU)."}
     )
-    eval_device: str | None = field(default=None, metadata={"help": "lm-eval device (default: cuda if available, else cpu)."})
+    eval_device: str | None = field(
+        default=None, metadata={"help": "lm-eval device (default: cuda if available, else cpu)."}
+    )
     redo: list[str] = field(
         default_factory=list,
-        metadata={"help": f"Redo these stages even if finished ({', '.join(STAGES)}); a later stage runs again "
-                          "when its inputs changed."},
+        metadata={
+            "help": f"Redo these stages even if finished ({', '.join(STAGES)}); a later stage runs again "
+            "when its inputs changed."
+        },
     )
 
     def __post_init__(self):
@@ -134,7 +146,7 @@ def planned_tasks(benchmarks: list[str], languages: list[str], native: bool) -> 
 
 def _task_splits(task: str):
     """(benchmark, test split, demonstration split) of an `xling_afp_*` task name."""
-    name, rest = task[len("xling_afp_"):].split("_", 1)
+    name, rest = task[len("xling_afp_") :].split("_", 1)
     lang, native = (rest[: -len("_native")], True) if rest.endswith("_native") else (rest, False)
     entry = protocol(name)
     prompt_lang = lang if native else "en"
@@ -222,7 +234,9 @@ class Reproduction:
         family = stage.split("-")[0]
         manifest = None if family in self._redo else self.stages.done(stage, inputs)
         if manifest is not None:
-            self.log(f"[{stage}] done earlier ({manifest['finished']}, {manifest['seconds']:.0f} s), same inputs: skipped")
+            self.log(
+                f"[{stage}] done earlier ({manifest['finished']}, {manifest['seconds']:.0f} s), same inputs: skipped"
+            )
             return manifest["outputs"]
         changed = self.stages.changed(stage, inputs)
         if family in self._redo:
@@ -243,22 +257,34 @@ class Reproduction:
         """Every stage in order; returns the report's path."""
         self.check()
         data = self._run("data", self._data_inputs(), self._build_data)
-        train_inputs = {"recipe": fingerprint(self.recipe), "overrides": self.overrides, "data": data,
-                        "alignment_eval_file": fingerprint(self.training_args.alignment_eval_file)}
+        train_inputs = {
+            "recipe": fingerprint(self.recipe),
+            "overrides": self.overrides,
+            "data": data,
+            "alignment_eval_file": fingerprint(self.training_args.alignment_eval_file),
+        }
         trained = self._run("train", train_inputs, lambda: self._train(data))
         models = {"base": self._base_model(), "afp": trained["model"]}
-        identities = {"base": {"model_name_or_path": self.model_args.model_name_or_path,
-                               "revision": self.model_args.model_revision, "seed": self.training_args.seed},
-                      "afp": trained}
+        identities = {
+            "base": {
+                "model_name_or_path": self.model_args.model_name_or_path,
+                "revision": self.model_args.model_revision,
+                "seed": self.training_args.seed,
+            },
+            "afp": trained,
+        }
         results = {}
         for label in MODELS:
             for shots in self.options.shots:
                 stage = f"evaluate-{label}-{shots}shot"
                 inputs = self._evaluation_inputs(identities[label], shots)
                 results[label, shots] = self._run(
-                    stage, inputs, lambda label=label, shots=shots: self._evaluate(label, models[label], shots))
-        report_inputs = {key: value["sha256"] for key, value in
-                         ((f"{label}-{shots}shot", out) for (label, shots), out in results.items())}
+                    stage, inputs, lambda label=label, shots=shots: self._evaluate(label, models[label], shots)
+                )
+        report_inputs = {
+            key: value["sha256"]
+            for key, value in ((f"{label}-{shots}shot", out) for (label, shots), out in results.items())
+        }
         report_inputs["selection"] = trained.get("selection")
         self._run("report", report_inputs, lambda: self._report(results, trained))
         return self.folder / "report.md"
@@ -267,18 +293,30 @@ class Reproduction:
     def _data_inputs(self) -> dict:
         args = self.script_args
         if args.dataset_path is not None:
-            return {"dataset_path": fingerprint(args.dataset_path), "eval_dataset_path": fingerprint(args.eval_dataset_path)}
-        return {"data_source": args.data_source, "data_input": fingerprint(args.data_input), "languages": args.languages,
-                "data_options": args.data_options, "eval_dataset_path": fingerprint(args.eval_dataset_path)}
+            return {
+                "dataset_path": fingerprint(args.dataset_path),
+                "eval_dataset_path": fingerprint(args.eval_dataset_path),
+            }
+        return {
+            "data_source": args.data_source,
+            "data_input": fingerprint(args.data_input),
+            "languages": args.languages,
+            "data_options": args.data_options,
+            "eval_dataset_path": fingerprint(args.eval_dataset_path),
+        }
 
     def _build_data(self) -> dict:
         args = self.script_args
         if args.dataset_path is not None:
             self.log(f"[data] the recipe's prepared rows are used as they are: {args.dataset_path}")
             # their fingerprints are outputs too, so that a changed file reaches the train stage's inputs
-            return {"train": args.dataset_path, "train_fingerprint": fingerprint(args.dataset_path),
-                    "eval": args.eval_dataset_path, "eval_fingerprint": fingerprint(args.eval_dataset_path),
-                    "built": False}
+            return {
+                "train": args.dataset_path,
+                "train_fingerprint": fingerprint(args.dataset_path),
+                "eval": args.eval_dataset_path,
+                "eval_fingerprint": fingerprint(args.eval_dataset_path),
+                "built": False,
+            }
         from xling_align.pipeline.training_data import build_rows
 
         rows, heldout = build_rows(args.data_source, args.data_input, args.languages, args.data_options)
@@ -286,9 +324,13 @@ class Reproduction:
         train_file = _write_jsonl(rows, folder / "train.jsonl")
         heldout_file = _write_jsonl(heldout, folder / "heldout.jsonl") if heldout is not None else None
         self.log(f"[data] {len(rows)} training rows" + (f", {len(heldout)} held-out pairs" if heldout else ""))
-        return {"train": str(train_file), "train_sha256": sha256_of(train_file),
-                "eval": str(heldout_file) if heldout_file else args.eval_dataset_path,
-                "eval_sha256": sha256_of(heldout_file) if heldout_file else None, "built": True}
+        return {
+            "train": str(train_file),
+            "train_sha256": sha256_of(train_file),
+            "eval": str(heldout_file) if heldout_file else args.eval_dataset_path,
+            "eval_sha256": sha256_of(heldout_file) if heldout_file else None,
+            "built": True,
+        }
 
     # ------------------------------------------------------------------------------ train
     def _train(self, data: dict) -> dict:
@@ -304,8 +346,9 @@ class Reproduction:
                 overrides += ["--eval_dataset_path", data["eval"]]
         model_dir = self.folder / "model"
         script_args, training_args, model_args = self._parse(overrides)
-        same_run = read_run_signature(model_dir) == json.loads(json.dumps(
-            run_signature(script_args, training_args, model_args), sort_keys=True, default=str))
+        same_run = read_run_signature(model_dir) == json.loads(
+            json.dumps(run_signature(script_args, training_args, model_args), sort_keys=True, default=str)
+        )
         holds_a_model = model_dir.is_dir() and any(model_dir.iterdir())
         if "train" in self._redo:
             script_args.overwrite_output_dir = True
@@ -320,18 +363,26 @@ class Reproduction:
         elif holds_a_model:
             script_args.overwrite_output_dir = True  # an interrupted run that saved no checkpoint yet
         if training_args.eval_strategy == "no" or not training_args.load_best_model_at_end:
-            self.log("[train] the recipe selects no checkpoint (no evaluation data or load_best_model_at_end): the "
-                     "final model is evaluated")
+            self.log(
+                "[train] the recipe selects no checkpoint (no evaluation data or load_best_model_at_end): the "
+                "final model is evaluated"
+            )
         trainer = train(script_args, training_args, model_args)
         state = trainer.state
-        selection = (f"best of {training_args.metric_for_best_model} = {state.best_metric:.4f} on the recipe's "
-                     f"evaluation data ({state.best_model_checkpoint})"
-                     if training_args.load_best_model_at_end and state.best_model_checkpoint else
-                     f"final model after {state.global_step} steps")
+        selection = (
+            f"best of {training_args.metric_for_best_model} = {state.best_metric:.4f} on the recipe's "
+            f"evaluation data ({state.best_model_checkpoint})"
+            if training_args.load_best_model_at_end and state.best_model_checkpoint
+            else f"final model after {state.global_step} steps"
+        )
         del trainer
         _free_memory()
-        return {"model": str(model_dir), "model_fingerprint": fingerprint(model_dir), "steps": state.global_step,
-                "selection": selection}
+        return {
+            "model": str(model_dir),
+            "model_fingerprint": fingerprint(model_dir),
+            "steps": state.global_step,
+            "selection": selection,
+        }
 
     # ------------------------------------------------------------------------------ evaluate
     def _base_model(self) -> str:
@@ -351,10 +402,17 @@ class Reproduction:
     def _evaluation_inputs(self, model_identity: dict, shots: int) -> dict:
         import lm_eval
 
-        return {"model": model_identity, "tasks": self.tasks, "shots": shots, "limit": self.options.limit,
-                "demo_seed": self.options.demo_seed, "benchmark_data_dir": self.data_dir,
-                "protocol_version": PROTOCOL_VERSION, "lm_eval": lm_eval.__version__,
-                "dtype": self.model_args.dtype}
+        return {
+            "model": model_identity,
+            "tasks": self.tasks,
+            "shots": shots,
+            "limit": self.options.limit,
+            "demo_seed": self.options.demo_seed,
+            "benchmark_data_dir": self.data_dir,
+            "protocol_version": PROTOCOL_VERSION,
+            "lm_eval": lm_eval.__version__,
+            "dtype": self.model_args.dtype,
+        }
 
     def _evaluate(self, label: str, model_path: str, shots: int) -> dict:
         import lm_eval
@@ -369,8 +427,12 @@ class Reproduction:
         lm_eval_plugin.register()
         trust = self.training_args.trust_remote_code
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust)
-        model_args = {"pretrained": model_path, "dtype": self.model_args.dtype or "auto", "trust_remote_code": trust,
-                      **lm_eval_model_args(tokenizer)}
+        model_args = {
+            "pretrained": model_path,
+            "dtype": self.model_args.dtype or "auto",
+            "trust_remote_code": trust,
+            **lm_eval_model_args(tokenizer),
+        }
         if (Path(model_path) / ADAPTER_CONFIG).is_file():
             model_args["merge_lora"] = True
         device = self.options.eval_device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -380,16 +442,22 @@ class Reproduction:
             # lm-eval's notices while it builds tasks (one per task and run) are not for this command's user
             logging.getLogger("lm_eval").setLevel(logging.ERROR)
         results = lm_eval.simple_evaluate(
-            model="xling", model_args=model_args, tasks=self.tasks,
+            model="xling",
+            model_args=model_args,
+            tasks=self.tasks,
             task_manager=TaskManager(include_defaults=False, metadata=metadata),
-            num_fewshot=shots, limit=self.options.limit, batch_size=batch_size, device=device,
+            num_fewshot=shots,
+            limit=self.options.limit,
+            batch_size=batch_size,
+            device=device,
             log_samples=False,
         )
         results.pop("samples", None)
         path = self.folder / "eval" / f"{label}-{shots}shot" / "results.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2, default=handle_non_serializable, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+        path.write_text(
+            json.dumps(results, indent=2, default=handle_non_serializable, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         _free_memory()
         accuracies = {task: metrics["acc,none"] for task, metrics in results["results"].items() if task in self.tasks}
         return {"results": str(path), "sha256": sha256_of(path), "acc": accuracies}
@@ -408,9 +476,11 @@ class Reproduction:
             f"- tasks: {', '.join(f'`{t}`' for t in self.tasks)}; demonstration seed {self.options.demo_seed}",
         ]
         if self.options.limit:
-            lines.append(f"- **--limit {self.options.limit}: only the first {self.options.limit} items of each task "
-                         "were scored; these numbers are a pipeline check, not comparable to the paper's.**")
-        lines.append("- the paper's own numbers: README.md, section \"Reproducing the paper\".")
+            lines.append(
+                f"- **--limit {self.options.limit}: only the first {self.options.limit} items of each task "
+                "were scored; these numbers are a pipeline check, not comparable to the paper's.**"
+            )
+        lines.append('- the paper\'s own numbers: README.md, section "Reproducing the paper".')
         runs, names = [], []
         for shots in self.options.shots:
             pair = [load_scores(Path(results[label, shots]["results"])) for label in MODELS]

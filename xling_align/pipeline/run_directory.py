@@ -1,8 +1,8 @@
 """Guard the output directory of `xling-align train`: never mix two different runs in one folder.
 
 `xling-align train` writes `xling_align_run.json` (`run_signature`: the settings that define the run: model,
-data, method and optimisation hyperparameters) into its output directory. A later call with the same directory is allowed
-only when it is the same run resumed (`--resume_from_checkpoint`), or when the user asks to start over
+data, method and optimisation hyperparameters) into its output directory. A later call with the same directory is
+allowed only when it is the same run resumed (`--resume_from_checkpoint`), or when the user asks to start over
 (`--overwrite_output_dir`). Settings that may change between an interrupted run and its resumption
 (`max_steps`, logging and saving cadence, `report_to`, ...) are not part of the signature.
 
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig
+
 from xling_align.errors import XlingAlignError
 
 SIGNATURE_FILE = "xling_align_run.json"
@@ -36,9 +37,25 @@ _CHECKPOINT_PREFIX = "checkpoint-"
 # TrainingArguments that define what is trained (resuming with a change here would mix two runs);
 # everything else (max_steps, logging/saving/eval cadence, report_to, ...) may change on resume.
 _RUN_DEFINING_TRAINING_ARGS = (
-    "seed", "data_seed", "learning_rate", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "weight_decay",
-    "adam_beta1", "adam_beta2", "adam_epsilon", "optim", "max_grad_norm", "per_device_train_batch_size",
-    "gradient_accumulation_steps", "max_length", "packing", "completion_only_loss", "bf16", "fp16",
+    "seed",
+    "data_seed",
+    "learning_rate",
+    "lr_scheduler_type",
+    "lr_scheduler_kwargs",
+    "warmup_steps",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "optim",
+    "max_grad_norm",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "packing",
+    "completion_only_loss",
+    "bf16",
+    "fp16",
 )
 
 # evaluation data and machine settings may change when a run is resumed
@@ -148,7 +165,8 @@ def check_output_dir(output_dir: str | os.PathLike, signature: dict, resuming: b
         )
     if _normalise(previous) != _normalise(signature):
         raise OutputDirError(
-            f"output_dir {str(folder)!r} holds a different run ({_differences(_normalise(previous), _normalise(signature))}); "
+            f"output_dir {str(folder)!r} holds a different run "
+            f"({_differences(_normalise(previous), _normalise(signature))}); "
             "choose a new --output_dir, or pass --overwrite_output_dir to discard its checkpoints and start over"
         )
     if not resuming:

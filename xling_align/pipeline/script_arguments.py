@@ -11,7 +11,7 @@ Example:
     Traceback (most recent call last):
     ...
     xling_align.pipeline.recipe_parser.RecipeError: no training data: set dataset_path (prepared AFP rows) or data_source + data_input (raw data built with xling_align.data), in the recipe or on the command line
-"""
+"""  # noqa: E501 (doctest output / Markdown table rows stay whole)
 
 from __future__ import annotations
 
@@ -75,13 +75,17 @@ class ScriptArguments:
     )
     data_input: str | None = field(
         default=None,
-        metadata={"help": "Folder (bactrian-x; unset: the hub) or file (parallel, instructions) of data_source; "
-                  "pkg:// allowed."},
+        metadata={
+            "help": "Folder (bactrian-x; unset: the hub) or file (parallel, instructions) of data_source; "
+            "pkg:// allowed."
+        },
     )
     data_options: dict | str | None = field(
         default=None,
-        metadata={"help": "Further DataBuildConfig fields for the data builder, e.g. {mode: bilingual, repeat: 3, "
-                  "seed: 0, heldout_size: 200}."},
+        metadata={
+            "help": "Further DataBuildConfig fields for the data builder, e.g. {mode: bilingual, repeat: 3, "
+            "seed: 0, heldout_size: 200}."
+        },
     )
     languages: list[str] | None = field(
         default=None,
@@ -100,9 +104,7 @@ class ScriptArguments:
             "translation pairs (logs eval_contrastive_loss / eval_contrastive_accuracy). Never test data."
         },
     )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Keep only the first N evaluation rows."}
-    )
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N evaluation rows."})
     cpu_threads: int | None = field(
         default=None,
         metadata={
@@ -131,8 +133,10 @@ class ScriptArguments:
         if self.languages is not None:
             odd = [code for code in self.languages if not isinstance(code, str)]
             if odd:  # YAML reads `no` (Norwegian) as false and `1` as a number
-                raise RecipeError(f"languages {self.languages!r}: {', '.join(map(repr, odd))} is not a language code; "
-                                  "quote codes that YAML reads as something else, e.g. languages: [en, 'no']")
+                raise RecipeError(
+                    f"languages {self.languages!r}: {', '.join(map(repr, odd))} is not a language code; "
+                    "quote codes that YAML reads as something else, e.g. languages: [en, 'no']"
+                )
         if self.dataset_path is None and self.data_source is None:
             raise RecipeError(
                 "no training data: set dataset_path (prepared AFP rows) or data_source + data_input (raw data "

@@ -55,8 +55,11 @@ def fingerprint(path: str | os.PathLike | None) -> dict | None:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
         listing = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-        return {"path": str(path), "files": len(files),
-                "listing_sha256": hashlib.sha256(json.dumps(listing).encode()).hexdigest()}
+        return {
+            "path": str(path),
+            "files": len(files),
+            "listing_sha256": hashlib.sha256(json.dumps(listing).encode()).hexdigest(),
+        }
     return {"path": str(path), "missing": True}
 
 
@@ -81,7 +84,8 @@ class StageLog:
         return manifest
 
     def changed(self, stage: str, inputs: dict, limit: int = 5) -> list[str]:
-        """`key: old -> new` for every recorded input of `stage` that differs from `inputs` (empty: none or no manifest)."""
+        """`key: old -> new` for every recorded input of `stage` that differs from `inputs` (empty: none or no
+        manifest)."""
         manifest = self.read(stage)
         if manifest is None:
             return []
@@ -98,7 +102,7 @@ class StageLog:
             "inputs": _normalise(inputs),
             "outputs": _normalise(outputs),
             "seconds": round(seconds, 2),
-            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
         temporary = self.folder / f".{stage}.json.partial"
         temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -38,8 +38,14 @@ from dataclasses import dataclass
 import datasets
 
 from xling_align.data import DataBuildConfig, DataFormatError, RowBuilder, load_parallel_pairs
-from xling_align.data.columns import (INSTRUCTION_COLUMNS, LANGUAGE_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS,
-                                      TrainingColumnsError, training_column_groups)
+from xling_align.data.columns import (
+    INSTRUCTION_COLUMNS,
+    LANGUAGE_COLUMNS,
+    PAIR_COLUMNS,
+    TEXT_COLUMNS,
+    TrainingColumnsError,
+    training_column_groups,
+)
 from xling_align.data.parallel import LANGUAGES_HINT, same_language
 from xling_align.data.readers import SKIP_HINT, check_utf8, iter_json_records, mixed_type_columns
 from xling_align.data.rows import make_row
@@ -73,8 +79,11 @@ class TrainingData:
 
 def load_training_data(script_args, alignment_eval_file: str | None = None) -> TrainingData:
     """The run's datasets from the data fields of `ScriptArguments` (see the module docstring)."""
-    for name, path in (("dataset_path", script_args.dataset_path), ("eval_dataset_path", script_args.eval_dataset_path),
-                       ("alignment_eval_file", alignment_eval_file)):
+    for name, path in (
+        ("dataset_path", script_args.dataset_path),
+        ("eval_dataset_path", script_args.eval_dataset_path),
+        ("alignment_eval_file", alignment_eval_file),
+    ):
         _check_exists(name, path)
     heldout = None
     if script_args.dataset_path is not None:
@@ -83,8 +92,9 @@ def load_training_data(script_args, alignment_eval_file: str | None = None) -> T
         train_source = script_args.dataset_path
     else:
         train_where = f"data_source {script_args.data_source!r} ({script_args.data_input or 'hub'})"
-        train, heldout = build_rows(script_args.data_source, script_args.data_input, script_args.languages,
-                                    script_args.data_options)
+        train, heldout = build_rows(
+            script_args.data_source, script_args.data_input, script_args.languages, script_args.data_options
+        )
         train_source = f"{script_args.data_source}: {script_args.data_input or 'hub'}"
     check_training_columns(train, train_where)
     check_training_rows(train, train_where)
@@ -122,10 +132,11 @@ def check_languages_match(languages: list[str], in_rows: list[str], where: str) 
     if unlisted or absent:
         raise TrainingDataError(
             f"languages {' '.join(languages)} (recipe or --languages) do not match {where}, whose rows are in "
-            f"{' '.join(in_rows)}" + (f"; not listed: {' '.join(unlisted)}" if unlisted else "")
+            f"{' '.join(in_rows)}"
+            + (f"; not listed: {' '.join(unlisted)}" if unlisted else "")
             + (f"; no rows in: {' '.join(absent)}" if absent else "")
-            + f". Set languages to the rows' languages (--languages {' '.join(in_rows)}) or leave it unset to read them "
-            "from the rows; the model card lists them."
+            + f". Set languages to the rows' languages (--languages {' '.join(in_rows)}) or leave it unset to read "
+            "them from the rows; the model card lists them."
         )
 
 
@@ -135,8 +146,10 @@ def _first(dataset: datasets.Dataset, count: int | None) -> datasets.Dataset:
 
 def _check_exists(setting: str, path: str | None) -> None:
     if path and not os.path.exists(path):
-        raise TrainingDataError(f"{setting} {path!r} does not exist (relative paths start at {os.getcwd()}); "
-                                f"fix the path, or leave {setting} unset")
+        raise TrainingDataError(
+            f"{setting} {path!r} does not exist (relative paths start at {os.getcwd()}); "
+            f"fix the path, or leave {setting} unset"
+        )
 
 
 def _train_hint(error: DataFormatError, skip: str) -> DataFormatError:
@@ -178,8 +191,10 @@ def _unreadable(path: str, error: Exception) -> TrainingDataError:
     mixed = mixed_type_columns(record for _, record in records)
     if mixed:
         described = "; ".join(f"{column!r} holds {' and '.join(kinds)}" for column, kinds in mixed.items())
-        return TrainingDataError(f"dataset {path!r}: a column has values of different types ({described}); give every "
-                                 f"row the same type per column (strings for {', '.join(TEXT_COLUMNS)})")
+        return TrainingDataError(
+            f"dataset {path!r}: a column has values of different types ({described}); give every "
+            f"row the same type per column (strings for {', '.join(TEXT_COLUMNS)})"
+        )
     cause = str(error).strip().splitlines()[-1] if str(error).strip() else ""
     return TrainingDataError(f"dataset {path!r} cannot be read as JSON rows ({type(error).__name__}: {cause})")
 
@@ -201,15 +216,19 @@ def load_rows(path: str, split: str = "train") -> datasets.Dataset:
             raise TrainingDataError(f"{path!r} is a folder but not a datasets.save_to_disk folder ({error})") from error
         if isinstance(loaded, datasets.DatasetDict):
             if split not in loaded:
-                raise TrainingDataError(f"{path!r} holds splits {sorted(loaded)}, not {split!r}; choose one with --dataset_train_split")
+                raise TrainingDataError(
+                    f"{path!r} holds splits {sorted(loaded)}, not {split!r}; choose one with --dataset_train_split"
+                )
             loaded = loaded[split]
         return loaded
     if not os.path.isfile(path):
         raise TrainingDataError(f"dataset {path!r} does not exist (relative paths start at {os.getcwd()})")
     if path.endswith(_JSON_SUFFIXES):
         if _file_is_blank(path):
-            raise TrainingDataError(f"dataset {path!r} is empty: it holds no rows to train on; build them with "
-                                    "`xling-align data build ... --output OUT.jsonl`")
+            raise TrainingDataError(
+                f"dataset {path!r} is empty: it holds no rows to train on; build them with "
+                "`xling-align data build ... --output OUT.jsonl`"
+            )
         try:
             check_utf8(path)  # datasets decodes lazily: a bad byte would surface in the middle of the run
         except DataFormatError as error:
@@ -236,28 +255,40 @@ def check_training_columns(dataset: datasets.Dataset, where: str) -> None:
 def check_training_rows(dataset: datasets.Dataset, where: str) -> None:
     """Refuse an empty dataset, and text columns that hold something other than text."""
     if len(dataset) == 0:
-        raise TrainingDataError(f"{where}: no rows to train on (the dataset is empty); build rows with "
-                                "`xling-align data build`, or check the split and filters that produced them")
-    wrong = {column: dataset.features[column] for column in TEXT_COLUMNS if column in dataset.features
-             and getattr(dataset.features[column], "dtype", None) not in ("string", "large_string", "null")}
+        raise TrainingDataError(
+            f"{where}: no rows to train on (the dataset is empty); build rows with "
+            "`xling-align data build`, or check the split and filters that produced them"
+        )
+    wrong = {
+        column: dataset.features[column]
+        for column in TEXT_COLUMNS
+        if column in dataset.features
+        and getattr(dataset.features[column], "dtype", None) not in ("string", "large_string", "null")
+    }
     if wrong:
-        described = ", ".join(f"{column} ({getattr(feature, 'dtype', type(feature).__name__)})" for column, feature in wrong.items())
-        raise TrainingDataError(f"{where}: column(s) {described} must hold text (strings; \"\" for absent)")
+        described = ", ".join(
+            f"{column} ({getattr(feature, 'dtype', type(feature).__name__)})" for column, feature in wrong.items()
+        )
+        raise TrainingDataError(f'{where}: column(s) {described} must hold text (strings; "" for absent)')
 
 
 def _pair_rows(pairs) -> datasets.Dataset:
     """Pair-only AFP rows from `(source_lang, target_lang, source, target)` tuples."""
-    return datasets.Dataset.from_list([
-        make_row(source_lang, target_lang, "pair", source_sentence=source, target_sentence=target)
-        for source_lang, target_lang, source, target in pairs
-    ])
+    return datasets.Dataset.from_list(
+        [
+            make_row(source_lang, target_lang, "pair", source_sentence=source, target_sentence=target)
+            for source_lang, target_lang, source, target in pairs
+        ]
+    )
 
 
 def pairs_to_rows(path: str) -> datasets.Dataset:
     """Translation pairs of any parallel file of the data module -> pair-only AFP rows."""
-    pairs = [(source_lang, target_lang, source, target)
-             for (source_lang, target_lang), grouped in load_parallel_pairs(path).items()
-             for source, target in grouped]
+    pairs = [
+        (source_lang, target_lang, source, target)
+        for (source_lang, target_lang), grouped in load_parallel_pairs(path).items()
+        for source, target in grouped
+    ]
     if not pairs:
         raise TrainingDataError(f"{path!r} holds no translation pairs")
     return _pair_rows(pairs)
@@ -297,12 +328,16 @@ def build_rows(source: str, input_path: str | None, languages: list[str] | None,
     fields = dict(options or {})
     for reserved in ("source", "languages", "input", "input_dir"):
         if reserved in fields:
-            raise TrainingDataError(f"data_options sets {reserved!r}; set it with data_source / data_input / languages instead")
+            raise TrainingDataError(
+                f"data_options sets {reserved!r}; set it with data_source / data_input / languages instead"
+            )
     location = {"input_dir": input_path} if source == "bactrian-x" else {"input": input_path}
     try:
         config = DataBuildConfig(languages=list(languages), source=source, **location, **fields)
     except TypeError as error:  # an unknown data_options key
-        raise TrainingDataError(f"data_options: {error}; the keys are the fields of xling_align.data.DataBuildConfig") from error
+        raise TrainingDataError(
+            f"data_options: {error}; the keys are the fields of xling_align.data.DataBuildConfig"
+        ) from error
     except ValueError as error:  # the builder names the field (languages, mode, ...)
         raise TrainingDataError(f"data_source {source!r}: {error}") from error
     builder = RowBuilder(config)

@@ -34,20 +34,27 @@ from accelerate import PartialState
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, get_peft_config
 
-from xling_align.trainers.accelerators import has_accelerator
-from xling_align.trainers.engine_checks import check_requested_engine_runs
-from xling_align.pipeline.model_card import write_model_card
 from xling_align.package_paths import missing_recipe_message, resolve_path, resolve_recipe
+from xling_align.pipeline.model_card import write_model_card
 from xling_align.pipeline.recipe_parser import RecipeError, RecipeParser
 from xling_align.pipeline.run_directory import check_output_dir, resume_checkpoint, run_signature, write_run_signature
 from xling_align.pipeline.script_arguments import ScriptArguments
+from xling_align.pipeline.training_data import TrainingDataError, load_training_data
 from xling_align.tiny_models import build_tiny_model, is_tiny_model_id
+from xling_align.trainers.accelerators import has_accelerator
 from xling_align.trainers.afp_config import AFPConfig
 from xling_align.trainers.afp_trainer import AFPTrainer
-from xling_align.pipeline.training_data import TrainingDataError, load_training_data
+from xling_align.trainers.engine_checks import check_requested_engine_runs
 
-__all__ = ["RecipeError", "ScriptArguments", "check_model_available", "load_model_and_tokenizer", "main", "make_parser",
-           "parse_recipe"]
+__all__ = [
+    "RecipeError",
+    "ScriptArguments",
+    "check_model_available",
+    "load_model_and_tokenizer",
+    "main",
+    "make_parser",
+    "parse_recipe",
+]
 
 _WHERE_SETTINGS_COME_FROM = (
     "settings come from ScriptArguments, AFPConfig (and TRL's SFTConfig / transformers' TrainingArguments) and "
@@ -59,8 +66,9 @@ def make_parser(prog: str | None = None) -> RecipeParser:
     """A `TrlParser` over (`ScriptArguments`, `AFPConfig`, `ModelConfig`): `--config recipe.yaml` + overrides."""
     parser = RecipeParser((ScriptArguments, AFPConfig, ModelConfig), settings_hint=_WHERE_SETTINGS_COME_FROM, prog=prog)
     # `--output` as in every other sub-command; `output_dir` stays the name of TRL's setting (and recipe key)
-    parser.add_argument("--output", dest="output_dir", default=argparse.SUPPRESS, metavar="OUTPUT_DIR",
-                        help="The same as --output_dir.")
+    parser.add_argument(
+        "--output", dest="output_dir", default=argparse.SUPPRESS, metavar="OUTPUT_DIR", help="The same as --output_dir."
+    )
     return parser
 
 
@@ -82,8 +90,9 @@ def parse_recipe(argv: list[str]):
         script_args, training_args, model_args = parser.parse(argv)
     except RecipeError as error:
         if "bf16" in str(error) and "use_cpu" in str(error):
-            raise RecipeError(f"{error} (the recipe asks for bf16, which needs a GPU; on a CPU-only machine pass "
-                              "--bf16 false)") from error
+            raise RecipeError(
+                f"{error} (the recipe asks for bf16, which needs a GPU; on a CPU-only machine pass --bf16 false)"
+            ) from error
         raise
     try:
         for name in ("dataset_path", "data_input", "eval_dataset_path"):
@@ -142,8 +151,9 @@ def check_model_available(model_args, training_args) -> None:
             raise RecipeError(f"model_name_or_path: {error}") from error
         return
     try:
-        AutoConfig.from_pretrained(name, revision=model_args.model_revision,
-                                   trust_remote_code=training_args.trust_remote_code)
+        AutoConfig.from_pretrained(
+            name, revision=model_args.model_revision, trust_remote_code=training_args.trust_remote_code
+        )
     except (OSError, ValueError) as error:
         raise RecipeError(
             f"model_name_or_path {name!r} cannot be loaded: it is not a local model folder and not in the Hugging Face "
@@ -199,8 +209,12 @@ def main(script_args, training_args, model_args, callbacks=None):
         )
     # only rank 0 deletes on --overwrite_output_dir; every rank reads before rank 0 writes anything
     if state.is_main_process or not script_args.overwrite_output_dir:
-        check_output_dir(training_args.output_dir, signature, resuming=resume_from is not None,
-                         overwrite=script_args.overwrite_output_dir)
+        check_output_dir(
+            training_args.output_dir,
+            signature,
+            resuming=resume_from is not None,
+            overwrite=script_args.overwrite_output_dir,
+        )
     state.wait_for_everyone()
 
     data = load_training_data(script_args, training_args.alignment_eval_file)
@@ -212,9 +226,11 @@ def main(script_args, training_args, model_args, callbacks=None):
     metric = training_args.metric_for_best_model or ""
     if "alignment" in metric and not training_args.alignment_eval_file:
         # Trainer would stop with a KeyError at the first evaluation, after training up to it
-        raise RecipeError(f"metric_for_best_model={metric} is logged only with alignment_eval_file: set "
-                          "alignment_eval_file (held-out translation pairs, e.g. heldout.en-de.tsv), or select on "
-                          "eval_contrastive_loss")
+        raise RecipeError(
+            f"metric_for_best_model={metric} is logged only with alignment_eval_file: set "
+            "alignment_eval_file (held-out translation pairs, e.g. heldout.en-de.tsv), or select on "
+            "eval_contrastive_loss"
+        )
     model, tokenizer = load_model_and_tokenizer(model_args, training_args)
 
     try:
@@ -228,8 +244,10 @@ def main(script_args, training_args, model_args, callbacks=None):
             callbacks=callbacks,
         )
     except ValueError as error:  # AFPTrainer and SFTTrainer check rows and settings here, before any step
-        raise TrainingDataError(f"the trainer refused the data or settings (training data: {data.train_source}; "
-                                f"evaluation data: {data.eval_source}): {error}") from error
+        raise TrainingDataError(
+            f"the trainer refused the data or settings (training data: {data.train_source}; "
+            f"evaluation data: {data.eval_source}): {error}"
+        ) from error
     if trainer.is_world_process_zero():
         write_run_signature(training_args.output_dir, signature)
 
@@ -240,7 +258,8 @@ def main(script_args, training_args, model_args, callbacks=None):
     trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(training_args.output_dir)
     trainer.save_state()  # trainer_state.json (log_history with contrastive_loss) next to the model
-    write_model_card(trainer, model_args.model_name_or_path, model_args.use_peft, data.languages,
-                     data.train_source, data.eval_source)
+    write_model_card(
+        trainer, model_args.model_name_or_path, model_args.use_peft, data.languages, data.train_source, data.eval_source
+    )
     trainer.accelerator.print(f"xling-align train: model and model card saved to {training_args.output_dir}")
     return trainer
