@@ -136,3 +136,13 @@ def test_an_old_module_name_forwards_to_the_new_module(old):
 def test_an_unknown_old_name_still_fails():
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("xling_align.no_such_module")
+
+
+def test_the_architecture_names_every_module():
+    """docs/ARCHITECTURE.md is the map a newcomer reads first: a module it does not name is a module they won't find."""
+    text = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    unnamed = [relative for relative, path in _library_files() if path.name != "__init__.py" and path.name not in text]
+    unnamed += [relative for relative in COMMAND_SIDE if relative.endswith(".py") and Path(relative).name not in text]
+    commands = sorted((REPO / "xling_align" / "commands").glob("*.py"))
+    unnamed += [path.name for path in commands if path.name != "__init__.py" and path.name not in text]
+    assert unnamed == []
