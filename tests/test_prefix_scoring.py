@@ -248,3 +248,83 @@ def test_a_lora_adapter_is_scored_through_the_cache():
             reference = full_forward(peft_model, request)
             assert score[0] == pytest.approx(reference[0], abs=1e-4)
             assert score[1] == reference[1]
+
+
+def _forward_cost(shapes, groups, costs):
+    """What `_group_by_width` minimises, recomputed from its definition: padded positions, attention scores and
+    host work of each forward."""
+    total = 0.0
+    for start, stop in groups:
+        width, past, rows = max(w for w, _ in shapes[start:stop]), max(p for _, p in shapes[start:stop]), stop - start
+        total += rows * width + costs[1] * rows * width * (width + past) + costs[0]
+    return total
+
+
+def test_rows_are_cut_into_the_cheapest_forwards_within_the_budget():
+    import itertools
+
+    from xling_align.prefix_scoring import _group_by_width
+
+    rng = random.Random(0)
+    for trial in range(60):
+        shapes = [(rng.randint(1, 120), rng.choice([0, 0, rng.randint(1, 200)])) for _ in range(rng.randint(1, 8))]
+        shapes.sort(key=lambda shape: (-shape[0], -shape[1]))
+        budget, longest = rng.choice([(400, 120), (2000, 320)])
+        costs = (rng.choice([0.0, 10.0, 80.0, float("inf")]), rng.choice([0.0, 0.01]))
+        groups = _group_by_width(shapes, budget, longest, costs)
+        assert [start for start, _ in groups] == [0] + [stop for _, stop in groups[:-1]]  # every row once, in order
+        assert groups[-1][1] == len(shapes)
+
+        def fits(start, stop):
+            width, past = shapes[start][0], max(p for _, p in shapes[start:stop])
+            rows = stop - start
+            return rows == 1 or (rows * (width + past) <= budget and rows * width * (width + past) <= budget * longest)
+
+        assert all(fits(start, stop) for start, stop in groups)
+        capped = (min(costs[0], budget), costs[1])
+        cheapest = min(
+            _forward_cost(shapes, cut, capped)
+            for cuts in itertools.product([False, True], repeat=len(shapes) - 1)
+            for bounds in [[0] + [i + 1 for i, c in enumerate(cuts) if c] + [len(shapes)]]
+            for cut in [list(zip(bounds[:-1], bounds[1:], strict=True))]
+            if all(fits(start, stop) for start, stop in cut))
+        assert _forward_cost(shapes, groups, capped) == pytest.approx(cheapest), trial
+
+
+@pytest.mark.parametrize("pack", [True, False], ids=["packed-rows", "segment-rows"])
+def test_forwards_group_rows_by_width_and_keep_the_scores(pack):
+    # free forwards: every row runs alone, not one padded position; a forward worth 4 positions: rows grouped only
+    # where it pays, so padding costs at most 4 positions per forward saved; forwards as costly as hf's largest:
+    # every forward filled. The scores never move
+    model = sensitive_model("llama")
+    requests = make_requests(model)
+    plan = plan_prefix_tree(requests, min_shared_tokens=2)
+    expected = [full_forward(model, request) for request in requests]
+    free, some, filled = (PrefixTreeScorer(model, batch_size=8, pack_subtrees=pack) for _ in range(3))
+    free._costs, some._costs, filled._costs = (0.0, 0.0), (4.0, 0.0), (float("inf"), 0.0)
+    for scorer in (free, some, filled):
+        scores = scorer.score(requests, plan)
+        for index, (score, reference) in enumerate(zip(scores, expected, strict=True)):
+            if index not in plan.unshared:
+                assert score[0] == pytest.approx(reference[0], abs=1e-4), index
+                assert score[1] == reference[1], index
+    rows = free.stats.forwards
+    assert free.stats.positions == free.stats.tokens == plan.tokens_computed()
+    assert filled.stats.forwards < some.stats.forwards < rows
+    assert some.stats.positions - some.stats.tokens <= 4 * (rows - some.stats.forwards)
+
+
+def test_forward_costs_follow_the_model_shape():
+    from xling_align.prefix_scoring import forward_costs
+
+    for model in (sensitive_model("llama"), sensitive_model("qwen2")):
+        host, score = forward_costs(model, "cpu")
+        assert host > 1 and 0 < score < 1  # a forward costs more than a token; an attention score far less
+        assert forward_costs(model, "cuda")[0] > host  # an accelerator's multiply-adds are cheaper, its host work not
+
+    class Shapeless(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 4)
+
+    assert forward_costs(Shapeless(), "cpu") == (float("inf"), 0.0)

@@ -48,10 +48,10 @@ from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
 from xling_align.adapters import ModelFolderError, find_base_model, model_argument_flag, model_source_kind
-from xling_align.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer
+from xling_align.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer, body_parameters
 from xling_align.prefix_tree import TokenRequest, plan_prefix_tree
 
-__all__ = ["XlingLM", "find_base_model"]
+__all__ = ["XlingLM", "body_parameters", "find_base_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,15 +77,6 @@ def _stop_on_the_command_line(error: Exception) -> None:
     if _running_lm_eval_command():
         print(f"lm_eval --model xling: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def body_parameters(model) -> int:
-    """Parameters a token's forward multiplies by outside the embeddings and the LM head (its cost per token:
-    xling runs the head only at scored positions)."""
-    total = sum(parameter.numel() for parameter in model.parameters())
-    embeddings = {id(module.weight): module.weight.numel() for module in (model.get_input_embeddings(),
-                  model.get_output_embeddings()) if module is not None and getattr(module, "weight", None) is not None}
-    return total - sum(embeddings.values())
 
 
 def packing_pays(model, device) -> bool:

@@ -14,6 +14,10 @@ then runs them parents before children, depth first (so the caches of finished s
   `position_ids`, e.g. BLOOM, take positions from a 2D mask and get one segment per row, no packing);
 - a forward holds at most `batch_size` times the longest request in positions (rows x (past + width))
   and that times the longest request in attention scores: never more than hf's largest forward;
+- rows are right-padded to their forward's widest, and a padded position costs as much as a real one, so the
+  ready rows are sorted by width and cut into the forwards of least cost: padded positions, attention scores and
+  a forward's own host work (`forward_costs`, from the model's shape and the device), rather than filled in
+  depth-first order;
 - every forward gets a fresh cache: one buffer per layer, `[rows, heads, past + width, head_dim]`, into
   which the parents' keys/values are copied once and the forward writes its own (transformers 5.x
   writes into the cache it is given). A stored prefix is never handed to the model itself, so it stays
@@ -224,6 +228,73 @@ def _plan_rows(requests, plan: PrefixPlan, row_width_limit: int | None):
     return rows, below, parent_row
 
 
+# the ready rows `_next_batch` sorts by width and groups into forwards (bounds its work per forward)
+_BATCH_WINDOW = 64
+# host work of one forward per layer (Python, kernel launches and, on a CPU other jobs share, threads waiting for
+# each other), in multiply-adds of the model's blocks that take as long: ~25 ms a layer at ~20 GMAC/s on a CPU
+# (measured on SmolLM2-135M: a 1-token forward costs 30-200 token-forwards, more under load); an accelerator does
+# ~100 times the multiply-adds in the same host time
+_HOST_MACS_PER_LAYER = {"cpu": 5e8}
+_ACCELERATOR_HOST_MACS_PER_LAYER = 1e10
+
+
+def body_parameters(model) -> int:
+    """Parameters a token's forward multiplies by outside the embeddings and the LM head (its cost per token:
+    xling runs the head only at scored positions)."""
+    total = sum(parameter.numel() for parameter in model.parameters())
+    embeddings = {id(module.weight): module.weight.numel() for module in (model.get_input_embeddings(),
+                  model.get_output_embeddings()) if module is not None and getattr(module, "weight", None) is not None}
+    return total - sum(embeddings.values())
+
+
+def forward_costs(model, device) -> tuple[float, float]:
+    """What a forward's host work and one attention score (a query against a key, in every layer) cost, each in
+    units of one position's forward through the blocks (its multiply-adds: the body's parameters).
+
+    A model whose shape is unknown gets forwards of infinite cost (`_group_by_width` fills every forward) and free
+    attention scores.
+    """
+    config = getattr(model, "config", None)
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layers = getattr(config, "num_hidden_layers", None)
+    heads = getattr(config, "num_attention_heads", None)
+    head_dim = getattr(config, "head_dim", None) or (getattr(config, "hidden_size", 0) // heads if heads else None)
+    try:
+        body = body_parameters(model)
+    except (AttributeError, NotImplementedError):
+        body = 0
+    if not (isinstance(layers, int) and isinstance(heads, int) and isinstance(head_dim, int) and body > 0):
+        return float("inf"), 0.0
+    host = _HOST_MACS_PER_LAYER.get(torch.device(device).type, _ACCELERATOR_HOST_MACS_PER_LAYER)
+    return layers * host / body, 2 * layers * heads * head_dim / body  # scores: q.k and p.v per head dimension
+
+
+def _group_by_width(shapes: list[tuple[int, int]], budget: int, longest: int,
+                    costs: tuple[float, float]) -> list[tuple[int, int]]:
+    """Cut rows sorted by width (widest first; `shapes` = (width, past) each) into consecutive forwards of least
+    total cost: per forward, its padded positions (rows x widest), its attention scores (rows x widest x
+    (widest + longest past)) times `costs[1]`, and `costs[0]` of host work; each forward within `budget`
+    positions and `budget x longest` scores, or a single row. Returns the forwards as (start, stop) slices.
+    """
+    forward_cost, score_cost = min(costs[0], budget), costs[1]  # a forward never costs more than hf's largest
+    best, cut = [0.0] + [float("inf")] * len(shapes), [0] * (len(shapes) + 1)
+    for stop in range(1, len(shapes) + 1):
+        past = 0
+        for start in range(stop - 1, -1, -1):
+            width, rows = shapes[start][0], stop - start
+            past = max(past, shapes[start][1])
+            if rows > 1 and (rows * (width + past) > budget or rows * width * (width + past) > budget * longest):
+                break  # wider and more rows further up: never within the budget again
+            cost = best[start] + rows * width * (1 + score_cost * (width + past)) + forward_cost
+            if cost < best[stop]:
+                best[stop], cut[stop] = cost, start
+    groups, stop = [], len(shapes)
+    while stop:
+        groups.append((cut[stop], stop))
+        stop = cut[stop]
+    return groups[::-1]
+
+
 @dataclass
 class ScoringStats:
     """What the model was asked to compute (summed over calls to `score`)."""
@@ -278,6 +349,7 @@ class PrefixTreeScorer:
         # the one-time check covers a window up to this many tokens (its full forwards cost that length)
         self._longest_check = min(getattr(text_config, "max_position_embeddings", None) or 2048, 2048)
         self.row_width_limit: int | None = None  # None: 1.5x the longest request
+        self._costs: tuple[float, float] | None = None  # see _position_costs
 
     @property
     def device(self) -> torch.device:
@@ -340,35 +412,31 @@ class PrefixTreeScorer:
                 for index in range(count)]
 
     def _next_batch(self, ready: deque, rows: list[_Row], budget: int, longest: int) -> list[int]:
-        """The next row in depth-first order, and ready rows of a similar shape, while the forward holds at
+        """The next row in depth-first order and the ready rows that run best beside it, while the forward holds at
         most `budget` positions (rows x (past + width)) and `budget x longest` attention scores
         (rows x width x (past + width)), hf's largest forward; always at least one row.
 
-        Similar: width and past each within a factor of 2 of the first row's (or at most 32 tokens apart),
-        so that little of a forward is padding; rows passed over keep their place.
+        Rows are right-padded to the forward's widest and every padded position costs a real token's forward, so
+        the first `_BATCH_WINDOW` ready rows are sorted by width and cut into forwards of similar widths
+        (`_group_by_width`); the forward holding the first row runs, the others keep their place.
         """
-        def close(a: int, b: int) -> bool:
-            return abs(a - b) <= max(32, min(a, b))
-
-        batch = [ready.popleft()]
-        width, past = rows[batch[0]].width, rows[batch[0]].past
-        widest, longest_past = width, past
-        passed = []
-        while ready and len(passed) < 64:
-            index = ready.popleft()
-            row = rows[index]
-            if not (close(row.width, width) and close(row.past, past)):
-                passed.append(index)
-                continue
-            new_width, new_past = max(widest, row.width), max(longest_past, row.past)
-            positions = (len(batch) + 1) * (new_width + new_past)
-            if positions > budget or positions * new_width > budget * longest:
-                ready.appendleft(index)
-                break
-            batch.append(index)
-            widest, longest_past = new_width, new_past
-        ready.extendleft(reversed(passed))
+        window = [ready.popleft() for _ in range(min(len(ready), _BATCH_WINDOW))]
+        by_width = sorted(window, key=lambda index: (-rows[index].width, -rows[index].past))
+        groups = _group_by_width([(rows[index].width, rows[index].past) for index in by_width], budget, longest,
+                                 self._position_costs())
+        first = by_width.index(window[0])
+        start, stop = next((start, stop) for start, stop in groups if start <= first < stop)
+        batch = by_width[start:stop]
+        chosen = set(batch)
+        ready.extendleft(reversed([index for index in window if index not in chosen]))
         return batch
+
+    def _position_costs(self) -> tuple[float, float]:
+        """(cost of a forward, cost of an attention score), in units of one position's forward through the
+        blocks: what `_group_by_width` weighs padding against."""
+        if self._costs is None:
+            self._costs = forward_costs(self.model, self.device)
+        return self._costs
 
     def _run_batch(self, rows: list[_Row], batch: list[int], caches, parent_row) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward over the rows `batch`; stores the caches rows keep; returns the scored log-probabilities
