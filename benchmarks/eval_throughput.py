@@ -407,7 +407,8 @@ def run_preset(args, name: str, languages: list[str], batch_size: int) -> dict:
         profilers = {m: cProfile.Profile() for m in models} if args.profile else {}
         for model_name, lm in models.items():
             timed_loglikelihood(lm, profilers.get(model_name), preset["device"])
-            counters[model_name] = TokenCounter(lm.model, lm.tokenizer.pad_token_id)
+            # both pad their rows with id 0 (HFLM's pad_and_concat, xling's _PAD_ID), whatever the tokenizer's pad id
+            counters[model_name] = TokenCounter(lm.model, 0)
         record_token_requests(models["hf"], token_requests)
 
         seconds, cpu_seconds, memory = {m: [] for m in models}, {m: [] for m in models}, {m: [] for m in models}
