@@ -260,6 +260,12 @@ def _forward_cost(shapes, groups, costs):
     return total
 
 
+def _within_budget(shapes, budget, longest) -> bool:
+    """A forward of these rows (sorted widest first) holds at most `budget` positions and `budget x longest` scores."""
+    width, past, rows = shapes[0][0], max(p for _, p in shapes), len(shapes)
+    return rows == 1 or (rows * (width + past) <= budget and rows * width * (width + past) <= budget * longest)
+
+
 def test_rows_are_cut_into_the_cheapest_forwards_within_the_budget():
     import itertools
 
@@ -275,19 +281,16 @@ def test_rows_are_cut_into_the_cheapest_forwards_within_the_budget():
         assert [start for start, _ in groups] == [0] + [stop for _, stop in groups[:-1]]  # every row once, in order
         assert groups[-1][1] == len(shapes)
 
-        def fits(start, stop):
-            width, past = shapes[start][0], max(p for _, p in shapes[start:stop])
-            rows = stop - start
-            return rows == 1 or (rows * (width + past) <= budget and rows * width * (width + past) <= budget * longest)
-
-        assert all(fits(start, stop) for start, stop in groups)
+        fits = [(start, stop) for start in range(len(shapes)) for stop in range(start + 1, len(shapes) + 1)
+                if _within_budget(shapes[start:stop], budget, longest)]
+        assert set(groups) <= set(fits)
         capped = (min(costs[0], budget), costs[1])
         cheapest = min(
             _forward_cost(shapes, cut, capped)
             for cuts in itertools.product([False, True], repeat=len(shapes) - 1)
             for bounds in [[0] + [i + 1 for i, c in enumerate(cuts) if c] + [len(shapes)]]
             for cut in [list(zip(bounds[:-1], bounds[1:], strict=True))]
-            if all(fits(start, stop) for start, stop in cut))
+            if set(cut) <= set(fits))
         assert _forward_cost(shapes, groups, capped) == pytest.approx(cheapest), trial
 
 
