@@ -26,7 +26,7 @@ Usage:
         # every row of the README's scoring table: host (vocabulary 320), host-4096, small, the real SmolLM2
         # (skipped, with the reason, where it cannot be built), sliding (Gemma-3-shaped), head-heavy (262k)
     python benchmarks/eval_throughput.py --threads 1 --preset cpu-targets --languages de --docs 40
-        # the two CPU targets of issue 19 in one run: 1 layer d_model 16 (host work), 4 layers d_model 128
+        # the two CPU targets of the host-side work in one run: 1 layer d_model 16 (host work), 4 layers d_model 128
     python benchmarks/eval_throughput.py --threads 1            # CPU: 4-layer XGLM-shaped model, d 256
     python benchmarks/eval_throughput.py --docs 20 --rounds 1   # quicker
     python benchmarks/eval_throughput.py --preset xglm-564m --docs 200 --batch-size 32,64 \
@@ -68,55 +68,112 @@ PRESETS = {
     # 64); the tokenizer is the benchmark's 4,096-token BPE (its ids are the first 4,096 of the vocabulary: the head
     # and the log-softmax cost the same for any ids). Batch 4 and at most 8 documents per task: hf's logits at
     # batch 16 would take 11 GB here
-    "head-heavy": dict(arch="gemma3", d_model=64, layers=2, heads=2, ffn=256, window=64, vocab=262144,
-                       batch_size=4, max_docs=8, target=3.0),
+    "head-heavy": dict(
+        arch="gemma3",
+        d_model=64,
+        layers=2,
+        heads=2,
+        ffn=256,
+        window=64,
+        vocab=262144,
+        batch_size=4,
+        max_docs=8,
+        target=3.0,
+    ),
     # XGLM-564M's shape (random weights, its vocabulary size), for a GPU session
-    "xglm-564m": dict(d_model=1024, layers=24, heads=16, ffn=4096, vocab=256008, dtype="bfloat16", device="cuda",
-                      target=2.0),
+    "xglm-564m": dict(
+        d_model=1024, layers=24, heads=16, ffn=4096, vocab=256008, dtype="bfloat16", device="cuda", target=2.0
+    ),
     # Gemma-3-270M's shape (random weights: 18 layers, d_model 640, window 512, 262,144-token vocabulary), for a GPU
     # session; the benchmark's 5-shot contexts are shorter than 512 tokens, so --shots 10 makes the window bite
-    "gemma3-270m": dict(arch="gemma3", d_model=640, layers=18, heads=4, ffn=2048, window=512, vocab=262144,
-                        dtype="bfloat16", device="cuda", target=2.0),
+    "gemma3-270m": dict(
+        arch="gemma3",
+        d_model=640,
+        layers=18,
+        heads=4,
+        ffn=2048,
+        window=512,
+        vocab=262144,
+        dtype="bfloat16",
+        device="cuda",
+        target=2.0,
+    ),
 }
 for _preset in PRESETS.values():
-    for _key, _value in dict(arch="xglm", vocab=None, tokenizer_vocab=4096, dtype="float32", device="cpu",
-                             target=None, max_docs=None, batch_size=None, compare_packing=False).items():
+    for _key, _value in dict(
+        arch="xglm",
+        vocab=None,
+        tokenizer_vocab=4096,
+        dtype="float32",
+        device="cpu",
+        target=None,
+        max_docs=None,
+        batch_size=None,
+        compare_packing=False,
+    ).items():
         _preset.setdefault(_key, _value)
 # several presets one after the other in one run: `--preset cpu-targets`, `--preset issue-table`
-PRESET_GROUPS = {"cpu-targets": ["host", "small"],
-                 "issue-table": ["host", "host-4096", "small", "smollm2", "sliding", "head-heavy"]}
+PRESET_GROUPS = {
+    "cpu-targets": ["host", "small"],
+    "issue-table": ["host", "host-4096", "small", "smollm2", "sliding", "head-heavy"],
+}
 PAD, EOS = "<pad>", "</s>"
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="cpu",
-                        help=f"model shape(s), comma-separated, run one after the other: {', '.join(PRESETS)}, "
-                             "cpu-targets (= host,small) or issue-table (every row of the scoring table: "
-                             "host, host-4096, small, smollm2, sliding, head-heavy)")
+    parser.add_argument(
+        "--preset",
+        default="cpu",
+        help=f"model shape(s), comma-separated, run one after the other: {', '.join(PRESETS)}, "
+        "cpu-targets (= host,small) or issue-table (every row of the scoring table: "
+        "host, host-4096, small, smollm2, sliding, head-heavy)",
+    )
     parser.add_argument("--docs", type=int, default=60, help="scored documents per task")
-    parser.add_argument("--languages", default="de,fr",
-                        help="query languages: one XNLI and one PAWS-X `_endemo` task each (lm-eval draws the "
-                             "same English demonstrations for the same document index in every language)")
+    parser.add_argument(
+        "--languages",
+        default="de,fr",
+        help="query languages: one XNLI and one PAWS-X `_endemo` task each (lm-eval draws the "
+        "same English demonstrations for the same document index in every language)",
+    )
     parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (hf, xling) per model")
-    parser.add_argument("--batch-size", default="16",
-                        help="batch size of both models; comma-separated sizes (e.g. 32,64) run one after the other")
+    parser.add_argument(
+        "--batch-size",
+        default="16",
+        help="batch size of both models; comma-separated sizes (e.g. 32,64) run one after the other",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--envelope-batch-sizes", default="",
-                        help="comma-separated batch sizes at which hf also scores once (untimed), to show how much "
-                             "hf's own log-likelihoods move with the batch composition (e.g. 1,8,64)")
-    parser.add_argument("--envelope-float32", action="store_true",
-                        help="also score once with hf in float32 (untimed): how far the preset's dtype is from it")
-    parser.add_argument("--xling-args", default="",
-                        help="extra model arguments of xling, as in --model_args (e.g. pack_rows=False)")
-    parser.add_argument("--compare-packing", action="store_true",
-                        help="run xling twice, pack_rows=True and pack_rows=False, next to hf")
-    parser.add_argument("--profile", metavar="DIR", default=None,
-                        help="write a cProfile of each model's loglikelihood calls to DIR/<preset>-<model>.pstats "
-                             "(profiled timings are slower than unprofiled ones)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's); 1 is steadier on a machine other jobs share")
+    parser.add_argument(
+        "--envelope-batch-sizes",
+        default="",
+        help="comma-separated batch sizes at which hf also scores once (untimed), to show how much "
+        "hf's own log-likelihoods move with the batch composition (e.g. 1,8,64)",
+    )
+    parser.add_argument(
+        "--envelope-float32",
+        action="store_true",
+        help="also score once with hf in float32 (untimed): how far the preset's dtype is from it",
+    )
+    parser.add_argument(
+        "--xling-args", default="", help="extra model arguments of xling, as in --model_args (e.g. pack_rows=False)"
+    )
+    parser.add_argument(
+        "--compare-packing", action="store_true", help="run xling twice, pack_rows=True and pack_rows=False, next to hf"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        default=None,
+        help="write a cProfile of each model's loglikelihood calls to DIR/<preset>-<model>.pstats "
+        "(profiled timings are slower than unprofiled ones)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's); 1 is steadier on a machine other jobs share",
+    )
     return parser.parse_args(argv)
 
 
@@ -144,12 +201,32 @@ def write_dataset(folder: Path, docs: int, seed: int, languages: list[str]) -> l
     for lang, count, splits in [("en", 200, ("train",)), *[(lang, docs, ("scored",)) for lang in languages]]:
         words = _pseudo_language(rng, 3000)
         for split in splits:
-            write("xnli", lang, "train" if split == "train" else "validation", [
-                {"premise": _sentence(rng, words, 20, 30), "hypothesis": _sentence(rng, words, 8, 14),
-                 "label": rng.randint(0, 2)} for _ in range(count)])
-            write("pawsx", lang, "train" if split == "train" else "test", [
-                {"sentence1": _sentence(rng, words, 16, 24), "sentence2": _sentence(rng, words, 16, 24),
-                 "label": rng.randint(0, 1)} for _ in range(count)])
+            write(
+                "xnli",
+                lang,
+                "train" if split == "train" else "validation",
+                [
+                    {
+                        "premise": _sentence(rng, words, 20, 30),
+                        "hypothesis": _sentence(rng, words, 8, 14),
+                        "label": rng.randint(0, 2),
+                    }
+                    for _ in range(count)
+                ],
+            )
+            write(
+                "pawsx",
+                lang,
+                "train" if split == "train" else "test",
+                [
+                    {
+                        "sentence1": _sentence(rng, words, 16, 24),
+                        "sentence2": _sentence(rng, words, 16, 24),
+                        "label": rng.randint(0, 1),
+                    }
+                    for _ in range(count)
+                ],
+            )
     return texts
 
 
@@ -183,8 +260,11 @@ def build_checkpoint(folder: Path, texts: list[str], preset: dict, seed: int) ->
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=preset["tokenizer_vocab"], special_tokens=[PAD, EOS],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=preset["tokenizer_vocab"],
+        special_tokens=[PAD, EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tokenizer.train_from_iterator(texts, trainer)
     fast = tf.PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=PAD, eos_token=EOS, bos_token=EOS)
     fast.save_pretrained(folder)
@@ -192,25 +272,54 @@ def build_checkpoint(folder: Path, texts: list[str], preset: dict, seed: int) ->
     special = dict(pad_token_id=fast.pad_token_id, bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id)
     torch.manual_seed(seed)
     if preset["arch"] == "xglm":
-        model = tf.XGLMForCausalLM(tf.XGLMConfig(
-            vocab_size=vocab, d_model=preset["d_model"], num_layers=preset["layers"],
-            attention_heads=preset["heads"], ffn_dim=preset["ffn"], max_position_embeddings=2048,
-            decoder_start_token_id=fast.eos_token_id, **special))
+        model = tf.XGLMForCausalLM(
+            tf.XGLMConfig(
+                vocab_size=vocab,
+                d_model=preset["d_model"],
+                num_layers=preset["layers"],
+                attention_heads=preset["heads"],
+                ffn_dim=preset["ffn"],
+                max_position_embeddings=2048,
+                decoder_start_token_id=fast.eos_token_id,
+                **special,
+            )
+        )
     elif preset["arch"] == "gemma3":
-        layer_types = ["full_attention" if (index + 1) % 6 == 0 or index == preset["layers"] - 1
-                       else "sliding_attention" for index in range(preset["layers"])]
+        layer_types = [
+            "full_attention" if (index + 1) % 6 == 0 or index == preset["layers"] - 1 else "sliding_attention"
+            for index in range(preset["layers"])
+        ]
         head_dim = preset["d_model"] // preset["heads"]  # Gemma 3 270M's own is 256: this shape is approximate
-        model = tf.Gemma3ForCausalLM(tf.Gemma3TextConfig(
-            vocab_size=vocab, hidden_size=preset["d_model"], num_hidden_layers=preset["layers"],
-            num_attention_heads=preset["heads"], num_key_value_heads=1, head_dim=head_dim,
-            query_pre_attn_scalar=head_dim, intermediate_size=preset["ffn"], sliding_window=preset["window"],
-            layer_types=layer_types, max_position_embeddings=2048, **special))
+        model = tf.Gemma3ForCausalLM(
+            tf.Gemma3TextConfig(
+                vocab_size=vocab,
+                hidden_size=preset["d_model"],
+                num_hidden_layers=preset["layers"],
+                num_attention_heads=preset["heads"],
+                num_key_value_heads=1,
+                head_dim=head_dim,
+                query_pre_attn_scalar=head_dim,
+                intermediate_size=preset["ffn"],
+                sliding_window=preset["window"],
+                layer_types=layer_types,
+                max_position_embeddings=2048,
+                **special,
+            )
+        )
     elif preset["arch"] == "mistral":
-        model = tf.MistralForCausalLM(tf.MistralConfig(
-            vocab_size=vocab, hidden_size=preset["d_model"], num_hidden_layers=preset["layers"],
-            num_attention_heads=preset["heads"], num_key_value_heads=preset["heads"] // 2,
-            intermediate_size=preset["ffn"], sliding_window=preset["window"], max_position_embeddings=2048,
-            **special))
+        model = tf.MistralForCausalLM(
+            tf.MistralConfig(
+                vocab_size=vocab,
+                hidden_size=preset["d_model"],
+                num_hidden_layers=preset["layers"],
+                num_attention_heads=preset["heads"],
+                num_key_value_heads=preset["heads"] // 2,
+                intermediate_size=preset["ffn"],
+                sliding_window=preset["window"],
+                max_position_embeddings=2048,
+                **special,
+            )
+        )
     else:
         raise ValueError(f"unknown model family {preset['arch']}")
     model.save_pretrained(folder)
@@ -331,9 +440,12 @@ def context_sharing_tokens(token_requests: list) -> int:
 
 def per_request(samples: dict) -> dict:
     """(task, doc_id, choice index) -> (log-likelihood, is_greedy)."""
-    return {(task, sample["doc_id"], index): (float(response[0][0]), bool(response[0][1]))
-            for task, task_samples in samples.items() for sample in task_samples
-            for index, response in enumerate(sample["resps"])}
+    return {
+        (task, sample["doc_id"], index): (float(response[0][0]), bool(response[0][1]))
+        for task, task_samples in samples.items()
+        for sample in task_samples
+        for index, response in enumerate(sample["resps"])
+    }
 
 
 def preset_names(text: str) -> list[str]:
@@ -385,13 +497,19 @@ def run_preset(args, name: str, languages: list[str], batch_size: int) -> dict:
         os.environ["XLING_DATA_DIR"] = str(data)
         tasks = [f"xling_{benchmark}_{lang}_endemo" for benchmark in ("xnli", "pawsx") for lang in languages]
         task_manager = TaskManager(include_defaults=False)
-        common = dict(pretrained=str(checkpoint), device=preset["device"], dtype=preset["dtype"],
-                      batch_size=batch_size)
+        common = dict(pretrained=str(checkpoint), device=preset["device"], dtype=preset["dtype"], batch_size=batch_size)
 
         def evaluate(lm):
-            return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=args.shots,
-                                           log_samples=True, limit=docs, random_seed=args.seed,
-                                           fewshot_random_seed=args.seed)
+            return lm_eval.simple_evaluate(
+                model=lm,
+                tasks=tasks,
+                task_manager=task_manager,
+                num_fewshot=args.shots,
+                log_samples=True,
+                limit=docs,
+                random_seed=args.seed,
+                fewshot_random_seed=args.seed,
+            )
 
         extra = xling_arguments(args.xling_args)
         models = {"hf": HFLM(**common)}
@@ -407,7 +525,8 @@ def run_preset(args, name: str, languages: list[str], batch_size: int) -> dict:
         profilers = {m: cProfile.Profile() for m in models} if args.profile else {}
         for model_name, lm in models.items():
             timed_loglikelihood(lm, profilers.get(model_name), preset["device"])
-            counters[model_name] = TokenCounter(lm.model, lm.tokenizer.pad_token_id)
+            # both pad their rows with id 0 (HFLM's pad_and_concat, xling's _PAD_ID), whatever the tokenizer's pad id
+            counters[model_name] = TokenCounter(lm.model, 0)
         record_token_requests(models["hf"], token_requests)
 
         seconds, cpu_seconds, memory = {m: [] for m in models}, {m: [] for m in models}, {m: [] for m in models}
@@ -429,9 +548,11 @@ def run_preset(args, name: str, languages: list[str], batch_size: int) -> dict:
                         hf_requests = list(token_requests)
                     scores[model_name] = per_request(output["samples"])
                     accuracy[model_name] = {task: output["results"][task]["acc,none"] for task in tasks}
-                print(f"{name}, batch size {batch_size}, round {round_index + 1}: {model_name:14s} "
-                      f"{lm.seconds:7.2f} s, {lm.cpu_seconds:7.2f} CPU s, peak +{lm.peak_memory / 2**20:7.1f} MiB",
-                      flush=True)
+                print(
+                    f"{name}, batch size {batch_size}, round {round_index + 1}: {model_name:14s} "
+                    f"{lm.seconds:7.2f} s, {lm.cpu_seconds:7.2f} CPU s, peak +{lm.peak_memory / 2**20:7.1f} MiB",
+                    flush=True,
+                )
         layouts = {model_name: lm.pack_rows for model_name, lm in models.items() if model_name != "hf"}
         for model_name, profiler in profilers.items():
             path = Path(args.profile) / f"{name}-{model_name}.pstats"
@@ -451,9 +572,21 @@ def run_preset(args, name: str, languages: list[str], batch_size: int) -> dict:
             del lm
             if preset["device"] == "cuda":
                 torch.cuda.empty_cache()
-    return dict(name=name, batch_size=batch_size, docs=docs, preset=preset, tasks=tasks, seconds=seconds,
-                cpu_seconds=cpu_seconds, memory=memory, counts=counts, scores=scores, accuracy=accuracy,
-                layouts=layouts, context_only=context_sharing_tokens(hf_requests))
+    return dict(
+        name=name,
+        batch_size=batch_size,
+        docs=docs,
+        preset=preset,
+        tasks=tasks,
+        seconds=seconds,
+        cpu_seconds=cpu_seconds,
+        memory=memory,
+        counts=counts,
+        scores=scores,
+        accuracy=accuracy,
+        layouts=layouts,
+        context_only=context_sharing_tokens(hf_requests),
+    )
 
 
 def report(args, figures: dict) -> bool:
@@ -463,47 +596,70 @@ def report(args, figures: dict) -> bool:
     name, preset, scores, counts = figures["name"], figures["preset"], figures["scores"], figures["counts"]
     variants = [model for model in figures["seconds"] if model != "hf"]
     requests = len(scores["hf"])
-    shape = ("the real SmolLM2-135M-Instruct" if preset["arch"] == "smollm2" else
-             f"{preset['arch']}, {preset['layers']} layers, d_model {preset['d_model']}, vocabulary "
-             f"{preset['vocab'] or preset['tokenizer_vocab']}"
-             + (f", window {preset['window']}" if preset.get("window") else ""))
-    print(f"\n== {name}: {shape}, {preset['dtype']} on {preset['device']}, batch size {figures['batch_size']}, "
-          f"{torch.get_num_threads()} CPU threads; {len(figures['tasks'])} tasks ({', '.join(figures['tasks'])}), "
-          f"{figures['docs']} documents each, {args.shots}-shot, {requests} log-likelihood requests; "
-          f"median of {args.rounds} rounds")
-    print(f"{'model':14s} {'wall s':>8s} {'ms/request':>11s} {'CPU s':>8s} {'CPU ms/request':>15s} "
-          f"{'real tokens':>12s} {'padded positions':>17s} {'forwards':>9s} {'peak MiB':>9s}")
+    shape = (
+        "the real SmolLM2-135M-Instruct"
+        if preset["arch"] == "smollm2"
+        else f"{preset['arch']}, {preset['layers']} layers, d_model {preset['d_model']}, vocabulary "
+        f"{preset['vocab'] or preset['tokenizer_vocab']}"
+        + (f", window {preset['window']}" if preset.get("window") else "")
+    )
+    print(
+        f"\n== {name}: {shape}, {preset['dtype']} on {preset['device']}, batch size {figures['batch_size']}, "
+        f"{torch.get_num_threads()} CPU threads; {len(figures['tasks'])} tasks ({', '.join(figures['tasks'])}), "
+        f"{figures['docs']} documents each, {args.shots}-shot, {requests} log-likelihood requests; "
+        f"median of {args.rounds} rounds"
+    )
+    print(
+        f"{'model':14s} {'wall s':>8s} {'ms/request':>11s} {'CPU s':>8s} {'CPU ms/request':>15s} "
+        f"{'real tokens':>12s} {'padded positions':>17s} {'forwards':>9s} {'peak MiB':>9s}"
+    )
     medians = {}
     for model in figures["seconds"]:
         wall, cpu = statistics.median(figures["seconds"][model]), statistics.median(figures["cpu_seconds"][model])
         peak = max(figures["memory"][model]) / 2**20
         medians[model] = (wall, cpu, peak)
         tokens, positions, forwards = counts[model]
-        print(f"{model:14s} {wall:8.2f} {1000 * wall / requests:11.2f} {cpu:8.2f} {1000 * cpu / requests:15.2f} "
-              f"{tokens:12d} {positions:17d} {forwards:9d} {peak:9.1f}")
-    print(f"sharing whole contexts only would run {figures['context_only']} real tokens "
-          f"({counts['hf'][0] / figures['context_only']:.2f}x fewer than hf)")
+        print(
+            f"{model:14s} {wall:8.2f} {1000 * wall / requests:11.2f} {cpu:8.2f} {1000 * cpu / requests:15.2f} "
+            f"{tokens:12d} {positions:17d} {forwards:9d} {peak:9.1f}"
+        )
+    print(
+        f"sharing whole contexts only would run {figures['context_only']} real tokens "
+        f"({counts['hf'][0] / figures['context_only']:.2f}x fewer than hf)"
+    )
     figures["speedups"], figures["parity"] = {}, {}
     for model in variants:
         per_round = [h / x for h, x in zip(figures["seconds"]["hf"], figures["seconds"][model], strict=True)]
-        cpu_per_round = [h / x for h, x in zip(figures["cpu_seconds"]["hf"], figures["cpu_seconds"][model],
-                                               strict=True)]
+        cpu_per_round = [
+            h / x for h, x in zip(figures["cpu_seconds"]["hf"], figures["cpu_seconds"][model], strict=True)
+        ]
         # the headline: the median of the per-round ratios (each round runs both models back to back)
-        figures["speedups"][model] = (statistics.median(cpu_per_round), statistics.median(per_round),
-                                      min(per_round), max(per_round), medians[model][2] / max(medians["hf"][2], 1e-9))
-        print(f"{model} / hf, wall clock: {figures['speedups'][model][1]:.2f}x (per round "
-              f"{', '.join(f'{ratio:.2f}' for ratio in per_round)}); CPU time: {figures['speedups'][model][0]:.2f}x "
-              f"(per round {', '.join(f'{ratio:.2f}' for ratio in cpu_per_round)}); "
-              f"real tokens {counts['hf'][0] / counts[model][0]:.2f}x fewer, padded positions "
-              f"{counts['hf'][1] / counts[model][1]:.2f}x fewer, forwards {counts['hf'][2]} vs {counts[model][2]}; "
-              f"peak memory {medians[model][2]:.0f} vs hf's {medians['hf'][2]:.0f} MiB")
+        figures["speedups"][model] = (
+            statistics.median(cpu_per_round),
+            statistics.median(per_round),
+            min(per_round),
+            max(per_round),
+            medians[model][2] / max(medians["hf"][2], 1e-9),
+        )
+        print(
+            f"{model} / hf, wall clock: {figures['speedups'][model][1]:.2f}x (per round "
+            f"{', '.join(f'{ratio:.2f}' for ratio in per_round)}); CPU time: {figures['speedups'][model][0]:.2f}x "
+            f"(per round {', '.join(f'{ratio:.2f}' for ratio in cpu_per_round)}); "
+            f"real tokens {counts['hf'][0] / counts[model][0]:.2f}x fewer, padded positions "
+            f"{counts['hf'][1] / counts[model][1]:.2f}x fewer, forwards {counts['hf'][2]} vs {counts[model][2]}; "
+            f"peak memory {medians[model][2]:.0f} vs hf's {medians['hf'][2]:.0f} MiB"
+        )
 
     hf, accuracy = scores["hf"], figures["accuracy"]
-    print(f"{'scored by':22s} {'vs hf: largest |diff|':>22s} {'relative':>9s} {'is_greedy diffs':>16s}  accuracy per task")
+    print(
+        f"{'scored by':22s} {'vs hf: largest |diff|':>22s} {'relative':>9s} {'is_greedy diffs':>16s}  accuracy per task"
+    )
     for label in scores:
         absolute, relative, greedy = largest_difference(hf, scores[label]) if label != "hf" else (0.0, 0.0, 0)
-        print(f"{label:22s} {absolute:22.2e} {relative:9.1e} {greedy:16d}  "
-              f"{' '.join(f'{accuracy[label][task]:.4f}' for task in figures['tasks'])}")
+        print(
+            f"{label:22s} {absolute:22.2e} {relative:9.1e} {greedy:16d}  "
+            f"{' '.join(f'{accuracy[label][task]:.4f}' for task in figures['tasks'])}"
+        )
     envelope = [label for label in scores if label.startswith("hf, ")]
     if envelope:
         # per request, the farthest hf moves from itself; each xling variant's difference against that
@@ -511,13 +667,16 @@ def report(args, figures: dict) -> bool:
         for model in variants:
             excess = [abs(scores[model][key][0] - value[0]) - width[key] for key, value in hf.items()]
             outside = [value for value in excess if value > 0]
-            print(f"hf's own envelope ({', '.join(envelope)}): {model}'s difference exceeds it on {len(outside)} "
-                  f"of {len(hf)} requests" + (f" (by at most {max(outside):.2e})" if outside else ""))
+            print(
+                f"hf's own envelope ({', '.join(envelope)}): {model}'s difference exceeds it on {len(outside)} "
+                f"of {len(hf)} requests" + (f" (by at most {max(outside):.2e})" if outside else "")
+            )
     agreed = True
     for model in variants:
         absolute, _, greedy = largest_difference(hf, scores[model])
-        agree = all(abs(value[0] - scores[model][key][0]) <= max(1e-4, 1e-6 * abs(value[0]))
-                    for key, value in hf.items())
+        agree = all(
+            abs(value[0] - scores[model][key][0]) <= max(1e-4, 1e-6 * abs(value[0])) for key, value in hf.items()
+        )
         same = hf.keys() == scores[model].keys() and agree and not greedy and accuracy["hf"] == accuracy[model]
         figures["parity"][model] = (same, absolute, greedy)
         if preset["dtype"] == "float32" and not same:
@@ -528,10 +687,14 @@ def report(args, figures: dict) -> bool:
 
 def summary(all_figures: list[dict]) -> None:
     """One table: every preset's xling variants against hf, with the target of the preset where it has one."""
-    print("\nsummary: xling / hf, wall clock = median of the per-round ratios (range over rounds), CPU time the same; "
-          "parity: every log-likelihood within max(1e-4, 1e-6 |ll|), is_greedy and accuracy the same")
-    print(f"  {'preset':16s} {'batch':>5s} {'model':15s} {'layout':9s} {'wall clock':>22s} {'CPU time':>9s} "
-          f"{'target':>7s} {'met':>4s} {'peak mem vs hf':>15s}  parity")
+    print(
+        "\nsummary: xling / hf, wall clock = median of the per-round ratios (range over rounds), CPU time the same; "
+        "parity: every log-likelihood within max(1e-4, 1e-6 |ll|), is_greedy and accuracy the same"
+    )
+    print(
+        f"  {'preset':16s} {'batch':>5s} {'model':15s} {'layout':9s} {'wall clock':>22s} {'CPU time':>9s} "
+        f"{'target':>7s} {'met':>4s} {'peak mem vs hf':>15s}  parity"
+    )
     for figures in all_figures:
         if "skipped" in figures:
             print(f"  {figures['name']:16s} skipped: {figures['skipped']}")
@@ -541,10 +704,12 @@ def summary(all_figures: list[dict]) -> None:
             same, absolute, greedy = figures["parity"][model]
             layout = "packed" if figures["layouts"][model] else "segments"
             met = "-" if target is None else ("yes" if wall >= target else "NO")
-            print(f"  {figures['name']:16s} {figures['batch_size']:5d} {model:15s} {layout:9s} "
-                  f"{wall:6.2f}x ({low:.2f}-{high:.2f}) {cpu:8.2f}x {('>= %.1fx' % target) if target else '-':>7s} "
-                  f"{met:>4s} {memory:14.2f}x  {'equal' if same else 'DIFFERENT'} (largest |diff| {absolute:.1e}, "
-                  f"is_greedy diffs {greedy})")
+            print(
+                f"  {figures['name']:16s} {figures['batch_size']:5d} {model:15s} {layout:9s} "
+                f"{wall:6.2f}x ({low:.2f}-{high:.2f}) {cpu:8.2f}x {f'>= {target:.1f}x' if target else '-':>7s} "
+                f"{met:>4s} {memory:14.2f}x  {'equal' if same else 'DIFFERENT'} (largest |diff| {absolute:.1e}, "
+                f"is_greedy diffs {greedy})"
+            )
 
 
 def main(argv=None) -> int:
@@ -569,8 +734,11 @@ def main(argv=None) -> int:
 
     datasets.disable_progress_bars()  # one bar per task and split otherwise
     batch_sizes = [int(size) for size in args.batch_size.split(",") if size.strip()]
-    all_figures = [run_preset(args, name, languages, size) for name in names
-                   for size in (batch_sizes if not PRESETS[name]["batch_size"] else batch_sizes[:1])]
+    all_figures = [
+        run_preset(args, name, languages, size)
+        for name in names
+        for size in (batch_sizes if not PRESETS[name]["batch_size"] else batch_sizes[:1])
+    ]
     agreed = [report(args, figures) for figures in all_figures if "skipped" not in figures]
     summary(all_figures)
     return 0 if all(agreed) else 1

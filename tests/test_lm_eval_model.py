@@ -106,18 +106,33 @@ def _lm_eval_command(pretrained, cwd):
     import sys
     from pathlib import Path
 
-    command = [str(Path(sys.executable).parent / "lm_eval"), "run", "--model", "xling", "--model_args",
-               f"pretrained={pretrained}", "--tasks", "xling_pawsx_de", "--limit", "1", "--device", "cpu"]
+    command = [
+        str(Path(sys.executable).parent / "lm_eval"),
+        "run",
+        "--model",
+        "xling",
+        "--model_args",
+        f"pretrained={pretrained}",
+        "--tasks",
+        "xling_pawsx_de",
+        "--limit",
+        "1",
+        "--device",
+        "cpu",
+    ]
     environment = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_lm_eval_stops_with_a_message_on_a_folder_without_a_model(tmp_path):
     (tmp_path / "empty-run").mkdir()
     # both commands at once: most of their time is the interpreter importing torch
-    runs = {name: _lm_eval_command(path, tmp_path)
-            for name, path in [("missing", "runs/afp/final"), ("empty", tmp_path / "empty-run")]}
+    runs = {
+        name: _lm_eval_command(path, tmp_path)
+        for name, path in [("missing", "runs/afp/final"), ("empty", tmp_path / "empty-run")]
+    }
     for name, process in runs.items():
         stdout, stderr = process.communicate(timeout=300)
         assert process.returncode == 2, (name, stderr[-3000:])
@@ -173,8 +188,11 @@ def test_a_path_without_a_model_is_named_with_what_is_expected(saved, tmp_path, 
 
     shutil.copytree(saved / "adapter", tmp_path / "run" / "checkpoint-5")
     shutil.copytree(saved / "adapter", tmp_path / "run" / "checkpoint-10")
-    with pytest.raises(ModelFolderError, match=r"It holds model folders \(checkpoint-5, checkpoint-10\): pass one of "
-                                               r"them, e.g. pretrained=run/checkpoint-10"):
+    with pytest.raises(
+        ModelFolderError,
+        match=r"It holds model folders \(checkpoint-5, checkpoint-10\): pass one of "
+        r"them, e.g. pretrained=run/checkpoint-10",
+    ):
         XlingLM(pretrained="run", device="cpu")
 
 

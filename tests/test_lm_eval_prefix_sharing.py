@@ -17,15 +17,28 @@ from pathlib import Path
 
 import pytest
 
-
 FIXTURES = Path(__file__).parent / "fixtures" / "lm_eval"
 FIXED_DEMO_TASK = "xling_test_xnli_de_fixed_demos"
 # shipped tasks run 5-shot (through a wrapper YAML that only sets num_fewshot) and 0-shot, in one run
-FIVE_SHOT = ["xling_xnli_de_endemo", "xling_xnli_fr", "xling_pawsx_zh_endemo", "xling_pawsx_de",
-             "xling_xcopa_et_endemo", "xling_xcopa_zh", "xling_xstorycloze_ar_endemo", "xling_xstorycloze_zh",
-             "xling_xwinograd_fr_endemo"]
-ZERO_SHOT = ["xling_xnli_de", "xling_pawsx_ja", "xling_xcopa_et", "xling_xstorycloze_ar", "xling_xwinograd_zh",
-             "xling_belebele_eng_Latn"]
+FIVE_SHOT = [
+    "xling_xnli_de_endemo",
+    "xling_xnli_fr",
+    "xling_pawsx_zh_endemo",
+    "xling_pawsx_de",
+    "xling_xcopa_et_endemo",
+    "xling_xcopa_zh",
+    "xling_xstorycloze_ar_endemo",
+    "xling_xstorycloze_zh",
+    "xling_xwinograd_fr_endemo",
+]
+ZERO_SHOT = [
+    "xling_xnli_de",
+    "xling_pawsx_ja",
+    "xling_xcopa_et",
+    "xling_xstorycloze_ar",
+    "xling_xwinograd_zh",
+    "xling_belebele_eng_Latn",
+]
 SOME_FIVE_SHOT = ["xling_xnli_de_endemo", "xling_xwinograd_fr_endemo", FIXED_DEMO_TASK]
 
 
@@ -62,19 +75,40 @@ def five_shot_tasks(tmp_path_factory):
     shipped[FIXED_DEMO_TASK] = FIXTURES / "fixed_demo_tasks" / f"{FIXED_DEMO_TASK}.yaml"
     for task in [*FIVE_SHOT, FIXED_DEMO_TASK]:
         (folder / f"{task}_5shot.yaml").write_text(
-            f"include: {json.dumps(str(shipped[task].resolve()))}\ntask: {task}_5shot\nnum_fewshot: 5\n")
+            f"include: {json.dumps(str(shipped[task].resolve()))}\ntask: {task}_5shot\nnum_fewshot: 5\n"
+        )
     return folder
 
 
-def run_lm_eval(output: Path, model: str, model_args: str, tasks: list[str], include_path: Path,
-                batch_size: int = 8, limit: int = 3) -> dict:
+def run_lm_eval(
+    output: Path, model: str, model_args: str, tasks: list[str], include_path: Path, batch_size: int = 8, limit: int = 3
+) -> dict:
     """Run the `lm_eval` command line; returns (task, doc_id, choice) -> (log-likelihood, is_greedy)."""
     from lm_eval.__main__ import cli_evaluate
 
-    argv = ["lm_eval", "run", "--model", model, "--model_args", model_args, "--device", "cpu",
-            "--tasks", ",".join(tasks), "--batch_size", str(batch_size), "--limit", str(limit),
-            "--include_path", str(include_path), "--metadata", json.dumps({"data_dir": str(FIXTURES / "data")}),
-            "--log_samples", "--output_path", str(output)]
+    argv = [
+        "lm_eval",
+        "run",
+        "--model",
+        model,
+        "--model_args",
+        model_args,
+        "--device",
+        "cpu",
+        "--tasks",
+        ",".join(tasks),
+        "--batch_size",
+        str(batch_size),
+        "--limit",
+        str(limit),
+        "--include_path",
+        str(include_path),
+        "--metadata",
+        json.dumps({"data_dir": str(FIXTURES / "data")}),
+        "--log_samples",
+        "--output_path",
+        str(output),
+    ]
     saved = sys.argv
     sys.argv = argv
     try:
@@ -115,9 +149,13 @@ def test_the_lm_eval_command_gives_hf_scores_zero_and_five_shot(folders, five_sh
     theirs = run_lm_eval(tmp_path / "hf", "hf", model_args, tasks, five_shot_tasks)
     shared = []
     original = PrefixTreeScorer.score
-    monkeypatch.setattr(PrefixTreeScorer, "score",
-                        lambda self, requests, plan, **kwargs: shared.append(len(requests) - len(plan.unshared))
-                        or original(self, requests, plan, **kwargs))
+    monkeypatch.setattr(
+        PrefixTreeScorer,
+        "score",
+        lambda self, requests, plan, **kwargs: (
+            shared.append(len(requests) - len(plan.unshared)) or original(self, requests, plan, **kwargs)
+        ),
+    )
     ours = run_lm_eval(tmp_path / "xling", "xling", model_args, tasks, five_shot_tasks)
     assert sum(shared) > 0.9 * len(ours)  # nearly every request went through the shared path
     assert {key[0] for key in ours} == set(tasks)  # every task was scored
@@ -132,13 +170,20 @@ def _evaluate(lm, tasks, shots, limit=2):
     from xling_align.evaluation import lm_eval_plugin
 
     lm_eval_plugin.register()
-    manager = TaskManager(include_defaults=False, include_path=str(FIXTURES / "fixed_demo_tasks"),
-                          metadata={"data_dir": str(FIXTURES / "data")})
-    output = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, num_fewshot=shots,
-                                     log_samples=True, limit=limit)
-    return {(task, sample["doc_id"], choice): (float(response[0][0]), bool(response[0][1]))
-            for task, samples in output["samples"].items() for sample in samples
-            for choice, response in enumerate(sample["resps"])}
+    manager = TaskManager(
+        include_defaults=False,
+        include_path=str(FIXTURES / "fixed_demo_tasks"),
+        metadata={"data_dir": str(FIXTURES / "data")},
+    )
+    output = lm_eval.simple_evaluate(
+        model=lm, tasks=tasks, task_manager=manager, num_fewshot=shots, log_samples=True, limit=limit
+    )
+    return {
+        (task, sample["doc_id"], choice): (float(response[0][0]), bool(response[0][1]))
+        for task, samples in output["samples"].items()
+        for sample in samples
+        for choice, response in enumerate(sample["resps"])
+    }
 
 
 def test_batch_size_one_gives_hf_scores(folders):
@@ -179,8 +224,11 @@ def test_a_lora_adapter_with_a_left_padding_tokenizer_gives_hf_scores(folders):
     from xling_align.evaluation.lm_eval_model import XlingLM
 
     adapter = str(folders / "adapter")
-    theirs = _evaluate(HFLM(pretrained=str(folders / "base"), peft=adapter, tokenizer=adapter, device="cpu",
-                            batch_size=4), SOME_FIVE_SHOT, 5)
+    theirs = _evaluate(
+        HFLM(pretrained=str(folders / "base"), peft=adapter, tokenizer=adapter, device="cpu", batch_size=4),
+        SOME_FIVE_SHOT,
+        5,
+    )
     xling = XlingLM(pretrained=adapter, device="cpu", batch_size=4)
     assert xling.tokenizer.padding_side == "left" and xling.adapter_path == adapter
     ours = _evaluate(xling, SOME_FIVE_SHOT, 5)
@@ -206,8 +254,7 @@ def test_other_architectures_score_equal_hf(arch, tmp_path, caplog):
     sensitive_model(arch).save_pretrained(tmp_path / "model")
     # a tokenizer folder of its own: AutoTokenizer would read a qwen2 config.json and build a Qwen tokenizer
     ByT5Tokenizer().save_pretrained(tmp_path / "tokenizer")
-    common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu",
-                  batch_size=4)
+    common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu", batch_size=4)
     xling, hf = XlingLM(pack_rows=True, **common), HFLM(**common)  # packed rows (on a CPU, not the default)
     hf_forwards = count_forwards(hf)
     with caplog.at_level(logging.WARNING, logger="xling_align.evaluation.lm_eval_model"):
@@ -262,8 +309,7 @@ def test_sliding_window_models_score_equal_hf(family, tmp_path, caplog):
 
     sliding_window_model(family).save_pretrained(tmp_path / "model")
     ByT5Tokenizer().save_pretrained(tmp_path / "tokenizer")
-    common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu",
-                  batch_size=4)
+    common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu", batch_size=4)
     tasks = ["xling_xnli_de_endemo", "xling_xwinograd_fr_endemo"]
     for pack_rows in ("True", "False"):
         xling = XlingLM(pack_rows=pack_rows, **common)
@@ -282,14 +328,23 @@ def test_a_model_the_check_cannot_show_equal_falls_back_to_hf(tmp_path, caplog):
 
     from xling_align.evaluation.lm_eval_model import XlingLM
 
-    config = tf.Gemma3TextConfig(vocab_size=384, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=8,
-                                 sliding_window=12, use_bidirectional_attention=True, pad_token_id=0,
-                                 max_position_embeddings=1024)
+    config = tf.Gemma3TextConfig(
+        vocab_size=384,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        query_pre_attn_scalar=8,
+        sliding_window=12,
+        use_bidirectional_attention=True,
+        pad_token_id=0,
+        max_position_embeddings=1024,
+    )
     tf.Gemma3ForCausalLM(config).save_pretrained(tmp_path / "model")
     tf.ByT5Tokenizer().save_pretrained(tmp_path / "tokenizer")
-    common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu",
-                  batch_size=4)
+    common = dict(pretrained=str(tmp_path / "model"), tokenizer=str(tmp_path / "tokenizer"), device="cpu", batch_size=4)
     xling = XlingLM(**common)
     with caplog.at_level(logging.WARNING, logger="xling_align.evaluation.lm_eval_model"):
         ours = _evaluate(xling, ["xling_xnli_de_endemo"], 2)
@@ -308,7 +363,9 @@ def test_rolling_loglikelihood_and_generation_take_hf_path(folders):
     texts = ["The cat sat on a warm mat. " * 3, "Die Katze sass auf einer warmen Matte."]
     rolling = [Instance("loglikelihood_rolling", {}, (text,), index) for index, text in enumerate(texts)]
     assert xling.loglikelihood_rolling(rolling) == hf.loglikelihood_rolling(rolling)
-    generate = [Instance("generate_until", {}, (text, {"until": ["\n"], "max_gen_toks": 6, "do_sample": False}), index)
-                for index, text in enumerate(texts)]
+    generate = [
+        Instance("generate_until", {}, (text, {"until": ["\n"], "max_gen_toks": 6, "do_sample": False}), index)
+        for index, text in enumerate(texts)
+    ]
     assert xling.generate_until(generate) == hf.generate_until(generate)
     assert xling.prefix_scoring_stats is None  # neither went near the prefix tree

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-
 FIXTURES = Path(__file__).parent / "fixtures" / "lm_eval"
 TASKS = ["xling_xnli_de_endemo", "xling_xcopa_et"]
 CHAT_TEMPLATE = (
@@ -50,21 +49,23 @@ def llama_style(texts):
     normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     pieces = Tokenizer(models.BPE(unk_token="<unk>"))  # the merges, over a small alphabet: the rest falls back
     pieces.normalizer = normalizer
-    pieces.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=384 - 259, limit_alphabet=40,
-                                                          special_tokens=["<unk>"]))
+    pieces.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=384 - 259, limit_alphabet=40, special_tokens=["<unk>"])
+    )
     learned = json.loads(pieces.to_str())["model"]
     vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"<0x{byte:02X}>": 3 + byte for byte in range(256)}}
     for token in sorted(learned["vocab"], key=learned["vocab"].get):
         vocab.setdefault(token, len(vocab))
     merges = [tuple(merge.split(" ")) if isinstance(merge, str) else tuple(merge) for merge in learned["merges"]]
-    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True,
-                                     fuse_unk=True))
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True))
     tokenizer.normalizer = normalizer
-    tokenizer.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                           decoders.Strip(" ", 1, 0)])
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
     tokenizer.add_special_tokens(["<unk>", "<s>", "</s>"])
-    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
-                                                             special_tokens=[("<s>", 1)])
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+    )
     return tokenizer, dict(bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="</s>")
 
 
@@ -75,9 +76,14 @@ def qwen_style(texts):
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=384, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=384,
+            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     return tokenizer, dict(eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHAT_TEMPLATE)
 
 
@@ -88,10 +94,13 @@ def xglm_style(texts):
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
-    tokenizer.train_from_iterator(texts, trainers.UnigramTrainer(
-        vocab_size=384, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>"))
-    tokenizer.post_processor = processors.TemplateProcessing(single="</s> $A", pair="</s> $A </s> </s> $B",
-                                                             special_tokens=[("</s>", 2)])
+    tokenizer.train_from_iterator(
+        texts,
+        trainers.UnigramTrainer(vocab_size=384, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>"),
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="</s> $A", pair="</s> $A </s> </s> $B", special_tokens=[("</s>", 2)]
+    )
     return tokenizer, dict(bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
 
 
@@ -117,11 +126,22 @@ def evaluate(lm, tasks, shots, chat=False, limit=2, task_manager=None):
 
     lm_eval_plugin.register()
     manager = task_manager or TaskManager(include_defaults=False, metadata={"data_dir": str(FIXTURES / "data")})
-    output = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, num_fewshot=shots, limit=limit,
-                                     log_samples=True, apply_chat_template=chat, fewshot_as_multiturn=chat and bool(shots))
-    scores = {(task, sample["doc_id"], choice): (float(response[0][0]), bool(response[0][1]))
-              for task, samples in output["samples"].items() for sample in samples
-              for choice, response in enumerate(sample["resps"])}
+    output = lm_eval.simple_evaluate(
+        model=lm,
+        tasks=tasks,
+        task_manager=manager,
+        num_fewshot=shots,
+        limit=limit,
+        log_samples=True,
+        apply_chat_template=chat,
+        fewshot_as_multiturn=chat and bool(shots),
+    )
+    scores = {
+        (task, sample["doc_id"], choice): (float(response[0][0]), bool(response[0][1]))
+        for task, samples in output["samples"].items()
+        for sample in samples
+        for choice, response in enumerate(sample["resps"])
+    }
     return scores, {task: output["results"][task]["acc,none"] for task in output["results"]}, output["samples"]
 
 
@@ -179,8 +199,10 @@ def test_the_shipped_pretrained_clone_model_gives_hf_scores_zero_and_five_shot()
     common = dict(pretrained=str(PRETRAINED_DIRS["base"]), device="cpu", dtype="float32", batch_size=8)
     hf = HFLM(**common)
     both_layouts = [XlingLM(pack_rows=True, **common), XlingLM(pack_rows=False, **common)]
-    for tasks, shots in [(["xling_clone_l1_heldout", "xling_clone_icl_l2_l1demo"], 0),
-                         (["xling_clone_l2_heldout_l1demo"], 5)]:
+    for tasks, shots in [
+        (["xling_clone_l1_heldout", "xling_clone_icl_l2_l1demo"], 0),
+        (["xling_clone_l2_heldout_l1demo"], 5),
+    ]:
         theirs = evaluate(hf, tasks, shots, limit=12, task_manager=manager)
         for xling in both_layouts:
             assert_same(evaluate(xling, tasks, shots, limit=12, task_manager=manager), theirs)
@@ -197,8 +219,14 @@ def tricky_pairs(texts) -> list[tuple[str, str]]:
     for text in texts[5:25]:
         context = f"{demonstrations}\n\n{text}, right?"
         pairs += [(context, " Yes, " + text[:20]), (context, " No, " + text[:20]), (context + " ", "Also")]
-    pairs += [("", " schläft der Hund?"), ("", "Ja"), ("Frage:\n", "\nAntwort"), ("Ça   ", "  va"),
-              ("Der Hund schläft.", " 東京は大きい。"), ("x", "y")]
+    pairs += [
+        ("", " schläft der Hund?"),
+        ("", "Ja"),
+        ("Frage:\n", "\nAntwort"),
+        ("Ça   ", "  va"),
+        ("Der Hund schläft.", " 東京は大きい。"),
+        ("x", "y"),
+    ]
     return pairs
 
 
@@ -238,8 +266,14 @@ def test_batched_encoding_gives_hf_token_ids(source, texts, tmp_path, request):
 
         folder = PRETRAINED_DIRS["base"]
     loaded = tf.AutoTokenizer.from_pretrained(folder)
-    config = tf.LlamaConfig(vocab_size=len(loaded), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                            num_attention_heads=2, num_key_value_heads=2)
+    config = tf.LlamaConfig(
+        vocab_size=len(loaded),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
     model = tf.LlamaForCausalLM(config).eval()  # never run: only the tokens are compared
     pairs = tricky_pairs(texts)
     for extra in ({}, {"add_bos_token": True}):

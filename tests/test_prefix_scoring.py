@@ -59,7 +59,7 @@ def make_requests(model, seed: int = 0) -> list[TokenRequest]:
     requests = []
     for task in range(3):
         fixed_demos = words(rng.randint(20, 40))
-        for item in range(4):
+        for _item in range(4):
             demos = fixed_demos if task != 1 else words(rng.randint(10, 40))  # task 1: demos per item
             query = words(rng.randint(3, 12))
             common = words(rng.randint(0, 6))  # choices sharing the start of their continuation
@@ -118,7 +118,7 @@ def test_the_packed_check_catches_a_mask_that_lets_siblings_see_each_other():
         assert scorer.check_against_full_forward(tuple(range(5, 90, 3)), packed=True) < 1e-4
         tree_mask = scorer._tree_mask
 
-        def causal_only(members, past, width):  # what a row would be without the tree: plain causal
+        def causal_only(members, past, width, tree_mask=tree_mask):  # a row without the tree: plain causal
             mask = tree_mask(members, past, width)
             causal = torch.ones(width, width, dtype=torch.bool).tril()
             if mask.dtype == torch.bool:
@@ -172,18 +172,33 @@ def sliding_window_model(family: str, window: int | None = None):
     shorter than `make_requests`' contexts (20 to 60 tokens), so the window decides what a token sees."""
     import transformers as tf
 
-    common = dict(vocab_size=384, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
-                  pad_token_id=0, max_position_embeddings=1024)
+    common = dict(
+        vocab_size=384,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        pad_token_id=0,
+        max_position_embeddings=1024,
+    )
     if family == "gemma3":  # sliding layers around a full-attention one, as Gemma 3 mixes them
-        config = tf.Gemma3TextConfig(**common, num_hidden_layers=3, head_dim=8, query_pre_attn_scalar=8,
-                                     sliding_window=6,
-                                     layer_types=["sliding_attention", "full_attention", "sliding_attention"])
+        config = tf.Gemma3TextConfig(
+            **common,
+            num_hidden_layers=3,
+            head_dim=8,
+            query_pre_attn_scalar=8,
+            sliding_window=6,
+            layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        )
         model = tf.Gemma3ForCausalLM(config)
     elif family == "mistral":  # one window for every layer, no layer_types
         model = tf.MistralForCausalLM(tf.MistralConfig(**common, num_hidden_layers=2, sliding_window=window or 5))
     else:  # qwen2 with use_sliding_window: sliding layers from max_window_layers on
-        model = tf.Qwen2ForCausalLM(tf.Qwen2Config(**common, num_hidden_layers=2, use_sliding_window=True,
-                                                   sliding_window=5, max_window_layers=1))
+        model = tf.Qwen2ForCausalLM(
+            tf.Qwen2Config(
+                **common, num_hidden_layers=2, use_sliding_window=True, sliding_window=5, max_window_layers=1
+            )
+        )
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.dim() >= 2:
@@ -248,3 +263,91 @@ def test_a_lora_adapter_is_scored_through_the_cache():
             reference = full_forward(peft_model, request)
             assert score[0] == pytest.approx(reference[0], abs=1e-4)
             assert score[1] == reference[1]
+
+
+def _forward_cost(shapes, groups, costs):
+    """What `_group_by_width` minimises, recomputed from its definition: padded positions, attention scores and
+    host work of each forward."""
+    total = 0.0
+    for start, stop in groups:
+        width, past, rows = max(w for w, _ in shapes[start:stop]), max(p for _, p in shapes[start:stop]), stop - start
+        total += rows * width + costs[1] * rows * width * (width + past) + costs[0]
+    return total
+
+
+def _within_budget(shapes, budget, longest) -> bool:
+    """A forward of these rows (sorted widest first) holds at most `budget` positions and `budget x longest` scores."""
+    width, past, rows = shapes[0][0], max(p for _, p in shapes), len(shapes)
+    return rows == 1 or (rows * (width + past) <= budget and rows * width * (width + past) <= budget * longest)
+
+
+def test_rows_are_cut_into_the_cheapest_forwards_within_the_budget():
+    import itertools
+
+    from xling_align.evaluation.prefix_scoring import _group_by_width
+
+    rng = random.Random(0)
+    for trial in range(60):
+        shapes = [(rng.randint(1, 120), rng.choice([0, 0, rng.randint(1, 200)])) for _ in range(rng.randint(1, 8))]
+        shapes.sort(key=lambda shape: (-shape[0], -shape[1]))
+        budget, longest = rng.choice([(400, 120), (2000, 320)])
+        costs = (rng.choice([0.0, 10.0, 80.0, float("inf")]), rng.choice([0.0, 0.01]))
+        groups = _group_by_width(shapes, budget, longest, costs)
+        assert [start for start, _ in groups] == [0] + [stop for _, stop in groups[:-1]]  # every row once, in order
+        assert groups[-1][1] == len(shapes)
+
+        fits = [
+            (start, stop)
+            for start in range(len(shapes))
+            for stop in range(start + 1, len(shapes) + 1)
+            if _within_budget(shapes[start:stop], budget, longest)
+        ]
+        assert set(groups) <= set(fits)
+        capped = (min(costs[0], budget), costs[1])
+        cheapest = min(
+            _forward_cost(shapes, cut, capped)
+            for cuts in itertools.product([False, True], repeat=len(shapes) - 1)
+            for bounds in [[0] + [i + 1 for i, c in enumerate(cuts) if c] + [len(shapes)]]
+            for cut in [list(zip(bounds[:-1], bounds[1:], strict=True))]
+            if set(cut) <= set(fits)
+        )
+        assert _forward_cost(shapes, groups, capped) == pytest.approx(cheapest), trial
+
+
+@pytest.mark.parametrize("pack", [True, False], ids=["packed-rows", "segment-rows"])
+def test_forwards_group_rows_by_width_and_keep_the_scores(pack):
+    # free forwards: every row runs alone, not one padded position; a forward worth 4 positions: rows grouped only
+    # where it pays, so padding costs at most 4 positions per forward saved; forwards as costly as hf's largest:
+    # every forward filled. The scores never move
+    model = sensitive_model("llama")
+    requests = make_requests(model)
+    plan = plan_prefix_tree(requests, min_shared_tokens=2)
+    expected = [full_forward(model, request) for request in requests]
+    free, some, filled = (PrefixTreeScorer(model, batch_size=8, pack_subtrees=pack) for _ in range(3))
+    free._costs, some._costs, filled._costs = (0.0, 0.0), (4.0, 0.0), (float("inf"), 0.0)
+    for scorer in (free, some, filled):
+        scores = scorer.score(requests, plan)
+        for index, (score, reference) in enumerate(zip(scores, expected, strict=True)):
+            if index not in plan.unshared:
+                assert score[0] == pytest.approx(reference[0], abs=1e-4), index
+                assert score[1] == reference[1], index
+    rows = free.stats.forwards
+    assert free.stats.positions == free.stats.tokens == plan.tokens_computed()
+    assert filled.stats.forwards < some.stats.forwards < rows
+    assert some.stats.positions - some.stats.tokens <= 4 * (rows - some.stats.forwards)
+
+
+def test_forward_costs_follow_the_model_shape():
+    from xling_align.evaluation.prefix_scoring import forward_costs
+
+    for model in (sensitive_model("llama"), sensitive_model("qwen2")):
+        host, score = forward_costs(model, "cpu")
+        assert host > 1 and 0 < score < 1  # a forward costs more than a token; an attention score far less
+        assert forward_costs(model, "cuda")[0] > host  # an accelerator's multiply-adds are cheaper, its host work not
+
+    class Shapeless(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 4)
+
+    assert forward_costs(Shapeless(), "cpu") == (float("inf"), 0.0)

@@ -80,8 +80,10 @@ def test_fixed_demonstrations_run_once_per_task():
 def test_choices_share_the_start_of_their_continuations():
     # 0-shot XNLI: the context is one token and the choices share "premise, right? "
     premise = tuple(range(10, 40))
-    requests = [TokenRequest((1,) + premise + answer + tuple(range(50, 60)), len(premise) + len(answer) + 10)
-                for answer in [(5,), (6,), (7,)]]
+    requests = [
+        TokenRequest((1,) + premise + answer + tuple(range(50, 60)), len(premise) + len(answer) + 10)
+        for answer in [(5,), (6,), (7,)]
+    ]
     plan = plan_prefix_tree(requests)
     shared = [s for s in plan.segments if s.shared]
     assert len(shared) == 1 and shared[0].tokens == (1,) + premise

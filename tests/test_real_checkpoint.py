@@ -35,15 +35,19 @@ def read_pawsx(path: Path) -> list[dict]:
     """One release TSV (header `id sentence1 sentence2 label`; no quoting in the release files)."""
     with open(path, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [{"id": int(row["id"]), "sentence1": row["sentence1"], "sentence2": row["sentence2"],
-             "label": int(row["label"])} for row in rows]
+    return [
+        {"id": int(row["id"]), "sentence1": row["sentence1"], "sentence2": row["sentence2"], "label": int(row["label"])}
+        for row in rows
+    ]
 
 
 def short_translation_pairs(shared_data_dir: Path, count: int, source="en", target="de") -> list[tuple[str, str]]:
     """`count` (English, German) pairs from the dev files: the `sentence1` of the items with the shortest English
     sentence1 (one sentence per item: an item's two sentences are near-paraphrases, by PAWS-X's design)."""
-    dev = {lang: {row["id"]: row for row in read_pawsx(shared_data_dir / "pawsx" / lang / "dev_2k.tsv")}
-           for lang in (source, target)}
+    dev = {
+        lang: {row["id"]: row for row in read_pawsx(shared_data_dir / "pawsx" / lang / "dev_2k.tsv")}
+        for lang in (source, target)
+    }
     items = sorted(set(dev[source]) & set(dev[target]), key=lambda item: (len(dev[source][item]["sentence1"]), item))
     pairs, seen = [], set()
     for item in items:  # items repeat sentences of other items: keep each sentence once
@@ -78,8 +82,9 @@ def pawsx_data_dir(shared_data_dir, tmp_path_factory):
     from xling_align.evaluation.release_import import import_release
 
     folder = tmp_path_factory.mktemp("pawsx-release")
-    import_release(shared_data_dir, folder, ["pawsx"], ["de", "en"], report=lambda line: None,
-                   dev_as_demonstrations=True)
+    import_release(
+        shared_data_dir, folder, ["pawsx"], ["de", "en"], report=lambda line: None, dev_as_demonstrations=True
+    )
     assert (folder / "pawsx" / "de" / "test.jsonl").is_file() and (folder / "pawsx" / "en" / "train.jsonl").is_file()
     return folder
 
@@ -93,11 +98,15 @@ def evaluate(lm, data_dir: Path, shots: int) -> tuple[dict, float, list]:
 
     lm_eval_plugin.register()
     manager = TaskManager(include_defaults=False, metadata={"data_dir": str(data_dir)})
-    output = lm_eval.simple_evaluate(model=lm, tasks=[PARITY_TASK], task_manager=manager, num_fewshot=shots,
-                                     limit=PARITY_DOCS, log_samples=True)
+    output = lm_eval.simple_evaluate(
+        model=lm, tasks=[PARITY_TASK], task_manager=manager, num_fewshot=shots, limit=PARITY_DOCS, log_samples=True
+    )
     samples = output["samples"][PARITY_TASK]
-    scores = {(sample["doc_id"], choice): (float(response[0][0]), bool(response[0][1]))
-              for sample in samples for choice, response in enumerate(sample["resps"])}
+    scores = {
+        (sample["doc_id"], choice): (float(response[0][0]), bool(response[0][1]))
+        for sample in samples
+        for choice, response in enumerate(sample["resps"])
+    }
     return scores, output["results"][PARITY_TASK]["acc,none"], samples
 
 
@@ -135,22 +144,38 @@ def afp_rows(pairs: list[tuple[str, str]]):
     """AFP rows as `xling-align data build --source parallel` writes them: a translation prompt and its pair."""
     from datasets import Dataset
 
-    return Dataset.from_dict({
-        "prompt": [f"{en} Translate into German:" for en, _ in pairs],
-        "completion": [f" {de}" for _, de in pairs],
-        "source_sentence": [en for en, _ in pairs],
-        "target_sentence": [de for _, de in pairs],
-    })
+    return Dataset.from_dict(
+        {
+            "prompt": [f"{en} Translate into German:" for en, _ in pairs],
+            "completion": [f" {de}" for _, de in pairs],
+            "source_sentence": [en for en, _ in pairs],
+            "target_sentence": [de for _, de in pairs],
+        }
+    )
 
 
 def afp_config(output_dir: Path, **overrides):
     from xling_align import AFPConfig
 
-    settings = dict(output_dir=str(output_dir), report_to="none", max_steps=2, per_device_train_batch_size=4,
-                    learning_rate=1e-4, logging_steps=1, save_strategy="no", gradient_checkpointing=False,
-                    disable_tqdm=True, seed=0, bf16=False, max_length=64, contrastive_max_length=48,
-                    contrastive_layer=1, contrastive_pooling="last", contrastive_temperature=0.05,
-                    dataloader_pin_memory=False)
+    settings = dict(
+        output_dir=str(output_dir),
+        report_to="none",
+        max_steps=2,
+        per_device_train_batch_size=4,
+        learning_rate=1e-4,
+        logging_steps=1,
+        save_strategy="no",
+        gradient_checkpointing=False,
+        disable_tqdm=True,
+        seed=0,
+        bf16=False,
+        max_length=64,
+        contrastive_max_length=48,
+        contrastive_layer=1,
+        contrastive_pooling="last",
+        contrastive_temperature=0.05,
+        dataloader_pin_memory=False,
+    )
     return AFPConfig(**{**settings, **overrides})
 
 
@@ -159,8 +184,9 @@ def info_nce_of_pairs(model, tokenizer, pairs, layer=1, temperature=0.05) -> flo
     from xling_align import embed_sentences
 
     model.eval()
-    vectors = embed_sentences(model, tokenizer, [en for en, _ in pairs] + [de for _, de in pairs], layer=layer,
-                              pooling="last")
+    vectors = embed_sentences(
+        model, tokenizer, [en for en, _ in pairs] + [de for _, de in pairs], layer=layer, pooling="last"
+    )
     source = torch.nn.functional.normalize(vectors[: len(pairs)], dim=-1)
     target = torch.nn.functional.normalize(vectors[len(pairs) :], dim=-1)
     return torch.nn.functional.cross_entropy(source @ target.T / temperature, torch.arange(len(pairs))).item()
@@ -183,16 +209,20 @@ def test_full_fine_tuning_logs_the_contrastive_term_and_moves_the_weights(loaded
     reference = info_nce_of_pairs(model, tokenizer, four_pairs)
     before = {name: value.clone() for name, value in model.state_dict().items()}
     # one batch holds every row: the first logged term is the InfoNCE of these pairs under the loaded weights
-    trainer = AFPTrainer(model=model, processing_class=tokenizer, train_dataset=afp_rows(four_pairs),
-                         args=afp_config(tmp_path))
+    trainer = AFPTrainer(
+        model=model, processing_class=tokenizer, train_dataset=afp_rows(four_pairs), args=afp_config(tmp_path)
+    )
     trainer.train()
     logged = contrastive_log(trainer)
     assert [entry["step"] for entry in logged] == [1, 2]
     assert logged[0]["contrastive_loss"] == pytest.approx(reference, rel=1e-4, abs=1e-5)
     assert all(0.0 <= entry["contrastive_accuracy"] <= 1.0 for entry in logged)
     changed = {name for name, value in model.state_dict().items() if not torch.equal(value, before[name])}
-    assert {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
-            "model.layers.29.mlp.down_proj.weight"} <= changed
+    assert {
+        "model.embed_tokens.weight",
+        "model.layers.0.self_attn.q_proj.weight",
+        "model.layers.29.mlp.down_proj.weight",
+    } <= changed
 
 
 def test_lora_logs_the_contrastive_term_and_changes_only_the_adapter(loaded, four_pairs, tmp_path):
@@ -204,17 +234,26 @@ def test_lora_logs_the_contrastive_term_and_changes_only_the_adapter(loaded, fou
     base = copy.deepcopy(model)
     before = {name: value.clone() for name, value in base.state_dict().items()}
     lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = AFPTrainer(model=base, processing_class=tokenizer, train_dataset=afp_rows(four_pairs),
-                         peft_config=lora, args=afp_config(tmp_path / "run", learning_rate=1e-3))
+    trainer = AFPTrainer(
+        model=base,
+        processing_class=tokenizer,
+        train_dataset=afp_rows(four_pairs),
+        peft_config=lora,
+        args=afp_config(tmp_path / "run", learning_rate=1e-3),
+    )
     trainer.train()
     logged = contrastive_log(trainer)
     # LoRA's B starts at zero: the first step sees the base model, so the reference is the base model's InfoNCE
-    assert logged and logged[0]["contrastive_loss"] == pytest.approx(info_nce_of_pairs(model, tokenizer, four_pairs),
-                                                                     rel=1e-4, abs=1e-5)
+    assert logged and logged[0]["contrastive_loss"] == pytest.approx(
+        info_nce_of_pairs(model, tokenizer, four_pairs), rel=1e-4, abs=1e-5
+    )
     lora_b = {name: value for name, value in trainer.model.named_parameters() if "lora_B" in name}
     assert lora_b and all(value.abs().sum() > 0 for value in lora_b.values())
-    base_weights = {name.replace("base_model.model.", "").replace(".base_layer", ""): value
-                    for name, value in trainer.model.state_dict().items() if "lora_" not in name}
+    base_weights = {
+        name.replace("base_model.model.", "").replace(".base_layer", ""): value
+        for name, value in trainer.model.state_dict().items()
+        if "lora_" not in name
+    }
     compared = [name for name in before if name in base_weights]
     assert len(compared) >= len(before) - 1  # every base weight (a tied head may be listed once)
     assert all(torch.equal(base_weights[name], before[name]) for name in compared)
@@ -224,17 +263,31 @@ def test_lora_logs_the_contrastive_term_and_changes_only_the_adapter(loaded, fou
 
 # ------------------------------------------------------------------ analyze
 def test_analyze_on_real_pairs_retrieves_translations_above_chance(checkpoint, loaded, shared_data_dir, tmp_path):
+    from xling_align import embed_sentences
     from xling_align.analysis.metrics import alignment_metrics
     from xling_align.cli import main as cli_main
-    from xling_align import embed_sentences
 
     pairs = short_translation_pairs(shared_data_dir, 40)
     pairs_file = tmp_path / "pawsx-dev.en-de.tsv"
     pairs_file.write_text("en\tde\n" + "".join(f"{en}\t{de}\n" for en, de in pairs), encoding="utf-8")
     layers = [0, 1, 2, 8]  # the forward stops after block 8: a quarter of the model
-    code = cli_main(["analyze", "--model", str(checkpoint), "--pairs", str(pairs_file), "--output",
-                     str(tmp_path / "out"), "--layers", ",".join(map(str, layers)), "--device", "cpu",
-                     "--no-separability", "--no-cache"])
+    code = cli_main(
+        [
+            "analyze",
+            "--model",
+            str(checkpoint),
+            "--pairs",
+            str(pairs_file),
+            "--output",
+            str(tmp_path / "out"),
+            "--layers",
+            ",".join(map(str, layers)),
+            "--device",
+            "cpu",
+            "--no-separability",
+            "--no-cache",
+        ]
+    )
     assert code in (0, None)
     report = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
     assert report["pairs"]["en-de"]["n_pairs"] == len(pairs) == 40
@@ -243,8 +296,9 @@ def test_analyze_on_real_pairs_retrieves_translations_above_chance(checkpoint, l
 
     # the figures equal a computation on the same vectors outside the command
     model, tokenizer = loaded
-    vectors = embed_sentences(model, tokenizer, [en for en, _ in pairs] + [de for _, de in pairs], layer=8,
-                              pooling="mean")
+    vectors = embed_sentences(
+        model, tokenizer, [en for en, _ in pairs] + [de for _, de in pairs], layer=8, pooling="mean"
+    )
     expected = alignment_metrics(vectors[: len(pairs)], vectors[len(pairs) :])
     assert by_layer[8]["retrieval_accuracy"] == pytest.approx(expected.retrieval_accuracy, abs=1e-6)
     assert by_layer[8]["mexa_alignment"] == pytest.approx(expected.mexa_alignment, abs=1e-6)

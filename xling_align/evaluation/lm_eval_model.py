@@ -48,10 +48,10 @@ from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
 from xling_align.evaluation.adapters import ModelFolderError, find_base_model, model_argument_flag, model_source_kind
-from xling_align.evaluation.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer
+from xling_align.evaluation.prefix_scoring import CachedScoringUnsupported, PrefixTreeScorer, body_parameters
 from xling_align.evaluation.prefix_tree import TokenRequest, plan_prefix_tree
 
-__all__ = ["XlingLM", "find_base_model"]
+__all__ = ["XlingLM", "body_parameters", "find_base_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,15 +77,6 @@ def _stop_on_the_command_line(error: Exception) -> None:
     if _running_lm_eval_command():
         print(f"lm_eval --model xling: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def body_parameters(model) -> int:
-    """Parameters a token's forward multiplies by outside the embeddings and the LM head (its cost per token:
-    xling runs the head only at scored positions)."""
-    total = sum(parameter.numel() for parameter in model.parameters())
-    embeddings = {id(module.weight): module.weight.numel() for module in (model.get_input_embeddings(),
-                  model.get_output_embeddings()) if module is not None and getattr(module, "weight", None) is not None}
-    return total - sum(embeddings.values())
 
 
 def packing_pays(model, device) -> bool:
@@ -139,11 +130,12 @@ def encode_like_hf(lm: HFLM, pairs: list[tuple[str, str]]) -> list[tuple[list[in
     for context_key, whole_key in plans:
         whole = strings[whole_key]
         if context_key is None:  # an empty context: hf's prefix token, unless the continuation starts with it
-            encoded.append(([lm.prefix_token_id], list(whole)) if lm.prefix_token_id != whole[0]
-                           else (whole[:1], whole[1:]))
+            encoded.append(
+                ([lm.prefix_token_id], list(whole)) if lm.prefix_token_id != whole[0] else (whole[:1], whole[1:])
+            )
         else:
             context = strings[context_key]
-            encoded.append((list(context), whole[len(context):]))
+            encoded.append((list(context), whole[len(context) :]))
     return encoded
 
 
@@ -161,8 +153,15 @@ class XlingLM(HFLM):
         **kwargs: `HFLM`'s arguments.
     """
 
-    def __init__(self, pretrained, base_model: str | None = None, merge_lora: bool | str = False,
-                 prefix_sharing: bool | str = True, pack_rows: bool | str = "auto", **kwargs):
+    def __init__(
+        self,
+        pretrained,
+        base_model: str | None = None,
+        merge_lora: bool | str = False,
+        prefix_sharing: bool | str = True,
+        pack_rows: bool | str = "auto",
+        **kwargs,
+    ):
         try:
             merge_lora = model_argument_flag(merge_lora, "merge_lora")
             prefix_sharing = model_argument_flag(prefix_sharing, "prefix_sharing")
@@ -218,14 +217,19 @@ class XlingLM(HFLM):
             return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
         pairs = [request.args for request in requests]
         encoded = encode_like_hf(self, pairs)
-        return self._loglikelihood_tokens([(pair, context, continuation)
-                                           for pair, (context, continuation) in zip(pairs, encoded, strict=True)],
-                                          disable_tqdm=disable_tqdm)
+        return self._loglikelihood_tokens(
+            [(pair, context, continuation) for pair, (context, continuation) in zip(pairs, encoded, strict=True)],
+            disable_tqdm=disable_tqdm,
+        )
 
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
         # loglikelihood_rolling passes windows without a request key and its own batch size: hf's path
-        if (not self.prefix_sharing or self.backend != "causal" or override_bs is not None
-                or any(request[0] is None for request in requests)):
+        if (
+            not self.prefix_sharing
+            or self.backend != "causal"
+            or override_bs is not None
+            or any(request[0] is None for request in requests)
+        ):
             return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
 
         # hf's tokens, cut to the model's window as hf cuts them: (context + continuation)[-(max_length + 1):]
@@ -244,11 +248,15 @@ class XlingLM(HFLM):
         if truncated & shared_positions:  # hf's path warns about its own, once per request
             logger.warning(
                 "%d requests are longer than the model's window (%d tokens) and were truncated from the left, "
-                "exactly as --model hf does.", len(truncated & shared_positions), self.max_length)
+                "exactly as --model hf does.",
+                len(truncated & shared_positions),
+                self.max_length,
+            )
 
         results: list = [None] * len(requests)
-        progress = tqdm(total=len(requests), desc="Running loglikelihood requests",
-                        disable=disable_tqdm or self.rank != 0)
+        progress = tqdm(
+            total=len(requests), desc="Running loglikelihood requests", disable=disable_tqdm or self.rank != 0
+        )
         unshared = [index for index in range(len(requests)) if index not in shared_positions]
         if unshared:
             scored = super()._loglikelihood_tokens([requests[i] for i in unshared], disable_tqdm=True)
@@ -271,8 +279,13 @@ class XlingLM(HFLM):
         batch_size = self.batch_size
         if not isinstance(batch_size, int):  # "auto" / "auto:N": hf's own detection, once
             batch_size = self._detect_batch_size()
-        scorer = PrefixTreeScorer(self.model, batch_size=batch_size, autocast_dtype=self.mixed_precision_dtype,
-                                  softmax_dtype=self.softmax_dtype, pack_subtrees=self.pack_rows)
+        scorer = PrefixTreeScorer(
+            self.model,
+            batch_size=batch_size,
+            autocast_dtype=self.mixed_precision_dtype,
+            softmax_dtype=self.softmax_dtype,
+            pack_subtrees=self.pack_rows,
+        )
         compute_dtype = self.mixed_precision_dtype or next(self.model.parameters()).dtype
         tolerance = _CHECK_TOLERANCE.get(compute_dtype, _HALF_PRECISION_CHECK_TOLERANCE)
         reason = None
@@ -285,8 +298,10 @@ class XlingLM(HFLM):
                 reason = str(error)
             else:
                 if not difference <= tolerance:
-                    reason = (f"scores through a continued cache differ from full forwards by {difference:.3g} "
-                              f"(tolerated: {tolerance:g})")
+                    reason = (
+                        f"scores through a continued cache differ from full forwards by {difference:.3g} "
+                        f"(tolerated: {tolerance:g})"
+                    )
         if reason is not None:
             self._prefix_sharing_off = reason
             logger.warning("xling: prefix sharing is off for this model (%s); scoring as --model hf does.", reason)
@@ -294,8 +309,11 @@ class XlingLM(HFLM):
         packing_off = self._check_packing(scorer, sample, tolerance) if self.pack_rows else None
         if packing_off is not None:
             scorer.pack_subtrees = False
-            logger.warning("xling: packing an item's context and choices into one forward row is off for this "
-                           "model (%s); prefix sharing stays on, one segment per row.", packing_off)
+            logger.warning(
+                "xling: packing an item's context and choices into one forward row is off for this "
+                "model (%s); prefix sharing stays on, one segment per row.",
+                packing_off,
+            )
         scorer.stats.reset()
         self._prefix_scorer = scorer
         return scorer

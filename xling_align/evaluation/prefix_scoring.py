@@ -14,6 +14,10 @@ then runs them parents before children, depth first (so the caches of finished s
   `position_ids`, e.g. BLOOM, take positions from a 2D mask and get one segment per row, no packing);
 - a forward holds at most `batch_size` times the longest request in positions (rows x (past + width))
   and that times the longest request in attention scores: never more than hf's largest forward;
+- rows are right-padded to their forward's widest, and a padded position costs as much as a real one, so the
+  ready rows are sorted by width and cut into the forwards of least cost: padded positions, attention scores and
+  a forward's own host work (`forward_costs`, from the model's shape and the device), rather than filled in
+  depth-first order;
 - every forward gets a fresh cache: one buffer per layer, `[rows, heads, past + width, head_dim]`, into
   which the parents' keys/values are copied once and the forward writes its own (transformers 5.x
   writes into the cache it is given). A stored prefix is never handed to the model itself, so it stays
@@ -178,12 +182,21 @@ def _make_row(requests, plan: PrefixPlan, members: list[int], keeps_cache: bool)
     def joined(parts):
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
-    return _Row(segments=members, parent=segments[0].parent, past=segments[0].start, keeps_cache=keeps_cache,
-                finishes=finishes, tokens=joined([np.asarray(s.tokens) for s in segments]),
-                positions=joined([np.arange(s.start, s.end) for s in segments]),
-                segment_of=joined([np.full(len(s.tokens), k) for k, s in enumerate(segments)]),
-                ancestors=ancestors, columns=joined(columns), targets=joined(targets), owners=joined(owners),
-                ranks=joined(ranks))
+    return _Row(
+        segments=members,
+        parent=segments[0].parent,
+        past=segments[0].start,
+        keeps_cache=keeps_cache,
+        finishes=finishes,
+        tokens=joined([np.asarray(s.tokens) for s in segments]),
+        positions=joined([np.arange(s.start, s.end) for s in segments]),
+        segment_of=joined([np.full(len(s.tokens), k) for k, s in enumerate(segments)]),
+        ancestors=ancestors,
+        columns=joined(columns),
+        targets=joined(targets),
+        owners=joined(owners),
+        ranks=joined(ranks),
+    )
 
 
 def _plan_rows(requests, plan: PrefixPlan, row_width_limit: int | None):
@@ -224,6 +237,77 @@ def _plan_rows(requests, plan: PrefixPlan, row_width_limit: int | None):
     return rows, below, parent_row
 
 
+# the ready rows `_next_batch` sorts by width and groups into forwards (bounds its work per forward)
+_BATCH_WINDOW = 64
+# host work of one forward per layer (Python, kernel launches and, on a CPU other jobs share, threads waiting for
+# each other), in multiply-adds of the model's blocks that take as long: ~25 ms a layer at ~20 GMAC/s on a CPU
+# (measured on SmolLM2-135M: a 1-token forward costs 30-200 token-forwards, more under load); an accelerator does
+# ~100 times the multiply-adds in the same host time
+_HOST_MACS_PER_LAYER = {"cpu": 5e8}
+_ACCELERATOR_HOST_MACS_PER_LAYER = 1e10
+
+
+def body_parameters(model) -> int:
+    """Parameters a token's forward multiplies by outside the embeddings and the LM head (its cost per token:
+    xling runs the head only at scored positions)."""
+    total = sum(parameter.numel() for parameter in model.parameters())
+    embeddings = {
+        id(module.weight): module.weight.numel()
+        for module in (model.get_input_embeddings(), model.get_output_embeddings())
+        if module is not None and getattr(module, "weight", None) is not None
+    }
+    return total - sum(embeddings.values())
+
+
+def forward_costs(model, device) -> tuple[float, float]:
+    """What a forward's host work and one attention score (a query against a key, in every layer) cost, each in
+    units of one position's forward through the blocks (its multiply-adds: the body's parameters).
+
+    A model whose shape is unknown gets forwards of infinite cost (`_group_by_width` fills every forward) and free
+    attention scores.
+    """
+    config = getattr(model, "config", None)
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layers = getattr(config, "num_hidden_layers", None)
+    heads = getattr(config, "num_attention_heads", None)
+    head_dim = getattr(config, "head_dim", None) or (getattr(config, "hidden_size", 0) // heads if heads else None)
+    try:
+        body = body_parameters(model)
+    except (AttributeError, NotImplementedError):
+        body = 0
+    if not (isinstance(layers, int) and isinstance(heads, int) and isinstance(head_dim, int) and body > 0):
+        return float("inf"), 0.0
+    host = _HOST_MACS_PER_LAYER.get(torch.device(device).type, _ACCELERATOR_HOST_MACS_PER_LAYER)
+    return layers * host / body, 2 * layers * heads * head_dim / body  # scores: q.k and p.v per head dimension
+
+
+def _group_by_width(
+    shapes: list[tuple[int, int]], budget: int, longest: int, costs: tuple[float, float]
+) -> list[tuple[int, int]]:
+    """Cut rows sorted by width (widest first; `shapes` = (width, past) each) into consecutive forwards of least
+    total cost: per forward, its padded positions (rows x widest), its attention scores (rows x widest x
+    (widest + longest past)) times `costs[1]`, and `costs[0]` of host work; each forward within `budget`
+    positions and `budget x longest` scores, or a single row. Returns the forwards as (start, stop) slices.
+    """
+    forward_cost, score_cost = min(costs[0], budget), costs[1]  # a forward never costs more than hf's largest
+    best, cut = [0.0] + [float("inf")] * len(shapes), [0] * (len(shapes) + 1)
+    for stop in range(1, len(shapes) + 1):
+        past = 0
+        for start in range(stop - 1, -1, -1):
+            width, rows = shapes[start][0], stop - start
+            past = max(past, shapes[start][1])
+            if rows > 1 and (rows * (width + past) > budget or rows * width * (width + past) > budget * longest):
+                break  # wider and more rows further up: never within the budget again
+            cost = best[start] + rows * width * (1 + score_cost * (width + past)) + forward_cost
+            if cost < best[stop]:
+                best[stop], cut[stop] = cost, start
+    groups, stop = [], len(shapes)
+    while stop:
+        groups.append((cut[stop], stop))
+        stop = cut[stop]
+    return groups[::-1]
+
+
 @dataclass
 class ScoringStats:
     """What the model was asked to compute (summed over calls to `score`)."""
@@ -251,8 +335,14 @@ class PrefixTreeScorer:
             model checks it once and turns it off otherwise).
     """
 
-    def __init__(self, model, batch_size: int, autocast_dtype: torch.dtype | None = None,
-                 softmax_dtype: torch.dtype | None = None, pack_subtrees: bool = True):
+    def __init__(
+        self,
+        model,
+        batch_size: int,
+        autocast_dtype: torch.dtype | None = None,
+        softmax_dtype: torch.dtype | None = None,
+        pack_subtrees: bool = True,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model
@@ -278,14 +368,16 @@ class PrefixTreeScorer:
         # the one-time check covers a window up to this many tokens (its full forwards cost that length)
         self._longest_check = min(getattr(text_config, "max_position_embeddings", None) or 2048, 2048)
         self.row_width_limit: int | None = None  # None: 1.5x the longest request
+        self._costs: tuple[float, float] | None = None  # see _position_costs
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     # --------------------------------------------------------------------------------------- scoring
-    def score(self, requests: list[TokenRequest], plan: PrefixPlan,
-              progress: Callable[[int], None] | None = None) -> list[tuple[float, bool] | None]:
+    def score(
+        self, requests: list[TokenRequest], plan: PrefixPlan, progress: Callable[[int], None] | None = None
+    ) -> list[tuple[float, bool] | None]:
         """`(log-likelihood, is_greedy)` per request of the plan; None for `plan.unshared` ones.
 
         `progress(n)` is called with the number of requests finished by each forward.
@@ -336,39 +428,38 @@ class PrefixTreeScorer:
             grid = torch.from_numpy(starts[members][:, None] + np.arange(length))
             sums[members] = values[grid].sum(dim=1).double().numpy()
         unshared = set(plan.unshared)
-        return [None if index in unshared or counts[index] == 0 else (float(sums[index]), bool(misses[index] == 0))
-                for index in range(count)]
+        return [
+            None if index in unshared or counts[index] == 0 else (float(sums[index]), bool(misses[index] == 0))
+            for index in range(count)
+        ]
 
     def _next_batch(self, ready: deque, rows: list[_Row], budget: int, longest: int) -> list[int]:
-        """The next row in depth-first order, and ready rows of a similar shape, while the forward holds at
+        """The next row in depth-first order and the ready rows that run best beside it, while the forward holds at
         most `budget` positions (rows x (past + width)) and `budget x longest` attention scores
         (rows x width x (past + width)), hf's largest forward; always at least one row.
 
-        Similar: width and past each within a factor of 2 of the first row's (or at most 32 tokens apart),
-        so that little of a forward is padding; rows passed over keep their place.
+        Rows are right-padded to the forward's widest and every padded position costs a real token's forward, so
+        the first `_BATCH_WINDOW` ready rows are sorted by width and cut into forwards of similar widths
+        (`_group_by_width`); the forward holding the first row runs, the others keep their place.
         """
-        def close(a: int, b: int) -> bool:
-            return abs(a - b) <= max(32, min(a, b))
-
-        batch = [ready.popleft()]
-        width, past = rows[batch[0]].width, rows[batch[0]].past
-        widest, longest_past = width, past
-        passed = []
-        while ready and len(passed) < 64:
-            index = ready.popleft()
-            row = rows[index]
-            if not (close(row.width, width) and close(row.past, past)):
-                passed.append(index)
-                continue
-            new_width, new_past = max(widest, row.width), max(longest_past, row.past)
-            positions = (len(batch) + 1) * (new_width + new_past)
-            if positions > budget or positions * new_width > budget * longest:
-                ready.appendleft(index)
-                break
-            batch.append(index)
-            widest, longest_past = new_width, new_past
-        ready.extendleft(reversed(passed))
+        window = [ready.popleft() for _ in range(min(len(ready), _BATCH_WINDOW))]
+        by_width = sorted(window, key=lambda index: (-rows[index].width, -rows[index].past))
+        groups = _group_by_width(
+            [(rows[index].width, rows[index].past) for index in by_width], budget, longest, self._position_costs()
+        )
+        first = by_width.index(window[0])
+        start, stop = next((start, stop) for start, stop in groups if start <= first < stop)
+        batch = by_width[start:stop]
+        chosen = set(batch)
+        ready.extendleft(reversed([index for index in window if index not in chosen]))
         return batch
+
+    def _position_costs(self) -> tuple[float, float]:
+        """(cost of a forward, cost of an attention score), in units of one position's forward through the
+        blocks: what `_group_by_width` weighs padding against."""
+        if self._costs is None:
+            self._costs = forward_costs(self.model, self.device)
+        return self._costs
 
     def _run_batch(self, rows: list[_Row], batch: list[int], caches, parent_row) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward over the rows `batch`; stores the caches rows keep; returns the scored log-probabilities
@@ -385,7 +476,10 @@ class PrefixTreeScorer:
         if past > 0:
             kwargs[self._cache_argument] = self._stack_parent_caches(
                 [caches[parent_row[index]] if index in parent_row else None for index in batch],
-                [row.past for row in members], past, width)
+                [row.past for row in members],
+                past,
+                width,
+            )
         elif keeps_cache and self._windows is not None:
             if self._num_layers is None:
                 raise CachedScoringUnsupported("the model's config gives no num_hidden_layers for a plain cache")
@@ -425,10 +519,16 @@ class PrefixTreeScorer:
             gathered.append(True)
             return (hidden[rows_t, columns_t - (width - hidden.shape[1])].unsqueeze(0), *args[1:])
 
-        hook = (self._head.register_forward_pre_hook(scored_hidden_only)
-                if self._head is not None and len(columns) else None)
-        autocast = (torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
-                    if self.autocast_dtype is not None else contextlib.nullcontext())
+        hook = (
+            self._head.register_forward_pre_hook(scored_hidden_only)
+            if self._head is not None and len(columns)
+            else None
+        )
+        autocast = (
+            torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
         try:
             with torch.no_grad(), autocast:
                 output = self.model(**kwargs)
@@ -447,8 +547,9 @@ class PrefixTreeScorer:
                     # this row's real keys/values: its parent's (after the left padding) and its own; a view,
                     # not a copy: the batch's buffer lives until the last kept row's subtree is done
                     window = slice(past - row.past, past + row.width)
-                    caches[index] = [(layer.keys[r : r + 1, :, window], layer.values[r : r + 1, :, window])
-                                     for layer in layers]
+                    caches[index] = [
+                        (layer.keys[r : r + 1, :, window], layer.values[r : r + 1, :, window]) for layer in layers
+                    ]
         if not len(columns):
             empty = torch.zeros(0, device=device)
             return empty, empty.bool()
@@ -583,18 +684,22 @@ class PrefixTreeScorer:
             raise CachedScoringUnsupported("the model takes no position_ids, which packed rows need")
         tokens = tuple((list(sample) * (40 // max(len(sample), 1) + 1))[:40])
         backwards = tokens[::-1]  # starts with another token: a second root of another length
-        requests = [TokenRequest(tokens[:24], 8),  # shares 16 tokens with the next, 8 with the third
-                    TokenRequest(tokens[:16] + tokens[17:25], 6),
-                    TokenRequest(tokens[:8] + tokens[9:21], 5),
-                    TokenRequest(backwards[:12] + backwards[13:19], 4),
-                    TokenRequest(backwards[:12] + backwards[14:20], 3)]
+        requests = [
+            TokenRequest(tokens[:24], 8),  # shares 16 tokens with the next, 8 with the third
+            TokenRequest(tokens[:16] + tokens[17:25], 6),
+            TokenRequest(tokens[:8] + tokens[9:21], 5),
+            TokenRequest(backwards[:12] + backwards[13:19], 4),
+            TokenRequest(backwards[:12] + backwards[14:20], 3),
+        ]
         windows = [window for window in (self._windows or {}).values() if window]
         if windows and min(windows) + 24 <= self._longest_check:
             # a shared prefix longer than the window, continued by two requests: the window cuts their past
             window = min(windows)
             long = tuple(random.Random(window).choices(tokens, k=window + 24))  # not periodic: the cut shows
-            requests += [TokenRequest(long[: window + 16] + long[window + 17 : window + 24], 6),
-                         TokenRequest(long[: window + 20], 5)]
+            requests += [
+                TokenRequest(long[: window + 16] + long[window + 17 : window + 24], 6),
+                TokenRequest(long[: window + 20], 5),
+            ]
         plan = plan_prefix_tree(requests, min_shared_tokens=1)
         saved = self.batch_size, self.pack_subtrees, self.row_width_limit
         # packed: the first root (41 tokens below it) runs alone; the subtree of 22 tokens below it is one
@@ -613,8 +718,11 @@ class PrefixTreeScorer:
         return worst
 
     def _full_forward(self, request: TokenRequest) -> tuple[float, bool]:
-        autocast = (torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
-                    if self.autocast_dtype is not None else contextlib.nullcontext())
+        autocast = (
+            torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
         with torch.no_grad(), autocast:
             logits = self.model(input_ids=torch.tensor([request.tokens[:-1]], device=self.device)).logits
         logprobs = F.log_softmax(logits[0, -request.num_scored :], dim=-1, dtype=self.softmax_dtype)
