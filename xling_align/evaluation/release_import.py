@@ -41,7 +41,7 @@ from pathlib import Path
 
 from xling_align.data.readers import DataFormatError, iter_delimited, iter_jsonl, iter_lines
 from xling_align.errors import XlingAlignError
-from xling_align.evaluation.benchmark_table import benchmark
+from xling_align.evaluation.benchmark_table import SCRIPT_REPOSITORIES, benchmark
 
 RELEASE_BENCHMARKS = ("pawsx", "xcopa", "xnli", "xstorycloze")
 
@@ -300,16 +300,8 @@ def read_xnli(file: ReleaseFile) -> dict[str, list[dict]]:
     return by_lang
 
 
-XSTORYCLOZE_COLUMNS = (
-    "story_id",
-    "input_sentence_1",
-    "input_sentence_2",
-    "input_sentence_3",
-    "input_sentence_4",
-    "sentence_quiz1",
-    "sentence_quiz2",
-    "answer_right_ending",
-)
+# the hub's fields in the order its loading script read them by position: the same rows as the hub's
+XSTORYCLOZE_COLUMNS = SCRIPT_REPOSITORIES[benchmark("xstorycloze").hub_path].columns
 
 
 def read_xstorycloze(file: ReleaseFile) -> tuple[list[dict], str | None]:
